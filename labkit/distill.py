@@ -1,0 +1,157 @@
+"""Teach a Gemma 4 MTP drafter to predict its frozen target, exactly as it runs at inference.
+
+For every position `a` of a training sequence at once, the drafter takes k steps as it would in a
+round that starts at `a`: step 1 reads concat(target embedding of x_a, target hidden state at a-1),
+later steps read the next token and the drafter's own `post_projection` output; every step sits
+at position `a` and cross-attends to the target's K/V of positions < a (the sliding layer to the
+window the drafter's own sliding mask allows). Step j is trained towards the target's distribution
+for token a + j (a KL divergence), so the drafter learns to guess what the target would say.
+
+The ordered-embedding ("centroid") head of the E2B/E4B assistants is built afterwards: tokens are
+grouped into equal clusters by their output embeddings, and a small linear layer learns which
+clusters hold the target's probability mass, so only top_k clusters' rows are scored per step.
+
+Used by `scripts/train_drafter.py`; a quick version runs live in `04_acceptance`'s exercises.
+Left out: mixed precision, multi-GPU, and training the target (see labkit/train.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class TargetView:
+    """What the drafter sees of the target for a batch of sequences (computed without grad)."""
+
+    embeds: torch.Tensor  # (B, T, target_hidden) scaled input embeddings of the tokens
+    hidden: torch.Tensor  # (B, T, target_hidden) last hidden state (after the final norm)
+    log_p: torch.Tensor  # (B, T, vocab) target's log-probabilities for the next token
+    shared_kv: dict[str, tuple[torch.Tensor, torch.Tensor]]  # K/V, (B, kv_heads, T, head_dim)
+
+
+@torch.no_grad()
+def target_view(target: torch.nn.Module, x: torch.Tensor) -> TargetView:
+    out = target(
+        input_ids=x, use_cache=False, output_hidden_states=True, return_shared_kv_states=True
+    )
+    return TargetView(
+        embeds=target.get_input_embeddings()(x),
+        hidden=out.hidden_states[-1],
+        log_p=out.logits.float().log_softmax(-1),
+        shared_kv=dict(out.shared_kv_states),
+    )
+
+
+def _masks(n_anchor: int, length: int, window: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """Anchor a (positions 1..n_anchor) sees K/V of positions < a; the sliding layer only the
+    last window + 1 of them, which is what the drafter's own sliding mask allows at inference."""
+    a = torch.arange(1, n_anchor + 1, device=device)[:, None]  # (A, 1)
+    i = torch.arange(length, device=device)[None, :]  # (1, T)
+    full = i < a
+    sliding = full & (i >= a - 1 - window)
+    return {"full_attention": full[None, None], "sliding_attention": sliding[None, None]}
+
+
+def draft_steps(
+    drafter: torch.nn.Module, view: TargetView, k: int, ordered: bool = False
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Run k drafting steps from every anchor at once; return (logits, last_hidden) per step.
+
+    logits: (B, A, vocab) from the full `lm_head` (or the centroid head when `ordered`),
+    last_hidden: (B, A, drafter_hidden), A = T - k anchors.
+    """
+    B, T, _ = view.hidden.shape
+    A = T - k
+    device = view.hidden.device
+    window = drafter.config.get_text_config().sliding_window
+    masks = {n: m.expand(B, 1, A, T) for n, m in _masks(A, T, window, device).items()}
+    positions = torch.arange(1, A + 1, device=device).expand(B, A)
+    hidden = view.hidden[:, :A]  # hidden state at a - 1
+    steps = []
+    for j in range(1, k + 1):
+        emb = view.embeds[:, j : j + A]  # token at a + j - 1: accepted drafts equal the target's
+        inp = drafter.pre_projection(torch.cat([emb, hidden], dim=-1))
+        last = drafter.model(
+            inputs_embeds=inp,
+            position_ids=positions,
+            attention_mask=masks,
+            shared_kv_states=view.shared_kv,
+            use_cache=False,
+        ).last_hidden_state
+        if ordered:
+            logits = drafter.masked_embedding(last, drafter.lm_head.weight)
+        else:
+            logits = drafter.lm_head(last)
+        steps.append((logits, last))
+        hidden = drafter.post_projection(last)
+    return steps
+
+
+def distill_loss(
+    drafter: torch.nn.Module, view: TargetView, k: int
+) -> tuple[torch.Tensor, list[float]]:
+    """Mean KL(target || drafter) over steps, and the argmax agreement at each step."""
+    A = view.hidden.shape[1] - k
+    losses, agree = [], []
+    for j, (logits, _) in enumerate(draft_steps(drafter, view, k), start=1):
+        log_p = view.log_p[:, j : j + A]
+        log_q = logits.float().log_softmax(-1)
+        losses.append(F.kl_div(log_q, log_p, log_target=True, reduction="batchmean") / A)
+        agree.append(float((logits.argmax(-1) == log_p.argmax(-1)).float().mean()))
+    return torch.stack(losses).mean(), agree
+
+
+def balanced_clusters(weight: torch.Tensor, n_clusters: int, iters: int = 8, seed: int = 0) -> torch.Tensor:
+    """Group vocabulary rows into n_clusters equal clusters (greedy balanced k-means).
+
+    weight: (vocab, hidden). Returns token_ordering (vocab,): cluster c owns the ids in
+    token_ordering[c * size : (c + 1) * size], the layout Gemma4AssistantMaskedEmbedder reads.
+    """
+    vocab = weight.shape[0]
+    size = vocab // n_clusters
+    if size * n_clusters != vocab:
+        raise ValueError(f"vocabulary {vocab} must split into {n_clusters} equal clusters")
+    w = F.normalize(weight.detach().float(), dim=-1)
+    g = torch.Generator().manual_seed(seed)
+    centers = w[torch.randperm(vocab, generator=g)[:n_clusters]].clone()
+    for _ in range(iters):
+        score = w @ centers.T  # (vocab, n_clusters)
+        assign = torch.full((vocab,), -1, dtype=torch.long)
+        room = torch.full((n_clusters,), size)
+        # Most confident (token, cluster) pairs first; a full cluster takes no more tokens.
+        for flat in score.flatten().argsort(descending=True).tolist():
+            t, c = divmod(flat, n_clusters)
+            if assign[t] < 0 and room[c] > 0:
+                assign[t] = c
+                room[c] -= 1
+        centers = F.normalize(torch.stack([w[assign == c].mean(0) for c in range(n_clusters)]), dim=-1)
+    return torch.cat([(assign == c).nonzero().flatten() for c in range(n_clusters)])
+
+
+def centroid_loss(drafter: torch.nn.Module, view: TargetView, k: int) -> tuple[torch.Tensor, float]:
+    """Train the centroid head to put the target's probability mass in its top clusters.
+
+    Returns the loss and the coverage: the share of the target's probability that falls in the
+    top_k clusters the head would pick.
+    """
+    emb = drafter.masked_embedding
+    A = view.hidden.shape[1] - k
+    ordering = emb.token_ordering.long()
+    cluster_of = torch.empty_like(ordering)
+    cluster_of[ordering] = torch.arange(ordering.numel(), device=ordering.device) // emb.vocab_size_per_centroid
+    losses, covered = [], []
+    with torch.no_grad():
+        lasts = [last for _, last in draft_steps(drafter, view, k)]
+    for j, last in enumerate(lasts, start=1):
+        p = view.log_p[:, j : j + A].exp()  # (B, A, vocab)
+        mass = torch.zeros(*p.shape[:2], emb.num_centroids, device=p.device)
+        mass.index_add_(2, cluster_of, p)  # (B, A, clusters)
+        c_logits = emb.centroids(last)
+        losses.append(-(mass * c_logits.log_softmax(-1)).sum(-1).mean())
+        top = c_logits.topk(emb.centroid_intermediate_top_k, dim=-1).indices
+        covered.append(float(mass.gather(-1, top).sum(-1).mean()))
+    return torch.stack(losses).mean(), sum(covered) / len(covered)

@@ -1,0 +1,114 @@
+"""Numbers from traces, and the closed-form theory they are compared with.
+
+Everything here reads `Trace` objects only (no torch), so it works on saved traces too.
+Introduced in `00_tour`; the theory is the subject of `04_acceptance` and `05_speed_and_cost`.
+
+Theory (Leviathan et al. 2023): with per-token acceptance alpha and k drafts per round, a target
+forward yields on average (1 - alpha^(k+1)) / (1 - alpha) tokens; with c = drafter cost / target
+cost per forward, the speedup over plain decoding is that divided by (k c + 1).
+
+Left out: confidence intervals beyond a standard error, and cost models for batched serving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from labkit.trace import Round, Trace
+
+
+def _drafting_rounds(traces: Trace | Iterable[Trace]) -> list[Round]:
+    traces = [traces] if isinstance(traces, Trace) else list(traces)
+    return [r for t in traces for r in t.rounds if r.k > 0]
+
+
+def tau(traces: Trace | Iterable[Trace]) -> float:
+    """Mean new tokens per target forward (prefill included). Plain decoding gives exactly 1."""
+    traces = [traces] if isinstance(traces, Trace) else list(traces)
+    tokens = sum(len(t.new_ids) for t in traces)
+    forwards = sum(t.target_forwards for t in traces)
+    return tokens / forwards if forwards else 0.0
+
+
+def acceptance_by_position(
+    traces: Trace | Iterable[Trace], conditional: bool = False
+) -> list[float]:
+    """Acceptance rate at draft position 1, 2, ...
+
+    Unconditional: P(draft j accepted) over rounds that drafted at least j tokens.
+    Conditional: P(draft j accepted | drafts 1..j-1 accepted), the per-token alpha_j.
+    """
+    rounds = _drafting_rounds(traces)
+    k_max = max((r.k for r in rounds), default=0)
+    rates = []
+    for j in range(1, k_max + 1):
+        eligible = [r for r in rounds if r.k >= j and (not conditional or r.accepted >= j - 1)]
+        # A round cut short by EOS or max length never had draft j judged.
+        eligible = [r for r in eligible if r.accepted >= j or r.rejected]
+        rates.append(sum(r.accepted >= j for r in eligible) / len(eligible) if eligible else float("nan"))
+    return rates
+
+
+def alpha(traces: Trace | Iterable[Trace]) -> float:
+    """Maximum-likelihood per-token acceptance: accepted drafts / drafts judged.
+
+    A round judges its accepted drafts plus the one it rejected (if any); drafts after a rejection
+    were never judged, which is why this is not accepted / drafted.
+    """
+    rounds = _drafting_rounds(traces)
+    accepted = sum(r.accepted for r in rounds)
+    judged = accepted + sum(r.rejected for r in rounds)
+    return accepted / judged if judged else float("nan")
+
+
+def expected_tau(alpha: float, k: int) -> float:
+    """Expected tokens per target forward with i.i.d. acceptance alpha and k drafts."""
+    if alpha >= 1.0:
+        return k + 1.0
+    return (1.0 - alpha ** (k + 1)) / (1.0 - alpha)
+
+
+def expected_speedup(alpha: float, k: int, c: float) -> float:
+    """Expected wall-clock speedup; c = one drafter step's cost / one target forward's cost."""
+    return expected_tau(alpha, k) / (k * c + 1.0)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The headline numbers of one or more traces."""
+
+    tokens: int  # new tokens generated
+    target_forwards: int  # target forward passes, prefill included
+    drafter_forwards: int  # drafter steps (one per drafted token)
+    tau: float  # tokens per target forward
+    alpha: float  # per-token acceptance (MLE)
+    acceptance: tuple[float, ...]  # unconditional, by draft position
+    seconds: float  # wall time of the generation calls
+    tokens_per_second: float
+    t_draft: float  # seconds in drafter forwards
+    t_verify: float  # seconds in target forwards
+    t_rest: float  # everything else
+    tv: float | None  # mean exact per-round distance to the target's distribution (sampling)
+
+
+def summarize(traces: Trace | Sequence[Trace]) -> Summary:
+    traces = [traces] if isinstance(traces, Trace) else list(traces)
+    rounds = [r for t in traces for r in t.rounds]
+    tokens = sum(len(t.new_ids) for t in traces)
+    seconds = sum(t.wall for t in traces)
+    tvs = [r.tv for r in rounds if r.tv is not None]
+    return Summary(
+        tokens=tokens,
+        target_forwards=len(rounds),
+        drafter_forwards=sum(r.k for r in rounds),
+        tau=tau(traces),
+        alpha=alpha(traces),
+        acceptance=tuple(acceptance_by_position(traces)),
+        seconds=seconds,
+        tokens_per_second=tokens / seconds if seconds else float("nan"),
+        t_draft=sum(r.t_draft for r in rounds),
+        t_verify=sum(r.t_verify for r in rounds),
+        t_rest=sum(r.t_rest for r in rounds),
+        tv=sum(tvs) / len(tvs) if tvs else None,
+    )

@@ -1,0 +1,93 @@
+"""The verification rules, one small function each.
+
+Greedy: keep drafts while they equal the target's argmax, then add the target's argmax.
+Sampling (Leviathan et al. 2023, Chen et al. 2023): keep draft x with probability min(1, p(x)/q(x));
+on the first rejection draw from norm(max(0, p - q)). If the draft really was drawn from q, the
+emitted token is distributed exactly like p: speculative sampling is lossless.
+
+`emitted_distribution` computes, exactly, what a rule emits at a round's first position when the
+draft is chosen from one distribution but verified against another. That is how the lab measures
+transformers' MTP sampling path, which drafts by argmax yet verifies against softmax(drafter
+logits) (`03_verify_and_accept`).
+
+Shapes: `p`, `q` are probability vectors over the vocabulary, `(vocab,)`, or `(k, vocab)`.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+
+
+def warp(logits: torch.Tensor, temperature: float, top_p: float = 1.0) -> torch.Tensor:
+    """Sampling probabilities from logits, with transformers' own temperature and top-p warpers.
+
+    logits: (..., vocab). Greedy (temperature 0) is returned as a one-hot of the argmax.
+    """
+    logits = logits.float()
+    if temperature == 0.0:
+        return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
+    warpers = LogitsProcessorList([TemperatureLogitsWarper(temperature)])
+    if top_p < 1.0:
+        warpers.append(TopPLogitsWarper(top_p))
+    flat = logits.reshape(-1, logits.shape[-1])
+    flat = warpers(None, flat.clone())
+    return flat.softmax(-1).reshape(logits.shape)
+
+
+def greedy_accept(drafted: torch.Tensor, target_logits: torch.Tensor) -> tuple[int, int]:
+    """Greedy verification. drafted: (k,), target_logits: (k + 1, vocab) → (accepted, bonus)."""
+    top = target_logits.argmax(-1)  # (k + 1,)
+    agree = (drafted == top[: drafted.numel()]).int()
+    accepted = int(agree.cumprod(0).sum())
+    return accepted, int(top[accepted])
+
+
+def rejection_sample(
+    drafted: torch.Tensor,
+    q: torch.Tensor,
+    p: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> tuple[int, int]:
+    """Speculative sampling. drafted: (k,), q: (k, vocab), p: (k + 1, vocab) → (accepted, next).
+
+    `q[j]` must be the distribution draft j was drawn from; then the output is distributed as `p`.
+    """
+    k = drafted.numel()
+    for j in range(k):
+        x = int(drafted[j])
+        ratio = float(p[j, x] / q[j, x]) if q[j, x] > 0 else float("inf")
+        u = float(torch.rand((), generator=generator, device=p.device))
+        if u >= ratio:  # rejected: draw from the part of p that q did not cover
+            residual = torch.clamp(p[j] - q[j], min=0.0)
+            if residual.sum() <= 0:  # p == q numerically: any draw from p is exact
+                residual = p[j]
+            return j, int(torch.multinomial(residual / residual.sum(), 1, generator=generator))
+    return k, int(torch.multinomial(p[k], 1, generator=generator))
+
+
+def point_mass(token: int | torch.Tensor, vocab: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The distribution of a deterministic (argmax) draft: all mass on one token. (vocab,)"""
+    return torch.nn.functional.one_hot(torch.as_tensor(token, device=device), vocab).float()
+
+
+def emitted_distribution(
+    p: torch.Tensor, q_verify: torch.Tensor, draft_from: torch.Tensor
+) -> torch.Tensor:
+    """Exact distribution of the first token a sampling round emits. All arguments (vocab,).
+
+    The draft x is chosen from `draft_from`, kept with probability min(1, p(x)/q_verify(x)),
+    otherwise replaced by a draw from norm(max(0, p - q_verify)).
+    """
+    p, q_verify, draft_from = p.double(), q_verify.double(), draft_from.double()
+    keep = torch.where(q_verify > 0, torch.clamp(p / q_verify, max=1.0), torch.ones_like(p))
+    kept = draft_from * keep  # mass that leaves as the draft itself
+    residual = torch.clamp(p - q_verify, min=0.0)
+    total = residual.sum()
+    residual = residual / total if total > 0 else p
+    return kept + (1.0 - kept.sum()) * residual
+
+
+def tv_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Total variation distance between two distributions: half the L1 distance."""
+    return 0.5 * float((a.double() - b.double()).abs().sum())

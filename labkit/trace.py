@@ -1,0 +1,131 @@
+"""Traces: what happened in every speculative round, as plain data.
+
+A `Trace` is the lab's unit of evidence. The tracer (`labkit.tracing`, transformers' own path) and
+the glass-box loop (`labkit.glassbox`) both produce one; metrics, plots and widgets only ever read
+traces, so a trace saved to JSON renders anywhere, without torch or a model.
+
+Introduced in `00_tour`; rounds are dissected in `03_verify_and_accept`.
+
+Vocabulary (the same in every notebook): a *round* drafts `k` tokens, the target verifies them in
+one forward, the longest agreeing prefix is `accepted`, and the target adds one token of its own,
+the `bonus` (a correction when a draft was rejected). Round 0 is the prefill: no drafts, one token.
+
+Left out on purpose: batches (speculative decoding here is batch size 1, like transformers'), tree
+drafts, and full probability vectors (a round keeps summaries, not `(k, vocab)` tensors).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Round:
+    """One draft → verify → accept round. Round 0 is the prefill (k = 0)."""
+
+    index: int  # 0 for the prefill, then 1, 2, ...
+    position: int  # sequence position of the first drafted token (= tokens before this round)
+    k: int  # tokens drafted this round (the schedule's choice, possibly cut by max length)
+    drafted: tuple[int, ...]  # (k,) drafted token ids
+    draft_probs: tuple[float, ...]  # (k,) drafter's probability q(x) of each drafted token
+    target_probs: tuple[float, ...]  # (k,) target's probability p(x) of each drafted token
+    target_top: tuple[int, ...]  # (k + 1,) target's most likely token at each verified position
+    accepted: int  # drafted tokens kept (a prefix of `drafted`)
+    emitted: tuple[int, ...]  # tokens this round added: accepted drafts, then the bonus
+    t_draft: float  # seconds spent in drafter forwards
+    t_verify: float  # seconds spent in the target forward
+    t_rest: float  # seconds of everything else in the round (sampling, bookkeeping, cache)
+    tv: float | None = None  # exact total variation distance, emitted vs target, first position
+
+    @property
+    def bonus(self) -> int | None:
+        """The target's own token after the accepted prefix (None if cut by EOS or max length)."""
+        return self.emitted[self.accepted] if len(self.emitted) > self.accepted else None
+
+    @property
+    def rejected(self) -> bool:
+        """True when a drafted token was turned down by the target."""
+        return self.accepted < self.k and len(self.emitted) > self.accepted
+
+    @property
+    def seconds(self) -> float:
+        return self.t_draft + self.t_verify + self.t_rest
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A whole generation: the prompt, every round, and the settings that produced it."""
+
+    path: str  # "plain", "transformers" or "glassbox"
+    drafter: str  # "none", "mtp", "independent", "prompt-lookup"
+    pair: str  # "pocket" or a model id
+    prompt_ids: tuple[int, ...]  # (prompt_len,)
+    rounds: tuple[Round, ...]  # (n_rounds,)
+    temperature: float = 0.0  # 0 means greedy
+    top_p: float = 1.0
+    k: int = 0  # the starting draft length
+    schedule: str = "constant"  # "constant" or "heuristic"
+    lossless: bool = True  # False: transformers' MTP sampling rule, whose output is biased
+    wall: float = 0.0  # seconds for the whole call, as the caller saw it
+    pieces: tuple[str, ...] = ()  # decoded text of each new token, for plots without a tokenizer
+    prompt_text: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def new_ids(self) -> tuple[int, ...]:
+        return tuple(t for r in self.rounds for t in r.emitted)
+
+    @property
+    def output_ids(self) -> tuple[int, ...]:
+        return self.prompt_ids + self.new_ids
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    @property
+    def target_forwards(self) -> int:
+        return len(self.rounds)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def with_pieces(self, tokenizer: Any) -> Trace:
+        """Attach decoded pieces and prompt text, so the trace renders without a tokenizer."""
+        pieces = tuple(tokenizer.decode([t]) for t in self.new_ids)
+        return replace(self, pieces=pieces, prompt_text=tokenizer.decode(list(self.prompt_ids)))
+
+    # -- JSON -------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trace:
+        data = dict(data)
+        schema = data.pop("schema", SCHEMA_VERSION)
+        if schema != SCHEMA_VERSION:
+            raise ValueError(f"trace schema {schema} is not {SCHEMA_VERSION}; re-record the trace")
+        round_names = {f.name for f in fields(Round)}
+        rounds = tuple(
+            Round(**{k: tuple(v) if isinstance(v, list) else v for k, v in r.items() if k in round_names})
+            for r in data.pop("rounds")
+        )
+        tuples = {"prompt_ids", "pieces"}
+        data = {k: tuple(v) if k in tuples else v for k, v in data.items()}
+        return cls(rounds=rounds, **data)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Trace:
+        return cls.from_dict(json.loads(Path(path).read_text()))
