@@ -299,3 +299,54 @@ def _assisted(drafter: torch.nn.Module | None, k: int, schedule: str, exact: boo
                 yield
         else:
             yield
+
+
+@dataclass(frozen=True)
+class KVAudit:
+    """What the drafter was shown at the start of one round, against what it should see."""
+
+    position: int  # position of the last seen token (the drafter's constant position)
+    full_len: int  # K/V entries handed to the drafter's full-attention layers
+    full_stale: int  # ... of which belong to no kept token (a rejected draft)
+    sliding_len: int  # K/V entries handed to the sliding layers
+    sliding_stale: int  # ... of which belong to no kept token
+
+
+@torch.no_grad()
+def audit_drafter_kv(
+    target: torch.nn.Module, drafter: torch.nn.Module, input_ids: torch.Tensor, *, k: int = 4,
+    max_new_tokens: int = 64,
+) -> list[KVAudit]:
+    """Run transformers' greedy assisted generate and check the K/V its drafter reads each round.
+
+    The reference is a fresh target forward over the kept tokens only: every K row the drafter
+    receives should match a row of it. Rows that match none are K/V of rejected drafts.
+    """
+    seen: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+
+    def grab(module: Any, args: Any, kwargs: Any) -> None:
+        position = int(kwargs["position_ids"][0, -1])
+        if not seen or seen[-1][0] != position:  # steps of one round share the same K/V
+            kv = kwargs["shared_kv_states"]
+            seen.append((position, kv["full_attention"][0].clone(), kv["sliding_attention"][0].clone()))
+
+    handle = drafter.register_forward_pre_hook(grab, with_kwargs=True)
+    try:
+        with drafter_settings(drafter, k, "constant"):
+            out = target.generate(input_ids, generation_config=generation_config(
+                max_new_tokens=max_new_tokens), assistant_model=drafter)
+    finally:
+        handle.remove()
+    rows = []
+    for position, full, sliding in seen:
+        ref = target(input_ids=out[:, :position], use_cache=False, return_shared_kv_states=True)
+        kept = {name: kv[0][0, 0] for name, kv in ref.shared_kv_states.items()}  # (kept, head_dim)
+
+        def stale(view: torch.Tensor, name: str) -> int:
+            rows_ = view[0, 0]  # (n, head_dim), first KV head
+            d = torch.cdist(rows_.float(), kept[name].float())  # (n, kept)
+            return int((d.min(-1).values > 1e-3 * (1 + rows_.norm(dim=-1))).sum())
+
+        rows.append(KVAudit(position, full.shape[2], stale(full, "full_attention"),
+                            sliding.shape[2], stale(sliding, "sliding_attention")))
+    return rows

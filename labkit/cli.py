@@ -1,0 +1,98 @@
+"""The `labkit` command: `labkit tour` (one coloured run) and `labkit bench --json`.
+
+Both use the shipped pocket pair unless `--pair` names another (a Gemma 4 id or a folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from labkit.errors import LabError
+
+
+def _load(args: argparse.Namespace):  # noqa: ANN202
+    from labkit.loading import load_pair
+
+    return load_pair(args.pair, args.drafter, device=args.device)
+
+
+def tour(args: argparse.Namespace) -> int:
+    from labkit import metrics, style
+    from labkit.generation import load_prompts, run
+
+    pair = _load(args)
+    prompt = args.prompt or load_prompts("prose", 1)[0]
+    run(pair, prompt, path="plain", max_new_tokens=8)  # warm-up, not shown
+    run(pair, prompt, path="transformers", k=args.k, max_new_tokens=8)
+    plain = run(pair, prompt, path="plain", max_new_tokens=args.max_new_tokens)
+    spec = run(pair, prompt, path="transformers", k=args.k, max_new_tokens=args.max_new_tokens)
+    color = sys.stdout.isatty() and not args.no_color
+    kind = "pocket pair (trained in this repo)" if pair.is_pocket else "real Gemma 4 pair"
+    print(f"{pair.name}: {kind}, device {pair.device}, k = {args.k}\n")
+    print(spec.prompt_text, end="")
+    print(style.ansi(spec, color=color))
+    print()
+    print(style.legend_ansi() if color else "accepted drafts and target tokens (use a colour terminal)")
+    s = metrics.summarize(spec)
+    print(f"\nsame text as the target alone: {spec.new_ids == plain.new_ids}")
+    print(f"tokens per target forward (tau): {s.tau:.2f}   acceptance by position: "
+          + " ".join(f"{a:.2f}" for a in s.acceptance))
+    print(f"speedup over the target alone (measured now): {plain.wall / spec.wall:.2f}x "
+          f"({plain.wall:.2f} s vs {spec.wall:.2f} s for {len(spec.new_ids)} tokens)")
+    return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    from labkit.bench import bench as run_bench
+    from labkit.generation import load_prompts
+
+    pair = _load(args)
+    kinds = ["prose", "code"] if args.prompts == "both" else [args.prompts]
+    prompts = [p for kind in kinds for p in load_prompts(kind, args.n)]
+    result = run_bench(
+        pair, prompts, k=args.k, max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature, top_p=args.top_p, seed=args.seed, progress=not args.quiet,
+    )
+    result["prompt_set"] = args.prompts
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>32}: {value}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="labkit", description="MTP Lab: speculative decoding with Gemma 4 MTP drafters")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, fn in (("tour", tour), ("bench", bench)):
+        p = sub.add_parser(name)
+        p.set_defaults(fn=fn)
+        p.add_argument("--pair", default="pocket", help="pocket (default), a Gemma 4 target id, or a folder")
+        p.add_argument("--drafter", default=None, help="drafter id or folder (default: <target>-assistant)")
+        p.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+        p.add_argument("--k", type=int, default=4, help="tokens drafted per round")
+        p.add_argument("--max-new-tokens", type=int, default=128 if name == "bench" else 64)
+    t = sub.choices["tour"]
+    t.add_argument("--prompt", default=None)
+    t.add_argument("--no-color", action="store_true")
+    b = sub.choices["bench"]
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.add_argument("--prompts", choices=["prose", "code", "both"], default="both")
+    b.add_argument("--n", type=int, default=8, help="prompts per set")
+    b.add_argument("--temperature", type=float, default=0.0)
+    b.add_argument("--top-p", type=float, default=1.0)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except LabError as e:
+        print(f"labkit {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

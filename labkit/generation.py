@@ -1,0 +1,149 @@
+"""One call to run a prompt through any decoding path and get a `Trace` back.
+
+`run(pair, prompt, path=...)` checks its input first (a clear `BadInputError`, never a stack trace
+from inside transformers), then dispatches to:
+
+- "plain":        the target alone, transformers' `generate` (one token per target forward),
+- "transformers": transformers' assisted `generate` with the MTP drafter, traced (`labkit.tracing`),
+- "glassbox":     the readable loop in `labkit.glassbox`.
+
+Introduced in `00_tour`. Left out: batches (one prompt at a time, like assisted generation).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from labkit.errors import BadInputError
+from labkit.glassbox import IndependentDrafter, MTPDrafter, PromptLookupDrafter, speculate
+from labkit.tracing import trace_generate
+from labkit.trace import Trace
+
+PATHS = ("plain", "transformers", "glassbox")
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "data" / "prompts"
+
+
+def load_prompts(kind: str = "prose", limit: int | None = None) -> list[str]:
+    """The held-out prompts shipped in data/prompts/<kind>.jsonl ("prose" or "code")."""
+    path = PROMPTS_DIR / f"{kind}.jsonl"
+    if not path.exists():
+        known = sorted(p.stem for p in PROMPTS_DIR.glob("*.jsonl"))
+        raise BadInputError(f"no prompt set {kind!r}; the lab ships {known or 'none'} in {PROMPTS_DIR}")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r["text"] for r in rows][:limit]
+
+
+def _text_tokenizer(tokenizer: Any) -> Any:
+    return getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps the text tokenizer
+
+
+def encode(pair: Any, prompt: str | Sequence[int] | torch.Tensor, chat: bool = False) -> torch.Tensor:
+    """Token ids (1, n) on the pair's device, or a BadInputError saying what is wrong."""
+    tok = _text_tokenizer(pair.tokenizer)
+    if isinstance(prompt, (list, tuple)) and prompt and isinstance(prompt[0], str):
+        raise BadInputError(
+            f"got {len(prompt)} prompts; speculative decoding here runs one prompt at a time "
+            "(transformers' assisted generation supports batch size 1 only). Loop over them."
+        )
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise BadInputError("the prompt is empty; give the model some text to continue")
+        if chat:
+            ids = tok.apply_chat_template(
+                [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt"
+            )
+            ids = ids["input_ids"] if not isinstance(ids, torch.Tensor) else ids
+        else:
+            ids = tok(prompt, return_tensors="pt").input_ids
+    else:
+        ids = torch.as_tensor(prompt, dtype=torch.long)
+        if ids.dim() == 1:
+            ids = ids[None]
+        if ids.dim() != 2 or ids.shape[0] != 1:
+            raise BadInputError(
+                f"input ids of shape {tuple(ids.shape)}: the lab decodes one sequence at a time "
+                "(batch size 1); pass shape (n,) or (1, n)"
+            )
+        if ids.shape[1] == 0:
+            raise BadInputError("the prompt is empty; give the model some text to continue")
+    return ids.to(pair.device)
+
+
+def check_settings(
+    pair: Any, n_prompt: int, *, k: int, max_new_tokens: int, temperature: float, top_p: float, path: str
+) -> None:
+    if path not in PATHS:
+        raise BadInputError(f"unknown path {path!r}; choose one of {PATHS}")
+    if not isinstance(k, int) or k < 1:
+        raise BadInputError(f"k = {k!r}: the drafter must propose at least 1 token per round")
+    if max_new_tokens < 1:
+        raise BadInputError(f"max_new_tokens = {max_new_tokens}: ask for at least one new token")
+    if temperature < 0:
+        raise BadInputError(f"temperature = {temperature}: use 0 for greedy or a positive value")
+    if not 0 < top_p <= 1:
+        raise BadInputError(f"top_p = {top_p}: it must be in (0, 1]")
+    limit = pair.target.config.get_text_config().max_position_embeddings
+    if n_prompt + max_new_tokens > limit:
+        raise BadInputError(
+            f"prompt ({n_prompt} tokens) + max_new_tokens ({max_new_tokens}) exceeds the target's "
+            f"context window of {limit} tokens; shorten the prompt or ask for fewer tokens"
+        )
+
+
+def run(
+    pair: Any,
+    prompt: str | Sequence[int] | torch.Tensor,
+    *,
+    path: str = "transformers",
+    k: int = 4,
+    max_new_tokens: int = 64,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    schedule: str = "constant",
+    lossless: bool = False,
+    kv: str = "exact",
+    drafter: str = "mtp",
+    chat: bool = False,
+    seed: int | None = 0,
+    stop_at_eos: bool = True,
+    **model_inputs: Any,
+) -> Trace:
+    """Generate from `prompt` along `path` and return the trace, with decoded pieces attached.
+
+    lossless: only for path "transformers" with sampling, verify argmax drafts as point masses
+    (`labkit.tracing.lossless`); the glass-box loop is always lossless.
+    drafter: for path "glassbox", "mtp" (the pair's drafter), "prompt-lookup", or a causal LM
+    object to use as an independent drafter.
+    """
+    ids = encode(pair, prompt, chat=chat)
+    check_settings(
+        pair, ids.shape[1], k=k, max_new_tokens=max_new_tokens, temperature=temperature,
+        top_p=top_p, path=path,
+    )
+    tok = _text_tokenizer(pair.tokenizer)
+    eos = tok.eos_token_id if stop_at_eos else None
+    common = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
+                  pair=pair.name, eos_token_id=eos)
+    if path == "glassbox":
+        if drafter == "mtp":
+            source = MTPDrafter(pair.target, pair.drafter)
+        elif drafter == "prompt-lookup":
+            source = PromptLookupDrafter(pair.target.config.get_text_config().vocab_size)
+        elif isinstance(drafter, torch.nn.Module):
+            source = IndependentDrafter(drafter)
+        else:
+            raise BadInputError(f"unknown drafter {drafter!r}; use 'mtp', 'prompt-lookup' or a model")
+        trace = speculate(pair.target, source, ids, k=k, schedule=schedule, kv=kv, **common,
+                          **model_inputs)
+    else:
+        trace = trace_generate(
+            pair.target, pair.drafter if path == "transformers" else None, ids, k=k,
+            schedule=schedule, lossless_sampling=lossless, pad_token_id=tok.pad_token_id,
+            **common, **model_inputs,
+        )
+    return trace.with_pieces(tok)

@@ -1,0 +1,87 @@
+"""One colour scheme for accepted / rejected / bonus tokens: plots, widgets and the terminal.
+
+Colours are from the Okabe–Ito palette, which stays distinguishable with the common forms of
+colour blindness, and each kind also has a text marker so colour is never the only cue.
+Introduced in `00_tour`.
+"""
+
+from __future__ import annotations
+
+import html
+
+from labkit.trace import Trace
+
+COLORS = {
+    "accepted": "#009E73",  # bluish green: a drafted token the target kept
+    "rejected": "#D55E00",  # vermillion: a drafted token the target turned down
+    "bonus": "#0072B2",  # blue: the target's own token (correction or bonus)
+    "prompt": "#999999",  # grey: the prompt
+}
+MARKERS = {"accepted": "✓", "rejected": "✗", "bonus": "★", "prompt": ""}
+LABELS = {
+    "accepted": "accepted draft",
+    "rejected": "rejected draft",
+    "bonus": "target token (bonus or correction)",
+    "prompt": "prompt",
+}
+
+
+def token_kinds(trace: Trace) -> list[tuple[str, str]]:
+    """(piece, kind) for every new token, kind "accepted" or "bonus", in output order."""
+    pieces = trace.pieces or tuple(str(t) for t in trace.new_ids)
+    kinds = []
+    for r in trace.rounds:
+        kinds += ["accepted"] * min(r.accepted, len(r.emitted))
+        kinds += ["bonus"] * (len(r.emitted) - r.accepted)
+    return list(zip(pieces, kinds))
+
+
+def _rgb(hex_color: str) -> tuple[int, int, int]:
+    return tuple(int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def ansi(trace: Trace, color: bool = True) -> str:
+    """The generated text for a terminal: accepted drafts green, target tokens blue (24-bit)."""
+    out = []
+    for piece, kind in token_kinds(trace):
+        if not color:
+            out.append(piece)
+            continue
+        r, g, b = _rgb(COLORS[kind])
+        out.append(f"\x1b[38;2;{r};{g};{b}m{piece}\x1b[0m")
+    return "".join(out)
+
+
+def legend_ansi() -> str:
+    parts = []
+    for kind in ("accepted", "bonus"):
+        r, g, b = _rgb(COLORS[kind])
+        parts.append(f"\x1b[38;2;{r};{g};{b}m{MARKERS[kind]} {LABELS[kind]}\x1b[0m")
+    return "   ".join(parts)
+
+
+def token_html(trace: Trace, show_prompt: bool = True) -> str:
+    """The text as HTML: every token a chip coloured by how it was produced, with a tooltip.
+
+    Background tints with a coloured underline keep it readable in light and dark themes.
+    """
+    chips = []
+    if show_prompt and trace.prompt_text:
+        chips.append(f'<span style="color:{COLORS["prompt"]}">{html.escape(trace.prompt_text)}</span>')
+    for piece, kind in token_kinds(trace):
+        c = COLORS[kind]
+        text = html.escape(piece).replace("\n", "↵<br>")
+        chips.append(
+            f'<span title="{LABELS[kind]}" style="background:{c}33;border-bottom:2px solid {c};'
+            f'border-radius:3px;padding:0 1px;margin:0 0.5px">{text}</span>'
+        )
+    legend = " ".join(
+        f'<span style="border-bottom:2px solid {COLORS[k]};background:{COLORS[k]}33;padding:0 4px">'
+        f"{MARKERS[k]} {LABELS[k]}</span>"
+        for k in ("accepted", "bonus")
+    )
+    return (
+        '<div style="font-family:ui-monospace,monospace;white-space:pre-wrap;line-height:1.7">'
+        + "".join(chips)
+        + f'</div><div style="font-size:0.85em;margin-top:4px">{legend}</div>'
+    )

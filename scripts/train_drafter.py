@@ -1,0 +1,217 @@
+"""Distil the pocket MTP drafter (`Gemma4AssistantForCausalLM`) from the frozen pocket target.
+
+    python scripts/train_drafter.py --quick            # <= 5 minutes on 2 CPU cores
+    nohup nice -n 10 python scripts/train_drafter.py > runs/drafter/stdout.log 2>&1 &
+
+Three stages, each resumable from `<out>/`:
+1. data: the target writes continuations of training-text prompts, greedy and sampled at
+   temperature 0.8, plus untouched training text; the drafter must serve both decoding modes.
+2. distil: the drafter runs exactly as at inference (labkit.distill.draft_steps) from every
+   position at once and learns the target's next-token distributions, k steps ahead.
+3. centroids: tokens are grouped into 64 equal clusters by output embedding and the centroid
+   head learns which clusters hold the target's probability (E2B/E4B's ordered embeddings).
+
+Writes `<out>/final/` (safetensors). Weights go to data/pocket/drafter/ only once the pair passes
+its bars (`scripts/measure_pocket.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from labkit import distill  # noqa: E402
+from labkit.pocket import NUM_ASSISTANT_TOKENS, TOKENIZER_DIR, drafter_config  # noqa: E402
+from labkit.train import (  # noqa: E402
+    TrainConfig, lr_factor, make_optimizer, random_windows, tokenize_jsonl,
+)
+
+
+@dataclass(frozen=True)
+class DrafterRecipe:
+    k: int = 6  # steps trained per anchor: more than the lab's default 4, so k sweeps work
+    prompts: int = 1536  # continuation prompts (a third greedy, a third sampled, a third text)
+    prompt_len: int = 48  # tokens of training text before the target continues
+    new_tokens: int = 112  # tokens the target writes per prompt
+    gen_batch: int = 64  # prompts generated at once (plain generate batches fine)
+    steps: int = 1200  # distillation steps
+    batch: int = 24  # sequences per distillation step
+    lr: float = 2e-3
+    warmup: int = 50
+    centroid_steps: int = 300  # steps for the centroid head (drafter frozen)
+    eval_sequences: int = 96  # held-out sequences for the agreement report
+    threads: int = 2
+    seed: int = 0
+
+
+FULL = DrafterRecipe()
+QUICK = replace(FULL, prompts=192, new_tokens=80, steps=120, batch=16, centroid_steps=40,
+                eval_sequences=32)
+
+
+def make_data(target, streams, recipe: DrafterRecipe, split: str, n: int, seed: int) -> torch.Tensor:
+    """(n, prompt_len + new_tokens) token ids: target continuations and plain training text."""
+    from tqdm.auto import tqdm
+
+    g = torch.Generator().manual_seed(seed)
+    length = recipe.prompt_len + recipe.new_tokens
+    rows = []
+    modes = ["greedy", "sample", "text"]
+    for i in tqdm(range(0, n, recipe.gen_batch), desc=f"{split} data"):
+        m = min(recipe.gen_batch, n - i)
+        kind = "prose" if (i // recipe.gen_batch) % 2 == 0 else "code"
+        mode = modes[(i // (2 * recipe.gen_batch)) % 3]
+        stream = streams[f"{kind}_{split}"]
+        if mode == "text":
+            rows.append(random_windows(stream, m, length - 1, g))
+            continue
+        prompts = random_windows(stream, m, recipe.prompt_len - 1, g)
+        torch.manual_seed(seed + i)
+        out = target.generate(
+            prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=recipe.new_tokens,
+            min_new_tokens=recipe.new_tokens, do_sample=mode == "sample",
+            temperature=0.8 if mode == "sample" else None, top_k=0 if mode == "sample" else None,
+            pad_token_id=0,
+        )
+        rows.append(out[:, :length])
+    return torch.cat(rows)
+
+
+@torch.no_grad()
+def agreement(target, drafter, data: torch.Tensor, k: int, ordered: bool) -> list[float]:
+    """Per step, how often the drafter's argmax equals the target's (greedy acceptance odds)."""
+    hits, total = torch.zeros(k), 0
+    for i in range(0, len(data), 16):
+        view = distill.target_view(target, data[i : i + 16])
+        A = data.shape[1] - k
+        for j, (logits, _) in enumerate(distill.draft_steps(drafter, view, k, ordered), start=1):
+            hits[j - 1] += (logits.argmax(-1) == view.log_p[:, j : j + A].argmax(-1)).float().sum()
+        total += view.log_p.shape[0] * A
+    return [round(float(h / total), 4) for h in hits]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="<= 5 minutes on 2 CPU cores")
+    ap.add_argument("--target", type=Path, default=REPO / "runs" / "target" / "final")
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "drafter")
+    ap.add_argument("--data", type=Path, default=REPO / "build" / "pocket_data")
+    ap.add_argument("--steps", type=int)
+    ap.add_argument("--threads", type=int)
+    args = ap.parse_args()
+    recipe = QUICK if args.quick else FULL
+    recipe = replace(recipe, **{k: v for k, v in (("steps", args.steps), ("threads", args.threads))
+                                if v is not None})
+    torch.set_num_threads(recipe.threads)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    log = open(out / "log.jsonl", "a")
+
+    def write(record: dict) -> None:
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+
+    from transformers import AutoTokenizer, Gemma4AssistantForCausalLM, Gemma4ForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
+    target = Gemma4ForCausalLM.from_pretrained(args.target).eval().requires_grad_(False)
+    streams = {f"{kind}_{split}": tokenize_jsonl(args.data / f"{kind}_{split}.jsonl", tokenizer,
+                                                 cache=args.data / f"{kind}_{split}.tokens")
+               for kind in ("prose", "code") for split in ("train", "val")}
+
+    # Stage 1: data (cached; the target is frozen, so it never needs redoing on resume).
+    data_file = out / "data.pt"
+    if data_file.exists():
+        data = torch.load(data_file)
+    else:
+        t0 = time.time()
+        data = {"train": make_data(target, streams, recipe, "train", recipe.prompts, recipe.seed),
+                "val": make_data(target, streams, recipe, "val", recipe.eval_sequences, recipe.seed + 1)}
+        torch.save(data, data_file)
+        write({"kind": "data", "train": list(data["train"].shape), "val": list(data["val"].shape),
+               "seconds": time.time() - t0})
+
+    # Stage 2: distillation, checkpointed and resumable.
+    torch.manual_seed(recipe.seed)
+    drafter = Gemma4AssistantForCausalLM(drafter_config(target.config))
+    drafter.generation_config.num_assistant_tokens = NUM_ASSISTANT_TOKENS
+    drafter.generation_config.num_assistant_tokens_schedule = "constant"
+    cfg = TrainConfig(steps=recipe.steps, lr=recipe.lr, warmup=recipe.warmup, seed=recipe.seed)
+    trainable = [p for n, p in drafter.named_parameters() if "masked_embedding" not in n]
+    for p in drafter.masked_embedding.parameters():
+        p.requires_grad_(False)
+    optimizer = make_optimizer(drafter, cfg)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    ckpt = out / "ckpt.pt"
+    step = 0
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)  # our own file
+        drafter.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step = state["step"]
+        write({"kind": "resume", "step": step})
+    else:
+        write({"kind": "config", **asdict(recipe),
+               "params": sum(p.numel() for p in drafter.parameters())})
+    from tqdm.auto import tqdm
+
+    drafter.train()
+    bar = tqdm(total=recipe.steps, initial=step, desc="distil")
+    train = data["train"]
+    while step < recipe.steps:
+        g = torch.Generator().manual_seed(recipe.seed * 7919 + step)  # resumable batches
+        batch = train[torch.randint(0, len(train), (recipe.batch,), generator=g)]
+        loss, agree = distill.distill_loss(drafter, distill.target_view(target, batch), recipe.k)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix(kl=f"{loss.item():.3f}", agree1=f"{agree[0]:.2f}")
+        if step % 10 == 0:
+            write({"kind": "train", "step": step, "kl": loss.item(), "agree": agree})
+        if step % 100 == 0 or step == recipe.steps:
+            torch.save({"model": drafter.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "step": step}, ckpt.with_suffix(".tmp"))
+            ckpt.with_suffix(".tmp").replace(ckpt)
+    bar.close()
+    drafter.eval()
+    full_agree = agreement(target, drafter, data["val"], recipe.k, ordered=False)
+    write({"kind": "eval", "head": "full", "agree": full_agree})
+    print("held-out agreement, full head:", full_agree)
+
+    # Stage 3: the centroid head (cheap: the drafter body is frozen).
+    emb = drafter.masked_embedding
+    emb.token_ordering.copy_(distill.balanced_clusters(drafter.lm_head.weight, emb.num_centroids))
+    emb.centroids.weight.requires_grad_(True)
+    opt = torch.optim.AdamW(emb.centroids.parameters(), lr=1e-2)
+    for step in tqdm(range(recipe.centroid_steps), desc="centroids"):
+        g = torch.Generator().manual_seed(recipe.seed * 104729 + step)
+        batch = train[torch.randint(0, len(train), (recipe.batch,), generator=g)]
+        loss, coverage = distill.centroid_loss(drafter, distill.target_view(target, batch), recipe.k)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if (step + 1) % 10 == 0:
+            write({"kind": "centroids", "step": step + 1, "loss": loss.item(), "coverage": coverage})
+    drafter.eval()
+    ordered_agree = agreement(target, drafter, data["val"], recipe.k, ordered=True)
+    write({"kind": "eval", "head": "centroid", "agree": ordered_agree})
+    print("held-out agreement, centroid head:", ordered_agree)
+    drafter.save_pretrained(out / "final")
+    print(f"saved {out / 'final'}")
+
+
+if __name__ == "__main__":
+    main()

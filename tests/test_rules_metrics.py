@@ -1,0 +1,111 @@
+"""The verification rules and the trace metrics, checked against exact answers."""
+
+import math
+
+import pytest
+import torch
+
+from labkit import metrics, rules
+from labkit.trace import Round, Trace
+
+
+def _dists(seed=0, vocab=6):
+    g = torch.Generator().manual_seed(seed)
+    p = torch.rand(vocab, generator=g) ** 2
+    q = torch.rand(vocab, generator=g) ** 2
+    return p / p.sum(), q / q.sum()
+
+
+def test_rejection_sampling_is_lossless_statistically():
+    p, q = _dists()
+    g = torch.Generator().manual_seed(1)
+    n = 20000
+    counts = torch.zeros_like(p)
+    for _ in range(n):
+        x = torch.multinomial(q, 1, generator=g)
+        accepted, nxt = rules.rejection_sample(x, q[None], torch.stack([p, p]), g)
+        counts[int(x) if accepted else nxt] += 1
+    assert rules.tv_distance(counts / n, p) < 0.015
+
+
+def test_emitted_distribution_matches_simulation_of_argmax_drafting():
+    """transformers' MTP rule: draft argmax(q), accept with min(1, p/q), else norm(max(0, p-q))."""
+    p, q = _dists(seed=3)
+    d = int(q.argmax())
+    exact = rules.emitted_distribution(p, q, rules.point_mass(d, p.numel()))
+    g = torch.Generator().manual_seed(2)
+    counts = torch.zeros_like(p)
+    n = 20000
+    for _ in range(n):
+        _, nxt = rules.rejection_sample(torch.tensor([d]), q[None], torch.stack([p, p]), g)
+        counts[nxt] += 1
+    assert rules.tv_distance(counts / n, exact.float()) < 0.015
+    assert rules.tv_distance(exact, p) > 0.05  # biased: not the target's distribution
+
+
+def test_emitted_distribution_is_exact_for_sampled_or_point_mass_drafts():
+    p, q = _dists(seed=4)
+    assert rules.tv_distance(rules.emitted_distribution(p, q, q), p) < 1e-6
+    d = rules.point_mass(int(q.argmax()), p.numel())
+    assert rules.tv_distance(rules.emitted_distribution(p, d, d), p) < 1e-6
+
+
+def test_greedy_accept():
+    logits = torch.full((4, 5), -1.0)
+    for i, t in enumerate([2, 3, 1, 4]):
+        logits[i, t] = 1.0
+    assert rules.greedy_accept(torch.tensor([2, 3, 0]), logits) == (2, 1)
+    assert rules.greedy_accept(torch.tensor([2, 3, 1]), logits) == (3, 4)
+    assert rules.greedy_accept(torch.tensor([0, 3, 1]), logits) == (0, 2)
+
+
+def test_warp_matches_transformers_sampling_distribution():
+    logits = torch.tensor([2.0, 1.0, 0.5, -1.0])
+    probs = rules.warp(logits, 0.5, top_p=1.0)
+    assert torch.allclose(probs, (logits / 0.5).softmax(-1))
+    top = rules.warp(logits, 1.0, top_p=0.7)
+    assert top[-1] == 0 and math.isclose(float(top.sum()), 1.0, rel_tol=1e-6)
+
+
+def _round(i, k, drafted, accepted, emitted, tv=None):
+    return Round(i, 10 + i, k, tuple(drafted), (0.5,) * k, (0.4,) * k, (0,) * (k + 1), accepted,
+                 tuple(emitted), 0.01, 0.02, 0.003, tv)
+
+
+def _trace():
+    rounds = (
+        _round(0, 0, [], 0, [7]),
+        _round(1, 3, [1, 2, 3], 3, [1, 2, 3, 9]),  # all accepted + bonus
+        _round(2, 3, [4, 5, 6], 1, [4, 8], tv=0.2),  # second draft rejected
+        _round(3, 3, [1, 1, 1], 0, [5], tv=0.4),  # first rejected
+    )
+    return Trace("glassbox", "mtp", "test", (1, 2), rounds, k=3, wall=0.5)
+
+
+def test_metrics_by_hand():
+    t = _trace()
+    assert t.new_ids == (7, 1, 2, 3, 9, 4, 8, 5)
+    assert metrics.tau(t) == 8 / 4
+    assert metrics.acceptance_by_position(t) == [2 / 3, 1 / 3, 1 / 3]
+    assert metrics.acceptance_by_position(t, conditional=True) == [2 / 3, 1 / 2, 1.0]
+    assert metrics.alpha(t) == 4 / 6  # 4 accepted, 2 rejections judged
+    s = metrics.summarize(t)
+    assert s.drafter_forwards == 9 and s.target_forwards == 4
+    assert s.tv == pytest.approx(0.3)
+    assert t.rounds[1].bonus == 9 and t.rounds[2].bonus == 8 and not t.rounds[1].rejected
+
+
+def test_theory():
+    assert metrics.expected_tau(0.0, 4) == 1.0
+    assert metrics.expected_tau(1.0, 4) == 5.0
+    assert metrics.expected_tau(0.5, 2) == pytest.approx(1.75)
+    assert metrics.expected_speedup(0.5, 2, 0.0) == pytest.approx(1.75)
+    assert metrics.expected_speedup(0.5, 2, 0.5) == pytest.approx(1.75 / 2)
+
+
+def test_trace_json_round_trip(tmp_path):
+    t = _trace()
+    path = t.save(tmp_path / "t.json")
+    back = Trace.load(path)
+    assert back == t
+    assert metrics.summarize(back) == metrics.summarize(t)

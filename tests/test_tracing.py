@@ -1,0 +1,71 @@
+"""Tracing transformers' assisted generate changes nothing and records every round."""
+
+import pytest
+import torch
+
+from labkit import metrics
+from labkit.tracing import audit_drafter_kv, drafter_settings, generation_config, trace_generate
+
+from fixtures import trained_tiny
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return trained_tiny.load()
+
+
+def _ids(seed):
+    return torch.randint(3, trained_tiny.VOCAB, (1, 10), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_traced_equals_untraced(pair, temperature):
+    target, drafter = pair
+    for seed in range(4):
+        ids = _ids(seed)
+        cfg = generation_config(max_new_tokens=40, temperature=temperature)
+        torch.manual_seed(0)
+        with drafter_settings(drafter, 4, "constant"):
+            untraced = target.generate(ids, generation_config=cfg, assistant_model=drafter)
+        traced = trace_generate(target, drafter, ids, k=4, max_new_tokens=40, temperature=temperature, seed=0)
+        assert list(traced.output_ids) == untraced[0].tolist()
+
+
+def test_rounds_are_complete(pair):
+    target, drafter = pair
+    t = trace_generate(target, drafter, _ids(1), k=3, max_new_tokens=50)
+    assert t.rounds[0].k == 0 and len(t.rounds[0].emitted) == 1  # the prefill
+    assert sum(len(r.emitted) for r in t.rounds) == 50
+    for r in t.rounds[1:]:
+        assert len(r.drafted) == len(r.draft_probs) == len(r.target_probs) == r.k
+        assert len(r.target_top) == r.k + 1
+        assert r.emitted[: r.accepted] == r.drafted[: r.accepted]
+        assert r.t_draft > 0 and r.t_verify > 0 and r.t_rest >= 0
+        if r.rejected:  # greedy: the correction is the target's argmax
+            assert r.bonus == r.target_top[r.accepted] != r.drafted[r.accepted]
+    assert sum(r.seconds for r in t.rounds) == pytest.approx(t.wall, rel=0.05)
+    assert metrics.summarize(t).drafter_forwards == sum(r.k for r in t.rounds)
+
+
+def test_plain_path_is_one_token_per_forward(pair):
+    target, _ = pair
+    t = trace_generate(target, None, _ids(2), max_new_tokens=20)
+    assert metrics.tau(t) == 1.0 and t.path == "plain"
+
+
+def test_heuristic_schedule_is_not_applied_by_transformers_mtp(pair):
+    """transformers 5.22's MTP candidate generator never updates its draft length: the trace
+    shows every round at the starting k. (labkit.glassbox implements the heuristic.)"""
+    target, drafter = pair
+    t = trace_generate(target, drafter, _ids(3), k=2, max_new_tokens=40, schedule="heuristic")
+    assert {r.k for r in t.rounds[1:-1]} == {2}
+
+
+def test_audit_finds_stale_kv_after_rejections(pair):
+    target, drafter = pair
+    stale = []
+    for seed in range(20):
+        stale += [a for a in audit_drafter_kv(target, drafter, _ids(seed), k=4, max_new_tokens=60)
+                  if a.full_stale]
+    assert stale, "no round after a rejection in 20 prompts"
+    assert all(a.full_len == a.position + 1 and a.full_stale == 1 for a in stale)
