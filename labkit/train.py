@@ -1,0 +1,258 @@
+"""Train a small causal LM on a CPU: token streams, AdamW + cosine schedule, a resumable loop.
+
+The loop is nanoGPT's, kept readable: sample random windows from a token stream, one AdamW step,
+evaluate now and then, checkpoint atomically so a killed run resumes where it stopped.
+Validation reports nats per token and bits per byte; only bits per byte compares across
+tokenizers (a tokenizer with longer tokens has higher nats per token for the same model quality).
+
+Used by `scripts/train_target.py` (the pocket target) and the training exercise in `00_tour`.
+Left out: mixed precision (bf16 on this kind of CPU was ~36x slower than fp32), gradient
+accumulation, multi-process data loading, distributed training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000  # optimizer steps in total (the cosine schedule ends here)
+    batch: int = 16  # sequences per step
+    seq_len: int = 256  # tokens per sequence (the model sees seq_len, predicts seq_len)
+    lr: float = 2e-3  # peak learning rate; high because the model is tiny
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio, not to 0
+    warmup: int = 100  # linear warm-up steps: Adam's moment estimates are noisy at first
+    weight_decay: float = 0.1  # on matrices only, never on norms
+    beta1: float = 0.9
+    beta2: float = 0.95  # shorter memory than 0.999: steadier for small-batch LM training
+    grad_clip: float = 1.0  # global grad-norm clip: guards against rare loss spikes
+    eval_every: int = 200  # steps between validation passes
+    eval_windows: int = 32  # windows per val set during training (the final pass can use all)
+    ckpt_every: int = 100  # steps between checkpoints (a checkpoint takes well under a second)
+    log_every: int = 10  # steps between train-loss lines in log.jsonl
+    threads: int = 2  # torch.set_num_threads: one per physical core is fastest
+    seed: int = 0
+
+
+# ---------------------------------------------------------------- data
+
+
+def bytes_per_token_table(tokenizer) -> torch.Tensor:
+    """UTF-8 bytes each token id stands for (0 for special tokens); used for bits per byte.
+
+    In a byte-level BPE every character of a token's string is one mapped byte, so a token's
+    byte count is simply its string length.
+    """
+    special = set(tokenizer.all_special_ids)
+    table = torch.zeros(len(tokenizer), dtype=torch.long)
+    for token, i in tokenizer.get_vocab().items():
+        table[i] = 0 if i in special else len(token)
+    return table
+
+
+def tokenize_jsonl(path: str | Path, tokenizer, cache: str | Path | None = None) -> np.ndarray:
+    """All documents of a `{"text"}` jsonl file as one token stream: <bos> doc <eos> <bos> doc ...
+
+    The stream is cached as uint16 (the vocabulary fits) under a key of the tokenizer, so the
+    second run loads in milliseconds and a new tokenizer never reuses stale tokens.
+    """
+    key = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()[:12]
+    cache = Path(f"{cache}.{key}.npy") if cache is not None else None
+    if cache is not None and cache.exists():
+        return np.load(cache)
+    with open(path, encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f]
+    ids: list[int] = []
+    # split_special_tokens: a literal "<eos>" inside source code is text, not end of document
+    for enc in tokenizer(texts, add_special_tokens=False, split_special_tokens=True)["input_ids"]:
+        ids += [tokenizer.bos_token_id, *enc, tokenizer.eos_token_id]
+    stream = np.array(ids, dtype=np.uint16)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, stream)
+    return stream
+
+
+def random_windows(stream: np.ndarray, n: int, seq_len: int, g: torch.Generator) -> torch.Tensor:
+    """n random windows of seq_len + 1 tokens (inputs are [:-1], labels [1:])."""
+    starts = torch.randint(0, len(stream) - seq_len - 1, (n,), generator=g).tolist()
+    return torch.from_numpy(np.stack([stream[s : s + seq_len + 1] for s in starts]).astype(np.int64))
+
+
+def eval_windows(stream: np.ndarray, seq_len: int, max_windows: int | None = None) -> torch.Tensor:
+    """Non-overlapping windows over the whole stream, evenly spaced when capped: deterministic."""
+    n = (len(stream) - 1) // seq_len
+    picks = range(n) if max_windows is None or max_windows >= n else \
+        [i * n // max_windows for i in range(max_windows)]
+    return torch.from_numpy(np.stack([stream[i * seq_len : i * seq_len + seq_len + 1] for i in picks])
+                            .astype(np.int64))
+
+
+# ---------------------------------------------------------------- loss and evaluation
+
+
+def lm_loss(model: torch.nn.Module, windows: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy (nats) of windows (B, T+1)."""
+    logits = model(input_ids=windows[:, :-1], use_cache=False).logits  # (B, T, vocab)
+    return F.cross_entropy(logits.flatten(0, 1), windows[:, 1:].flatten())
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, windows: torch.Tensor, byte_lengths: torch.Tensor,
+             batch: int = 16) -> dict[str, float]:
+    """nats/token and bits/byte: bpb = total nats / ln 2 / total UTF-8 bytes of predicted tokens."""
+    was_training = model.training
+    model.eval()
+    nats, tokens, nbytes = 0.0, 0, 0
+    for i in range(0, len(windows), batch):
+        w = windows[i : i + batch]
+        logits = model(input_ids=w[:, :-1], use_cache=False).logits
+        nats += F.cross_entropy(logits.flatten(0, 1), w[:, 1:].flatten(), reduction="sum").item()
+        tokens += w[:, 1:].numel()
+        nbytes += int(byte_lengths[w[:, 1:]].sum())
+    model.train(was_training)
+    return {"nats_per_token": nats / tokens, "bpb": nats / math.log(2) / nbytes,
+            "tokens": tokens, "bytes": nbytes}
+
+
+# ---------------------------------------------------------------- optimizer and schedule
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices (embeddings included) but not on norm weights."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to 1, then cosine down to min_lr_ratio at the last step."""
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: Path, model, optimizer, scheduler, step: int, cfg: TrainConfig) -> None:
+    """Write to a temporary file, then rename: a kill mid-save never leaves a broken ckpt.pt."""
+    state = {
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "step": step, "config": asdict(cfg),
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                "python": random.getstate()},
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler) -> int:
+    state = torch.load(path, map_location="cpu", weights_only=False)  # our own file: trusted
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    np.random.set_state(state["rng"]["numpy"])
+    random.setstate(state["rng"]["python"])
+    return state["step"]
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def train(
+    model: torch.nn.Module,
+    cfg: TrainConfig,
+    get_batch: Callable[[int], torch.Tensor],  # step -> windows (B, T+1); must depend on step only
+    val_sets: dict[str, torch.Tensor],  # name -> eval windows (N, T+1)
+    byte_lengths: torch.Tensor,  # (vocab,) UTF-8 bytes per token id
+    out_dir: str | Path,
+) -> torch.nn.Module:
+    """Train, resuming from out_dir/ckpt.pt if it exists; logs to out_dir/log.jsonl.
+
+    Batches come from `get_batch(step)` (a generator seeded by the step), so a resumed run sees
+    exactly the batches the uninterrupted run would have seen.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    optimizer = make_optimizer(model, cfg)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    ckpt = out / "ckpt.pt"
+    step = load_checkpoint(ckpt, model, optimizer, scheduler) if ckpt.exists() else 0
+    log = open(out / "log.jsonl", "a")
+
+    def write(record: dict) -> None:
+        log.write(json.dumps(record) + "\n")
+        log.flush()  # others (and tests) tail this file while we train
+
+    def run_eval(windows_cap: int | None) -> dict:
+        record = {"step": step, "kind": "eval", "time": time.time()}
+        for name, windows in val_sets.items():
+            w = windows if windows_cap is None else windows[:: max(1, len(windows) // windows_cap)][:windows_cap]
+            for k, v in evaluate(model, w, byte_lengths).items():
+                record[f"{name}_{k}"] = v
+        write(record)
+        return record
+
+    if step == 0:
+        write({"kind": "config", **asdict(cfg),
+               "params": sum(p.numel() for p in model.parameters())})
+        run_eval(cfg.eval_windows)
+    else:
+        write({"kind": "resume", "step": step})
+    model.train()
+    # redraw at most every few seconds when logging to a file (nohup), live in a terminal
+    bar = tqdm(total=cfg.steps, initial=step, desc="train", dynamic_ncols=True,
+               mininterval=0.1 if sys.stderr.isatty() else 5.0)
+    tokens_per_step = cfg.batch * cfg.seq_len
+    t0, step0 = time.time(), step
+    while step < cfg.steps:
+        loss = lm_loss(model, get_batch(step))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        tok_s = (step - step0) * tokens_per_step / (time.time() - t0)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tok_s:,.0f}")
+        if step % cfg.log_every == 0:
+            write({"step": step, "kind": "train", "loss": loss.item(), "grad_norm": grad_norm,
+                   "lr": scheduler.get_last_lr()[0], "tok_s": tok_s, "time": time.time()})
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            r = run_eval(cfg.eval_windows)
+            bar.write("step {step}: ".format(step=step) + "  ".join(
+                f"{name} {r[name + '_nats_per_token']:.3f} nats/tok {r[name + '_bpb']:.3f} bpb"
+                for name in val_sets))
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            save_checkpoint(ckpt, model, optimizer, scheduler, step, cfg)
+    bar.close()
+    if not (out / "final_eval.json").exists():  # once, on every val window: the number to report
+        record = run_eval(None)
+        (out / "final_eval.json").write_text(json.dumps(record, indent=1) + "\n")
+    log.close()
+    return model
