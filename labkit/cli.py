@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from labkit.errors import LabError
+from labkit.errors import LabkitError
 
 
 def _load(args: argparse.Namespace):  # noqa: ANN202
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.fn(args)
-    except LabError as e:
+    except LabkitError as e:
         print(f"labkit {args.command}: {e}", file=sys.stderr)
         return 2
 
