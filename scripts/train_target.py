@@ -1,7 +1,7 @@
 """Train the pocket target (`Gemma4ForCausalLM`, ~7M parameters) on Shakespeare + Python stdlib.
 
     python scripts/train_target.py --quick               # a few minutes: a learner's smoke run
-    nohup nice -n 10 python scripts/train_target.py > runs/target/stdout.log 2>&1 &   # ~80 min
+    nohup nice -n 10 python scripts/train_target.py > runs/target/stdout.log 2>&1 &   # ~65 min
 
 Needs `scripts/prep_pocket_data.py` and `scripts/train_tokenizer.py` first. Resumes from
 `<out>/ckpt.pt` if present; writes the final model to `<out>/final/` (safetensors). Weights move to
@@ -26,9 +26,9 @@ from labkit.train import (  # noqa: E402
 )
 
 # Defaults for the full run, measured on this 2-core CPU (fp32, 2 threads, one minute each):
-# batch 16 x 256 ran at ~2,050 tokens/s, batch 32 x 256 at ~1,600, so batch 16. 2,200 steps x
-# 4,096 tokens = 9.0M tokens (~3 passes over the 3.1M training tokens) in ~75 min + ~3 min of evals.
-FULL = TrainConfig(steps=2200, batch=16, seq_len=256, lr=2e-3, warmup=100, min_lr_ratio=0.1,
+# batch 16 x 256 ran at ~2,050 tokens/s, batch 32 x 256 at ~1,600, so batch 16. 1,800 steps x
+# 4,096 tokens = 7.4M tokens (~2.4 passes over the 3.1M training tokens) in ~60 min + ~3 min of evals.
+FULL = TrainConfig(steps=1800, batch=16, seq_len=256, lr=2e-3, warmup=100, min_lr_ratio=0.1,
                    weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0,
                    eval_every=200, eval_windows=32, ckpt_every=100, threads=2, seed=0)
 # --quick: enough steps to see the loss fall and the checkpoint/resume path run, in a few minutes.
