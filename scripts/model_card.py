@@ -1,0 +1,157 @@
+"""Write data/pocket/MODEL_CARD.md from measurements (called by scripts/measure_pocket.py --card).
+
+Nothing in the card is typed by hand: configs and parameter counts come from the models, data from
+build/pocket_data/manifest.json, losses from the training logs in runs/, figures from the
+measurement dict `m` of the run that writes the card.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import date
+from pathlib import Path
+
+import torch
+import transformers
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _read_log(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _config_table(cfg) -> str:
+    text = cfg.get_text_config()
+    rows = [("hidden size", text.hidden_size), ("intermediate size", text.intermediate_size),
+            ("layers", text.num_hidden_layers), ("layer types", ", ".join(
+                t.replace("_attention", "") for t in text.layer_types)),
+            ("attention heads / KV heads", f"{text.num_attention_heads} / {text.num_key_value_heads}"),
+            ("head dim (sliding / full)", f"{text.head_dim} / {getattr(text, 'global_head_dim', '-')}"),
+            ("sliding window", text.sliding_window), ("vocabulary", text.vocab_size),
+            ("final logit softcap", text.final_logit_softcapping)]
+    if cfg.model_type == "gemma4_assistant":
+        rows += [("backbone hidden size", cfg.backbone_hidden_size),
+                 ("ordered embeddings (centroid head)", cfg.use_ordered_embeddings),
+                 ("centroids / top-k scored", f"{cfg.num_centroids} / {cfg.centroid_intermediate_top_k}")]
+    return "| | |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
+
+
+def write_card(path: Path, m: dict, target, drafter, args) -> None:
+    manifest_file = Path(args.data) / "manifest.json"
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    t_log = _read_log(REPO / "runs" / "target" / "log.jsonl")
+    d_log = _read_log(REPO / "runs" / "drafter" / "log.jsonl")
+    t_cfg = next((r for r in t_log if r.get("kind") == "config"), {})
+    t_final = REPO / "runs" / "target" / "final_eval.json"
+    t_final = json.loads(t_final.read_text()) if t_final.exists() else {}
+    t_evals = [r for r in t_log if r.get("kind") == "eval"]
+    d_cfg = next((r for r in d_log if r.get("kind") == "config"), {})
+    d_evals = [r for r in d_log if r.get("kind") == "eval"]
+    d_train = [r for r in d_log if r.get("kind") == "train"]
+    t_train = [r for r in t_log if r.get("kind") == "train"]
+    t_seconds = (t_train[-1]["time"] - t_evals[0]["time"]) if t_train and t_evals else None
+
+    bars = "\n".join(f"| {name} | {b['rule']} | {b['value']} | {'pass' if b['pass'] else '**FAIL**'} |"
+                     for name, b in m["bars"].items())
+    sources = manifest.get("sources", {})
+    data_lines = "\n".join(
+        f"- **{kind}**: {s.get('what', '')} — from {s.get('from', '')}; licence: {s.get('licence', '')}"
+        for kind, s in sources.items())
+    split_lines = "\n".join(f"- {name}: {v}" for name, v in manifest.items()
+                            if name not in ("sources",) and not isinstance(v, (dict, list)))
+    lines = [
+        "# Pocket Gemma 4 pair: model card",
+        "",
+        "A small Gemma 4 target (`Gemma4ForCausalLM`) and its MTP drafter (`Gemma4AssistantForCausalLM`),",
+        "trained in this repository on a CPU so the lab runs offline. Built from the real transformers",
+        "classes: the code path that runs them runs the real Gemma 4 pairs too. For teaching only.",
+        "",
+        f"Written by `scripts/measure_pocket.py --card` on {date.today().isoformat()}; every figure below",
+        f"was measured by that run (torch {torch.__version__}, transformers {transformers.__version__},",
+        f"{platform.machine()}, {m['threads']} CPU threads, fp32).",
+        "",
+        "## Bars",
+        "",
+        "| measure | bar | measured | |",
+        "|---|---|---|---|",
+        bars,
+        "",
+        "## Figures",
+        "",
+        f"- Parameters: target {m['params_target']:,}, drafter {m['params_drafter']:,}.",
+        f"- Held-out bits per byte: prose {m['bpb_prose']}, code {m['bpb_code']} "
+        f"(nats per token {m['nats_per_token_prose']} / {m['nats_per_token_code']}).",
+        f"- Greedy {args.new_tokens}-token continuations of {args.n} prose + {args.n} code held-out prompts: "
+        f"median distinct-4-gram ratio {m['distinct4_median']} (prose {m['distinct4_median_prose']}, "
+        f"code {m['distinct4_median_code']}).",
+        f"- k = 4, greedy, transformers' assisted generate: output identical to the target's on every "
+        f"prompt: {m['identical_greedy']}; tau {m['tau_greedy']} (prose {m['tau_greedy_prose']}, "
+        f"code {m['tau_greedy_code']}); acceptance by position {m['acceptance_by_position_greedy']}.",
+        f"- k = 4, temperature 0.8, lossless sampling (labkit's glass-box loop): tau {m['tau_sample_0.8']} "
+        f"(prose {m['tau_sample_0.8_prose']}, code {m['tau_sample_0.8_code']}); acceptance by position "
+        f"{m['acceptance_by_position_sample_0.8']}. transformers' path with labkit's lossless verification: "
+        f"tau {m['tau_sample_0.8_transformers_lossless']}.",
+        f"- Wall clock, greedy k = 4, {m['threads']} CPU threads: {m['speedup_greedy']}x the target alone, "
+        "same tokens.",
+        f"- Loading both models: {m['load_seconds']} s.",
+        "",
+        "## Target",
+        "",
+        _config_table(target.config),
+        "",
+        f"Trained by `scripts/train_target.py`: {t_cfg.get('steps')} steps of {t_cfg.get('batch')} x "
+        f"{t_cfg.get('seq_len')} tokens (half prose, half code), AdamW lr {t_cfg.get('lr')} cosine, "
+        f"seed {t_cfg.get('seed')}" + (f", {t_seconds / 60:.0f} min on this CPU." if t_seconds else "."),
+        "Held-out evaluation during training (bits per byte, prose / code):",
+        "",
+        "\n".join(f"- step {r['step']}: {r['prose_bpb']:.3f} / {r['code_bpb']:.3f}" for r in t_evals
+                  if r["step"] % 400 == 0 or r is t_evals[-1]),
+        (f"- final, every validation window: {t_final['prose_bpb']:.3f} / {t_final['code_bpb']:.3f}"
+         if t_final else ""),
+        "",
+        "## Drafter",
+        "",
+        _config_table(drafter.config),
+        "",
+        "Distilled by `scripts/train_drafter.py` against the frozen target, run exactly as at inference",
+        "(concat(embedding, last hidden state) -> the target's K/V -> constant position -> post_projection",
+        f"fed back), on target continuations (greedy and temperature 0.8) and training text: "
+        f"{d_cfg.get('steps')} steps of {d_cfg.get('batch')} sequences, {d_cfg.get('k')} draft steps each; "
+        f"then the centroid head ({d_cfg.get('centroid_steps')} steps).",
+        (f"Final distillation KL (train batch): {d_train[-1]['kl']:.3f}." if d_train else ""),
+        "Held-out agreement of the drafter's argmax with the target's, per draft step:",
+        "",
+        "\n".join(f"- {r['head']} head: {r['agree']}" for r in d_evals),
+        "",
+        "## Data",
+        "",
+        data_lines,
+        split_lines,
+        "",
+        "Held-out split by work (prose) and by file (code); the lab's prompts in `data/prompts/` come",
+        "from the held-out part. Tokenizer: byte-level BPE trained by `scripts/train_tokenizer.py`,",
+        "with Gemma-style specials (`<pad>`, `<eos>`, `<bos>`, turn markers, image/audio placeholders).",
+        "",
+        "## Example (greedy, target alone)",
+        "",
+        "```",
+        m["example_prose"].strip(),
+        "```",
+        "",
+        "```python",
+        m["example_code"].strip(),
+        "```",
+        "",
+        "## Limits",
+        "",
+        "A ~7M-parameter model writes Shakespeare-flavoured and stdlib-flavoured text, not sense. Its",
+        "acceptance rates and speedups are properties of this pair on this hardware; real Gemma 4 pairs",
+        "differ (see notebook 05 for the cost model).",
+        "",
+    ]
+    Path(path).write_text("\n".join(lines))
+    print(f"wrote {path}")
