@@ -1,0 +1,268 @@
+"""Widgets for poking at speculative decoding: step through rounds, sweep k, try a pair.
+
+Built only from ipywidgets APIs that exist in both 7.7 (Colab) and 8 (JupyterLab, VS Code):
+`HTML`, `Output`, `Button`, `IntSlider`, `FloatSlider`, `Combobox`, `Textarea`, `VBox`/`HBox`,
+`observe` and `on_click`. Panels are plain HTML (which renders everywhere, and which a browser
+test can read); figures are ordinary plotly figures re-displayed into an `Output`, because
+`go.FigureWidget` needs anywidget on plotly 6+ and a widget manager Colab does not ship.
+
+Each widget is a small class with a `.widget` (the box to display) and `_ipython_display_`, so
+a notebook cell can end with the object itself. Widgets read traces, never models; the ones that
+generate take a `run` function, which tests replace with a fake.
+
+Left out: streaming tokens while they are generated, and saving widget state in the notebook.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+from IPython import get_ipython
+from IPython.display import display
+
+from labkit import metrics, plots
+from labkit.errors import LabkitError
+from labkit.style import COLORS, LABELS, MARKERS, token_html
+from labkit.trace import Round, Trace
+
+
+def piece_decoder(trace: Trace, tokenizer: Any = None) -> Callable[[int], str]:
+    """Token id → text: the tokenizer if given, else the trace's own pieces, else "#id"."""
+    if tokenizer is not None:
+        tok = getattr(tokenizer, "tokenizer", tokenizer)
+        return lambda t: tok.decode([t])
+    known = dict(zip(trace.new_ids, trace.pieces))
+    return lambda t: known.get(t, f"#{t}")
+
+
+def _chip(text: str, kind: str, title: str = "") -> str:
+    c = COLORS.get(kind, COLORS["prompt"])
+    shown = html.escape(text.replace("\n", "↵")) or "∅"
+    return (f'<span title="{html.escape(title)}" style="background:{c}33;border-bottom:2px solid {c};'
+            f'border-radius:3px;padding:0 3px;font-family:ui-monospace,monospace">{shown}</span>')
+
+
+def _bar(value: float, color: str) -> str:
+    width = max(0.0, min(1.0, value)) * 100
+    return (f'<div style="width:120px;height:10px;background:rgba(128,128,128,0.2);border-radius:2px">'
+            f'<div style="width:{width:.1f}%;height:10px;background:{color};border-radius:2px"></div></div>')
+
+
+def round_html(trace: Trace, index: int, decode: Callable[[int], str]) -> str:
+    """One round as HTML: context, then each draft with q, p and the verdict, then the bonus."""
+    r: Round = trace.rounds[index]
+    before = "".join(decode(t) for rr in trace.rounds[:index] for t in rr.emitted)
+    context = (trace.prompt_text + before)[-80:]
+    rule = ("greedy: keep a draft while it equals the target's top token" if trace.greedy else
+            f"sampling (T = {trace.temperature:g}): keep draft x with probability min(1, p(x) / q(x))")
+    head = (f"<b>Round {r.index} of {len(trace.rounds) - 1}</b> · position {r.position} · "
+            + (f"{r.k} drafted, {r.accepted} accepted" if r.k else "prefill: no drafts, the target's first token"))
+    rows = []
+    for j, (t, q, p) in enumerate(zip(r.drafted, r.draft_probs, r.target_probs)):
+        kind = "accepted" if j < r.accepted else "rejected" if j == r.accepted else "unjudged"
+        verdict = {"accepted": f"{MARKERS['accepted']} accepted", "rejected": f"{MARKERS['rejected']} rejected",
+                   "unjudged": "· never judged (after a rejection)"}[kind]
+        if trace.greedy:
+            why = f"target's top: {_chip(decode(r.target_top[j]), 'bonus')}"
+        else:
+            why = f"min(1, p/q) = {min(1.0, p / q) if q > 0 else 1.0:.2f}"
+        color = COLORS.get(kind, COLORS["prompt"])
+        rows.append(
+            f"<tr><td>{j + 1}</td><td>{_chip(decode(t), kind)}</td>"
+            f"<td>{_bar(q, color)}</td><td>{q:.3f}</td><td>{_bar(p, color)}</td><td>{p:.3f}</td>"
+            f"<td>{why}</td><td style='color:{color}'>{verdict}</td></tr>"
+        )
+    table = ""
+    if rows:
+        table = ("<table style='border-collapse:separate;border-spacing:8px 3px'>"
+                 "<tr><th>#</th><th>draft</th><th colspan=2>drafter q(x)</th><th colspan=2>target p(x)</th>"
+                 "<th></th><th></th></tr>" + "".join(rows) + "</table>")
+    bonus = (f"<div>{MARKERS['bonus']} {LABELS['bonus']}: {_chip(decode(r.bonus), 'bonus')}</div>"
+             if r.bonus is not None else "<div>no target token: generation ended here</div>")
+    emitted = "".join(_chip(decode(t), "accepted" if i < r.accepted else "bonus") for i, t in enumerate(r.emitted))
+    return (
+        f"<div style='line-height:1.8'>{head}<br><span style='opacity:0.75'>{html.escape(rule)}</span>"
+        f"<div style='font-family:ui-monospace,monospace;color:{COLORS['prompt']}'>…{html.escape(context)}</div>"
+        f"{table}{bonus}<div>this round adds {len(r.emitted)} token(s): {emitted}</div></div>"
+    )
+
+
+class RoundStepper:
+    """Step through a trace one round at a time (`03_verify_and_accept`)."""
+
+    def __init__(self, trace: Trace, tokenizer: Any = None):
+        self.trace = trace
+        self.decode = piece_decoder(trace, tokenizer)
+        self.index = 1 if len(trace.rounds) > 1 else 0  # the first round with drafts
+        self.panel = widgets.HTML()
+        self.panel.add_class("labkit-round-panel")
+        buttons = [widgets.Button(description=d) for d in ("Previous", "Next round", "Reset")]
+        for button, action in zip(buttons, (self.previous, self.next, self.reset)):
+            button.on_click(lambda _, act=action: act())
+        self.next_button = buttons[1]
+        self.widget = widgets.VBox([widgets.HBox(buttons), self.panel])
+        self._render()
+
+    def _render(self) -> None:
+        self.panel.value = round_html(self.trace, self.index, self.decode)
+
+    def next(self) -> None:
+        """The next round; after the last one, back to the prefill."""
+        self.index = (self.index + 1) % len(self.trace.rounds)
+        self._render()
+
+    def previous(self) -> None:
+        self.index = (self.index - 1) % len(self.trace.rounds)
+        self._render()
+
+    def reset(self) -> None:
+        self.index = 1 if len(self.trace.rounds) > 1 else 0
+        self._render()
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+RunFn = Callable[[int, float], Sequence[Trace]]  # (k, temperature) → traces
+
+
+class SweepExplorer:
+    """Sliders for k and temperature; acceptance and tau update as they move (`04_acceptance`).
+
+    `run(k, temperature)` produces the traces for one setting; results are cached, so moving back
+    to a setting is instant. Build one from a pair with `SweepExplorer.for_pair(pair, prompts)`.
+    """
+
+    def __init__(self, run: RunFn, *, ks: Sequence[int] = range(1, 9), k: int = 4,
+                 temperature: float = 0.0, label: str = "", precompute: Sequence[tuple[int, float]] = ()):
+        self.run, self.label = run, label
+        self.cache: dict[tuple[int, float], list[Trace]] = {}
+        self.k = widgets.IntSlider(description="k", value=k, min=min(ks), max=max(ks), continuous_update=False)
+        self.temperature = widgets.FloatSlider(description="temperature", value=temperature, min=0.0, max=1.5,
+                                               step=0.1, continuous_update=False)
+        self.summary = widgets.HTML()
+        self.summary.add_class("labkit-sweep-summary")
+        self.out = widgets.Output()
+        self.widget = widgets.VBox([widgets.HBox([self.k, self.temperature]), self.summary, self.out])
+        for key in precompute:
+            self.traces(*key)
+        self.k.observe(self._update, names="value")
+        self.temperature.observe(self._update, names="value")
+        self._update()
+
+    @classmethod
+    def for_pair(cls, pair: Any, prompts: Sequence[str], *, max_new_tokens: int = 24, path: str = "transformers",
+                 **kw: Any) -> SweepExplorer:
+        from labkit.generation import run
+
+        def run_pair(k: int, temperature: float) -> list[Trace]:
+            return [run(pair, p, path=path, k=k, temperature=temperature, max_new_tokens=max_new_tokens,
+                        seed=i) for i, p in enumerate(prompts)]
+
+        return cls(run_pair, label=f"{pair.name} pair, {len(prompts)} prompts × {max_new_tokens} tokens", **kw)
+
+    def traces(self, k: int, temperature: float) -> list[Trace]:
+        key = (int(k), round(float(temperature), 2))
+        if key not in self.cache:
+            self.cache[key] = list(self.run(*key))
+        return self.cache[key]
+
+    def rows(self, temperature: float) -> list[dict[str, Any]]:
+        """One row per k already measured at this temperature, for `plots.sweep_figure`."""
+        t = round(float(temperature), 2)
+        return [{"k": k, "tau": metrics.tau(tr), "alpha": metrics.alpha(tr)}
+                for (k, temp), tr in sorted(self.cache.items()) if temp == t]
+
+    def _update(self, change: Any = None) -> None:
+        k, t = self.k.value, self.temperature.value
+        self.summary.value = f"measuring k = {k}, temperature = {t:g} …"
+        try:
+            traces = self.traces(k, t)
+        except LabkitError as err:
+            self.summary.value = f"<b>Could not run:</b> {html.escape(str(err))}"
+            return
+        s = metrics.summarize(traces)
+        acc = " · ".join(f"{a:.2f}" for a in s.acceptance)
+        self.summary.value = (
+            f"<b>k = {k}, temperature = {t:g}</b> ({html.escape(self.label) or 'measured now'}): "
+            f"tau = <b>{s.tau:.2f}</b> tokens per target forward; α = {s.alpha:.2f}, so the closed form "
+            f"(1 − α<sup>k+1</sup>) / (1 − α) predicts {metrics.expected_tau(s.alpha, k):.2f}. "
+            f"Acceptance by position: {acc or '–'}."
+        )
+        self.figures = [plots.acceptance_figure({f"k = {k}, T = {t:g}": traces}),
+                        plots.sweep_figure(self.rows(t))]
+        if get_ipython() is None:  # a script or a test: nothing to draw on
+            return
+        with self.out:
+            self.out.clear_output(wait=True)
+            for fig in self.figures:
+                display(fig)
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+class TourPanel:
+    """Pick a pair, type a prompt, press Run: plain vs speculative on one prompt (`00_tour`).
+
+    The pair box takes "pocket" or a Hugging Face id of a Gemma 4 target; if its weights cannot be
+    reached, labkit's error message is shown instead of a traceback.
+    """
+
+    PAIRS = ("pocket", "google/gemma-4-E2B-it", "google/gemma-4-E4B-it")
+
+    def __init__(self, pair: Any, prompt: str = "", *, k: int = 4, max_new_tokens: int = 32,
+                 run: Callable[..., Trace] | None = None, load: Callable[[str | None], Any] | None = None):
+        self.pair, self.k, self.max_new_tokens = pair, k, max_new_tokens
+        self._run, self._load = run, load
+        self.pair_box = widgets.Combobox(value="pocket" if pair.is_pocket else pair.name, options=list(self.PAIRS),
+                                         description="pair", ensure_option=False)
+        self.prompt = widgets.Textarea(value=prompt, description="prompt",
+                                       layout=widgets.Layout(width="90%", height="4em"))
+        self.button = widgets.Button(description="Run", button_style="primary")
+        self.button.on_click(lambda _: self.go())
+        self.result = widgets.HTML()
+        self.result.add_class("labkit-tour-result")
+        self.widget = widgets.VBox([widgets.HBox([self.pair_box, self.button]), self.prompt, self.result])
+
+    def _ensure_pair(self) -> None:
+        wanted = self.pair_box.value.strip() or "pocket"
+        current = "pocket" if self.pair.is_pocket else self.pair.name
+        if wanted != current:
+            self.result.value = f"loading {html.escape(wanted)} …"
+            if self._load is None:
+                from labkit.loading import load_pair as load
+            else:
+                load = self._load
+            self.pair = load(None if wanted == "pocket" else wanted)
+
+    def go(self) -> None:
+        """Run plain and speculative decoding on the prompt and show what came out."""
+        from labkit.generation import run as lab_run
+
+        run = self._run or lab_run
+        try:
+            self._ensure_pair()
+            self.result.value = "running …"
+            kw = {"k": self.k, "max_new_tokens": self.max_new_tokens}
+            plain = run(self.pair, self.prompt.value, path="plain", **kw)
+            spec = run(self.pair, self.prompt.value, path="transformers", **kw)
+        except LabkitError as err:
+            self.result.value = f"<div style='color:{COLORS['rejected']}'><b>{type(err).__name__}:</b> {html.escape(str(err))}</div>"
+            return
+        same = plain.new_ids == spec.new_ids
+        speedup = plain.wall / spec.wall if spec.wall else float("nan")
+        tag = "pocket pair" if self.pair.is_pocket else self.pair.name
+        self.result.value = (
+            f"<div>{tag}, k = {self.k}, {len(spec.new_ids)} new tokens: same text as the target alone: "
+            f"<b>{'yes' if same else 'NO'}</b> · tau = <b>{metrics.tau(spec):.2f}</b> tokens per target forward "
+            f"({spec.target_forwards} forwards instead of {plain.target_forwards}) · speedup = "
+            f"<b>{speedup:.2f}×</b> ({plain.wall:.2f} s plain, {spec.wall:.2f} s speculative)</div>"
+            + token_html(spec)
+        )
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
