@@ -1,0 +1,252 @@
+"""The setup cell every notebook starts with: `env = labkit.setup()`.
+
+One call seeds python, numpy and torch, picks the device (cuda → mps → cpu), sets torch's CPU
+threads, picks a plotly renderer for the frontend, checks the transformers version, and prints the
+versions a bug report needs. In Colab it first installs the lab's package and its missing
+dependencies (never torch or jupyterlab: Colab brings its own). Introduced in `00_tour`.
+
+In Colab, `import labkit` needs the lab's checkout first; the notebooks' first cell clones it:
+
+    import sys
+    if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() installs it
+        !git clone -q --depth 1 https://github.com/mtp-lab/mtp-lab /content/mtp-lab
+        sys.path.insert(0, "/content/mtp-lab")
+
+This module imports only the standard library at the top, so it works before anything is installed.
+Left out: full determinism (`torch.use_deterministic_algorithms`; seeds make runs repeatable on one
+machine, not bitwise across hardware), multi-GPU placement, and choosing a dtype per model.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.metadata
+import os
+import platform
+import random
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labkit.errors import UnsupportedVersionError
+
+REPO_URL = "https://github.com/mtp-lab/mtp-lab"  # the lab's home; Colab installs from here
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+TRANSFORMERS_MIN = (5, 8)  # the first release that knows `gemma4_assistant`
+TRANSFORMERS_BROKEN = ((5, 23),)  # releases that cannot construct Gemma4AssistantForCausalLM
+TRANSFORMERS_PIN = "transformers>=5.8,<5.23"  # what pyproject.toml asks for
+COLAB_SKIP = ("torch", "jupyterlab", "ipywidgets")  # Colab's own builds stay (ipywidgets 7.7 works)
+MAX_CPU_THREADS = 8  # beyond this, small-batch decoding only pays more synchronisation
+SHOWN_PACKAGES = ("torch", "transformers", "ipywidgets", "plotly")
+
+
+@dataclass(frozen=True)
+class LabEnv:
+    """What `setup()` chose; notebooks read `env.device` and `env.dtype` from it."""
+
+    device: str  # "cuda", "mps" or "cpu": where models and tensors go
+    dtype: Any  # torch.dtype suggested for real Gemma 4 pairs on this device (float32 on CPU)
+    seed: int  # seeds python's random, numpy and torch
+    colab: bool  # running in Google Colab
+    renderer: str  # plotly's default renderer, chosen for the frontend
+    versions: dict[str, str] = field(default_factory=dict, hash=False)  # package -> version
+    threads: int = 0  # torch CPU threads (0: left as torch set them)
+    testing: bool = False  # LABKIT_TEST=1: the test suite is executing the notebook; keep runs small
+    pair: str | None = None  # the loaded pair, as setup() described it, if one was passed
+
+    def __repr__(self) -> str:
+        dtype = str(self.dtype).removeprefix("torch.")
+        where = "Colab" if self.colab else "local"
+        return f"LabEnv({self.device}, {dtype}, seed={self.seed}, {where}, plotly={self.renderer!r})"
+
+    def _repr_html_(self) -> str:
+        rows = {
+            "device": f"{self.device} ({str(self.dtype).removeprefix('torch.')})",
+            "seed": str(self.seed),
+            "where": "Google Colab" if self.colab else "local",
+            "plotly renderer": self.renderer,
+            **({"pair": self.pair} if self.pair else {}),
+            **self.versions,
+        }
+        cells = "".join(
+            f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in rows.items()
+        )
+        return f"<table class='labkit-env'>{cells}</table>"
+
+
+def in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _major_minor(version: str) -> tuple[int, int]:
+    m = re.match(r"(\d+)\.(\d+)", version)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def check_transformers(version: str | None) -> None:
+    """Raise `UnsupportedVersionError` unless this transformers version can run the lab."""
+    fix = f"Run `pip install '{TRANSFORMERS_PIN}'` (then restart the kernel), or `make setup` in the repo."
+    if version is None:
+        raise UnsupportedVersionError(f"transformers is not installed. {fix}")
+    mm = _major_minor(version)
+    if mm < TRANSFORMERS_MIN:
+        raise UnsupportedVersionError(
+            f"transformers {version} is too old: the Gemma 4 MTP drafter (gemma4_assistant) arrived in "
+            f"{'.'.join(map(str, TRANSFORMERS_MIN))}. {fix}"
+        )
+    if mm in TRANSFORMERS_BROKEN:
+        raise UnsupportedVersionError(
+            f"transformers {version} cannot construct Gemma4AssistantForCausalLM, the MTP drafter this lab "
+            f"is about. {fix}"
+        )
+
+
+def _pip(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *args], check=True)
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.match(r"[A-Za-z0-9_.\-]+", requirement).group(0).lower().replace("_", "-")
+
+
+def colab_install() -> bool:
+    """Install labkit and its missing dependencies into this runtime; False if it already was."""
+    if _version("labkit") is not None:
+        return False
+    checkout = REPO_ROOT if (REPO_ROOT / "pyproject.toml").exists() else None
+    # --no-deps first: pip must not replace Colab's torch, jupyter stack or widget manager.
+    _pip("--no-deps", *(["-e", str(checkout)] if checkout else [f"git+{REPO_URL}"]))
+    wanted = [
+        r.split(";")[0].strip()
+        for r in importlib.metadata.requires("labkit") or []
+        if "extra ==" not in r and _requirement_name(r) not in COLAB_SKIP
+    ]
+    if wanted:
+        _pip(*wanted)
+    return True
+
+
+def _pick_device(torch: Any, device: str | None) -> str:
+    if device is not None:
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _pick_dtype(torch: Any, device: str) -> Any:
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device == "mps":
+        return torch.float16
+    return torch.float32  # CPUs emulate half precision slowly
+
+
+def _cpu_threads() -> int:
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # the user decided already
+        return int(os.environ["OMP_NUM_THREADS"])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, MAX_CPU_THREADS))
+
+
+def _pick_renderer(colab: bool) -> str:
+    """Colab needs its own renderer; JupyterLab, VS Code and nbclient all render the plotly mimetype,
+    which stores the figure as JSON only (deterministic, and no 4.8 MB of plotly.js per figure)."""
+    import plotly.io as pio
+
+    if colab:
+        pio.renderers.default = "colab"
+    else:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None and getattr(shell, "kernel", None) is not None:  # a Jupyter kernel
+            pio.renderers.default = "plotly_mimetype"
+    return str(pio.renderers.default) or "(plotly default)"  # a terminal or script keeps plotly's choice
+
+
+def describe_pair(pair: Any) -> str:
+    """'pocket (…)' or 'real Gemma 4 pair', from a Pair-like object's `name` and `is_pocket`."""
+    name = getattr(pair, "name", str(pair))
+    if getattr(pair, "is_pocket", False):
+        return f"{name}: the pocket pair (trained in this repo, runs offline)"
+    return f"{name}: a real Gemma 4 pair"
+
+
+def setup(seed: int = 0, pair: Any = None, quiet: bool = False, device: str | None = None) -> LabEnv:
+    """Seed, pick device and display, check versions, print them; returns what was chosen.
+
+    `pair`: a loaded pair (anything with `name` and `is_pocket`), to say which one the notebook uses.
+    `device`: force one ("cpu", "cuda:1", ...) instead of cuda → mps → cpu.
+    """
+    colab = in_colab()
+    if colab:
+        colab_install()
+    check_transformers(_version("transformers"))
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # seeds every CUDA device too
+
+    chosen = _pick_device(torch, device)
+    threads = 0
+    if chosen == "cpu":
+        threads = _cpu_threads()
+        torch.set_num_threads(threads)
+
+    from labkit import __version__
+
+    versions = {"python": platform.python_version()}
+    versions.update({p: _version(p) or "not installed" for p in SHOWN_PACKAGES})
+    versions["torch"] = torch.__version__
+    versions["labkit"] = __version__
+    env = LabEnv(
+        device=chosen,
+        dtype=_pick_dtype(torch, chosen),
+        seed=seed,
+        colab=colab,
+        renderer=_pick_renderer(colab),
+        versions=versions,
+        threads=threads,
+        testing=os.environ.get("LABKIT_TEST") == "1",
+        pair=describe_pair(pair) if pair is not None else None,
+    )
+    if not quiet:
+        print(summary(env))
+    return env
+
+
+def summary(env: LabEnv) -> str:
+    """The lines `setup()` prints."""
+    dtype = str(env.dtype).removeprefix("torch.")
+    threads = f", {env.threads} threads" if env.threads else ""
+    lines = [
+        f"MTP Lab · labkit {env.versions.get('labkit', '?')} · seed {env.seed}"
+        + (" · Google Colab" if env.colab else ""),
+        f"device {env.device} ({dtype}{threads}) · plotly renderer {env.renderer}",
+        " · ".join(f"{k} {v}" for k, v in env.versions.items() if k != "labkit"),
+    ]
+    if env.pair:
+        lines.append(f"pair {env.pair}")
+    if env.testing:
+        lines.append("LABKIT_TEST=1: small workloads for the test suite")
+    return "\n".join(lines)
