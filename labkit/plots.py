@@ -31,8 +31,8 @@ GRID = "rgba(128,128,128,0.25)"
 Traces = Trace | Sequence[Trace] | Mapping[str, Trace | Sequence[Trace]]
 
 
-def _style(fig: go.Figure, title: str, **layout: Any) -> go.Figure:
-    """The one look: transparent, mid-grey ink, faint grid, legend on top."""
+def styled(fig: go.Figure, title: str, **layout: Any) -> go.Figure:
+    """The one look: transparent, mid-grey ink, faint grid, legend on top. For notebooks' own figures too."""
     fig.update_layout(
         title={"text": title, "x": 0.01},
         paper_bgcolor="rgba(0,0,0,0)",
@@ -103,7 +103,7 @@ def tokens_figure(trace: Trace, width: int = 60, show_prompt: bool = False) -> g
     fig.update_xaxes(visible=False, range=[-0.5, width + 0.5])
     fig.update_yaxes(visible=False, range=[-line - 0.6, 0.6])
     n = len(trace.new_ids)
-    return _style(fig, f"{n} tokens in {trace.target_forwards} target forwards ({trace.pair}, {trace.path})")
+    return styled(fig, f"{n} tokens in {trace.target_forwards} target forwards ({trace.pair}, {trace.path})")
 
 
 # -- 03_verify_and_accept ------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def round_figure(r: Round, decode: Callable[[int], str] | None = None) -> go.Fig
     fig.update_layout(barmode="group", height=380)
     fig.update_yaxes(range=[0, 1.12], title="probability of the drafted token")
     verdict = f"{r.accepted} of {r.k} drafts accepted" if r.k else "prefill: the target's first token"
-    return _style(fig, f"Round {r.index}: {verdict}")
+    return styled(fig, f"Round {r.index}: {verdict}")
 
 
 # -- 04_acceptance ------------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def acceptance_figure(data: Traces, conditional: bool = False, theory: bool = Tr
     fig.update_layout(barmode="group")
     fig.update_xaxes(title="draft position j", dtick=1)
     fig.update_yaxes(title=kind, range=[0, 1.05])
-    return _style(fig, "Acceptance by draft position")
+    return styled(fig, "Acceptance by draft position")
 
 
 def tau_histogram(data: Traces, theory: bool = True) -> go.Figure:
@@ -198,7 +198,7 @@ def tau_histogram(data: Traces, theory: bool = True) -> go.Figure:
     fig.update_layout(barmode="group")
     fig.update_xaxes(title="drafts accepted in the round (tokens emitted = this + 1)", dtick=1)
     fig.update_yaxes(title="fraction of rounds")
-    return _style(fig, "Accepted drafts per round")
+    return styled(fig, "Accepted drafts per round")
 
 
 def sweep_figure(rows: Sequence[Mapping[str, Any]], c: float | None = None) -> go.Figure:
@@ -236,7 +236,7 @@ def sweep_figure(rows: Sequence[Mapping[str, Any]], c: float | None = None) -> g
         fig.add_hline(y=1.0, line={"color": INK, "width": 1}, row=1, col=2)
     fig.update_xaxes(title="k (drafts per round)", dtick=1)
     fig.update_layout(height=420)
-    return _style(fig, "Sweep over k: measured against the closed form")
+    return styled(fig, "Sweep over k: measured against the closed form")
 
 
 # -- 05_speed_and_cost -------------------------------------------------------------------------------
@@ -255,7 +255,7 @@ def time_split_figure(data: Traces) -> go.Figure:
                              marker_color=color, hovertemplate="%{x:.3f} s<extra>" + part + "</extra>"))
     fig.update_layout(barmode="stack", height=160 + 50 * len(labels))
     fig.update_xaxes(title="seconds")
-    return _style(fig, "Time split")
+    return styled(fig, "Time split")
 
 
 def cost_curve_figure(rows: Sequence[Mapping[str, Any]], relative: bool = True) -> go.Figure:
@@ -276,5 +276,5 @@ def cost_curve_figure(rows: Sequence[Mapping[str, Any]], relative: bool = True) 
         fig.add_hline(y=1.0, line={"color": INK, "width": 1, "dash": "dot"})
     fig.update_xaxes(title="tokens in one forward")
     fig.update_yaxes(title="time / time for 1 token" if relative else "milliseconds per forward")
-    return _style(fig, "Cost of one forward pass")
+    return styled(fig, "Cost of one forward pass")
 

@@ -16,7 +16,7 @@ Left out: streaming tokens while they are generated, and saving widget state in 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -137,9 +137,11 @@ class SweepExplorer:
     """
 
     def __init__(self, run: RunFn, *, ks: Sequence[int] = range(1, 9), k: int = 4,
-                 temperature: float = 0.0, label: str = "", precompute: Sequence[tuple[int, float]] = ()):
+                 temperature: float = 0.0, label: str = "",
+                 known: Mapping[tuple[int, float], Sequence[Trace]] | None = None):
         self.run, self.label = run, label
-        self.cache: dict[tuple[int, float], list[Trace]] = {}
+        # (k, temperature) → traces; `known` seeds it with traces the notebook already measured
+        self.cache = {(int(k), round(float(t), 2)): list(v) for (k, t), v in (known or {}).items()}
         self.k = widgets.IntSlider(description="k", value=k, min=min(ks), max=max(ks), continuous_update=False)
         self.temperature = widgets.FloatSlider(description="temperature", value=temperature, min=0.0, max=1.5,
                                                step=0.1, continuous_update=False)
@@ -147,8 +149,6 @@ class SweepExplorer:
         self.summary.add_class("labkit-sweep-summary")
         self.out = widgets.Output()
         self.widget = widgets.VBox([widgets.HBox([self.k, self.temperature]), self.summary, self.out])
-        for key in precompute:
-            self.traces(*key)
         self.k.observe(self._update, names="value")
         self.temperature.observe(self._update, names="value")
         self._update()

@@ -1,0 +1,129 @@
+"""Measurements the notebooks repeat: sweeps over k, step costs, and the cost model's prediction.
+
+`speed_sweep` times plain decoding and speculative decoding for several k on the same prompts and
+returns one row per k (tau, alpha, speedup, c): what `plots.sweep_figure` draws. `step_costs`
+reads a drafter step's and a target forward's cost off the traces. `predicted_speedup` is the cost
+model of `05_speed_and_cost`: tau(alpha, k) / (k c + v(k + 1)), where v(n) is the cost of a target
+forward over n tokens relative to one token (v = 1 is the textbook's "verification is free").
+`real_pair_costs` measures c and v for a real pair's *shapes* on this machine, with random weights.
+
+Introduced in `05_speed_and_cost` (`speed_sweep` is also used in `04_acceptance`).
+Left out: repeats and confidence intervals on timings (the notebooks run on small budgets; rerun a
+cell to see the noise), batched serving, and GPU-specific effects (CUDA graphs, kernel fusion).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from labkit import metrics
+from labkit.generation import run
+from labkit.trace import Trace
+
+
+def step_costs(plain: Sequence[Trace], spec: Sequence[Trace]) -> dict[str, float]:
+    """Seconds of one target forward over one token (from plain traces, prefill excluded), of one
+    drafter step (from speculative traces), and their ratio c."""
+    target = [r.t_verify for t in plain for r in t.rounds[1:]]
+    drafting = [r for t in spec for r in t.rounds if r.k > 0]
+    t_target = statistics.median(target) if target else float("nan")
+    t_draft = sum(r.t_draft for r in drafting) / max(1, sum(r.k for r in drafting))
+    return {"t_target": t_target, "t_draft": t_draft, "c": t_draft / t_target}
+
+
+def speed_sweep(
+    pair: Any,
+    prompts: Sequence[str],
+    ks: Sequence[int],
+    *,
+    max_new_tokens: int = 32,
+    temperature: float = 0.0,
+    path: str = "transformers",
+) -> tuple[list[dict[str, Any]], dict[int, list[Trace]]]:
+    """Plain once, then speculative at every k, on the same prompts: rows for `plots.sweep_figure`.
+
+    Generation runs to max_new_tokens (no EOS), so every path produces the same number of tokens
+    and wall times compare like for like. A warm-up call first pays torch's lazy initialisation.
+    """
+    kw = {"max_new_tokens": max_new_tokens, "temperature": temperature, "stop_at_eos": False}
+    run(pair, prompts[0], path=path, k=max(ks), **{**kw, "max_new_tokens": 4})  # warm-up
+    plain = [run(pair, p, path="plain", seed=i, **kw) for i, p in enumerate(prompts)]
+    t_plain = sum(t.wall for t in plain)
+    rows, traces = [], {}
+    for k in ks:
+        spec = [run(pair, p, path=path, k=k, seed=i, **kw) for i, p in enumerate(prompts)]
+        traces[k] = spec
+        s = metrics.summarize(spec)
+        rows.append({"k": k, "tau": s.tau, "alpha": s.alpha, "speedup": t_plain / s.seconds,
+                     "c": step_costs(plain, spec)["c"], "seconds": s.seconds, "plain_seconds": t_plain})
+    traces[0] = plain
+    return rows, traces
+
+
+def predicted_speedup(alpha: float, k: int, c: float, verify: float = 1.0) -> float:
+    """Cost model: tokens per round over the round's cost in plain-forward units.
+
+    A round costs k drafter steps (c each) and one target forward over k + 1 tokens (`verify`
+    times a one-token forward). verify = 1 gives the closed form of `metrics.expected_speedup`.
+    """
+    return metrics.expected_tau(alpha, k) / (k * c + verify)
+
+
+@torch.inference_mode()
+def _median_time(fn: Any, repeats: int) -> float:
+    fn()  # warm-up
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def real_pair_costs(
+    name: str = "E2B", ns: Sequence[int] = (1, 2, 4, 8), layers: int = 2, vocab_size: int = 2048,
+    repeats: int = 3,
+) -> dict[str, Any]:
+    """Time a real pair's shapes on this machine with random weights; extrapolate to the full depth.
+
+    Measured: `layers` target layers of the real geometry (a forward over n tokens after a
+    128-token context), the real vocabulary's output projection (on a 1/16 slice, times 16), and
+    one step of the real assistant (all its layers; vocabulary truncated to `vocab_size`).
+    Assumed: a target forward = (real layers / measured layers) × the measured layers + the
+    output projection; KV-shared layers cost like the others; embeddings and the drafter's
+    centroid head are negligible. The result is a *prediction*, not a measurement of the real pair.
+    """
+    from transformers import Gemma4AssistantForCausalLM
+
+    from labkit import architecture
+
+    real = architecture.load_config(name).get_text_config()
+    target = architecture.scaled_text_decoder(name, layers=layers, vocab_size=vocab_size)
+    curve = dict(architecture.forward_cost_curve(target, ns=ns, repeats=repeats))
+    head = torch.nn.Linear(real.hidden_size, real.vocab_size // 16, bias=False)
+    depth = real.num_hidden_layers / layers
+    t_target = {n: depth * t + 16 * _median_time(lambda n=n: head(torch.randn(1, n, real.hidden_size)), repeats)
+                for n, t in curve.items()}
+
+    acfg = architecture.load_config(f"{name}-assistant")
+    acfg.vocab_size = acfg.text_config.vocab_size = vocab_size
+    drafter = Gemma4AssistantForCausalLM(acfg).float().eval()
+    ctx = torch.randint(vocab_size, (1, 128))
+    out = target(input_ids=ctx, use_cache=True, output_hidden_states=True, return_shared_kv_states=True)
+    step = dict(inputs_embeds=torch.randn(1, 1, 2 * real.hidden_size), position_ids=torch.tensor([[127]]),
+                shared_kv_states=out.shared_kv_states, attention_mask=torch.ones(1, 128, dtype=torch.long))
+    t_draft = _median_time(lambda: drafter(**step), repeats)
+    return {
+        "name": name,
+        "t_target": t_target,  # seconds per target forward over n tokens (predicted)
+        "verify": {n: t / t_target[1] for n, t in t_target.items()},  # v(n)
+        "t_draft": t_draft,
+        "c": t_draft / t_target[1],
+        "measured_layers": layers,
+        "real_layers": real.num_hidden_layers,
+    }
