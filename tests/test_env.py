@@ -139,3 +139,17 @@ def test_every_reexport_resolves():
     assert set(labkit.__all__) <= set(dir(labkit))
     with pytest.raises(AttributeError):
         labkit.no_such_name  # noqa: B018
+
+
+def test_cpu_threads_leave_busy_cores_alone(monkeypatch):
+    monkeypatch.delenv("LABKIT_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(labenv.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(labenv.os, "getloadavg", lambda: (0.1, 0.0, 0.0), raising=False)
+    assert labenv._cpu_threads() == 4
+    monkeypatch.setattr(labenv.os, "getloadavg", lambda: (2.5, 0.0, 0.0), raising=False)
+    assert labenv._cpu_threads() == 2
+    monkeypatch.setattr(labenv.os, "getloadavg", lambda: (9.0, 0.0, 0.0), raising=False)
+    assert labenv._cpu_threads() == 1
+    monkeypatch.setenv("LABKIT_THREADS", "3")
+    assert labenv._cpu_threads() == 3
