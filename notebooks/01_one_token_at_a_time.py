@@ -1,0 +1,254 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · One token at a time
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mtp-lab/mtp-lab/blob/main/notebooks/01_one_token_at_a_time.ipynb)
+#
+# **Goal.** A language model writes one token per forward pass, and each pass has to read every
+# weight of the model. In this notebook you measure, on the machine in front of you, how long one
+# forward takes over 1, 2, 4, 8 and 16 new tokens. For small n the time barely grows: decoding is
+# limited by reading the weights from memory, not by arithmetic. That flat stretch is what
+# speculative decoding uses: the target can check several drafted tokens in one pass for about
+# the price of one.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() installs it
+    # !git clone -q --depth 1 https://github.com/mtp-lab/mtp-lab /content/mtp-lab
+    sys.path.insert(0, "/content/mtp-lab")
+
+# %%
+import labkit
+
+env = labkit.setup()
+pair = labkit.load_pair()
+print(pair.name, "· pocket pair" if pair.is_pocket else "· real Gemma 4 pair")
+
+# %% [markdown]
+# Every timing in this notebook runs on **one CPU thread**. On a machine that other programs
+# share, two threads must both get the CPU at every matrix multiply, so timings jump around.
+# One thread keeps them steady. Exercise 3 puts the threads back.
+
+# %%
+import torch
+
+torch.set_num_threads(1)
+
+# %% [markdown]
+# ## Decoding, one forward per token
+#
+# Greedy decoding is a loop. The target reads the prompt once (the *prefill*), keeps each token's
+# keys and values in a KV cache, and from then on every forward reads one new token and produces
+# one. Here is that loop with a timer on each step.
+
+# %%
+import time
+
+from transformers import DynamicCache
+
+from labkit import architecture
+
+tokenizer, target = pair.tokenizer, pair.target
+prompt = labkit.load_prompts("prose", limit=1)[0]
+ids = tokenizer(prompt, return_tensors="pt").input_ids.to(pair.device)
+
+cache = DynamicCache(config=target.config.get_text_config())
+step_times, new_ids = [], []
+with torch.inference_mode():
+    t0 = time.perf_counter()
+    out = target(input_ids=ids, past_key_values=cache, use_cache=True)  # prefill
+    prefill_time = time.perf_counter() - t0
+    for _ in range(16):
+        token = out.logits[0, -1].argmax()
+        new_ids.append(int(token))
+        t0 = time.perf_counter()
+        out = target(input_ids=token.view(1, 1), past_key_values=cache, use_cache=True)
+        step_times.append(time.perf_counter() - t0)
+
+print(repr(prompt), "→", repr(tokenizer.decode(new_ids)))
+print(f"prefill of {ids.shape[1]} tokens: {prefill_time * 1e3:.1f} ms")
+print(f"{len(step_times)} decode steps: median {sorted(step_times)[len(step_times) // 2] * 1e3:.1f} ms each, "
+      f"one token per forward ({pair.name}{', pocket pair' if pair.is_pocket else ''})")
+
+# %% [markdown]
+# The prefill read many tokens in one pass and took roughly as long as a single decode step.
+# The rest of this notebook explains why.
+#
+# ## Memory or arithmetic?
+#
+# A forward over n tokens does about 2 · n floating-point operations per weight (one multiply and
+# one add), but it reads each weight only once, whatever n is. So the work grows with n while the
+# memory traffic stays the same. The two balance at a machine-specific number of FLOPs per byte.
+# Let's measure both rates on this machine.
+
+# %%
+def measure_machine(repeats: int = 3) -> tuple[float, float]:
+    """(bytes/s read + written by a large copy, FLOP/s of a large float32 matmul); best of repeats."""
+    src = torch.rand(32 * 2**20)  # 128 MiB: far larger than any CPU cache
+    dst = torch.empty_like(src)
+    a, b = torch.rand(1024, 1024), torch.rand(1024, 1024)
+    copy_s, mm_s = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        dst.copy_(src)
+        copy_s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        a @ b
+        mm_s.append(time.perf_counter() - t0)
+    return 2 * src.numel() * 4 / min(copy_s), 2 * 1024**3 / min(mm_s)
+
+
+bandwidth, flops = measure_machine()
+balance = flops / bandwidth  # FLOPs the CPU can do in the time it moves one byte
+knee = balance * 4 / 2  # float32 weights: a forward over n tokens does 2n FLOPs per 4 bytes read
+print(f"this machine, one thread: {bandwidth / 1e9:.1f} GB/s memory, {flops / 1e9:.1f} GFLOP/s")
+print(f"balance: {balance:.1f} FLOP per byte → with float32 weights, compute should start to "
+      f"dominate around n ≈ {knee:.0f} tokens per forward")
+
+# %% [markdown]
+# That is the roofline model in a single number. Below the knee, the weights' trip from memory
+# sets the time, and extra tokens in the same forward come almost free. Above it, arithmetic
+# sets the time and each token adds its share. A GPU has a much higher balance than a CPU (it
+# is built for arithmetic), so its knee sits at even larger n. Weights in bf16 or 4 bits
+# carry fewer bytes per weight, which moves the knee to smaller n.
+#
+# ## The cost curve
+#
+# `architecture.forward_cost_curve` times a forward over n new tokens on top of a KV cache that
+# already holds `context` tokens. This is exactly what a verification pass does. We time two
+# models:
+#
+# - the loaded target (here the pocket target, ~7M parameters, so its weights fit in the CPU's
+#   cache);
+# - a **random-weight decoder with the real E2B text decoder's layer geometry** (width 1536, 8
+#   query heads, 1 KV head, head dims 256/512, MLP 6144, Per-Layer Embeddings) but only two
+#   layers and a 8,192-token vocabulary, so that it fits in memory and times in seconds. Timing
+#   does not need trained weights: a matmul costs the same whatever numbers are in it.
+
+# %%
+scaled = architecture.scaled_text_decoder("E2B", layers=2, vocab_size=8192)
+print(architecture.text_table(architecture.layer_table(scaled.config)))
+print(f"{architecture.param_counts(scaled)['total'] / 1e6:.0f}M parameters "
+      f"({architecture.param_counts(scaled)['total'] * 4 / 2**20:.0f} MiB in float32), random weights")
+
+# %%
+ns = (1, 2, 4, 8, 16)
+repeats = {"target": 7, "scaled": 3}  # medians, after one warm-up per n; the pocket target is cheap
+curves = {
+    f"{pair.name} target": architecture.forward_cost_curve(target, ns, context=64, repeats=repeats["target"]),
+    "E2B-shaped, 2 layers, random": architecture.forward_cost_curve(
+        scaled, ns, context=128, repeats=repeats["scaled"]
+    ),
+}
+for label, rows in curves.items():
+    base = rows[0][1]
+    print(label)
+    for n, seconds in rows:
+        print(f"  n={n:>2}: {seconds * 1e3:7.1f} ms  ×{seconds / base:4.2f} of n=1  "
+              f"({seconds / n * 1e3:6.2f} ms per token)")
+
+# %%
+architecture.cost_curve_figure(curves, title="One forward over n tokens, measured on this machine")
+
+# %% [markdown]
+# Read the plot against the dotted diagonal, which is what n separate one-token forwards would
+# cost. Both measured curves stay far below it. Up to the knee the line is nearly flat, because
+# the forward's time is spent streaming weights. Past it the line bends upward as arithmetic
+# takes over. (On some CPUs, n = 1 uses a matrix-vector kernel that is faster than the
+# matrix-matrix kernel used from n = 2 on. If your curve jumps between 1 and 2 and then flattens,
+# that is why. Compare n = 2 with n = 16.)
+#
+# The pocket target has a different reason to be flat. It is so small that its weights sit in the
+# CPU cache, and its time goes to per-layer overhead (Python, kernel launches) rather than to
+# bytes. Either way, the extra tokens ride along nearly for free.
+#
+# ## Why verification is almost free
+#
+# Speculative decoding drafts k tokens cheaply, then the target checks all of them in **one**
+# forward over k + 1 tokens (the last seen token plus the k drafts). Compare that with the k + 1
+# forwards plain decoding would need to produce as many tokens:
+
+# %%
+for label, rows in curves.items():
+    t = dict(rows)
+    for k in (3, 7, 15):
+        if k + 1 in t:
+            print(f"{label}: verifying k={k:>2} drafts costs {t[k + 1] / t[1]:4.2f} forwards of one token "
+                  f"instead of {k + 1} (×{t[k + 1] / ((k + 1) * t[1]):.2f} of the sequential cost)")
+
+# %% [markdown]
+# If all k drafts are accepted, one forward yields k + 1 tokens. If none are, it still yields one
+# token, the target's own correction, so the cost was a single forward plus the drafting. That
+# is why a well-matched drafter pays off, and why the k that pays best depends on where this
+# machine's knee is: notebook 05 uses this curve to predict the speedup.
+
+# %% [markdown]
+# ## Summary
+#
+# - Autoregressive decoding runs one forward per token, and every forward reads all the weights.
+# - At small n a forward is **memory-bound**: the time is spent moving weights, so a forward over
+#   n tokens costs about the same as over one, up to the knee n ≈ balance × bytes per weight / 2.
+# - You measured this machine's balance and the cost curve of the pocket target and of a
+#   random-weight model with the real E2B layer geometry (timing needs shapes, not trained weights).
+# - Verification of k drafts is one forward over k + 1 tokens, so it costs a fraction of
+#   k + 1 sequential forwards: the room speculative decoding works in.
+
+# %% [markdown]
+# ## Exercises
+#
+# **1.** Write `verification_cost(rows, k)`: from cost-curve rows `[(n, seconds), ...]`, return the
+# time of one forward over k + 1 tokens divided by the time of k + 1 one-token forwards. Then
+# uncomment the checker.
+
+# %%
+def verification_cost(rows: list[tuple[int, float]], k: int) -> float:
+    raise NotImplementedError("look up t(k + 1) and t(1) in rows")
+
+
+def check_verification_cost(fn) -> None:
+    rows = [(1, 0.010), (2, 0.011), (4, 0.013), (8, 0.020), (16, 0.035)]
+    assert abs(fn(rows, 3) - 0.013 / (4 * 0.010)) < 1e-9
+    assert abs(fn(rows, 7) - 0.020 / (8 * 0.010)) < 1e-9
+    print("✓ verification_cost: on these rows, checking 7 drafts costs", f"{fn(rows, 7):.2f}", "of 8 forwards")
+
+
+# check_verification_cost(verification_cost)
+
+# %% [markdown]
+# **2.** Write `knee(balance, bytes_per_weight)`, the number of tokens per forward at which
+# arithmetic catches up with memory traffic. A forward over n tokens does 2n FLOPs per weight,
+# and the machine does `balance` FLOPs per byte moved. Where is the knee for bf16 weights (2
+# bytes) and for 4-bit weights (0.5 bytes) on this machine?
+
+# %%
+def knee(balance: float, bytes_per_weight: float) -> float:
+    raise NotImplementedError("solve 2 n = balance × bytes_per_weight for n")
+
+
+def check_knee(fn, balance: float | None = None) -> None:
+    assert abs(fn(10.0, 4) - 20.0) < 1e-9 and abs(fn(10.0, 2) - 10.0) < 1e-9
+    print("✓ knee: at a balance of 10 FLOP/byte, float32 weights turn compute-bound at n = 20")
+    for name, size in [("float32", 4), ("bf16", 2), ("4-bit", 0.5)] if balance else []:
+        print(f"  on this machine with {name} weights: n ≈ {fn(balance, size):.1f}")
+
+
+# check_knee(knee, balance)
+
+# %% [markdown]
+# **3.** (Open) Re-run the cost curve with `threads=env.threads` (the threads `labkit.setup()`
+# chose) and with a longer `context`. Which one moves the knee, and why? Hint: more threads add
+# arithmetic but not memory bandwidth, and attention reads the KV cache, which grows with the
+# context while the weights do not.
