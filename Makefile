@@ -1,0 +1,49 @@
+# make lab    install if needed, then open the lab (JupyterLab on notebooks/)
+# make test   install if needed, then every test: labkit, every notebook executed, the browser test
+# make setup  create .venv and install labkit with its dev tools (done once; redone when pyproject.toml changes)
+# make lint   ruff
+
+PYTHON ?= python3
+PORT ?= 8888
+# IP=0.0.0.0 to reach the lab from outside a container
+IP ?= 127.0.0.1
+LAB_FLAGS ?=
+PYTEST_ARGS ?=
+
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.labkit-installed
+SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# PyTorch's CPU-only wheels, used where there is no NVIDIA GPU and the index answers. Elsewhere
+# torch==2.13.0 comes from whatever pip is configured with (a local wheel on offline machines).
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+
+.PHONY: setup lab test lint
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# CPU torch first: otherwise pip resolves `torch>=2.4` to the CUDA build, gigabytes of it.
+	if ! command -v nvidia-smi >/dev/null 2>&1; then \
+	  if curl -fsI --max-time 5 $(TORCH_CPU_INDEX)/torch/ >/dev/null 2>&1; then \
+	    $(BIN)/python -m pip install torch==2.13.0 --extra-index-url $(TORCH_CPU_INDEX); \
+	  else \
+	    $(BIN)/python -m pip install torch==2.13.0; \
+	  fi; \
+	fi
+	$(BIN)/python -m pip install -e '.[dev]'
+	@# JupyterLab's news and update popups, off: the lab must work offline and stay quiet.
+	mkdir -p $(dir $(SETTINGS))
+	printf '%s\n' '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $(SETTINGS)
+	touch $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ip=$(IP) --port=$(PORT) $(ROOT_FLAG) $(LAB_FLAGS)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check labkit tests scripts
