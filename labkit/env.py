@@ -243,7 +243,7 @@ def setup(seed: int = 0, pair: Any = None, quiet: bool = False, device: str | No
 def summary(env: LabEnv) -> str:
     """The lines `setup()` prints."""
     dtype = str(env.dtype).removeprefix("torch.")
-    threads = f", {env.threads} threads" if env.threads else ""
+    threads = f", {env.threads} thread{'s' if env.threads > 1 else ''}" if env.threads else ""
     lines = [
         f"MTP Lab · labkit {env.versions.get('labkit', '?')} · seed {env.seed}"
         + (" · Google Colab" if env.colab else ""),

@@ -1,0 +1,122 @@
+"""Every notebook runs top to bottom, is committed without outputs, and has its jupytext twin.
+
+Notebooks run in a fresh kernel of *this* interpreter (the venv's ipykernel, whatever kernels the
+user has installed elsewhere), with a 120 s limit per cell, in the notebook's own folder (as
+JupyterLab would), with LABKIT_TEST=1 so they can keep workloads small. Wall times go to
+tests/artifacts/notebook_times.json and the executed copies to tests/artifacts/executed/.
+There is no exclude list: a notebook that cannot run in the suite is a failing notebook.
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = Path(os.environ.get("LABKIT_NOTEBOOKS", ROOT / "notebooks"))  # another folder: for trying the suite
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CELL_TIMEOUT = 120  # seconds; the suite's promise that every cell runs on a laptop CPU
+
+
+def notebooks() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("*.ipynb")) + sorted(NOTEBOOKS.glob("solutions/*.ipynb"))
+
+
+def params() -> list:
+    found = notebooks()
+    if not found:  # an empty parametrize would skip; a lab without notebooks must fail
+        return [pytest.param(None, id="no-notebooks")]
+    return [pytest.param(p, id=str(p.relative_to(NOTEBOOKS))) for p in found]
+
+
+def require(path: Path | None) -> Path:
+    if path is None:
+        pytest.fail(f"no notebooks found in {NOTEBOOKS} or its solutions/ folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def kernel_dirs(tmp_path_factory) -> list[str]:
+    """A kernelspec for this interpreter, so the notebooks import the labkit under test."""
+    spec = tmp_path_factory.mktemp("kernels") / "python3"
+    spec.mkdir()
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "labkit test",
+                                                  "language": "python"}))
+    return [str(spec.parent)]
+
+
+def kernel_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(MPLBACKEND="Agg", LABKIT_TEST="1", PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1")
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def record_time(name: str, seconds: float, ok: bool) -> None:
+    path = ARTIFACTS / "notebook_times.json"
+    times = json.loads(path.read_text()) if path.exists() else {}
+    times[name] = {"seconds": round(seconds, 1), "ok": ok}
+    path.write_text(json.dumps(dict(sorted(times.items())), indent=1) + "\n")
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", params())
+def test_notebook_runs(path, kernel_dirs):
+    path = require(path)
+    name = str(path.relative_to(NOTEBOOKS))
+    nb = nbformat.read(path, as_version=4)
+    km = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs))
+    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, resources={"metadata": {"path": str(path.parent)}})
+    ARTIFACTS.mkdir(exist_ok=True)
+    start, ok = time.perf_counter(), False
+    try:
+        client.execute(env=kernel_env())
+        ok = True
+    except CellExecutionError as err:
+        pytest.fail(f"{name} failed in a cell:\n{err}", pytrace=False)
+    finally:
+        record_time(name, time.perf_counter() - start, ok)
+        executed = ARTIFACTS / "executed" / name
+        executed.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, executed)  # outputs up to the failure, for reading after a red run
+
+
+@pytest.mark.parametrize("path", params())
+def test_committed_without_outputs(path):
+    path = require(path)
+    nb = nbformat.read(path, as_version=4)
+    dirty = [i for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count") is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them before committing"
+    assert "widgets" not in nb.metadata, f"{path.name} stores widget state; clear it before committing"
+
+
+def cells(nb) -> list[tuple[str, str]]:
+    return [(c.cell_type, c.source.strip()) for c in nb.cells if c.cell_type in ("code", "markdown")]
+
+
+@pytest.mark.parametrize("path", params())
+def test_jupytext_twin_in_sync(path):
+    path = require(path)
+    twin = path.with_suffix(".py")
+    assert twin.exists(), f"{twin.name} is missing; run: jupytext --sync {path.relative_to(ROOT)}"
+    assert cells(jupytext.read(path)) == cells(jupytext.read(twin)), (
+        f"{path.name} and {twin.name} differ; run: jupytext --sync {path.relative_to(ROOT)}")
+
+
+def test_every_text_notebook_has_an_ipynb():
+    """A .py without its .ipynb would never be executed by the suite."""
+    texts = sorted(NOTEBOOKS.glob("*.py")) + sorted(NOTEBOOKS.glob("solutions/*.py"))
+    orphans = [str(p.relative_to(ROOT)) for p in texts if not p.with_suffix(".ipynb").exists()]
+    assert not orphans, f"no .ipynb for {orphans}; run: jupytext --sync <file.py>"
