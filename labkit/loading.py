@@ -1,0 +1,285 @@
+"""Load a target + drafter pair: the shipped pocket pair by default, a real Gemma 4 pair by hub id.
+
+    pair = load_pair()                              # the pocket pair in data/pocket, offline
+    pair = load_pair("google/gemma-4-E2B-it")       # drafter id derived: <target>-assistant
+    pair = load_pair("path/to/target", "path/to/drafter")
+
+Everything that can be checked from `config.json` alone is checked *before* any weights load:
+the transformers version, that the ids exist (or that the hub is unreachable: then the message
+names the pocket pair), that the drafter was built for this target (widths, vocabulary, attention
+geometry), and that the pair fits in the device's memory. Each failure is a `labkit.errors` error.
+
+Introduced in `00_tour`. Left out: quantised loading, tensor parallelism, `trust_remote_code`
+(never: Gemma 4 lives in transformers itself), batching.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from labkit import pocket
+from labkit.errors import (
+    ModelNotFoundError, NotEnoughMemoryError, OfflineError, PairError, UnsupportedVersionError,
+)
+
+KNOWN_TARGETS = ("google/gemma-4-E2B-it", "google/gemma-4-E4B-it", "google/gemma-4-26B-A4B-it",
+                 "google/gemma-4-31B-it")
+HUB_HOST = "huggingface.co"
+
+
+@dataclass
+class Pair:
+    """A target, its drafter and what turns text into ids, ready on one device."""
+
+    target: Any  # Gemma4ForCausalLM, or Gemma4ForConditionalGeneration for a multimodal target
+    drafter: Any  # Gemma4AssistantForCausalLM
+    tokenizer: Any  # the text tokenizer (for a multimodal target: the processor's tokenizer)
+    device: torch.device
+    dtype: torch.dtype
+    name: str  # "pocket" or the target's id / folder name
+    target_id: str
+    drafter_id: str
+    is_pocket: bool
+    processor: Any = None  # image/audio + text processor of a multimodal target, else None
+    multimodal: bool = False
+    memory_gb: float | None = field(default=None, repr=False)  # the estimate checked before loading
+
+    def __repr__(self) -> str:
+        kind = "pocket pair, trained in this repo" if self.is_pocket else "real Gemma 4 pair"
+        n_t = sum(p.numel() for p in self.target.parameters()) / 1e6
+        n_d = sum(p.numel() for p in self.drafter.parameters()) / 1e6
+        return (f"Pair({self.name!r}: {kind}; target {n_t:,.1f}M + drafter {n_d:,.1f}M parameters, "
+                f"{str(self.dtype).removeprefix('torch.')} on {self.device}"
+                f"{', multimodal' if self.multimodal else ''})")
+
+
+# ---------------------------------------------------------------- checks before loading
+
+
+def check_transformers(version: str | None = None) -> None:
+    """Refuse transformers versions that cannot run a Gemma 4 assistant."""
+    if version is None:
+        import transformers
+
+        version = transformers.__version__
+    major, minor = (int(x) for x in version.split(".")[:2])
+    if (major, minor) < (5, 8):
+        raise UnsupportedVersionError(
+            f"transformers {version} does not know Gemma 4's assistant (needs >= 5.8); "
+            "run `pip install 'transformers>=5.8,<5.23'` (or `make setup`)")
+    if (major, minor) == (5, 23):
+        raise UnsupportedVersionError(
+            f"transformers {version} cannot construct Gemma4AssistantForCausalLM (its kv_sharing_modes "
+            "check rejects the assistant); run `pip install 'transformers>=5.8,<5.23'` (5.22.2 works)")
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    # cuda: bf16 like the released weights. mps: fp16 (bf16 kernels are missing or slow on older
+    # macOS). cpu: fp32, because bf16 matmuls on CPUs without AMX are many times slower and greedy
+    # outputs drift from exact after a few dozen tokens in half precision.
+    return {"cuda": torch.bfloat16, "mps": torch.float16}.get(device.type, torch.float32)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
+        return False
+    try:
+        socket.create_connection((HUB_HOST, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def read_config(ref: str | Path, local_files_only: bool | None = None):
+    """The model's config from a folder or the hub (cache first), or a labkit error saying why not."""
+    from transformers import AutoConfig
+
+    path = Path(ref).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ModelNotFoundError(f"{path} is a folder without a config.json: not a saved model")
+        return AutoConfig.from_pretrained(path)
+    ref = str(ref)
+    if ref.startswith("google/gemma-4") and ref.removesuffix("-assistant") not in KNOWN_TARGETS:
+        raise ModelNotFoundError(f"unknown Gemma 4 id {ref!r}; the targets are {', '.join(KNOWN_TARGETS)} "
+                                 "(their drafters add '-assistant')")
+    if ref.count("/") != 1:
+        raise ModelNotFoundError(f"{ref!r} is neither a folder nor a hub id like 'google/gemma-4-E2B-it'")
+    try:
+        return AutoConfig.from_pretrained(ref, local_files_only=True)  # the cache: fast, offline
+    except OSError:
+        pass
+    if local_files_only or not _hub_reachable():
+        raise OfflineError(
+            f"{ref} is not in the local cache and the Hugging Face hub is unreachable from here. "
+            "The lab's pocket pair works offline: `labkit.load_pair()` with no arguments. On a "
+            "machine with network (and, for Gemma, an accepted licence), `huggingface-cli download "
+            f"{ref}` fills the cache.")
+    try:
+        return AutoConfig.from_pretrained(ref)
+    except OSError as e:
+        raise ModelNotFoundError(f"could not load {ref!r} from the hub: {str(e).splitlines()[0]}") from None
+
+
+def _text(config):
+    return config.get_text_config()
+
+
+def _attention_geometry(text_cfg) -> dict[str, tuple[int, int]]:
+    """{layer type: (head dim, KV heads)}: what the drafter's queries must match in the target's K/V."""
+    per_layer = getattr(text_cfg, "per_layer_config", None)
+    out = {}
+    for i, kind in enumerate(text_cfg.layer_types):
+        layer = per_layer[i] if per_layer is not None else text_cfg
+        out[kind] = (layer.head_dim, layer.num_key_value_heads)  # the last layer of each type wins
+    return out
+
+
+def check_pair(target_cfg, drafter_cfg) -> None:
+    """The drafter reads the target's last hidden state and its K/V cache: shapes must agree."""
+    if getattr(drafter_cfg, "model_type", None) != "gemma4_assistant":
+        raise PairError(f"the drafter is a {drafter_cfg.model_type!r} model, not a Gemma 4 assistant "
+                        "(model_type 'gemma4_assistant', ids ending in '-assistant')")
+    t, d = _text(target_cfg), _text(drafter_cfg)
+    checks = [
+        ("target hidden size vs the drafter's backbone_hidden_size", t.hidden_size,
+         drafter_cfg.backbone_hidden_size),
+        ("vocabulary size", t.vocab_size, d.vocab_size),
+        ("sliding window", t.sliding_window, d.sliding_window),
+    ]
+    tg, dg = _attention_geometry(t), _attention_geometry(d)
+    for kind in sorted(dg):
+        for i, what in enumerate(("head dim", "KV heads")):
+            checks.append((f"{what} of {kind.replace('_', ' ')} layers",
+                           tg.get(kind, (None, None))[i], dg[kind][i]))
+    for what, a, b in checks:
+        if a != b:
+            raise PairError(f"target and drafter do not belong together: {what} is {a} in the target "
+                            f"but {b} in the drafter. Use the drafter made for this target "
+                            "('<target id>-assistant').")
+
+
+def _model_class(config, role: str):
+    from transformers import AutoModelForImageTextToText, Gemma4AssistantForCausalLM, Gemma4ForCausalLM
+
+    if role == "drafter":
+        return Gemma4AssistantForCausalLM
+    if getattr(config, "model_type", None) == "gemma4" and getattr(config, "vision_config", None):
+        return AutoModelForImageTextToText  # Gemma4ForConditionalGeneration
+    return Gemma4ForCausalLM
+
+
+def count_parameters(config, role: str = "target") -> int:
+    """Parameters of the model a config describes, counted on the meta device (no memory used)."""
+    cls = _model_class(config, role)
+    with torch.device("meta"):
+        model = cls.from_config(config) if hasattr(cls, "from_config") else cls._from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def estimate_memory_gb(config, dtype: torch.dtype, role: str = "target", overhead: float = 1.2) -> float:
+    """Weights x bytes per parameter x `overhead` (activations, KV cache, allocator slack)."""
+    return count_parameters(config, role) * torch.finfo(dtype).bits / 8 * overhead / 1e9
+
+
+def available_memory_gb(device: torch.device) -> float | None:
+    """Free memory on the device in GB, or None when it cannot be read."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0] / 1e9
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024 / 1e9
+    except OSError:
+        pass
+    return None
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_pair(
+    target: str | Path | None = None,
+    drafter: str | Path | None = None,
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    device_map: str | dict | None = None,
+    check_memory: bool = True,
+    local_files_only: bool | None = None,
+) -> Pair:
+    """The pocket pair (no arguments), or a target id/folder with its drafter (derived if omitted)."""
+    check_transformers()
+    is_pocket = target in (None, "pocket")
+    if is_pocket:
+        target, drafter = pocket.TARGET_DIR, drafter or pocket.DRAFTER_DIR
+        for folder in (pocket.TARGET_DIR, pocket.DRAFTER_DIR):
+            if not (Path(folder) / "config.json").exists():
+                raise ModelNotFoundError(
+                    f"the pocket pair's weights are missing ({folder}). Train them with "
+                    "`python scripts/train_target.py` then `python scripts/train_drafter.py`, or "
+                    "check out the repository again (they ship in data/pocket/).")
+    elif drafter is None:
+        if Path(str(target)).exists():
+            raise PairError(f"{target} is a local folder: name its drafter too, "
+                            "load_pair(target_folder, drafter_folder)")
+        drafter = f"{target}-assistant"
+    dev = resolve_device(device)
+    dtype = dtype or (torch.float32 if is_pocket else default_dtype(dev))
+
+    t_cfg = read_config(target, local_files_only)
+    d_cfg = read_config(drafter, local_files_only)
+    check_pair(t_cfg, d_cfg)
+    need = estimate_memory_gb(t_cfg, dtype) + estimate_memory_gb(d_cfg, dtype, "drafter")
+    have = available_memory_gb(dev)
+    if check_memory and have is not None and need > have:
+        raise NotEnoughMemoryError(
+            f"{target} + its drafter need about {need:.1f} GB in {str(dtype).removeprefix('torch.')} "
+            f"but {dev} has {have:.1f} GB free. Pick a smaller target (e.g. google/gemma-4-E2B-it), "
+            "another device, or the pocket pair: labkit.load_pair().")
+
+    from transformers import AutoProcessor, AutoTokenizer
+
+    if device_map is None and dev.type == "cuda" and need > 0.8 * (have or need):
+        device_map = "auto"  # let accelerate spread a large target over GPU and CPU memory
+    common = {"dtype": dtype, "local_files_only": local_files_only or is_pocket}
+    t_cls = _model_class(t_cfg, "target")
+    if device_map is not None:
+        target_model = t_cls.from_pretrained(target, device_map=device_map, **common)
+    else:
+        target_model = t_cls.from_pretrained(target, **common).to(dev)
+    drafter_model = _model_class(d_cfg, "drafter").from_pretrained(drafter, **common).to(dev)
+    target_model.eval()
+    drafter_model.eval()
+    multimodal = t_cls is not _model_class(_text(t_cfg), "target")
+    processor = None
+    if is_pocket:
+        tokenizer = AutoTokenizer.from_pretrained(pocket.TOKENIZER_DIR)
+    elif multimodal:
+        processor = AutoProcessor.from_pretrained(target, local_files_only=local_files_only)
+        tokenizer = processor.tokenizer
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(target, local_files_only=local_files_only)
+    if getattr(drafter_model.generation_config, "num_assistant_tokens", None) is None:
+        drafter_model.generation_config.num_assistant_tokens = pocket.NUM_ASSISTANT_TOKENS
+    return Pair(target=target_model, drafter=drafter_model, tokenizer=tokenizer, processor=processor,
+                device=dev, dtype=dtype, name="pocket" if is_pocket else Path(str(target)).name
+                if Path(str(target)).exists() else str(target),
+                target_id=str(target), drafter_id=str(drafter), is_pocket=is_pocket,
+                multimodal=multimodal, memory_gb=round(need, 3))
