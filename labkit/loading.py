@@ -15,6 +15,7 @@ Introduced in `00_tour`. Left out: quantised loading, tensor parallelism, `trust
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from dataclasses import dataclass, field
@@ -214,6 +215,12 @@ def available_memory_gb(device: torch.device) -> float | None:
 # ---------------------------------------------------------------- loading
 
 
+def _pocket_recipe() -> str:
+    """"full" for the shipped pair; "quick" for a placeholder built by scripts/build_pocket.py."""
+    build = pocket.POCKET_DIR / "BUILD.json"
+    return json.loads(build.read_text()).get("recipe", "full") if build.exists() else "full"
+
+
 def load_pair(
     target: str | Path | None = None,
     drafter: str | Path | None = None,
@@ -232,9 +239,9 @@ def load_pair(
         for folder in (pocket.TARGET_DIR, pocket.DRAFTER_DIR):
             if not (Path(folder) / "config.json").exists():
                 raise ModelNotFoundError(
-                    f"the pocket pair's weights are missing ({folder}). Train them with "
-                    "`python scripts/train_target.py` then `python scripts/train_drafter.py`, or "
-                    "check out the repository again (they ship in data/pocket/).")
+                    f"the pocket pair's weights are missing ({folder}). Build them with "
+                    "`make pocket` or `python scripts/build_pocket.py --quick` (a placeholder pair, "
+                    "~7 min on 2 CPU cores); the full recipe is `python scripts/build_pocket.py`.")
     elif drafter is None:
         if Path(str(target)).exists():
             raise PairError(f"{target} is a local folder: name its drafter too, "
@@ -278,8 +285,11 @@ def load_pair(
         tokenizer = AutoTokenizer.from_pretrained(target, local_files_only=local_files_only)
     if getattr(drafter_model.generation_config, "num_assistant_tokens", None) is None:
         drafter_model.generation_config.num_assistant_tokens = pocket.NUM_ASSISTANT_TOKENS
+    if is_pocket:
+        name = "pocket" if _pocket_recipe() != "quick" else "pocket (quick build)"
+    else:
+        name = Path(str(target)).name if Path(str(target)).exists() else str(target)
     return Pair(target=target_model, drafter=drafter_model, tokenizer=tokenizer, processor=processor,
-                device=dev, dtype=dtype, name="pocket" if is_pocket else Path(str(target)).name
-                if Path(str(target)).exists() else str(target),
+                device=dev, dtype=dtype, name=name,
                 target_id=str(target), drafter_id=str(drafter), is_pocket=is_pocket,
                 multimodal=multimodal, memory_gb=round(need, 3))
