@@ -2,6 +2,7 @@
 # make test   install if needed, then every test: labkit, every notebook executed, the browser test
 # make setup  create .venv and install labkit with its dev tools (done once; redone when pyproject.toml changes)
 # make lint   ruff
+# make pocket build the pocket pair into data/pocket/ if the checkout lacks its weights (quick recipe)
 
 PYTHON ?= python3
 PORT ?= 8888
@@ -19,7 +20,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # torch==2.13.0 comes from whatever pip is configured with (a local wheel on offline machines).
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: setup lab test lint
+.PHONY: setup lab test lint pocket
 
 setup: $(STAMP)
 
@@ -39,10 +40,19 @@ $(STAMP): pyproject.toml
 	printf '%s\n' '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $(SETTINGS)
 	touch $(STAMP)
 
-lab: setup
+# Until the fully trained pocket pair meets its bars and ships in data/pocket/, a fresh clone
+# trains a quick placeholder pair (~7 min on 2 cores) so every notebook runs offline.
+POCKET := data/pocket/target/model.safetensors data/pocket/drafter/model.safetensors
+
+pocket: $(POCKET)
+
+$(POCKET): | $(STAMP)
+	$(BIN)/python scripts/build_pocket.py --quick
+
+lab: setup pocket
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ip=$(IP) --port=$(PORT) $(ROOT_FLAG) $(LAB_FLAGS)
 
-test: setup
+test: setup pocket
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
