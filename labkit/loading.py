@@ -52,7 +52,8 @@ class Pair:
     memory_gb: float | None = field(default=None, repr=False)  # the estimate checked before loading
 
     def __repr__(self) -> str:
-        kind = "pocket pair, trained in this repo" if self.is_pocket else "real Gemma 4 pair"
+        kind = "pocket pair, trained in this repo" if self.is_pocket else (
+            "real Gemma 4 pair" if self.target_id.startswith("google/") else "Gemma 4 pair")
         n_t = sum(p.numel() for p in self.target.parameters()) / 1e6
         n_d = sum(p.numel() for p in self.drafter.parameters()) / 1e6
         return (f"Pair({self.name!r}: {kind}; target {n_t:,.1f}M + drafter {n_d:,.1f}M parameters, "

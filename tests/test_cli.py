@@ -1,0 +1,48 @@
+"""`labkit bench --json` and `labkit tour` on a tiny pair; errors as one line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fixtures import tiny_pair
+
+from labkit import cli
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_pair.build()
+
+
+def test_bench_json(tiny, capsys):
+    code = cli.main(["bench", "--json", "--pair", str(tiny / "target"), "--drafter", str(tiny / "drafter"),
+                     "--n", "2", "--max-new-tokens", "16", "--quiet", "--device", "cpu"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["identical"] is True
+    for key in ("tau", "acceptance_by_position", "speedup", "trace_overhead", "glassbox_vs_transformers"):
+        assert key in result
+
+
+def test_bench_sampling_reports_distances(tiny, capsys):
+    code = cli.main(["bench", "--json", "--pair", str(tiny / "target"), "--drafter", str(tiny / "drafter"),
+                     "--n", "1", "--max-new-tokens", "12", "--temperature", "1.0", "--quiet",
+                     "--prompts", "code"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["tv_glassbox"] < 1e-5 and result["tv_transformers_lossless"] < 1e-5
+
+
+def test_tour(tiny, capsys):
+    code = cli.main(["tour", "--pair", str(tiny / "target"), "--drafter", str(tiny / "drafter"),
+                     "--max-new-tokens", "12", "--no-color"])
+    out = capsys.readouterr().out
+    assert code == 0 and "tau" in out and "same text as the target alone: True" in out
+
+
+def test_error_is_one_line(capsys):
+    code = cli.main(["bench", "--pair", "google/gemma-4-E9B-it"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "unknown Gemma 4 id" in err

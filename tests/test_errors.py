@@ -1,0 +1,89 @@
+"""Every bad input a learner can give gets a labkit error with an actionable message."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from fixtures import tiny_pair
+
+import labkit
+from labkit import errors, loading
+from labkit.generation import run
+
+PROMPT = "BRUTUS.\nI would not, Cassius; yet I love him well,\n"
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_pair.build()
+
+
+@pytest.fixture(scope="module")
+def pair(tiny):
+    return labkit.load_pair(tiny / "target", tiny / "drafter")
+
+
+@pytest.mark.parametrize(("prompt", "kwargs", "match"), [
+    ("", {}, "empty"),
+    ("   \n", {}, "empty"),
+    ([PROMPT, PROMPT], {}, "one prompt at a time"),
+    (torch.ones(2, 5, dtype=torch.long), {}, "batch size 1"),
+    (PROMPT, {"k": 0}, "at least 1 token"),
+    (PROMPT, {"temperature": -1.0}, "temperature"),
+    (PROMPT, {"top_p": 0.0}, "top_p"),
+    (PROMPT, {"path": "beam"}, "unknown path"),
+    (PROMPT, {"max_new_tokens": 10_000}, "context window"),
+])
+def test_bad_generation_input(pair, prompt, kwargs, match):
+    with pytest.raises(errors.BadInputError, match=match):
+        run(pair, prompt, **kwargs)
+
+
+def test_unknown_gemma_id():
+    with pytest.raises(errors.ModelNotFoundError, match="gemma-4-E2B-it"):
+        labkit.load_pair("google/gemma-4-E9B-it")
+
+
+def test_folder_without_a_model(tmp_path):
+    with pytest.raises(errors.ModelNotFoundError, match="config.json"):
+        labkit.load_pair(tmp_path, tmp_path)
+
+
+def test_mismatched_pair(tiny):
+    with pytest.raises(errors.PairError, match="backbone_hidden_size"):
+        labkit.load_pair(tiny / "target", tiny / "drafter-wide")
+
+
+def test_a_target_as_drafter(tiny):
+    with pytest.raises(errors.PairError, match="not a Gemma 4 assistant"):
+        labkit.load_pair(tiny / "target", tiny / "target")
+
+
+def test_offline_names_the_pocket_pair(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(loading, "_hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(errors.OfflineError, match=r"labkit.load_pair\(\)"):
+        labkit.load_pair("google/gemma-4-E2B-it")
+
+
+def test_not_enough_memory(tiny, monkeypatch):
+    monkeypatch.setattr(loading, "available_memory_gb", lambda device: 1e-6)
+    with pytest.raises(errors.NotEnoughMemoryError, match="GB"):
+        labkit.load_pair(tiny / "target", tiny / "drafter")
+
+
+@pytest.mark.parametrize("version", ["5.23.0", "5.23.1", "5.7.2", "4.57.0"])
+def test_unsupported_transformers(version):
+    with pytest.raises(errors.UnsupportedVersionError, match="5.8"):
+        loading.check_transformers(version)
+
+
+@pytest.mark.parametrize("version", ["5.8.0", "5.22.2"])
+def test_supported_transformers(version):
+    loading.check_transformers(version)
+
+
+def test_errors_are_labkit_errors():
+    for cls in (errors.BadInputError, errors.PairError, errors.ModelNotFoundError, errors.OfflineError,
+                errors.NotEnoughMemoryError, errors.UnsupportedVersionError):
+        assert issubclass(cls, errors.LabkitError)

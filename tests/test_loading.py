@@ -1,0 +1,94 @@
+"""labkit.loading on tiny random-weight pairs of the real classes (no hub, no trained weights)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from fixtures import tiny_pair
+
+import labkit
+from labkit import loading
+from labkit.generation import run
+
+REPO = Path(__file__).resolve().parents[1]
+PROMPT = "BRUTUS.\nI would not, Cassius; yet I love him well,\n"
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Path:
+    return tiny_pair.build()
+
+
+@pytest.fixture(scope="module")
+def pair(tiny):
+    return labkit.load_pair(tiny / "target", tiny / "drafter")
+
+
+def test_folders_load_as_a_pair(pair, tiny):
+    assert pair.device.type in ("cpu", "cuda", "mps")
+    assert not pair.is_pocket and not pair.multimodal and pair.processor is None
+    assert type(pair.target).__name__ == "Gemma4ForCausalLM"
+    assert type(pair.drafter).__name__ == "Gemma4AssistantForCausalLM"
+    assert pair.tokenizer.eos_token == "<eos>"
+    assert pair.name == "target" and "Gemma 4" in repr(pair)
+
+
+@pytest.mark.parametrize("drafter", ["drafter", "drafter-plain"])  # centroid head, full head
+def test_speculative_greedy_equals_the_target_alone(tiny, drafter):
+    pair = labkit.load_pair(tiny / "target", tiny / drafter)
+    plain = run(pair, PROMPT, path="plain", max_new_tokens=24)
+    assert run(pair, PROMPT, path="transformers", max_new_tokens=24).new_ids == plain.new_ids
+    assert run(pair, PROMPT, path="glassbox", max_new_tokens=24).new_ids == plain.new_ids
+
+
+def test_parameter_count_from_config_matches_the_model(pair):
+    assert loading.count_parameters(pair.target.config) == sum(p.numel() for p in pair.target.parameters())
+    assert loading.count_parameters(pair.drafter.config, "drafter") == \
+        sum(p.numel() for p in pair.drafter.parameters())
+    n = loading.count_parameters(pair.target.config)
+    assert loading.estimate_memory_gb(pair.target.config, torch.bfloat16, overhead=1.0) == pytest.approx(
+        n * 2 / 1e9)
+
+
+def test_shipped_real_configs_estimate_their_public_sizes():
+    # data/configs holds the public config.json files; E2B is ~5.1B parameters with its towers
+    cfg = loading.read_config(REPO / "data" / "configs" / "gemma-4-E2B-it")
+    gb = loading.estimate_memory_gb(cfg, torch.bfloat16, overhead=1.0)
+    assert 9 < gb < 11.5
+    loading.check_pair(cfg, loading.read_config(REPO / "data" / "configs" / "gemma-4-E2B-it-assistant"))
+
+
+def test_device_and_dtype_choice():
+    assert loading.default_dtype(torch.device("cpu")) == torch.float32
+    assert loading.default_dtype(torch.device("cuda")) == torch.bfloat16
+    assert loading.resolve_device("cpu") == torch.device("cpu")
+
+
+def test_hub_id_derives_the_drafter_and_loads_through_from_pretrained(tiny, tmp_path):
+    """The real id path, end to end, against a Hugging Face cache laid out on disk (no network)."""
+    cache = tmp_path / "hub"
+    tiny_pair.fake_hub_cache(cache, "google/gemma-4-E2B-it", tiny / "target")
+    tiny_pair.fake_hub_cache(cache, "google/gemma-4-E2B-it-assistant", tiny / "drafter")
+    code = ("import json, labkit; p = labkit.load_pair('google/gemma-4-E2B-it', device='cpu', dtype=None); "
+            "print(json.dumps([p.name, p.target_id, p.drafter_id, p.is_pocket, str(p.dtype)]))")
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    name, target_id, drafter_id, is_pocket, dtype = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (name, target_id, drafter_id, is_pocket) == (
+        "google/gemma-4-E2B-it", "google/gemma-4-E2B-it", "google/gemma-4-E2B-it-assistant", False)
+    assert dtype == "torch.float32"  # cpu
+
+
+def test_pocket_pair_is_the_default():
+    if not (loading.pocket.TARGET_DIR / "model.safetensors").exists():
+        pytest.fail("no pocket pair in data/pocket: run `make pocket` (make test does)")
+    pair = labkit.load_pair()
+    assert pair.is_pocket and pair.name.startswith("pocket") and pair.dtype == torch.float32
