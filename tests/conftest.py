@@ -1,0 +1,44 @@
+"""Fixtures shared by the tests that start a JupyterLab server (test_browser, test_make_lab).
+
+Test helpers that build models live in tests/fixtures/ (`from fixtures import trained_tiny`).
+"""
+
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_http(url: str, process: subprocess.Popen, log: Path | None = None, timeout: float = 120.0) -> None:
+    """Until `url` answers 200; fails early, with the server's log, if the process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            out = log.read_text(errors="replace")[-5000:] if log and log.exists() else ""
+            pytest.fail(f"the server exited with {process.returncode} before answering {url}:\n{out}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"nothing answered {url} within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def wait_for_http() -> Callable[..., None]:
+    return _wait_for_http

@@ -1,0 +1,205 @@
+"""The widgets work in a real browser: JupyterLab, Run All, click or slide, and the output changes.
+
+JupyterLab serves a temporary copy of notebooks/ (saving never touches the repo) on 127.0.0.1 with
+a random token; Debian's chromium, driven by the `playwright` package, opens a notebook, runs all
+cells, moves a widget and reads the widget's output back. Screenshots go to tests/artifacts/.
+
+The contract with the notebooks: 03_verify_and_accept shows a button "Next round" that changes the
+text of `.labkit-round-panel`; 04_acceptance shows an IntSlider "k" that changes the text of
+`.labkit-sweep-summary`.
+"""
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = Path(os.environ.get("LABKIT_NOTEBOOKS", ROOT / "notebooks"))  # as in test_notebooks.py
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+RUN_ALL_TIMEOUT = int(os.environ.get("LABKIT_RUN_ALL_TIMEOUT", 900))  # seconds for a whole notebook, as a learner's Run All would take
+USER_SETTINGS = {  # quiet and deterministic: no news popup, every cell kept in the DOM
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+}
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@contextmanager
+def jupyterlab(root: Path, port: int, wait_for_http) -> Iterator[tuple[str, str]]:
+    """A JupyterLab server on `root`; yields (base url, token)."""
+    token = secrets.token_hex(16)
+    state = root.parent / "jupyter-state"
+    for plugin, values in USER_SETTINGS.items():
+        package, name = plugin.rsplit("/", 1)
+        path = state / "settings" / package / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    env = dict(os.environ, LABKIT_TEST="1", MPLBACKEND="Agg",
+               JUPYTERLAB_SETTINGS_DIR=str(state / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),  # no tabs restored from a past run
+               JUPYTER_RUNTIME_DIR=str(state / "runtime"),
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    cmd = [sys.executable, "-m", "jupyterlab", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False",
+           f"--ServerApp.root_dir={root}"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = ARTIFACTS / "jupyterlab.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{base}/api/status?token={token}", server, log=log)
+        yield base, token
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and the kernels it started
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+@contextmanager
+def chromium(user_data_dir: Path):
+    """A headless Debian chromium page; fails, not skips, when chromium is not installed."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: the browser test drives Debian's chromium. "
+                    "Run .ci/run, or `apt-get install chromium` (as root).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(user_data_dir), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        context.set_default_timeout(60_000)
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+def open_notebook(page, base: str, token: str, name: str) -> None:
+    page.goto(f"{base}/lab/tree/{name}?token={token}")
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+    # The toolbar's indicator says idle before the kernel is connected; the status bar's kernel
+    # item says "Connecting" until it is. Run All before that opens a "Select Kernel" dialog.
+    page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$")).first.wait_for(timeout=120_000)
+
+
+PROMPTS_JS = """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
+  .map(e => e.textContent.trim())"""
+
+# True once some code cell is queued, running or done.
+STARTED_JS = """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
+  .some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"""
+
+# True once every code cell has an execution count; "error" when the run stopped before the end.
+RUN_STATE_JS = """() => {
+  const prompts = [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
+    .map(e => e.textContent.trim());
+  if (!prompts.length || prompts.some(p => p.includes('*'))) return false;
+  if (prompts.every(p => /\\[\\d+\\]/.test(p))) return 'done';
+  return prompts.some(p => /\\[\\d+\\]/.test(p)) ? 'error' : false;
+}"""
+
+
+def run_all(page, name: str) -> float:
+    """Run → Run All Cells, then wait until every cell ran; fails with the traceback otherwise."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    start = time.perf_counter()
+    # Should a Run All still be dropped (no cell queued, no dialog), ask again.
+    for _ in range(5):
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+        try:
+            page.wait_for_function(STARTED_JS, timeout=10_000, polling=250)
+            break
+        except PlaywrightTimeout:
+            continue
+    else:
+        shot(page, f"{name}_not_started")
+        pytest.fail(f"{name}: Run All Cells started no cell in 5 tries; cell prompts: {page.evaluate(PROMPTS_JS)}")
+    try:
+        state = page.wait_for_function(RUN_STATE_JS, timeout=RUN_ALL_TIMEOUT * 1000, polling=500).json_value()
+    except PlaywrightTimeout:
+        shot(page, f"{name}_timeout")
+        prompts = page.evaluate(PROMPTS_JS)
+        pytest.fail(f"{name}: Run All had not finished after {RUN_ALL_TIMEOUT} s; cell prompts: {prompts}")
+    if state != "done":
+        shot(page, f"{name}_error")
+        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        pytest.fail(f"{name}: Run All stopped early:\n" + "\n".join(errors.all_inner_texts())[-3000:])
+    return time.perf_counter() - start
+
+
+def shot(page, label: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"browser_{label}.png"))
+
+
+def changed_text(page, locator, action, label: str) -> tuple[str, str]:
+    """(text before, text after) of `locator` around `action()`; waits for the text to change."""
+    locator.scroll_into_view_if_needed()
+    before = locator.inner_text()
+    shot(page, f"{label}_before")
+    action()
+    page.wait_for_function("([el, before]) => el.innerText !== before", arg=[locator.element_handle(), before],
+                           timeout=60_000)
+    shot(page, f"{label}_after")
+    return before, locator.inner_text()
+
+
+@pytest.fixture
+def lab(tmp_path, free_port, wait_for_http):
+    root = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    with jupyterlab(root, free_port, wait_for_http) as (base, token):
+        with chromium(tmp_path / "chromium-profile") as page:
+            yield page, base, token
+
+
+def test_next_round_changes_the_round_panel(lab):
+    page, base, token = lab
+    open_notebook(page, base, token, "03_verify_and_accept.ipynb")
+    run_all(page, "03")
+    panel = page.locator(".labkit-round-panel").first
+    button = page.get_by_role("button", name="Next round").first
+    before, after = changed_text(page, panel, button.click, "03_next_round")
+    assert after.strip() and after != before
+
+
+def test_k_slider_changes_the_sweep_summary(lab):
+    page, base, token = lab
+    open_notebook(page, base, token, "04_acceptance.ipynb")
+    run_all(page, "04")
+    summary = page.locator(".labkit-sweep-summary").first
+    slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text=re.compile(r"^k$"))).first
+    handle = slider.locator(".noUi-handle").first  # ipywidgets 8; focus it and step with the keyboard
+
+    def step_k() -> None:
+        handle.focus()
+        page.keyboard.press("ArrowRight")
+
+    before, after = changed_text(page, summary, step_k, "04_k_slider")
+    assert after.strip() and after != before
