@@ -2,6 +2,7 @@
 
     python scripts/stale_kv.py                    # the pocket pair (default)
     python scripts/stale_kv.py --pair PATH --drafter PATH --n 8
+    python scripts/stale_kv.py --tiny             # the tests' tiny trained pair: rejects often
 
 1. Audit: run transformers' own greedy assisted `generate` and compare, each round, the K/V the
    drafter receives with a fresh target forward over the kept tokens only.
@@ -28,6 +29,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=8, help="prompts per set (prose, code)")
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--max-new-tokens", type=int, default=128)
+    ap.add_argument("--tiny", action="store_true",
+                    help="tests/fixtures/trained_tiny (trained in seconds), 2n random prompts")
     args = ap.parse_args()
 
     from labkit import metrics
@@ -36,23 +39,34 @@ def main() -> None:
     from labkit.loading import load_pair
     from labkit.tracing import audit_drafter_kv, trace_generate
 
-    pair = load_pair(args.pair, args.drafter)
-    prompts = load_prompts("prose", args.n) + load_prompts("code", args.n)
+    if args.tiny:  # no tokenizer: random token prompts, as in the tests
+        import torch
+
+        sys.path.insert(0, str(REPO / "tests"))
+        from fixtures import trained_tiny
+
+        target, drafter = trained_tiny.load()
+        name, window = "tests/fixtures/trained_tiny", trained_tiny.WINDOW
+        inputs = [torch.randint(3, trained_tiny.VOCAB, (1, 10), generator=torch.Generator().manual_seed(s))
+                  for s in range(2 * args.n)]
+    else:
+        pair = load_pair(args.pair, args.drafter)
+        target, drafter, name = pair.target, pair.drafter, pair.name
+        window = drafter.config.get_text_config().sliding_window
+        inputs = [encode(pair, text) for text in load_prompts("prose", args.n) + load_prompts("code", args.n)]
     audits, tf, exact, compat = [], [], [], []
-    for text in prompts:
-        ids = encode(pair, text)
-        audits += audit_drafter_kv(pair.target, pair.drafter, ids, k=args.k,
+    for ids in inputs:
+        audits += audit_drafter_kv(target, drafter, ids, k=args.k,
                                    max_new_tokens=args.max_new_tokens)
-        tf.append(trace_generate(pair.target, pair.drafter, ids, k=args.k,
+        tf.append(trace_generate(target, drafter, ids, k=args.k,
                                  max_new_tokens=args.max_new_tokens))
-        compat.append(speculate(pair.target, pair.drafter, ids, k=args.k, kv="transformers",
+        compat.append(speculate(target, drafter, ids, k=args.k, kv="transformers",
                                 max_new_tokens=args.max_new_tokens))
-        exact.append(speculate(pair.target, pair.drafter, ids, k=args.k, kv="exact",
+        exact.append(speculate(target, drafter, ids, k=args.k, kv="exact",
                                max_new_tokens=args.max_new_tokens))
-    window = pair.drafter.config.get_text_config().sliding_window
     result = {
-        "pair": pair.name,
-        "prompts": len(prompts),
+        "pair": name,
+        "prompts": len(inputs),
         "k": args.k,
         "rounds_audited": len(audits),
         "rounds_with_stale_full_kv": sum(a.full_stale > 0 for a in audits),
