@@ -3,6 +3,8 @@
 Test helpers that build models live in tests/fixtures/ (`from fixtures import trained_tiny`).
 """
 
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -42,3 +44,18 @@ def _wait_for_http(url: str, process: subprocess.Popen, log: Path | None = None,
 @pytest.fixture(scope="session")
 def wait_for_http() -> Callable[..., None]:
     return _wait_for_http
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop a server started with start_new_session=True, and everything it started (kernels)."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def stop_server() -> Callable[[subprocess.Popen], None]:
+    return _stop

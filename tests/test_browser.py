@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -33,7 +32,8 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-RUN_ALL_TIMEOUT = int(os.environ.get("LABKIT_RUN_ALL_TIMEOUT", 900))  # seconds for a whole notebook, as a learner's Run All would take
+# seconds for a whole notebook, as a learner's Run All would take; lower it to debug a hang
+RUN_ALL_TIMEOUT = int(os.environ.get("LABKIT_RUN_ALL_TIMEOUT", 900))
 USER_SETTINGS = {  # quiet and deterministic: no news popup, every cell kept in the DOM
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
@@ -43,7 +43,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @contextmanager
-def jupyterlab(root: Path, port: int, wait_for_http) -> Iterator[tuple[str, str]]:
+def jupyterlab(root: Path, port: int, wait_for_http, stop_server) -> Iterator[tuple[str, str]]:
     """A JupyterLab server on `root`; yields (base url, token)."""
     token = secrets.token_hex(16)
     state = root.parent / "jupyter-state"
@@ -71,12 +71,7 @@ def jupyterlab(root: Path, port: int, wait_for_http) -> Iterator[tuple[str, str]
         wait_for_http(f"{base}/api/status?token={token}", server, log=log)
         yield base, token
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server and the kernels it started
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_server(server)  # and the kernels it started
 
 
 @contextmanager
@@ -171,10 +166,10 @@ def changed_text(page, locator, action, label: str) -> tuple[str, str]:
 
 
 @pytest.fixture
-def lab(tmp_path, free_port, wait_for_http):
+def lab(tmp_path, free_port, wait_for_http, stop_server):
     root = tmp_path / "notebooks"
     shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    with jupyterlab(root, free_port, wait_for_http) as (base, token):
+    with jupyterlab(root, free_port, wait_for_http, stop_server) as (base, token):
         with chromium(tmp_path / "chromium-profile") as page:
             yield page, base, token
 

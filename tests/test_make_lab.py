@@ -9,7 +9,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -21,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def test_make_lab_answers_on_its_url(tmp_path, free_port, wait_for_http):
+def test_make_lab_answers_on_its_url(tmp_path, free_port, wait_for_http, stop_server):
     make = shutil.which("make")
     if make is None:
         pytest.fail("`make` is not installed: the README's commands need it (apt-get install make)")
@@ -42,9 +41,4 @@ def test_make_lab_answers_on_its_url(tmp_path, free_port, wait_for_http):
             names = {item["name"] for item in json.load(listing)["content"]}
         assert "00_tour.ipynb" in names, f"the lab does not serve notebooks/: {sorted(names)}"
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_server(server)
