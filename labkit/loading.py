@@ -49,6 +49,8 @@ class Pair:
     is_pocket: bool
     processor: Any = None  # image/audio + text processor of a multimodal target, else None
     multimodal: bool = False
+    # why a multimodal target runs text-only (its processor could not be loaded), else ""
+    media_unavailable: str = ""
     memory_gb: float | None = field(default=None, repr=False)  # the estimate checked before loading
 
     def __repr__(self) -> str:
@@ -58,7 +60,8 @@ class Pair:
         n_d = sum(p.numel() for p in self.drafter.parameters()) / 1e6
         return (f"Pair({self.name!r}: {kind}; target {n_t:,.1f}M + drafter {n_d:,.1f}M parameters, "
                 f"{str(self.dtype).removeprefix('torch.')} on {self.device}"
-                f"{', multimodal' if self.multimodal else ''})")
+                f"{', multimodal' if self.multimodal else ''}"
+                f"{' (text only: ' + self.media_unavailable + ')' if self.media_unavailable else ''})")
 
 
 # ---------------------------------------------------------------- checks before loading
@@ -262,7 +265,7 @@ def load_pair(
             f"but {dev} has {have:.1f} GB free. Pick a smaller target (e.g. google/gemma-4-E2B-it), "
             "another device, or the pocket pair: labkit.load_pair().")
 
-    from transformers import AutoProcessor, AutoTokenizer
+    from transformers import AutoTokenizer
 
     if device_map is None and dev.type == "cuda" and need > 0.8 * (have or need):
         device_map = "auto"  # let accelerate spread a large target over GPU and CPU memory
@@ -276,11 +279,12 @@ def load_pair(
     target_model.eval()
     drafter_model.eval()
     multimodal = t_cls is not _model_class(_text(t_cfg), "target")
-    processor = None
+    processor, media_unavailable = None, ""
+    if multimodal:
+        processor, media_unavailable = _load_processor(target, local_files_only)
     if is_pocket:
         tokenizer = AutoTokenizer.from_pretrained(pocket.TOKENIZER_DIR)
-    elif multimodal:
-        processor = AutoProcessor.from_pretrained(target, local_files_only=local_files_only)
+    elif processor is not None:
         tokenizer = processor.tokenizer
     else:
         tokenizer = AutoTokenizer.from_pretrained(target, local_files_only=local_files_only)
@@ -293,4 +297,23 @@ def load_pair(
     return Pair(target=target_model, drafter=drafter_model, tokenizer=tokenizer, processor=processor,
                 device=dev, dtype=dtype, name=name,
                 target_id=str(target), drafter_id=str(drafter), is_pocket=is_pocket,
-                multimodal=multimodal, memory_gb=round(need, 3))
+                multimodal=multimodal, media_unavailable=media_unavailable, memory_gb=round(need, 3))
+
+
+def _load_processor(target: str | Path, local_files_only: bool | None) -> tuple[Any, str]:
+    """(processor, "") for a multimodal target, or (None, why) when only its text can be used.
+
+    Gemma 4's processor bundles a video processor that needs torchvision, which a CPU-only install
+    may lack; a folder may also hold no processor files. Text-only speculative decoding needs
+    neither, so the pair still loads, and `media_unavailable` says what to do for images and audio.
+    """
+    from transformers import AutoProcessor
+
+    try:
+        return AutoProcessor.from_pretrained(target, local_files_only=local_files_only), ""
+    except ImportError as e:
+        if "torchvision" in str(e).lower():
+            return None, "its image/audio processor needs torchvision: pip install torchvision"
+        return None, f"its image/audio processor could not be imported: {str(e).strip()}"
+    except (OSError, ValueError) as e:
+        return None, f"no image/audio processor could be loaded from {target} ({type(e).__name__})"

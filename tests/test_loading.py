@@ -92,3 +92,32 @@ def test_pocket_pair_is_the_default():
         pytest.fail("no pocket pair in data/pocket: run `make pocket` (make test does)")
     pair = labkit.load_pair()
     assert pair.is_pocket and pair.name.startswith("pocket") and pair.dtype == torch.float32
+
+
+@pytest.fixture(scope="module")
+def multimodal(tiny):
+    return labkit.load_pair(tiny / "target-multimodal", tiny / "drafter")
+
+
+def test_multimodal_target_loads_and_speculates_on_text(multimodal):
+    """Gemma4ForConditionalGeneration with vision and audio towers, through the same loader."""
+    pair = multimodal
+    assert pair.multimodal and type(pair.target).__name__ == "Gemma4ForConditionalGeneration"
+    # the fixture folder holds no processor files: the pair runs text-only and says why
+    assert pair.processor is None and "processor" in pair.media_unavailable
+    assert "text only" in repr(pair)
+    plain = run(pair, PROMPT, path="plain", max_new_tokens=24)
+    for path in ("transformers", "glassbox"):
+        assert run(pair, PROMPT, path=path, k=3, max_new_tokens=24).new_ids == plain.new_ids
+
+
+def test_multimodal_without_torchvision_names_the_install(tiny, monkeypatch):
+    """Gemma 4's processor imports torchvision (its video processor); a CPU install may lack it."""
+    import transformers
+
+    def no_torchvision(*args, **kwargs):
+        raise ImportError("video_processing_gemma4 requires the Torchvision library but it was not found")
+
+    monkeypatch.setattr(transformers.AutoProcessor, "from_pretrained", no_torchvision)
+    pair = labkit.load_pair(tiny / "target-multimodal", tiny / "drafter")
+    assert pair.processor is None and "pip install torchvision" in pair.media_unavailable
