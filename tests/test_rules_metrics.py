@@ -109,3 +109,25 @@ def test_trace_json_round_trip(tmp_path):
     back = Trace.load(path)
     assert back == t
     assert metrics.summarize(back) == metrics.summarize(t)
+
+
+def test_a_saved_trace_renders_without_torch(tmp_path):
+    """Traces are data: plots and metrics of a saved trace need neither torch nor transformers."""
+    import subprocess
+    import sys
+
+    path = _trace().save(tmp_path / "t.json")
+    code = f"""
+import sys
+sys.modules["torch"] = None  # any import of torch now fails
+sys.modules["transformers"] = None
+from labkit import metrics, plots, style
+from labkit.trace import Trace
+t = Trace.load({str(path)!r})
+figures = [plots.tokens_figure(t), plots.acceptance_figure(t), plots.tau_histogram(t),
+           plots.time_split_figure(t), plots.round_figure(t.rounds[1])]
+print(len(figures), round(metrics.tau(t), 3), len(style.ansi(t, color=False)) > 0)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["5", str(round(metrics.tau(_trace()), 3)), "True"]
