@@ -15,6 +15,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.labkit-installed
 SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+# What Colab ships (ipywidgets 7.7.1, plotly 5.24), for tests/test_colab_versions.py
+COLAB_WIDGETS := $(VENV)/colab-widgets
+COLAB_PACKAGES := ipywidgets==7.7.1 ipython_genutils==0.2.0 widgetsnbextension==3.6.10 \
+	jupyterlab_widgets==1.1.11 plotly==5.24.1 tenacity
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # PyTorch's CPU-only wheels, used where there is no NVIDIA GPU and the index answers. Elsewhere
 # torch==2.13.0 comes from whatever pip is configured with (a local wheel on offline machines).
@@ -49,10 +53,16 @@ pocket: $(POCKET)
 $(POCKET): | $(STAMP)
 	$(BIN)/python scripts/build_pocket.py --quick
 
+# Colab's widget stack beside the venv's (not in it): tests/test_colab_versions.py puts it first on
+# PYTHONPATH to run the widget tests and the widget notebooks as Colab would import them.
+$(COLAB_WIDGETS)/.installed: | $(STAMP)
+	$(BIN)/python -m pip install --target $(COLAB_WIDGETS) --no-deps $(COLAB_PACKAGES)
+	touch $@
+
 lab: setup pocket
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ip=$(IP) --port=$(PORT) $(ROOT_FLAG) $(LAB_FLAGS)
 
-test: setup pocket
+test: setup pocket $(COLAB_WIDGETS)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -23,7 +23,7 @@ from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = Path(os.environ.get("LABKIT_NOTEBOOKS", ROOT / "notebooks"))  # another folder: for trying the suite
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = Path(os.environ.get("LABKIT_ARTIFACTS", Path(__file__).resolve().parent / "artifacts"))
 CELL_TIMEOUT = 120  # seconds; the suite's promise that every cell runs on a laptop CPU
 
 
