@@ -53,6 +53,12 @@ class Pair:
     media_unavailable: str = ""
     memory_gb: float | None = field(default=None, repr=False)  # the estimate checked before loading
 
+    @property
+    def label(self) -> str:
+        """How notebooks, widgets and the CLI tag a figure: "pocket pair", "pocket pair (quick build)"
+        or the target's id, so a number is never mistaken for another pair's."""
+        return self.name.replace("pocket", "pocket pair", 1) if self.is_pocket else self.name
+
     def __repr__(self) -> str:
         kind = "pocket pair, trained in this repo" if self.is_pocket else (
             "real Gemma 4 pair" if self.target_id.startswith("google/") else "Gemma 4 pair")

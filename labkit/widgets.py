@@ -255,9 +255,8 @@ class TourPanel:
             return
         same = plain.new_ids == spec.new_ids
         speedup = plain.wall / spec.wall if spec.wall else float("nan")
-        tag = "pocket pair" if self.pair.is_pocket else self.pair.name
         self.result.value = (
-            f"<div>{tag}, k = {self.k}, {len(spec.new_ids)} new tokens: same text as the target alone: "
+            f"<div>{self.pair.label}, k = {self.k}, {len(spec.new_ids)} new tokens: same text as the target alone: "
             f"<b>{'yes' if same else 'NO'}</b> · tau = <b>{metrics.tau(spec):.2f}</b> tokens per target forward "
             f"({spec.target_forwards} forwards instead of {plain.target_forwards}) · speedup = "
             f"<b>{speedup:.2f}×</b> ({plain.wall:.2f} s plain, {spec.wall:.2f} s speculative)</div>"

@@ -76,7 +76,7 @@ speedup = plain.wall / spec.wall
 print(f"speculative (k = {k}): {len(spec.new_ids)} tokens, {spec.target_forwards} target forwards, {spec.wall:.2f} s")
 print(f"same text as plain decoding: {same}")
 print(f"tau = {metrics.tau(spec):.2f} tokens per target forward (plain decoding: {metrics.tau(plain):.2f})")
-print(f"speedup = {speedup:.2f}x  ({'pocket pair' if pair.is_pocket else pair.name}, this machine, one prompt)")
+print(f"speedup = {speedup:.2f}x  ({pair.label}, this machine, one prompt)")
 
 # %% [markdown]
 # Every token, coloured by how it was produced: green tokens were drafted and accepted (the target

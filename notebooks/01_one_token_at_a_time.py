@@ -35,7 +35,7 @@ import labkit
 
 env = labkit.setup()
 pair = labkit.load_pair()
-print(pair.name, "· pocket pair" if pair.is_pocket else "· real Gemma 4 pair")
+print(pair.label, "· the pocket pair, trained in this repo" if pair.is_pocket else "· a real Gemma 4 pair")
 
 # %% [markdown]
 # Every timing in this notebook runs on **one CPU thread**. On a machine that other programs
@@ -81,7 +81,7 @@ with torch.inference_mode():
 print(repr(prompt), "→", repr(tokenizer.decode(new_ids)))
 print(f"prefill of {ids.shape[1]} tokens: {prefill_time * 1e3:.1f} ms")
 print(f"{len(step_times)} decode steps: median {sorted(step_times)[len(step_times) // 2] * 1e3:.1f} ms each, "
-      f"one token per forward ({pair.name}{', pocket pair' if pair.is_pocket else ''})")
+      f"one token per forward ({pair.label})")
 
 # %% [markdown]
 # The prefill read many tokens in one pass and took roughly as long as a single decode step.

@@ -37,7 +37,7 @@ import labkit
 
 env = labkit.setup()
 pair = labkit.load_pair()
-print(pair.name, "· pocket pair" if pair.is_pocket else "· real Gemma 4 pair")
+print(pair.label, "· the pocket pair, trained in this repo" if pair.is_pocket else "· a real Gemma 4 pair")
 
 # %% [markdown]
 # ## Four real pairs, built without their weights
@@ -187,7 +187,7 @@ with torch.inference_mode():
         for name, shape in log:
             print(f"    {name:<34} → {shape}")
         print(f"    logits {tuple(d.logits.shape)} → draft {tokenizer.decode([token])!r}")
-print("drafts:", [tokenizer.decode([t]) for t in drafts], "(pocket pair)" if pair.is_pocket else "")
+print("drafts:", [tokenizer.decode([t]) for t in drafts], f"({pair.label})")
 
 # %% [markdown]
 # Things to notice in the printout:

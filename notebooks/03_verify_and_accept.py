@@ -41,7 +41,7 @@ from labkit.style import COLORS
 
 # The pocket pair runs offline; a real pair: pair = labkit.load_pair("google/gemma-4-E2B-it")
 pair = labkit.load_pair()
-tag = "pocket pair" if pair.is_pocket else pair.name
+tag = pair.label
 prompts = generation.load_prompts("code", limit=2)
 settings = dict(k=4, max_new_tokens=24, stop_at_eos=False)
 

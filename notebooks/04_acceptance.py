@@ -38,7 +38,7 @@ from labkit import generation, metrics, plots, widgets
 
 # The pocket pair runs offline; a real pair: pair = labkit.load_pair("google/gemma-4-E2B-it")
 pair = labkit.load_pair()
-tag = "pocket pair" if pair.is_pocket else pair.name
+tag = pair.label
 n_prompts, new_tokens = 2, 20  # small, so the notebook runs in about a minute on 2 CPU cores
 prompts = {kind: generation.load_prompts(kind, limit=n_prompts) for kind in ("prose", "code")}
 

@@ -39,7 +39,7 @@ from labkit import architecture, experiments, generation, metrics, plots
 
 # The pocket pair runs offline; a real pair: pair = labkit.load_pair("google/gemma-4-E2B-it")
 pair = labkit.load_pair()
-tag = "pocket pair" if pair.is_pocket else pair.name
+tag = pair.label
 prompts = generation.load_prompts("code", limit=2)
 
 # %% [markdown]

@@ -126,7 +126,7 @@ def test_sweep_explorer_summary_follows_the_sliders():
 
 
 class FakePair:
-    is_pocket, name = True, "pocket"
+    is_pocket, name, label = True, "pocket", "pocket pair"
 
 
 def test_tour_panel_runs_and_reports_unreachable_weights():
