@@ -53,7 +53,8 @@ def bench(args: argparse.Namespace) -> int:
     prompts = [p for kind in kinds for p in load_prompts(kind, args.n)]
     result = run_bench(
         pair, prompts, k=args.k, max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature, top_p=args.top_p, seed=args.seed, progress=not args.quiet,
+        temperature=args.temperature, top_p=args.top_p, seed=args.seed, repeats=args.repeats,
+        progress=not args.quiet,
     )
     result["prompt_set"] = args.prompts
     if args.json:
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--temperature", type=float, default=0.0)
     b.add_argument("--top-p", type=float, default=1.0)
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--repeats", type=int, default=3, help="runs per prompt and path; the fastest is kept")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     try:
