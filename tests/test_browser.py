@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = Path(os.environ.get("LABKIT_NOTEBOOKS", ROOT / "notebooks"))  # as in test_notebooks.py
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# LABKIT_NOTEBOOKS and LABKIT_ARTIFACTS as in test_notebooks.py
+NOTEBOOKS = Path(os.environ.get("LABKIT_NOTEBOOKS", ROOT / "notebooks"))
+ARTIFACTS = Path(os.environ.get("LABKIT_ARTIFACTS", Path(__file__).resolve().parent / "artifacts"))
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
