@@ -34,9 +34,10 @@ class TargetView:
 
 
 @torch.no_grad()
-def target_view(target: torch.nn.Module, x: torch.Tensor) -> TargetView:
+def target_view(target: torch.nn.Module, x: torch.Tensor, **media: torch.Tensor) -> TargetView:
+    """media: a multimodal target's pixel_values / input_features (...) for the soft tokens in x."""
     out = target(
-        input_ids=x, use_cache=False, output_hidden_states=True, return_shared_kv_states=True
+        input_ids=x, use_cache=False, output_hidden_states=True, return_shared_kv_states=True, **media
     )
     return TargetView(
         embeds=target.get_input_embeddings()(x),
@@ -92,16 +93,25 @@ def draft_steps(
 
 
 def distill_loss(
-    drafter: torch.nn.Module, view: TargetView, k: int
+    drafter: torch.nn.Module, view: TargetView, k: int, weight: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, list[float]]:
-    """Mean KL(target || drafter) over steps, and the argmax agreement at each step."""
+    """Mean KL(target || drafter) over steps, and the argmax agreement at each step.
+
+    weight: (B, T), 1 where the target's next-token distribution is worth learning (for a
+    captioning target: the answer, not the prompt or the padding). Step j from anchor a counts
+    when both position a - 1 (where the round starts) and a + j - 1 (what it predicts) do.
+    """
     A = view.hidden.shape[1] - k
     losses, agree = [], []
     for j, (logits, _) in enumerate(draft_steps(drafter, view, k), start=1):
         log_p = view.log_p[:, j : j + A]
         log_q = logits.float().log_softmax(-1)
-        losses.append(F.kl_div(log_q, log_p, log_target=True, reduction="batchmean") / A)
-        agree.append(float((logits.argmax(-1) == log_p.argmax(-1)).float().mean()))
+        kl = F.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1)  # (B, A)
+        hit = (logits.argmax(-1) == log_p.argmax(-1)).float()
+        w = torch.ones_like(kl) if weight is None else weight[:, :A] * weight[:, j : j + A]
+        n = w.sum().clamp(min=1)
+        losses.append((kl * w).sum() / n)
+        agree.append(float((hit * w).sum() / n))
     return torch.stack(losses).mean(), agree
 
 
