@@ -1,0 +1,158 @@
+"""Pictures of coloured shapes and sequences of beeps, with the words that describe them.
+
+The pocket multimodal target (`06_multimodal`) learns to caption these, so a learner can check
+every answer by eye and by ear: "a red circle left of a blue square", "two low beeps then a high
+one". Everything is drawn from a seed, so a sample is the same on every machine.
+
+    ex = example(HELD_OUT + 3, "image")     # ex.item: a PIL image; ex.question, ex.answer
+    ex = example(HELD_OUT + 3, "audio")     # ex.item: float32 samples at 16 kHz
+
+Used by `scripts/train_multimodal.py` (training and held-out data) and `06_multimodal`.
+Left out: anything a real photo or recording has (textures, overlap, speech, noise floors).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+SAMPLE_RATE = 16_000  # what Gemma 4's audio feature extractor expects
+IMAGE_SIZE = 192  # pixels; the processor resizes to its own grid (384 x 384 at 70 soft tokens)
+
+# Okabe-Ito colours: told apart with every common colour-vision deficiency.
+COLOURS = {"red": (213, 94, 0), "blue": (0, 114, 178), "yellow": (240, 228, 66), "green": (0, 158, 115)}
+SHAPES = ("circle", "square", "triangle")
+RELATIONS = ("left of", "above")
+PITCHES = {"low": 330.0, "high": 880.0}  # Hz: an octave and a half apart, easy to hear
+NUMBERS = ("zero", "one", "two", "three", "four")
+
+# Questions the pocket target answers; the answer is a function of the sample.
+IMAGE_QUESTIONS = ("Describe the picture.", "Which colours do you see?")
+AUDIO_QUESTIONS = ("Describe the sound.", "How many beeps?")
+HELD_OUT = 10_000_000  # examples from this index on are never trained on (accuracy, shipped samples)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Two shapes of different colours, the first left of or above the second."""
+
+    first: tuple[str, str]  # (colour, shape)
+    relation: str  # one of RELATIONS
+    second: tuple[str, str]
+
+    @property
+    def caption(self) -> str:
+        return f"a {' '.join(self.first)} {self.relation} a {' '.join(self.second)}"
+
+    def answer(self, question: str) -> str | None:
+        """The right answer to one of IMAGE_QUESTIONS (None for any other question)."""
+        return {IMAGE_QUESTIONS[0]: self.caption,
+                IMAGE_QUESTIONS[1]: f"{self.first[0]} and {self.second[0]}"}.get(question)
+
+
+@dataclass(frozen=True)
+class Beeps:
+    """A short sequence of low and high beeps."""
+
+    pitches: tuple[str, ...]  # each "low" or "high", in the order heard
+
+    @property
+    def caption(self) -> str:
+        """Runs of equal pitch: "two low beeps then a high one"."""
+        runs: list[list[str]] = []
+        for p in self.pitches:
+            if runs and runs[-1][0] == p:
+                runs[-1].append(p)
+            else:
+                runs.append([p])
+        words = []
+        for i, run in enumerate(runs):
+            n = "a" if len(run) == 1 else NUMBERS[len(run)]
+            noun = ("beep" if i == 0 else "one") + ("s" if len(run) > 1 else "")
+            words.append(f"{n} {run[0]} {noun}")
+        return " then ".join(words)
+
+    def answer(self, question: str) -> str | None:
+        """The right answer to one of AUDIO_QUESTIONS (None for any other question)."""
+        n = len(self.pitches)
+        return {AUDIO_QUESTIONS[0]: self.caption,
+                AUDIO_QUESTIONS[1]: f"{NUMBERS[n]} beep{'s' if n > 1 else ''}"}.get(question)
+
+
+def random_scene(rng: random.Random) -> Scene:
+    colour_a, colour_b = rng.sample(sorted(COLOURS), 2)
+    return Scene((colour_a, rng.choice(SHAPES)), rng.choice(RELATIONS), (colour_b, rng.choice(SHAPES)))
+
+
+def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float, fill) -> None:
+    if shape == "circle":
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
+    elif shape == "square":
+        s = r * 0.9
+        draw.rectangle((cx - s, cy - s, cx + s, cy + s), fill=fill)
+    else:
+        draw.polygon([(cx, cy - r), (cx - r, cy + r * 0.8), (cx + r, cy + r * 0.8)], fill=fill)
+
+
+def draw_scene(scene: Scene, rng: random.Random, size: int = IMAGE_SIZE) -> Image.Image:
+    """The scene on a light background, sizes and positions jittered by `rng`."""
+    shade = rng.randint(225, 255)
+    image = Image.new("RGB", (size, size), (shade, shade, shade))
+    draw = ImageDraw.Draw(image)
+    r1, r2 = (rng.uniform(0.09, 0.14) * size for _ in range(2))  # never touching: see a1, a2
+    m = 0.2 * size  # keeps shapes inside the frame
+    # along the relation's axis the first shape sits in the first half, the second in the other
+    a1, a2 = rng.uniform(m, 0.35 * size), rng.uniform(0.65 * size, size - m)
+    # across it the two stay in line (within 8 %), so "left of" never also reads as "above"
+    b1 = rng.uniform(m + 0.08 * size, size - m - 0.08 * size)
+    b2 = b1 + rng.uniform(-0.08, 0.08) * size
+    (x1, y1), (x2, y2) = ((a1, b1), (a2, b2)) if scene.relation == "left of" else ((b1, a1), (b2, a2))
+    _draw_shape(draw, scene.first[1], x1, y1, r1, COLOURS[scene.first[0]])
+    _draw_shape(draw, scene.second[1], x2, y2, r2, COLOURS[scene.second[0]])
+    return image
+
+
+def random_beeps(rng: random.Random, max_beeps: int = 4) -> Beeps:
+    return Beeps(tuple(rng.choice(sorted(PITCHES)) for _ in range(rng.randint(1, max_beeps))))
+
+
+def render_beeps(beeps: Beeps, rng: random.Random, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """float32 mono samples in [-1, 1]: each beep ~0.15 s with soft edges, gaps ~0.1 s, a little hiss."""
+    parts = [np.zeros(int(rng.uniform(0.05, 0.15) * sample_rate), np.float32)]
+    for p in beeps.pitches:
+        n = int(rng.uniform(0.12, 0.18) * sample_rate)
+        t = np.arange(n) / sample_rate
+        envelope = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.01)  # 10 ms fades: no clicks
+        f = PITCHES[p] * rng.uniform(0.97, 1.03)
+        parts.append((rng.uniform(0.3, 0.6) * envelope * np.sin(2 * np.pi * f * t)).astype(np.float32))
+        parts.append(np.zeros(int(rng.uniform(0.08, 0.14) * sample_rate), np.float32))
+    wave = np.concatenate(parts)
+    noise = np.random.default_rng(rng.getrandbits(32)).normal(0, 0.005, wave.shape)
+    return np.clip(wave + noise, -1, 1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training or held-out sample: the picture or sound, what it shows, the question asked."""
+
+    item: Image.Image | np.ndarray  # a PIL image, or float32 samples at SAMPLE_RATE
+    truth: Scene | Beeps
+    question: str
+
+    @property
+    def answer(self) -> str:
+        return self.truth.answer(self.question) or ""
+
+
+def example(index: int, modality: str) -> Example:
+    """Example number `index` of "image" or "audio"; indices from HELD_OUT on are held out from
+    training. The same on every machine."""
+    rng = random.Random(index * 2 + (modality == "audio"))
+    if modality == "image":
+        scene = random_scene(rng)
+        return Example(draw_scene(scene, rng), scene, rng.choice(IMAGE_QUESTIONS))
+    beeps = random_beeps(rng)
+    return Example(render_beeps(beeps, rng), beeps, rng.choice(AUDIO_QUESTIONS))
