@@ -26,11 +26,11 @@ _EXPORTS = {
     "speculate": "labkit.glassbox",
     "trace_generate": "labkit.tracing",
 }
-_MODULES = ("plots", "widgets", "style")
+_MODULES = ("plots", "widgets", "style", "media", "synthetic")
 
 __all__ = [  # literal, so tools can read it; tests/test_env.py checks it against _EXPORTS
     "__version__", "setup", "LabEnv", "load_pair", "Pair", "run", "load_prompts", "Trace", "Round",
-    "summarize", "tau", "speculate", "trace_generate", "plots", "widgets", "style",
+    "summarize", "tau", "speculate", "trace_generate", "plots", "widgets", "style", "media", "synthetic",
 ]
 
 
@@ -50,7 +50,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # editors and type checkers see the real names
-    from labkit import plots, style, widgets
+    from labkit import media, plots, style, synthetic, widgets
     from labkit.env import LabEnv, setup
     from labkit.generation import load_prompts, run
     from labkit.glassbox import speculate

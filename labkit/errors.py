@@ -34,3 +34,7 @@ class NotEnoughMemoryError(LabkitError, MemoryError):
 
 class UnsupportedVersionError(LabkitError, RuntimeError):
     """An installed package version the lab cannot run with (e.g. transformers 5.23.x)."""
+
+
+class MediaError(LabkitError, ValueError):
+    """An image or a sound that cannot be used: unreadable, empty, or for a target that cannot take it."""

@@ -3,6 +3,7 @@
     pair = load_pair()                              # the pocket pair in data/pocket, offline
     pair = load_pair("google/gemma-4-E2B-it")       # drafter id derived: <target>-assistant
     pair = load_pair("path/to/target", "path/to/drafter")
+    pair = load_pair("pocket-multimodal")           # the pocket pair that sees pictures and hears beeps
 
 Everything that can be checked from `config.json` alone is checked *before* any weights load:
 the transformers version, that the ids exist (or that the hub is unreachable: then the message
@@ -243,8 +244,16 @@ def load_pair(
 ) -> Pair:
     """The pocket pair (no arguments), or a target id/folder with its drafter (derived if omitted)."""
     check_transformers()
-    is_pocket = target in (None, "pocket")
-    if is_pocket:
+    is_pocket = target in (None, "pocket", "pocket-multimodal")
+    pocket_media = target == "pocket-multimodal"
+    if pocket_media:
+        target, drafter = pocket.MULTIMODAL_DIR / "target", drafter or pocket.MULTIMODAL_DIR / "drafter"
+        for folder in (target, drafter):
+            if not (Path(folder) / "config.json").exists():
+                raise ModelNotFoundError(
+                    f"the pocket multimodal pair's weights are missing ({folder}). Train them with "
+                    "`python scripts/train_multimodal.py --install` (~25 min on 2 CPU cores).")
+    elif is_pocket:
         target, drafter = pocket.TARGET_DIR, drafter or pocket.DRAFTER_DIR
         for folder in (pocket.TARGET_DIR, pocket.DRAFTER_DIR):
             if not (Path(folder) / "config.json").exists():
@@ -286,9 +295,13 @@ def load_pair(
     drafter_model.eval()
     multimodal = t_cls is not _model_class(_text(t_cfg), "target")
     processor, media_unavailable = None, ""
-    if multimodal:
+    if pocket_media:  # built by labkit, never by AutoProcessor: the same on every install
+        from labkit.media import processor_from_folder
+
+        processor = processor_from_folder(target)
+    elif multimodal:
         processor, media_unavailable = _load_processor(target, local_files_only)
-    if is_pocket:
+    if is_pocket and not pocket_media:
         tokenizer = AutoTokenizer.from_pretrained(pocket.TOKENIZER_DIR)
     elif processor is not None:
         tokenizer = processor.tokenizer
@@ -296,7 +309,9 @@ def load_pair(
         tokenizer = AutoTokenizer.from_pretrained(target, local_files_only=local_files_only)
     if getattr(drafter_model.generation_config, "num_assistant_tokens", None) is None:
         drafter_model.generation_config.num_assistant_tokens = pocket.NUM_ASSISTANT_TOKENS
-    if is_pocket:
+    if pocket_media:
+        name = "pocket (multimodal)"
+    elif is_pocket:
         name = "pocket" if _pocket_recipe() != "quick" else "pocket (quick build)"
     else:
         name = Path(str(target)).name if Path(str(target)).exists() else str(target)
@@ -310,16 +325,28 @@ def _load_processor(target: str | Path, local_files_only: bool | None) -> tuple[
     """(processor, "") for a multimodal target, or (None, why) when only its text can be used.
 
     Gemma 4's processor bundles a video processor that needs torchvision, which a CPU-only install
-    may lack; a folder may also hold no processor files. Text-only speculative decoding needs
-    neither, so the pair still loads, and `media_unavailable` says what to do for images and audio.
+    may lack: then images and audio go through `labkit.media`'s processor, built from the same
+    `processor_config.json` without the video part. A folder may also hold no processor files.
+    Text-only speculative decoding needs neither, so the pair still loads, and `media_unavailable`
+    says what to do for images and audio.
     """
     from transformers import AutoProcessor
+    from transformers.utils import cached_file
+
+    from labkit import media
 
     try:
         return AutoProcessor.from_pretrained(target, local_files_only=local_files_only), ""
-    except ImportError as e:
-        if "torchvision" in str(e).lower():
+    except (ImportError, OSError, ValueError) as e:
+        failure = e
+    try:  # the same processor minus video, which needs torchvision (and its own config file)
+        config = cached_file(str(target), "processor_config.json", local_files_only=local_files_only)
+        if config is not None:
+            return media.processor_from_folder(Path(config).parent), ""
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if isinstance(failure, ImportError):
+        if "torchvision" in str(failure).lower():
             return None, "its image/audio processor needs torchvision: pip install torchvision"
-        return None, f"its image/audio processor could not be imported: {str(e).strip()}"
-    except (OSError, ValueError) as e:
-        return None, f"no image/audio processor could be loaded from {target} ({type(e).__name__})"
+        return None, f"its image/audio processor could not be imported: {str(failure).strip()}"
+    return None, f"no image/audio processor could be loaded from {target} ({type(failure).__name__})"

@@ -7,7 +7,10 @@ kernel launch costs, not FLOPs), so a deep-narrow target (8 layers) makes a 4-la
 the width cheap relative to it, and a ~7M-parameter target still trains in about an hour.
 
 Introduced in `00_tour`; trained by `scripts/train_target.py` and `scripts/train_drafter.py`.
-Left out: Per-Layer Embeddings, KV-shared layers in the target, MoE, and multimodal towers.
+The pocket *multimodal* pair (`06_multimodal`) is a separate, smaller `Gemma4ForConditionalGeneration`
+with vision and audio towers, trained by `scripts/train_multimodal.py` on synthetic pictures and
+beeps (`labkit.synthetic`), and its own drafter: `multimodal_config`, `multimodal_drafter_config`.
+Left out: Per-Layer Embeddings, KV-shared layers in the target, MoE.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ POCKET_DIR = REPO_ROOT / "data" / "pocket"  # committed weights + tokenizer of t
 TARGET_DIR = POCKET_DIR / "target"
 DRAFTER_DIR = POCKET_DIR / "drafter"
 TOKENIZER_DIR = POCKET_DIR / "tokenizer"
+MULTIMODAL_DIR = POCKET_DIR / "multimodal"  # target (+ processor and tokenizer) and drafter
 
 NUM_ASSISTANT_TOKENS = 4  # k for the pocket pair: a small drafter's acceptance decays fast
 
@@ -32,9 +36,12 @@ NUM_KV_HEADS = 1  # multi-query attention, like E2B: the smallest KV cache
 SLIDING_WINDOW = 128  # half the training length, so the lab's sequences do run past the window
 
 
-def target_config(vocab_size: int = 4096) -> Gemma4TextConfig:
-    """The pocket target: ~7M parameters, 8 layers of width 256 (about 1M of them embeddings)."""
-    return Gemma4TextConfig(
+def target_config(vocab_size: int = 4096, **changes) -> Gemma4TextConfig:
+    """The pocket target: ~7M parameters, 8 layers of width 256 (about 1M of them embeddings).
+
+    `changes` replace fields before the config is built (fields like the per-layer head sizes are
+    derived from the layer list at construction, so a config must not be edited afterwards)."""
+    return Gemma4TextConfig(**{**dict(
         vocab_size=vocab_size,  # our byte-level BPE (scripts/train_tokenizer.py)
         hidden_size=256,  # narrow: CPU decode cost is dominated by per-layer overhead, not width
         intermediate_size=768,  # 3x hidden: Gemma's MLP ratio is 4x, shaved to keep training fast
@@ -55,12 +62,14 @@ def target_config(vocab_size: int = 4096) -> Gemma4TextConfig:
         eos_token_id=1,
         bos_token_id=2,
         final_logit_softcapping=30.0,  # Gemma's tanh cap on logits; keeps early training stable
-    )
+    ), **changes})
 
 
-def drafter_config(target_cfg: Gemma4TextConfig) -> Gemma4AssistantConfig:
-    """The pocket drafter: 4 layers [sliding x3, full] of width 128 reading the target's K/V."""
-    text = Gemma4TextConfig(
+def drafter_config(target_cfg: Gemma4TextConfig, **changes) -> Gemma4AssistantConfig:
+    """The pocket drafter: 4 layers [sliding x3, full] of width 128 reading the target's K/V.
+
+    `changes` replace fields of its text config (see `target_config`)."""
+    text = Gemma4TextConfig(**{**dict(
         vocab_size=target_cfg.vocab_size,  # drafts tokens of the target's vocabulary
         hidden_size=128,  # half the target's width: the drafter must be much cheaper per step
         intermediate_size=512,  # 4x hidden, Gemma's usual ratio
@@ -79,7 +88,7 @@ def drafter_config(target_cfg: Gemma4TextConfig) -> Gemma4AssistantConfig:
         eos_token_id=target_cfg.eos_token_id,
         bos_token_id=target_cfg.bos_token_id,
         final_logit_softcapping=target_cfg.final_logit_softcapping,
-    )
+    ), **changes})
     return Gemma4AssistantConfig(
         text_config=text,
         backbone_hidden_size=target_cfg.hidden_size,  # it reads the target's last hidden state
@@ -99,3 +108,73 @@ def drafter_generation_config(target_generation_config):  # -> GenerationConfig
     cfg.num_assistant_tokens = NUM_ASSISTANT_TOKENS
     cfg.num_assistant_tokens_schedule = "constant"  # predictable rounds for teaching; see 03_*
     return cfg
+
+
+def multimodal_config(tokenizer):  # -> Gemma4Config
+    """The pocket multimodal target: a 4-layer text model of width 128 with small vision and audio
+    towers (~2.5M parameters). Image and audio settings are Gemma 4's (16-pixel patches pooled 3 x 3,
+    128 mel bins, two stride-2 convolutions); only the widths and depths are small."""
+    from transformers import Gemma4AudioConfig, Gemma4Config, Gemma4VisionConfig
+
+    text = target_config(len(tokenizer), hidden_size=128, intermediate_size=512, num_hidden_layers=4,
+                         num_attention_heads=2,  # 2 x 64 = 128
+                         layer_types=["sliding_attention"] * 3 + ["full_attention"])
+    vision = Gemma4VisionConfig(
+        hidden_size=96, intermediate_size=384, num_hidden_layers=3, num_attention_heads=3,
+        num_key_value_heads=3, head_dim=32,
+        position_embedding_size=32,  # patch coordinates up to 24 at the 70-token budget
+        default_output_length=70,  # the smallest of Gemma 4's image budgets (70 ... 1120)
+    )
+    audio = Gemma4AudioConfig(
+        hidden_size=64, num_hidden_layers=2, num_attention_heads=2, output_proj_dims=64,
+        # the first count must stay 128: transformers sizes the projection after the convolutions
+        # as (channels[0] // 4) * channels[1], which only equals (mel bins // 4) * channels[1] then
+        subsampling_conv_channels=[128, 8],
+    )
+    ids = {name: tokenizer.convert_tokens_to_ids(getattr(tokenizer, name.removesuffix("_id")))
+           for name in ("image_token_id", "audio_token_id", "video_token_id", "boi_token_id",
+                        "eoi_token_id", "boa_token_id")}
+    return Gemma4Config(text_config=text, vision_config=vision, audio_config=audio,
+                        eoa_token_index=tokenizer.convert_tokens_to_ids(tokenizer.eoa_token),
+                        vision_soft_tokens_per_image=70, **ids)
+
+
+def multimodal_drafter_config(target_cfg) -> Gemma4AssistantConfig:
+    """Its drafter: 4 layers of width 64 (one 64-wide head), full output head."""
+    cfg = drafter_config(target_cfg.get_text_config(), hidden_size=64, intermediate_size=256,
+                         num_attention_heads=1)
+    # The full head: with 4096 tokens it costs little, and captions need every word right.
+    cfg.use_ordered_embeddings = False
+    return cfg
+
+
+def multimodal_processor(out: Path):  # -> labkit.media processor
+    """Write to `out` and load the pocket multimodal pair's processor: the pocket tokenizer with
+    Gemma 4's named media tokens, Gemma 4's image (70-token budget) and audio settings."""
+    import json
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from labkit import media
+
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(TOKENIZER_DIR, out, dirs_exist_ok=True)
+    tj = json.loads((out / "tokenizer.json").read_text())
+    # Gemma4Processor adds "<|video|>" if the vocabulary lacks it, which would grow the vocabulary
+    # past the model's; the pocket tokenizer reserved <unused0> for exactly this.
+    for added in tj["added_tokens"]:
+        if added["content"] == "<unused0>":
+            added["content"] = "<|video|>"
+    if "<unused0>" in tj["model"]["vocab"]:
+        tj["model"]["vocab"]["<|video|>"] = tj["model"]["vocab"].pop("<unused0>")
+    (out / "tokenizer.json").write_text(json.dumps(tj, ensure_ascii=False))
+    tc = json.loads((out / "tokenizer_config.json").read_text())
+    tc["extra_special_tokens"] = [t.replace("<unused0>", "<|video|>") for t in tc["extra_special_tokens"]]
+    (out / "tokenizer_config.json").write_text(json.dumps(tc, indent=1))
+    (out / "chat_template.jinja").write_text(media.CHAT_TEMPLATE)
+    tokenizer = AutoTokenizer.from_pretrained(out, extra_special_tokens=media.MEDIA_TOKENS)
+    processor = media.build_processor(tokenizer, {"max_soft_tokens": 70}, {}, image_seq_length=70,
+                                      chat_template=media.CHAT_TEMPLATE)
+    media.save_processor(processor, out)
+    return media.processor_from_folder(out)
