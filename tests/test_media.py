@@ -1,0 +1,283 @@
+"""Images and audio through a Gemma 4 target with its drafter: labkit.media and labkit.synthetic.
+
+Tiny random-weight `Gemma4ForConditionalGeneration` targets (tests/fixtures/tiny_pair.py) with the
+pocket multimodal processor stand in for E2B/E4B: the same classes, the same processor settings,
+the same loading path (a folder or a hub id), no downloads. The shipped pocket multimodal pair
+is checked on the shipped samples.
+"""
+
+import io
+import json
+
+import numpy as np
+import pytest
+import soundfile
+from fixtures import tiny_pair
+from PIL import Image
+
+import labkit
+from labkit import media, pocket, synthetic
+from labkit.errors import MediaError
+from labkit.generation import run
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_pair.build()
+
+
+@pytest.fixture(scope="module")
+def pair(tiny):
+    return labkit.load_pair(tiny / "target-media", tiny / "drafter")
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return synthetic.example(synthetic.HELD_OUT, "image").item
+
+
+@pytest.fixture(scope="module")
+def wave():
+    return synthetic.example(synthetic.HELD_OUT, "audio").item
+
+
+def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    buf = io.BytesIO()
+    soundfile.write(buf, samples, rate, format="WAV")
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- synthetic tasks
+
+
+def test_examples_are_deterministic_and_captions_read_right():
+    a, b = (synthetic.example(synthetic.HELD_OUT + 1, "image") for _ in range(2))
+    assert np.array_equal(np.asarray(a.item), np.asarray(b.item)) and (a.question, a.answer) == (b.question, b.answer)
+    w1, w2 = (synthetic.example(7, "audio").item for _ in range(2))
+    assert np.array_equal(w1, w2) and w1.dtype == np.float32 and np.abs(w1).max() <= 1
+    assert synthetic.Beeps(("low", "low", "high")).caption == "two low beeps then a high one"
+    assert synthetic.Beeps(("high",)).caption == "a high beep"
+    assert synthetic.Beeps(("high", "low", "low")).answer("How many beeps?") == "three beeps"
+    s = synthetic.Scene(("red", "circle"), "left of", ("blue", "square"))
+    assert s.caption == "a red circle left of a blue square"
+    assert s.answer("Which colours do you see?") == "red and blue"
+
+
+def test_scene_layout_matches_its_relation():
+    """The first shape's colour sits left of (or above) the second's, never touching it."""
+    for i in range(20):
+        rng = __import__("random").Random(i)
+        sc = synthetic.random_scene(rng)
+        img = np.asarray(synthetic.draw_scene(sc, rng)).astype(int)
+        centers = []
+        for colour, _ in (sc.first, sc.second):
+            ys, xs = np.nonzero((np.abs(img - synthetic.COLOURS[colour]).sum(-1) < 30))
+            assert len(xs) > 100, f"scene {i}: {colour} shape missing"
+            centers.append((xs.mean(), ys.mean()))
+        axis = 0 if sc.relation == "left of" else 1
+        assert centers[0][axis] + 40 < centers[1][axis], f"scene {i}: {sc.caption}"
+
+
+# ---------------------------------------------------------------- processor and inputs
+
+
+def test_processor_builds_offline_without_torchvision(tiny):
+    proc = media.processor_from_folder(tiny / "target-media")
+    assert proc.video_processor is None and proc.image_processor.max_soft_tokens == 70
+    tok = proc.tokenizer
+    assert tok.convert_tokens_to_ids("<|video|>") < len(tok) == 4096  # no id added past the model's
+    cfg = json.loads((tiny / "target-media" / "processor_config.json").read_text())
+    assert cfg["image_processor"]["patch_size"] == 16 and cfg["feature_extractor"]["sampling_rate"] == 16000
+
+
+def test_media_inputs_place_soft_tokens(pair, scene, wave):
+    inputs = media.media_inputs(pair, "Describe the picture.", image=scene, audio=wave,
+                                sampling_rate=synthetic.SAMPLE_RATE)
+    spans = media.soft_token_spans(inputs["input_ids"], pair.target.config)
+    (i0, i1), = spans["image"]
+    (a0, a1), = spans["audio"]
+    assert i1 - i0 == 64  # 192 px -> 384 x 384 at the 70-token budget -> 24 x 24 patches / 3 x 3
+    ms = 1000 * len(wave) / synthetic.SAMPLE_RATE
+    assert abs((a1 - a0) - ms / 40) <= 2  # one audio soft token per 40 ms
+    assert inputs["pixel_values"].dtype == pair.dtype and inputs["input_ids"].shape[0] == 1
+
+
+def test_greedy_with_drafter_equals_target_with_image_and_audio(pair, scene, wave):
+    inputs = media.media_inputs(pair, "Describe the picture.", image=scene, audio=wave,
+                                sampling_rate=synthetic.SAMPLE_RATE)
+    ids = inputs.pop("input_ids")
+    inputs.pop("attention_mask")
+    plain = run(pair, ids, path="plain", max_new_tokens=16, stop_at_eos=False, **inputs)
+    for path in ("transformers", "glassbox"):
+        assert run(pair, ids, path=path, k=3, max_new_tokens=16, stop_at_eos=False, **inputs).new_ids == plain.new_ids
+    text_only = run(pair, ids, path="plain", max_new_tokens=16, stop_at_eos=False)
+    assert text_only.new_ids != plain.new_ids  # the image and audio do reach the target
+
+
+def test_audio_alone_and_image_alone(pair, scene, wave):
+    for kw in ({"audio": wave, "sampling_rate": 16000}, {"image": scene}):
+        inputs = media.media_inputs(pair, "Describe it.", **kw)
+        spans = media.soft_token_spans(inputs["input_ids"], pair.target.config)
+        assert [m for m, v in spans.items() if v] == ["audio" if "audio" in kw else "image"]
+        ids = inputs.pop("input_ids")
+        inputs.pop("attention_mask")
+        plain = run(pair, ids, path="plain", max_new_tokens=8, stop_at_eos=False, **inputs)
+        assert run(pair, ids, path="transformers", k=3, max_new_tokens=8, stop_at_eos=False,
+                   **inputs).new_ids == plain.new_ids
+
+
+def test_drafter_attention_covers_the_soft_tokens(pair, scene):
+    from labkit import plots
+
+    inputs = media.media_inputs(pair, "Describe the picture.", image=scene)
+    ids = inputs.pop("input_ids")
+    inputs.pop("attention_mask")
+    impl = pair.drafter.config._attn_implementation
+    weights = media.drafter_attention(pair, ids, **inputs)
+    assert pair.drafter.config._attn_implementation == impl  # switched back after the eager step
+    assert len(weights) == 4 and all(abs(float(w.sum()) - 1) < 1e-4 for w in weights)
+    assert all(len(w) == ids.shape[1] for w in weights)  # one weight per target K/V row
+    fig = plots.attention_figure(weights, media.segments(ids, pair.target.config))
+    shares = sum(sum(t.x) for t in fig.data) / len(weights)
+    assert abs(shares - 1) < 1e-4 and {t.name for t in fig.data} <= {"text", "image"}
+
+
+def test_audio_is_resampled_and_read_from_files(wave, tmp_path):
+    t = np.arange(8000) / 8000
+    tone = np.sin(2 * np.pi * 440 * t).astype(np.float32)
+    out = media.load_audio(tone, sampling_rate=8000)
+    assert len(out) == 16000
+    assert abs(np.argmax(np.abs(np.fft.rfft(out))) - 440) <= 1  # 1 s at 16 kHz: bin = Hz
+    stereo = np.stack([tone, tone], axis=1)
+    assert np.allclose(media.load_audio(wav_bytes(stereo, 8000)), out, atol=1e-3)
+    path = tmp_path / "beeps.wav"
+    soundfile.write(path, wave, 16000)
+    assert np.allclose(media.load_audio(path), wave, atol=1e-4)
+
+
+@pytest.mark.parametrize("image, message", [
+    (b"not an image at all", "cannot read the given bytes as an image"),
+    ("missing.png", "no image at"),
+    (np.zeros((0, 4, 3), np.uint8), "got shape"),
+])
+def test_bad_images_are_named(pair, image, message):
+    with pytest.raises(MediaError, match=message):
+        media.media_inputs(pair, "Describe the picture.", image=image)
+
+
+def test_text_file_is_not_an_image(pair, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("hello")
+    with pytest.raises(MediaError, match="use a PNG, JPEG"):
+        media.media_inputs(pair, "Describe the picture.", image=bad)
+
+
+@pytest.mark.parametrize("audio, rate, message", [
+    (np.zeros(0, np.float32), 16000, "empty or silent"),
+    (np.zeros(16000, np.float32), 16000, "empty or silent"),
+    (np.full(100, np.nan, np.float32), 16000, "corrupt"),
+    (np.ones(100, np.float32), None, "needs its sampling_rate"),
+    (b"RIFF....WAVEfmt garbage", None, "cannot read the given bytes as audio"),
+])
+def test_bad_audio_is_named(pair, audio, rate, message):
+    with pytest.raises(MediaError, match=message):
+        media.media_inputs(pair, "Describe the sound.", audio=audio, sampling_rate=rate)
+
+
+def test_audio_for_a_target_without_audio_tower(tiny, wave):
+    pair = labkit.load_pair(tiny / "target-vision", tiny / "drafter")
+    with pytest.raises(MediaError, match="no audio tower"):
+        media.media_inputs(pair, "Describe the sound.", audio=wave, sampling_rate=16000)
+
+
+def test_too_many_images_for_the_context(pair, scene):
+    # the tiny target's context is 256 tokens; each image takes 72
+    with pytest.raises(MediaError, match="more than .* context of 256"):
+        media.media_inputs(pair, "Describe the pictures.", image=[scene] * 4)
+
+
+def test_text_only_pair_refuses_media_clearly(tiny, scene):
+    pair = labkit.load_pair(tiny / "target", tiny / "drafter")
+    with pytest.raises(MediaError, match="cannot take images or audio"):
+        media.media_inputs(pair, "Describe the picture.", image=scene)
+
+
+def test_real_multimodal_id_loads_from_the_hub_cache(tiny, tmp_path, monkeypatch, scene, wave):
+    """load_pair("google/gemma-4-E4B-it") as a learner with the weights cached would call it."""
+    cache = tmp_path / "hub"
+    tiny_pair.fake_hub_cache(cache, "google/gemma-4-E4B-it", tiny / "target-media")
+    tiny_pair.fake_hub_cache(cache, "google/gemma-4-E4B-it-assistant", tiny / "drafter")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", True)
+    pair = labkit.load_pair("google/gemma-4-E4B-it", local_files_only=True)
+    assert pair.multimodal and pair.processor is not None and not pair.media_unavailable
+    inputs = media.media_inputs(pair, "Describe the picture.", image=scene, audio=wave, sampling_rate=16000)
+    assert media.soft_token_spans(inputs["input_ids"], pair.target.config)["image"]
+
+
+# ---------------------------------------------------------------- the shipped pocket multimodal pair
+
+
+def test_pocket_multimodal_pair_answers_the_shipped_samples():
+    if not (pocket.MULTIMODAL_DIR / "target" / "model.safetensors").exists():
+        pytest.fail(f"no pocket multimodal pair in {pocket.MULTIMODAL_DIR}: "
+                    "python scripts/train_multimodal.py --install")
+    pair = labkit.load_pair("pocket-multimodal")
+    assert pair.label == "pocket pair (multimodal)" and pair.processor is not None
+    samples = json.loads((media.MEDIA_DIR / "samples.json").read_text())
+    for s in samples:
+        for question, answer in s["answers"].items():
+            key = "image" if s["modality"] == "image" else "audio"
+            inputs = media.media_inputs(pair, question, **{key: media.MEDIA_DIR / s["file"]})
+            ids = inputs.pop("input_ids")
+            inputs.pop("attention_mask")
+            plain = run(pair, ids, path="plain", max_new_tokens=20, **inputs)
+            spec = run(pair, ids, path="transformers", k=4, max_new_tokens=20, **inputs)
+            assert spec.new_ids == plain.new_ids
+            assert plain.text.replace("<turn|>", "").strip() == answer, (s["file"], question)
+
+
+def test_media_samples_match_their_script():
+    rows = json.loads((media.MEDIA_DIR / "samples.json").read_text())
+    assert {r["modality"] for r in rows} == {"image", "audio"}
+    for r in rows:
+        assert (media.MEDIA_DIR / r["file"]).exists()
+    img = Image.open(media.MEDIA_DIR / rows[0]["file"])
+    assert img.size == (synthetic.IMAGE_SIZE, synthetic.IMAGE_SIZE)
+
+
+# ---------------------------------------------------------------- the widget
+
+
+def test_media_panel_runs_reports_and_explains_bad_uploads(pair, monkeypatch):
+    from labkit import widgets
+
+    panel = widgets.MediaPanel(pair, max_new_tokens=6)
+    panel.go()  # the first shipped picture
+    assert "same text with the drafter: <b>yes</b>" in panel.result.value and "<img" in panel.preview.value
+    assert "64 image soft tokens" in panel.result.value
+    panel.image.value, panel.sound.value = panel.NONE, panel.RANDOM
+    panel.question.value = "How many beeps?"
+    panel.go()
+    assert "<audio" in panel.preview.value and "truth:" in panel.result.value
+    panel.image.value, panel.sound.value = panel.UPLOAD, panel.NONE
+    panel.go()
+    assert "BadInputError" in panel.result.value and "upload button" in panel.result.value
+    monkeypatch.setattr(widgets, "_uploaded", lambda upload: ("cat.png", b"not a png"))
+    panel.go()
+    assert "MediaError" in panel.result.value and "cannot read" in panel.result.value
+
+
+def test_uploads_read_in_ipywidgets_7_and_8():
+    from types import SimpleNamespace
+
+    from labkit.widgets import _uploaded
+
+    v7 = SimpleNamespace(value={"a.wav": {"metadata": {}, "content": b"abc"}})
+    v8 = SimpleNamespace(value=({"name": "a.wav", "type": "audio/wav", "size": 3, "content": memoryview(b"abc")},))
+    assert _uploaded(v7) == _uploaded(v8) == ("a.wav", b"abc")
+    assert _uploaded(SimpleNamespace(value=())) is None
