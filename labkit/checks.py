@@ -96,3 +96,16 @@ def check_best_k(fn: Callable[[float, float, Sequence[int]], int]) -> None:
             got = fn(a, c, ks)
             assert got == want, f"alpha = {a}, c = {c}: got k = {got}, the cost model says {want}"
     print("✓ best_k agrees with the cost model on 12 (alpha, c) settings")
+
+
+def check_token_runs(fn: Callable[[Sequence[int], int], list[tuple[int, int]]]) -> None:
+    """06_multimodal: the (start, end) runs of one token id in a sequence, as labkit.media finds them."""
+    from labkit.media import token_runs
+
+    gen = torch.Generator().manual_seed(6)
+    cases = [[], [8], [8, 8, 8], [1, 2, 3], [8, 1, 8, 8, 2]]
+    cases += [torch.randint(0, 3, (n,), generator=gen).add(7).tolist() for n in range(1, 40)]
+    for ids in cases:
+        want, got = token_runs(ids, 8), [tuple(r) for r in fn(ids, 8)]
+        assert got == want, f"ids {ids}: got {got}, want {want}"
+    print(f"✓ token_runs finds the same runs as labkit.media on {len(cases)} sequences")

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from labkit import metrics
-from labkit.style import COLORS, LABELS, MARKERS, token_kinds
+from labkit.style import COLORS, LABELS, MARKERS, MEDIA_COLORS, token_kinds
 from labkit.trace import Round, Trace
 
 # Okabe–Ito, minus the three colours that mean accepted / rejected / target: for comparing series.
@@ -285,3 +285,56 @@ def cost_curve_figure(rows: Sequence[Mapping[str, Any]], relative: bool = True) 
     fig.update_yaxes(title="time / time for 1 token" if relative else "milliseconds per forward")
     return styled(fig, "Cost of one forward pass")
 
+
+
+# -- 06_multimodal -------------------------------------------------------------------------------
+
+
+def kv_figure(segments: Sequence[tuple[str, int, int]], window: int | None = None) -> go.Figure:
+    """What each position holds, and which of them the drafter's layers can attend (`06_multimodal`).
+
+    segments: (kind, start, end) runs of "text", "image", "audio" or "generated" positions, as
+    `labkit.media.segments` gives them. The drafter drafts after the last position; its full layer
+    reads the target's K/V of every earlier position, its sliding layers only the last `window`.
+    """
+    end = max(e for _, _, e in segments)
+    rows = [("sequence", 0)]
+    if window is not None:
+        rows += [("drafter: full layer", 0), (f"drafter: sliding layers (window {window})", max(0, end - window))]
+    fig = go.Figure()
+    shown = set()
+    for kind, start, stop in segments:
+        for label, first in rows:
+            lo = max(start, first)
+            if lo >= stop:
+                continue
+            fig.add_trace(go.Bar(
+                y=[label], x=[stop - lo], base=[lo], orientation="h", marker_color=MEDIA_COLORS[kind],
+                name=kind, legendgroup=kind, showlegend=kind not in shown,
+                hovertemplate=f"{kind}: positions {lo}–{stop - 1}<extra></extra>"))
+            shown.add(kind)
+    fig.update_layout(barmode="overlay", height=140 + 45 * len(rows), bargap=0.35)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title="position in the sequence", range=[0, end])
+    return styled(fig, "Where image and audio soft tokens sit, and what the drafter can attend")
+
+
+def attention_figure(weights: Sequence[Any], segments: Sequence[tuple[str, int, int]],
+                     layer_types: Sequence[str] | None = None) -> go.Figure:
+    """Share of each drafter layer's attention on text / image / audio positions (`06_multimodal`).
+
+    weights: one (positions,) attention vector per layer (`labkit.media.drafter_attention`);
+    segments: (kind, start, end) runs as `labkit.media.segments` gives them.
+    """
+    names = [f"layer {i} ({(layer_types[i] if layer_types else '').split('_')[0]})".replace(" ()", "")
+             for i in range(len(weights))]
+    fig = go.Figure()
+    for kind in ("text", "image", "audio"):
+        shares = [float(sum(w[s:e].sum() for k, s, e in segments if k == kind and s < len(w))) for w in weights]
+        if any(shares):
+            fig.add_trace(go.Bar(y=names, x=shares, name=kind, orientation="h", marker_color=MEDIA_COLORS[kind],
+                                 hovertemplate="%{x:.0%}<extra>" + kind + "</extra>"))
+    fig.update_layout(barmode="stack", height=150 + 45 * len(weights))
+    fig.update_xaxes(title="share of the drafter's attention", range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(autorange="reversed")
+    return styled(fig, "Where the drafter looks for its first draft")

@@ -24,7 +24,7 @@ from IPython import get_ipython
 from IPython.display import display
 
 from labkit import metrics, plots
-from labkit.errors import LabkitError
+from labkit.errors import BadInputError, LabkitError
 from labkit.style import COLORS, LABELS, MARKERS, token_html
 from labkit.trace import Round, Trace
 
@@ -265,3 +265,144 @@ class TourPanel:
 
     def _ipython_display_(self) -> None:
         display(self.widget)
+
+
+def _uploaded(upload: Any) -> tuple[str, bytes] | None:
+    """(name, bytes) of the last file in a FileUpload: a dict in ipywidgets 7, a tuple in 8."""
+    value = upload.value
+    if not value:
+        return None
+    if isinstance(value, Mapping):  # 7.x: {name: {"metadata": ..., "content": bytes}}
+        name, item = list(value.items())[-1]
+        return name, bytes(item["content"])
+    item = value[-1]  # 8.x: ({"name", "type", "size", "content": memoryview, ...}, ...)
+    return item["name"], bytes(item["content"])
+
+
+class MediaPanel:
+    """Pick a picture and/or a sound and a question, press Run: the pocket multimodal pair answers
+    with and without its drafter (`06_multimodal`).
+
+    Inputs: the shipped samples (data/media), a new random scene or beep sequence (held-out seeds,
+    never trained on), or your own file. The preview shows the picture and an audio player; the
+    result shows both answers, whether they are the same, tau and the speedup, the truth where it is
+    known, and labkit's message instead of a traceback for a file that cannot be used.
+    """
+
+    NONE, RANDOM, UPLOAD = "(none)", "a new random one", "your upload"
+
+    def __init__(self, pair: Any, *, k: int = 4, max_new_tokens: int = 20,
+                 run: Callable[..., Trace] | None = None):
+        import json
+
+        from labkit import media, synthetic
+
+        self.pair, self.k, self.max_new_tokens, self._run = pair, k, max_new_tokens, run
+        self._fresh = 0  # how many random samples were drawn: each press gives a new one
+        rows = json.loads((media.MEDIA_DIR / "samples.json").read_text())
+        self.samples = {r["file"]: r for r in rows}
+        images = [r["file"] for r in rows if r["modality"] == "image"]
+        sounds = [r["file"] for r in rows if r["modality"] == "audio"]
+        self.image = widgets.Dropdown(options=images + [self.RANDOM, self.UPLOAD, self.NONE],
+                                      value=images[0] if images else self.NONE, description="picture")
+        self.sound = widgets.Dropdown(options=sounds + [self.RANDOM, self.UPLOAD, self.NONE],
+                                      value=self.NONE, description="sound")
+        self.image_upload = widgets.FileUpload(accept="image/*", multiple=False, description="picture")
+        self.sound_upload = widgets.FileUpload(accept="audio/*", multiple=False, description="sound")
+        self.image_upload.observe(lambda _: setattr(self.image, "value", self.UPLOAD), names="value")
+        self.sound_upload.observe(lambda _: setattr(self.sound, "value", self.UPLOAD), names="value")
+        self.question = widgets.Combobox(value=synthetic.IMAGE_QUESTIONS[0], ensure_option=False,
+                                         options=list(synthetic.IMAGE_QUESTIONS + synthetic.AUDIO_QUESTIONS),
+                                         description="question", layout=widgets.Layout(width="420px"))
+        self.button = widgets.Button(description="Run", button_style="primary")
+        self.button.on_click(lambda _: self.go())
+        self.preview, self.result = widgets.HTML(), widgets.HTML()
+        self.result.add_class("labkit-media-result")
+        self.widget = widgets.VBox([
+            widgets.HBox([self.image, self.image_upload]), widgets.HBox([self.sound, self.sound_upload]),
+            widgets.HBox([self.question, self.button]), self.preview, self.result])
+
+    def _pick(self, choice: str, upload: Any, modality: str) -> tuple[Any, str, Any]:
+        """(source for labkit.media, a caption for the preview, the truth or None)."""
+        from labkit import media, synthetic
+
+        if choice == self.NONE:
+            return None, "", None
+        if choice == self.UPLOAD:
+            got = _uploaded(upload)
+            if got is None:
+                raise BadInputError(f"choose a {'picture' if modality == 'image' else 'sound'} file "
+                                           "with the upload button first")
+            return got[1], got[0], None
+        if choice == self.RANDOM:
+            self._fresh += 1
+            ex = synthetic.example(synthetic.HELD_OUT + 900_000 + self._fresh, modality)
+            return ex.item, f"random {modality} #{self._fresh}", ex.truth
+        row = self.samples[choice]
+        return media.MEDIA_DIR / choice, choice, _Known(row["answers"])
+
+    def go(self) -> None:
+        """Build the chat, run plain and speculative decoding, show both answers."""
+        import numpy as np
+        from IPython.display import Audio
+
+        from labkit import media
+        from labkit.generation import run as lab_run
+
+        run = self._run or lab_run
+        try:
+            image, image_name, image_truth = self._pick(self.image.value, self.image_upload, "image")
+            sound, sound_name, sound_truth = self._pick(self.sound.value, self.sound_upload, "audio")
+            if image is None and sound is None:
+                raise BadInputError("pick a picture, a sound, or both")
+            picture = media.load_image(image) if image is not None else None
+            wave = media.load_audio(sound, media.SAMPLE_RATE if isinstance(sound, np.ndarray) else None) \
+                if sound is not None else None
+            parts = []
+            if picture is not None:
+                parts.append(media.image_html(picture, image_name))
+            if wave is not None:
+                player = Audio(wave, rate=media.SAMPLE_RATE)._repr_html_()
+                parts.append(f"<figure style='margin:0'>{player}<figcaption>{html.escape(sound_name)}"
+                             "</figcaption></figure>")
+            self.preview.value = f'<div style="display:flex;align-items:flex-end">{"".join(parts)}</div>'
+            self.result.value = "running …"
+            inputs = media.media_inputs(self.pair, self.question.value, image=picture, audio=wave,
+                                        sampling_rate=media.SAMPLE_RATE)
+            ids = inputs.pop("input_ids")
+            inputs.pop("attention_mask", None)
+            kw = {"k": self.k, "max_new_tokens": self.max_new_tokens, **inputs}
+            plain = run(self.pair, ids, path="plain", **kw)
+            spec = run(self.pair, ids, path="transformers", **kw)
+        except LabkitError as err:
+            self.result.value = (f"<div style='color:{COLORS['rejected']}'><b>{type(err).__name__}:</b> "
+                                 f"{html.escape(str(err))}</div>")
+            return
+        known = [t.answer(self.question.value) for t in (image_truth, sound_truth) if t is not None]
+        expected = next((a for a in known if a is not None), None)
+        answer = plain.text.replace("<turn|>", "").strip()
+        verdict = "" if expected is None else (
+            f" · truth: <i>{html.escape(expected)}</i> ({'right' if answer == expected else 'wrong'})")
+        speedup = plain.wall / spec.wall if spec.wall else float("nan")
+        spans = media.soft_token_spans(ids, self.pair.target.config)
+        counts = ", ".join(f"{sum(e - s for s, e in v)} {m}" for m, v in spans.items() if v)
+        self.result.value = (
+            f"<div>{self.pair.label}, k = {self.k}: answer <b>{html.escape(answer)}</b>{verdict}</div>"
+            f"<div>prompt: {ids.shape[1]} tokens ({counts} soft tokens) · same text with the drafter: "
+            f"<b>{'yes' if plain.new_ids == spec.new_ids else 'NO'}</b> · tau = <b>{metrics.tau(spec):.2f}</b>"
+            f" · speedup = <b>{speedup:.2f}×</b> ({plain.wall:.3f} s plain, {spec.wall:.3f} s speculative)</div>"
+            + token_html(spec, show_prompt=False)
+        )
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+class _Known:
+    """The answers samples.json gives for a shipped sample, shaped like a Scene or Beeps."""
+
+    def __init__(self, answers: Mapping[str, str]):
+        self.answers = answers
+
+    def answer(self, question: str) -> str | None:
+        return self.answers.get(question)

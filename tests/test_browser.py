@@ -6,7 +6,8 @@ cells, moves a widget and reads the widget's output back. Screenshots go to test
 
 The contract with the notebooks: 03_verify_and_accept shows a button "Next round" that changes the
 text of `.labkit-round-panel`; 04_acceptance shows an IntSlider "k" that changes the text of
-`.labkit-sweep-summary`.
+`.labkit-sweep-summary`; 06_multimodal shows a Dropdown "picture" and a button "Run" that change the
+text of `.labkit-media-result`.
 """
 
 import json
@@ -199,3 +200,18 @@ def test_k_slider_changes_the_sweep_summary(lab):
 
     before, after = changed_text(page, summary, step_k, "04_k_slider")
     assert after.strip() and after != before
+
+
+def test_media_panel_answers_a_new_picture(lab):
+    page, base, token = lab
+    open_notebook(page, base, token, "06_multimodal.ipynb")
+    run_all(page, "06")
+    result = page.locator(".labkit-media-result").first
+    picture = page.locator(".widget-dropdown", has=page.locator(".widget-label", has_text=re.compile(r"^picture$")))
+
+    def new_picture() -> None:
+        picture.first.locator("select").select_option(label="a new random one")
+        page.get_by_role("button", name="Run", exact=True).last.click()
+
+    before, after = changed_text(page, result, new_picture, "06_media_panel")
+    assert "answer" in after and "same text with the drafter: yes" in after and after != before
