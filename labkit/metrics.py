@@ -62,6 +62,18 @@ def alpha(traces: Trace | Iterable[Trace]) -> float:
     return accepted / judged if judged else float("nan")
 
 
+def tokens_per_round(traces: Trace | Iterable[Trace]) -> float:
+    """Mean tokens a drafting round yields (accepted drafts + the target's own token), over the
+    rounds that drafted a trace's full k: what the closed form `expected_tau` predicts.
+
+    `tau` is lower on short generations: it also counts the prefill forward (one token) and the
+    last rounds, which draft fewer than k to stop at max_new_tokens.
+    """
+    traces = [traces] if isinstance(traces, Trace) else list(traces)
+    rounds = [r for t in traces for r in t.rounds if r.k > 0 and r.k == t.k]
+    return sum(r.accepted + 1 for r in rounds) / len(rounds) if rounds else float("nan")
+
+
 def expected_tau(alpha: float, k: int) -> float:
     """Expected tokens per target forward with i.i.d. acceptance alpha and k drafts."""
     if alpha >= 1.0:

@@ -209,9 +209,10 @@ def tau_histogram(data: Traces, theory: bool = True) -> go.Figure:
 def sweep_figure(rows: Sequence[Mapping[str, Any]], c: float | None = None) -> go.Figure:
     """Measured tau (and speedup, if rows have it) against k, with the closed forms (`04_acceptance`).
 
-    rows: dicts with "k", "tau", "alpha" and optionally "speedup" and "label". The theory line uses
-    each label's pooled alpha: tau(k) = (1 - alpha^(k+1)) / (1 - alpha); speedup(k) = tau / (k c + 1)
-    when `c` (drafter step / target forward) is given.
+    rows: dicts with "k", "tau", "alpha" and optionally "per_round" (`metrics.tokens_per_round`),
+    "speedup" and "label". The theory line uses each label's pooled alpha: (1 - alpha^(k+1)) /
+    (1 - alpha), which predicts tokens per full round (tau pays for the prefill and the last,
+    shorter rounds too); speedup(k) = tau / (k c + 1) when `c` (drafter step / target forward) is given.
     """
     has_speed = any("speedup" in r for r in rows)
     fig = make_subplots(rows=1, cols=2 if has_speed else 1, horizontal_spacing=0.12,
@@ -225,8 +226,12 @@ def sweep_figure(rows: Sequence[Mapping[str, Any]], c: float | None = None) -> g
         ks = [r["k"] for r in sub]
         a = sum(r["alpha"] for r in sub) / len(sub)
         dense = list(range(1, max(ks) + 1))
-        fig.add_trace(go.Scatter(x=ks, y=[r["tau"] for r in sub], mode="markers", name=f"{pre}measured",
+        fig.add_trace(go.Scatter(x=ks, y=[r["tau"] for r in sub], mode="markers", name=f"{pre}measured tau",
                                  marker={"color": color, "size": 10}), row=1, col=1)
+        if any("per_round" in r for r in sub):
+            fig.add_trace(go.Scatter(x=ks, y=[r.get("per_round") for r in sub], mode="markers",
+                                     name=f"{pre}measured tokens per full round",
+                                     marker={"color": color, "size": 10, "symbol": "circle-open"}), row=1, col=1)
         fig.add_trace(go.Scatter(x=dense, y=[metrics.expected_tau(a, k) for k in dense], mode="lines",
                                  name=f"{pre}(1 − α^(k+1)) / (1 − α), α = {a:.2f}",
                                  line={"color": color, "dash": "dot"}), row=1, col=1)

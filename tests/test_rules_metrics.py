@@ -95,6 +95,17 @@ def test_metrics_by_hand():
     assert t.rounds[1].bonus == 9 and t.rounds[2].bonus == 8 and not t.rounds[1].rejected
 
 
+def test_tokens_per_round_is_what_the_closed_form_predicts():
+    from labkit.checks import synthetic_trace
+
+    full = synthetic_trace([4, 4, 4], 4)  # every draft accepted: alpha = 1
+    assert metrics.alpha(full) == 1.0 and metrics.tokens_per_round(full) == metrics.expected_tau(1.0, 4) == 5.0
+    assert metrics.tau(full) == (1 + 15) / 4  # the prefill forward yields one token
+    t = _trace()  # rounds drafting fewer than the trace's k do not count
+    full_k = [r for r in t.rounds if r.k == t.k]
+    assert metrics.tokens_per_round(t) == sum(r.accepted + 1 for r in full_k) / len(full_k)
+
+
 def test_theory():
     assert metrics.expected_tau(0.0, 4) == 1.0
     assert metrics.expected_tau(1.0, 4) == 5.0
