@@ -104,17 +104,16 @@ def open_notebook(page, base: str, token: str, name: str) -> None:
     page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$")).first.wait_for(timeout=120_000)
 
 
-PROMPTS_JS = """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
-  .map(e => e.textContent.trim())"""
+# The code cells' prompts ("[ ]", "[*]", "[3]"), as text.
+PROMPTS = "[...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')].map(e => e.textContent.trim())"
+PROMPTS_JS = f"() => {PROMPTS}"
 
 # True once some code cell is queued, running or done.
-STARTED_JS = """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
-  .some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"""
+STARTED_JS = f"""() => {PROMPTS}.some(p => /\\[(\\*|\\d+)\\]/.test(p))"""
 
 # True once every code cell has an execution count; "error" when the run stopped before the end.
 RUN_STATE_JS = """() => {
-  const prompts = [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
-    .map(e => e.textContent.trim());
+  const prompts = """ + PROMPTS + """;
   if (!prompts.length || prompts.some(p => p.includes('*'))) return false;
   if (prompts.every(p => /\\[\\d+\\]/.test(p))) return 'done';
   return prompts.some(p => /\\[\\d+\\]/.test(p)) ? 'error' : false;
