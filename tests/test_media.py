@@ -229,6 +229,7 @@ def test_pocket_multimodal_pair_answers_the_shipped_samples():
     pair = labkit.load_pair("pocket-multimodal")
     assert pair.label == "pocket pair (multimodal)" and pair.processor is not None
     samples = json.loads((media.MEDIA_DIR / "samples.json").read_text())
+    right, wrong = 0, []
     for s in samples:
         for question, answer in s["answers"].items():
             key = "image" if s["modality"] == "image" else "audio"
@@ -237,8 +238,12 @@ def test_pocket_multimodal_pair_answers_the_shipped_samples():
             inputs.pop("attention_mask")
             plain = run(pair, ids, path="plain", max_new_tokens=20, **inputs)
             spec = run(pair, ids, path="transformers", k=4, max_new_tokens=20, **inputs)
-            assert spec.new_ids == plain.new_ids
-            assert plain.text.replace("<turn|>", "").strip() == answer, (s["file"], question)
+            assert spec.new_ids == plain.new_ids, (s["file"], question)
+            got = plain.text.replace("<turn|>", "").strip()
+            right += got == answer
+            wrong += [] if got == answer else [(s["file"], question, answer, got)]
+    # the bar of issue "Multimodal demos": right on >= 90% (held-out figures: MODEL_CARD.md)
+    assert right >= 0.9 * 2 * len(samples), wrong
 
 
 def test_media_samples_match_their_script():
