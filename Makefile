@@ -2,7 +2,7 @@
 # make test   install if needed, then every test: labkit, every notebook executed, the browser test
 # make setup  create .venv and install labkit with its dev tools (done once; redone when pyproject.toml changes)
 # make lint   ruff
-# make pocket build the pocket pair into data/pocket/ if the checkout lacks its weights (quick recipe)
+# make pocket build the pocket pairs (text; multimodal) into data/pocket/ if the checkout lacks their weights (quick recipes)
 
 PYTHON ?= python3
 PORT ?= 8888
@@ -47,11 +47,16 @@ $(STAMP): pyproject.toml
 # Until the fully trained pocket pair meets its bars and ships in data/pocket/, a fresh clone
 # trains a quick placeholder pair (~7 min on 2 cores) so every notebook runs offline.
 POCKET := data/pocket/target/model.safetensors data/pocket/drafter/model.safetensors
+# Likewise the pocket multimodal pair (06_multimodal): a quick placeholder, ~7 min on 2 cores.
+POCKET_MM := data/pocket/multimodal/target/model.safetensors data/pocket/multimodal/drafter/model.safetensors
 
-pocket: $(POCKET)
+pocket: $(POCKET) $(POCKET_MM)
 
 $(POCKET): | $(STAMP)
 	$(BIN)/python scripts/build_pocket.py --quick
+
+$(POCKET_MM): | $(STAMP)
+	$(BIN)/python scripts/train_multimodal.py --quick --install
 
 # Colab's widget stack beside the venv's (not in it): tests/test_colab_versions.py puts it first on
 # PYTHONPATH to run the widget tests and the widget notebooks as Colab would import them.

@@ -226,9 +226,10 @@ def available_memory_gb(device: torch.device) -> float | None:
 # ---------------------------------------------------------------- loading
 
 
-def _pocket_recipe() -> str:
-    """"full" for the shipped pair; "quick" for a placeholder built by scripts/build_pocket.py."""
-    build = pocket.POCKET_DIR / "BUILD.json"
+def _pocket_recipe(folder: Path = pocket.POCKET_DIR) -> str:
+    """"full" for a shipped pocket pair; "quick" for a placeholder built on this machine
+    (scripts/build_pocket.py, scripts/train_multimodal.py), which says so in its BUILD.json."""
+    build = folder / "BUILD.json"
     return json.loads(build.read_text()).get("recipe", "full") if build.exists() else "full"
 
 
@@ -251,8 +252,9 @@ def load_pair(
         for folder in (target, drafter):
             if not (Path(folder) / "config.json").exists():
                 raise ModelNotFoundError(
-                    f"the pocket multimodal pair's weights are missing ({folder}). Train them with "
-                    "`python scripts/train_multimodal.py --install` (~25 min on 2 CPU cores).")
+                    f"the pocket multimodal pair's weights are missing ({folder}). Build them with "
+                    "`make pocket` or `python scripts/train_multimodal.py --quick --install` (a placeholder "
+                    "pair, ~7 min on 2 CPU cores).")
     elif is_pocket:
         target, drafter = pocket.TARGET_DIR, drafter or pocket.DRAFTER_DIR
         for folder in (pocket.TARGET_DIR, pocket.DRAFTER_DIR):
@@ -310,7 +312,8 @@ def load_pair(
     if getattr(drafter_model.generation_config, "num_assistant_tokens", None) is None:
         drafter_model.generation_config.num_assistant_tokens = pocket.NUM_ASSISTANT_TOKENS
     if pocket_media:
-        name = "pocket (multimodal)"
+        quick = _pocket_recipe(pocket.MULTIMODAL_DIR) == "quick"
+        name = "pocket (multimodal, quick build)" if quick else "pocket (multimodal)"
     elif is_pocket:
         name = "pocket" if _pocket_recipe() != "quick" else "pocket (quick build)"
     else:
