@@ -25,6 +25,9 @@
 # Offline, this runs on the **pocket multimodal pair**: a small `Gemma4ForConditionalGeneration`
 # trained in this repo to describe pictures of coloured shapes and sequences of beeps, things you
 # can check by eye and by ear. A real E2B/E4B pair is one argument away (end of the notebook).
+# Until the fully trained pocket pair ships, a fresh clone builds a quick one (its label says
+# "quick build"): it often answers wrongly, which changes nothing below. Whatever the target says,
+# the drafter must reproduce it exactly.
 
 # %%
 import sys
@@ -166,11 +169,11 @@ print(f"({tag}, {len(rows)} prompts, measured now)")
 plots.acceptance_figure(groups)
 
 # %% [markdown]
-# The answers are short (a handful of tokens) and highly regular once the first word is out, so
-# acceptance is high; which positions miss tells you where the drafter has to *look* at the soft
-# tokens (a colour, a count) rather than follow the grammar. With a model this small, the speedup
-# is modest: on a CPU each forward costs mostly fixed overhead, and the prefill (towers
-# included) is the same for both paths.
+# The answers are short (a handful of tokens) and follow a fixed grammar once the first word is
+# out; the drafts that miss are where the drafter has to *look* at the soft tokens (a colour, a
+# count) rather than follow the grammar. With a model this small the speedup is modest at best: on
+# a CPU each forward costs mostly fixed overhead, and the prefill (towers included) is the same for
+# both paths.
 #
 # ## Try it: your own picture or sound
 #
