@@ -126,7 +126,8 @@ def run(
         top_p=top_p, path=path,
     )
     tok = _text_tokenizer(pair.tokenizer)
-    eos = tok.eos_token_id if stop_at_eos else None
+    # The target's own stop tokens (a chat model also ends its turn: Gemma 4's <turn|>), else <eos>.
+    eos = (pair.target.generation_config.eos_token_id or tok.eos_token_id) if stop_at_eos else None
     common = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
                   pair=pair.name, eos_token_id=eos)
     if path == "glassbox":
