@@ -37,7 +37,9 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from labkit import distill, pocket, synthetic  # noqa: E402
-from labkit.train import TrainConfig, lr_factor, make_optimizer  # noqa: E402
+from labkit.train import (  # noqa: E402
+    TrainConfig, load_checkpoint, lr_factor, make_optimizer, save_checkpoint,
+)
 
 
 @dataclass(frozen=True)
@@ -107,11 +109,7 @@ def train_target(model, processor, recipe: Recipe, out: Path, write) -> None:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
     ckpt, step = out / "ckpt.pt", 0
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)  # our own file
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step = state["step"]
+        step = load_checkpoint(ckpt, model, optimizer, scheduler)
         write({"kind": "resume", "stage": "target", "step": step})
     model_turn = processor.tokenizer.encode("<|turn>model\n", add_special_tokens=False)
     model.train()
@@ -137,9 +135,7 @@ def train_target(model, processor, recipe: Recipe, out: Path, write) -> None:
         if step % 5 == 0:  # 5 and 3 are coprime: every modality gets logged
             write({"kind": "train", "stage": "target", "step": step, "modality": modality, "loss": loss.item()})
         if step % 100 == 0 or step == cfg.steps:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "step": step}, ckpt.with_suffix(".tmp"))
-            ckpt.with_suffix(".tmp").replace(ckpt)
+            save_checkpoint(ckpt, model, optimizer, scheduler, step, cfg)
     bar.close()
     model.eval()
 
@@ -167,11 +163,7 @@ def train_drafter(target, drafter, processor, recipe: Recipe, out: Path, write) 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
     ckpt, step = out / "ckpt.pt", 0
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        drafter.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step = state["step"]
+        step = load_checkpoint(ckpt, drafter, optimizer, scheduler)
         write({"kind": "resume", "stage": "drafter", "step": step})
     model_turn = processor.tokenizer.encode("<|turn>model\n", add_special_tokens=False)
     drafter.train()
@@ -197,9 +189,7 @@ def train_drafter(target, drafter, processor, recipe: Recipe, out: Path, write) 
             write({"kind": "train", "stage": "drafter", "step": step, "modality": modality,
                    "sampled": sampled, "kl": loss.item(), "agree": agree})
         if step % 50 == 0 or step == cfg.steps:
-            torch.save({"model": drafter.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "step": step}, ckpt.with_suffix(".tmp"))
-            ckpt.with_suffix(".tmp").replace(ckpt)
+            save_checkpoint(ckpt, drafter, optimizer, scheduler, step, cfg)
     bar.close()
     drafter.eval()
 
