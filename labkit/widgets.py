@@ -1,7 +1,8 @@
 """Widgets for poking at speculative decoding: step through rounds, sweep k, try a pair.
 
 Built only from ipywidgets APIs that exist in both 7.7 (Colab) and 8 (JupyterLab, VS Code):
-`HTML`, `Output`, `Button`, `IntSlider`, `FloatSlider`, `Combobox`, `Textarea`, `VBox`/`HBox`,
+`HTML`, `Output`, `Button`, `IntSlider`, `FloatSlider`, `Combobox`, `Dropdown`, `Textarea`,
+`FileUpload` (whose value changed shape between them: `_uploaded` reads both), `VBox`/`HBox`,
 `observe` and `on_click`. Panels are plain HTML (which renders everywhere, and which a browser
 test can read); figures are ordinary plotly figures re-displayed into an `Output`, because
 `go.FigureWidget` needs anywidget on plotly 6+ and a widget manager Colab does not ship.
@@ -332,7 +333,7 @@ class MediaPanel:
             got = _uploaded(upload)
             if got is None:
                 raise BadInputError(f"choose a {'picture' if modality == 'image' else 'sound'} file "
-                                           "with the upload button first")
+                                    "with the upload button first")
             return got[1], got[0], None
         if choice == self.RANDOM:
             self._fresh += 1

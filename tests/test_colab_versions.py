@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 OVERLAY = ROOT / ".venv" / "colab-widgets"
-WIDGET_NOTEBOOKS = ("00_tour", "03_verify_and_accept", "04_acceptance")  # TourPanel, RoundStepper, SweepExplorer
+# TourPanel, RoundStepper, SweepExplorer, MediaPanel
+WIDGET_NOTEBOOKS = ("00_tour", "03_verify_and_accept", "04_acceptance", "06_multimodal")
 
 pytestmark = [pytest.mark.slow, pytest.mark.notebooks]
 
@@ -31,7 +32,8 @@ def test_widgets_and_widget_notebooks_under_colab_versions(tmp_path):
     notebooks = " or ".join(WIDGET_NOTEBOOKS)
     child = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_plots_widgets.py",
-         "tests/test_notebooks.py", "-k", f"test_plots_widgets or (test_notebook_runs and ({notebooks}))"],
+         "tests/test_media.py", "tests/test_notebooks.py", "-k",
+         f"test_plots_widgets or test_media_panel or test_uploads or (test_notebook_runs and ({notebooks}))"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     summary = child.stdout.strip().splitlines()[-1] if child.stdout.strip() else ""
     assert child.returncode == 0, f"under ipywidgets 7.7.1 / plotly 5.24.1: {summary}\n{child.stdout[-4000:]}"
