@@ -212,5 +212,10 @@ def test_media_panel_answers_a_new_picture(lab):
         picture.first.locator("select").select_option(label="a new random one")
         page.get_by_role("button", name="Run", exact=True).last.click()
 
-    before, after = changed_text(page, result, new_picture, "06_media_panel")
+    before, _ = changed_text(page, result, new_picture, "06_media_panel_running")
+    # the panel says "running …" first, then the answers
+    page.wait_for_function("el => el.innerText.includes('answer') || el.innerText.includes('Error')",
+                           arg=result.element_handle(), timeout=60_000)
+    shot(page, "06_media_panel_after")
+    after = result.inner_text()
     assert "answer" in after and "same text with the drafter: yes" in after and after != before
