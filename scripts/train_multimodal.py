@@ -98,6 +98,18 @@ def media_kwargs(batch: dict) -> dict:
     return {k: v for k, v in batch.items() if k not in ("input_ids", "attention_mask")}
 
 
+def resumable(model, cfg: TrainConfig, out: Path, stage: str, write):
+    """AdamW + cosine schedule for `model`, resumed from `<out>/ckpt.pt` if a run left one:
+    (optimizer, scheduler, checkpoint path, step to start from)."""
+    optimizer = make_optimizer(model, cfg)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    ckpt, step = out / "ckpt.pt", 0
+    if ckpt.exists():
+        step = load_checkpoint(ckpt, model, optimizer, scheduler)
+        write({"kind": "resume", "stage": stage, "step": step})
+    return optimizer, scheduler, ckpt, step
+
+
 # ---------------------------------------------------------------- stage 2: target
 
 
@@ -105,12 +117,7 @@ def train_target(model, processor, recipe: Recipe, out: Path, write) -> None:
     from tqdm.auto import tqdm
 
     cfg = TrainConfig(steps=recipe.target_steps, lr=recipe.lr, warmup=recipe.warmup, seed=recipe.seed)
-    optimizer = make_optimizer(model, cfg)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
-    ckpt, step = out / "ckpt.pt", 0
-    if ckpt.exists():
-        step = load_checkpoint(ckpt, model, optimizer, scheduler)
-        write({"kind": "resume", "stage": "target", "step": step})
+    optimizer, scheduler, ckpt, step = resumable(model, cfg, out, "target", write)
     model_turn = processor.tokenizer.encode("<|turn>model\n", add_special_tokens=False)
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc="target")
@@ -159,12 +166,7 @@ def train_drafter(target, drafter, processor, recipe: Recipe, out: Path, write) 
     from tqdm.auto import tqdm
 
     cfg = TrainConfig(steps=recipe.drafter_steps, lr=recipe.drafter_lr, warmup=recipe.warmup, seed=recipe.seed)
-    optimizer = make_optimizer(drafter, cfg)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
-    ckpt, step = out / "ckpt.pt", 0
-    if ckpt.exists():
-        step = load_checkpoint(ckpt, drafter, optimizer, scheduler)
-        write({"kind": "resume", "stage": "drafter", "step": step})
+    optimizer, scheduler, ckpt, step = resumable(drafter, cfg, out, "drafter", write)
     model_turn = processor.tokenizer.encode("<|turn>model\n", add_special_tokens=False)
     drafter.train()
     bar = tqdm(total=cfg.steps, initial=step, desc="drafter")
