@@ -18,6 +18,7 @@ has no CPU build here), batches, and several audio clips in one prompt.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from pathlib import Path
@@ -50,6 +51,7 @@ CHAT_TEMPLATE = (
 )
 
 
+@functools.cache  # one class, so processors built twice are instances of the same type
 def _processor_class():
     from transformers.models.gemma4.processing_gemma4 import Gemma4Processor
 
