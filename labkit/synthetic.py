@@ -14,6 +14,7 @@ Left out: anything a real photo or recording has (textures, overlap, speech, noi
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,17 @@ class Scene:
         return {IMAGE_QUESTIONS[0]: self.caption,
                 IMAGE_QUESTIONS[1]: f"{self.first[0]} and {self.second[0]}"}.get(question)
 
+    def parts_right(self, caption: str) -> dict[str, bool]:
+        """Which parts of a caption (a model's answer to "Describe the picture.") are right: the two
+        colours, the two shapes, the relation, in the caption's order. A caption of another form
+        gets every part wrong."""
+        m = re.fullmatch(r"a (\w+) (\w+) (left of|above) a (\w+) (\w+)", caption.strip())
+        if not m:
+            return {"colours": False, "shapes": False, "relation": False}
+        return {"colours": (m[1], m[4]) == (self.first[0], self.second[0]),
+                "shapes": (m[2], m[5]) == (self.first[1], self.second[1]),
+                "relation": m[3] == self.relation}
+
 
 @dataclass(frozen=True)
 class Beeps:
@@ -74,6 +86,15 @@ class Beeps:
             noun = ("beep" if i == 0 else "one") + ("s" if len(run) > 1 else "")
             words.append(f"{n} {run[0]} {noun}")
         return " then ".join(words)
+
+    def parts_right(self, caption: str) -> dict[str, bool]:
+        """Which parts of a caption (a model's answer to "Describe the sound.") are right: the
+        pitches of the runs, in order, and the number of beeps."""
+        said = re.findall(r"\b(a|two|three|four) (\w+) (?:beep|one)s?\b", caption)
+        runs = [p for i, p in enumerate(self.pitches) if i == 0 or self.pitches[i - 1] != p]
+        pitches = [p for _, p in said]
+        counts = [1 if n == "a" else NUMBERS.index(n) for n, _ in said]
+        return {"pitches": pitches == runs, "count": sum(counts) == len(self.pitches)}
 
     def answer(self, question: str) -> str | None:
         """The right answer to one of AUDIO_QUESTIONS (None for any other question)."""

@@ -209,6 +209,7 @@ def measure(target, drafter, processor, n: int, k: int = 4) -> dict:
     from labkit.tracing import trace_generate
 
     per: dict[str, list[bool]] = {}
+    parts: dict[str, list[bool]] = {}
     traces: dict[str, list] = {}
     identical, wrong, seconds = True, [], {"plain": 0.0, "drafter": 0.0}
     eos = target.generation_config.eos_token_id
@@ -229,11 +230,15 @@ def measure(target, drafter, processor, n: int, k: int = 4) -> dict:
             for key in (modality, f"{modality}: {ex.question}"):
                 per.setdefault(key, []).append(ok)
                 traces.setdefault(key, []).append(spec)
+            if ex.question in (synthetic.IMAGE_QUESTIONS[0], synthetic.AUDIO_QUESTIONS[0]):
+                for part, right in ex.truth.parts_right(text).items():  # where wrong captions go wrong
+                    parts.setdefault(f"{modality}: {part}", []).append(right)
             if not ok and len(wrong) < 10:
                 wrong.append({"modality": modality, "question": ex.question, "expected": ex.answer, "got": text})
     return {
         "accuracy": {key: round(sum(v) / len(v), 4) for key, v in per.items()},
         "samples": {key: len(v) for key, v in per.items()},
+        "caption_parts": {key: round(sum(v) / len(v), 4) for key, v in parts.items()},
         "greedy_identical_with_drafter": bool(identical), "k": k,
         "tau": {key: round(metrics.tau(v), 3) for key, v in traces.items()},
         "acceptance_by_position": {key: [round(a, 3) for a in metrics.acceptance_by_position(v)]
@@ -299,6 +304,8 @@ own greedy and sampled (T = 0.8) answers.
 |---|---|---|---|---|
 {acc}
 
+- Parts of the descriptions that are right (colours, shapes and relation of a picture; pitches and
+  number of beeps of a sound): {', '.join(f'{key} {v:.0%}' for key, v in metrics['caption_parts'].items())}.
 - Greedy output with the drafter identical to the target's own on every sample:
   **{metrics['greedy_identical_with_drafter']}**.
 - Wall clock, target alone / with the drafter, summed over all samples: **{metrics['speedup']:.2f}x**

@@ -63,6 +63,21 @@ def test_examples_are_deterministic_and_captions_read_right():
     assert s.answer("Which colours do you see?") == "red and blue"
 
 
+def test_wrong_captions_are_graded_part_by_part():
+    s = synthetic.Scene(("red", "circle"), "left of", ("blue", "square"))
+    assert all(s.parts_right(s.caption).values())
+    assert s.parts_right("a red triangle left of a blue triangle") == {"colours": True, "shapes": False, "relation": True}
+    assert s.parts_right("a red circle above a blue square") == {"colours": True, "shapes": True, "relation": False}
+    assert not any(s.parts_right("red and blue").values())
+    b = synthetic.Beeps(("low", "low", "high"))
+    assert all(b.parts_right(b.caption).values())
+    assert b.parts_right("a low beep then two high ones") == {"pitches": True, "count": True}
+    assert b.parts_right("two high beeps then a low one") == {"pitches": False, "count": True}
+    assert b.parts_right("two low beeps") == {"pitches": False, "count": False}
+    alternating = synthetic.Beeps(("high", "low", "high", "low"))
+    assert all(alternating.parts_right(alternating.caption).values())
+
+
 def test_scene_layout_matches_its_relation():
     """The first shape's colour sits left of (or above) the second's, never touching it."""
     for i in range(20):
