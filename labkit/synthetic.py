@@ -27,6 +27,7 @@ IMAGE_SIZE = 192  # pixels; the processor resizes to its own grid (384 x 384 at 
 COLOURS = {"red": (213, 94, 0), "blue": (0, 114, 178), "yellow": (240, 228, 66), "green": (0, 158, 115)}
 SHAPES = ("circle", "square", "triangle")
 RELATIONS = ("left of", "above")
+PARTS = [(c, sh) for c in sorted(COLOURS) for sh in SHAPES]  # what a pixel of a picture can show
 PITCHES = {"low": 330.0, "high": 880.0}  # Hz: an octave and a half apart, easy to hear
 NUMBERS = ("zero", "one", "two", "three", "four")
 
@@ -118,22 +119,29 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: 
         draw.polygon([(cx, cy - r), (cx - r, cy + r * 0.8), (cx + r, cy + r * 0.8)], fill=fill)
 
 
-def draw_scene(scene: Scene, rng: random.Random, size: int = IMAGE_SIZE) -> Image.Image:
-    """The scene on a light background, sizes and positions jittered by `rng`."""
+def draw_scene(scene: Scene, rng: random.Random, size: int = IMAGE_SIZE, labels: bool = False):
+    """The scene on a light background, sizes and positions jittered by `rng`. With `labels`, also a
+    map of what each pixel shows: 0 background, then 1 + the index of (colour, shape) in `PARTS`."""
     shade = rng.randint(225, 255)
     image = Image.new("RGB", (size, size), (shade, shade, shade))
-    draw = ImageDraw.Draw(image)
-    r1, r2 = (rng.uniform(0.09, 0.14) * size for _ in range(2))  # never touching: see a1, a2
-    m = 0.2 * size  # keeps shapes inside the frame
-    # along the relation's axis the first shape sits in the first half, the second in the other
-    a1, a2 = rng.uniform(m, 0.35 * size), rng.uniform(0.65 * size, size - m)
-    # across it the two stay in line (within 8 %), so "left of" never also reads as "above"
-    b1 = rng.uniform(m + 0.08 * size, size - m - 0.08 * size)
-    b2 = b1 + rng.uniform(-0.08, 0.08) * size
+    label_map = Image.new("L", (size, size), 0)
+    draws = [(ImageDraw.Draw(image), lambda part: COLOURS[part[0]]),
+             (ImageDraw.Draw(label_map), lambda part: 1 + PARTS.index(part))]
+    # Large shapes, each about 3 x 3 of the target's 64 soft tokens, so that a small vision tower
+    # can tell their outlines apart (at half this size a 3-layer tower saw only colours).
+    r1, r2 = (rng.uniform(0.16, 0.19) * size for _ in range(2))  # never touching: see a1, a2
+    m = 0.21 * size  # keeps shapes inside the frame
+    # along the relation's axis the first shape sits in the first third, the second in the last:
+    # centres at least 0.40 apart, radii at most 0.19 each
+    a1, a2 = rng.uniform(m, 0.30 * size), rng.uniform(0.70 * size, size - m)
+    # across it the two stay in line (within 6 %), so "left of" never also reads as "above"
+    b1 = rng.uniform(m + 0.06 * size, size - m - 0.06 * size)
+    b2 = b1 + rng.uniform(-0.06, 0.06) * size
     (x1, y1), (x2, y2) = ((a1, b1), (a2, b2)) if scene.relation == "left of" else ((b1, a1), (b2, a2))
-    _draw_shape(draw, scene.first[1], x1, y1, r1, COLOURS[scene.first[0]])
-    _draw_shape(draw, scene.second[1], x2, y2, r2, COLOURS[scene.second[0]])
-    return image
+    for draw, fill in draws:
+        _draw_shape(draw, scene.first[1], x1, y1, r1, fill(scene.first))
+        _draw_shape(draw, scene.second[1], x2, y2, r2, fill(scene.second))
+    return (image, label_map) if labels else image
 
 
 def random_beeps(rng: random.Random, max_beeps: int = 4) -> Beeps:

@@ -93,6 +93,19 @@ def test_scene_layout_matches_its_relation():
         assert centers[0][axis] + 40 < centers[1][axis], f"scene {i}: {sc.caption}"
 
 
+def test_label_map_names_what_each_pixel_shows():
+    """The towers' pretraining labels (scripts/train_multimodal.py) agree with the picture."""
+    rng = __import__("random").Random(3)
+    sc = synthetic.random_scene(rng)
+    img, labels = synthetic.draw_scene(sc, rng, labels=True)
+    img, labels = np.asarray(img).astype(int), np.asarray(labels)
+    assert set(np.unique(labels)) == {0, 1 + synthetic.PARTS.index(sc.first), 1 + synthetic.PARTS.index(sc.second)}
+    for part in (sc.first, sc.second):
+        painted = np.abs(img - synthetic.COLOURS[part[0]]).sum(-1) < 30
+        labelled = labels == 1 + synthetic.PARTS.index(part)
+        assert (painted == labelled).mean() > 0.99  # anti-aliasing aside, the same pixels
+
+
 # ---------------------------------------------------------------- processor and inputs
 
 
