@@ -117,6 +117,15 @@ def resumable(model, cfg: TrainConfig, out: Path, stage: str, write):
     return optimizer, scheduler, ckpt, step
 
 
+def optimizer_step(loss, params, optimizer, scheduler, clip: float) -> None:
+    """Backward, clip the global gradient norm, step the optimizer and its schedule (every stage)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, clip)
+    optimizer.step()
+    scheduler.step()
+
+
 # ---------------------------------------------------------------- stage 2: towers
 
 
@@ -171,11 +180,7 @@ def train_towers(target, processor, recipe: Recipe, out: Path, write) -> None:
                 mean = (audio.pooler_output * mask).sum(1) / mask.sum(1)
                 labels = torch.tensor([sorted(synthetic.PITCHES).index(p) for p in pitches])
                 loss = F.cross_entropy(head(mean), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(parts.parameters(), cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
+            optimizer_step(loss, parts.parameters(), optimizer, scheduler, cfg.grad_clip)
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -207,11 +212,7 @@ def train_target(model, processor, recipe: Recipe, out: Path, write) -> None:
         logits = model(**batch, use_cache=False).logits.float()
         ce = F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten(), reduction="none")
         loss = (ce * w[:, :-1].flatten()).sum() / w.sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        scheduler.step()
+        optimizer_step(loss, model.parameters(), optimizer, scheduler, cfg.grad_clip)
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", modality=modality)
@@ -255,11 +256,7 @@ def train_drafter(target, drafter, processor, recipe: Recipe, out: Path, write) 
         w = answer_weight(batch["input_ids"], batch["attention_mask"], model_turn)
         view = distill.target_view(target, batch["input_ids"], **media_kwargs(batch))
         loss, agree = distill.distill_loss(drafter, view, recipe.k, weight=w)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(drafter.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
+        optimizer_step(loss, drafter.parameters(), optimizer, scheduler, 1.0)
         step += 1
         bar.update(1)
         bar.set_postfix(kl=f"{loss.item():.3f}", agree1=f"{agree[0]:.2f}")
