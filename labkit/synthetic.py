@@ -73,29 +73,32 @@ class Beeps:
     pitches: tuple[str, ...]  # each "low" or "high", in the order heard
 
     @property
-    def caption(self) -> str:
-        """Runs of equal pitch: "two low beeps then a high one"."""
-        runs: list[list[str]] = []
+    def runs(self) -> list[tuple[str, int]]:
+        """Runs of equal pitch, in order: (pitch, how many beeps)."""
+        runs: list[tuple[str, int]] = []
         for p in self.pitches:
             if runs and runs[-1][0] == p:
-                runs[-1].append(p)
+                runs[-1] = (p, runs[-1][1] + 1)
             else:
-                runs.append([p])
+                runs.append((p, 1))
+        return runs
+
+    @property
+    def caption(self) -> str:
+        """Runs of equal pitch: "two low beeps then a high one"."""
         words = []
-        for i, run in enumerate(runs):
-            n = "a" if len(run) == 1 else NUMBERS[len(run)]
-            noun = ("beep" if i == 0 else "one") + ("s" if len(run) > 1 else "")
-            words.append(f"{n} {run[0]} {noun}")
+        for i, (pitch, n) in enumerate(self.runs):
+            noun = ("beep" if i == 0 else "one") + ("s" if n > 1 else "")
+            words.append(f"{'a' if n == 1 else NUMBERS[n]} {pitch} {noun}")
         return " then ".join(words)
 
     def parts_right(self, caption: str) -> dict[str, bool]:
         """Which parts of a caption (a model's answer to "Describe the sound.") are right: the
         pitches of the runs, in order, and the number of beeps."""
         said = re.findall(r"\b(a|two|three|four) (\w+) (?:beep|one)s?\b", caption)
-        runs = [p for i, p in enumerate(self.pitches) if i == 0 or self.pitches[i - 1] != p]
-        pitches = [p for _, p in said]
         counts = [1 if n == "a" else NUMBERS.index(n) for n, _ in said]
-        return {"pitches": pitches == runs, "count": sum(counts) == len(self.pitches)}
+        return {"pitches": [p for _, p in said] == [p for p, _ in self.runs],
+                "count": sum(counts) == len(self.pitches)}
 
     def answer(self, question: str) -> str | None:
         """The right answer to one of AUDIO_QUESTIONS (None for any other question)."""
@@ -124,9 +127,10 @@ def draw_scene(scene: Scene, rng: random.Random, size: int = IMAGE_SIZE, labels:
     map of what each pixel shows: 0 background, then 1 + the index of (colour, shape) in `PARTS`."""
     shade = rng.randint(225, 255)
     image = Image.new("RGB", (size, size), (shade, shade, shade))
-    label_map = Image.new("L", (size, size), 0)
-    draws = [(ImageDraw.Draw(image), lambda part: COLOURS[part[0]]),
-             (ImageDraw.Draw(label_map), lambda part: 1 + PARTS.index(part))]
+    draws = [(ImageDraw.Draw(image), lambda part: COLOURS[part[0]])]
+    if labels:  # only the towers' pretraining asks (scripts/train_multimodal.py)
+        label_map = Image.new("L", (size, size), 0)
+        draws.append((ImageDraw.Draw(label_map), lambda part: 1 + PARTS.index(part)))
     # Large shapes, each about 3 x 3 of the target's 64 soft tokens, so that a small vision tower
     # can tell their outlines apart (at half this size a 3-layer tower saw only colours).
     r1, r2 = (rng.uniform(0.16, 0.19) * size for _ in range(2))  # never touching: see a1, a2
