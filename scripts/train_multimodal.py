@@ -110,6 +110,7 @@ def resumable(model, cfg: TrainConfig, out: Path, stage: str, write):
     (optimizer, scheduler, checkpoint path, step to start from)."""
     optimizer = make_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    out.mkdir(parents=True, exist_ok=True)
     ckpt, step = out / "ckpt.pt", 0
     if ckpt.exists():
         step = load_checkpoint(ckpt, model, optimizer, scheduler)
@@ -129,9 +130,10 @@ def optimizer_step(loss, params, optimizer, scheduler, clip: float) -> None:
 # ---------------------------------------------------------------- stage 2: towers
 
 
-def towers(target) -> list:
+def towers(target) -> dict[str, tuple]:
+    """Each modality's tower and the embedder that projects its soft tokens to the text width."""
     m = target.model
-    return [m.vision_tower, m.embed_vision, m.audio_tower, m.embed_audio]
+    return {"image": (m.vision_tower, m.embed_vision), "audio": (m.audio_tower, m.embed_audio)}
 
 
 def train_towers(target, processor, recipe: Recipe, out: Path, write) -> None:
@@ -149,12 +151,11 @@ def train_towers(target, processor, recipe: Recipe, out: Path, write) -> None:
     m = target.model
     width = target.config.get_text_config().hidden_size
     for modality, steps in (("image", recipe.vision_tower_steps), ("audio", recipe.audio_tower_steps)):
-        tower, embed = (m.vision_tower, m.embed_vision) if modality == "image" else (m.audio_tower, m.embed_audio)
+        tower, embed = towers(target)[modality]
         torch.manual_seed(recipe.seed)
         head = torch.nn.Linear(width, 1 + len(synthetic.PARTS) if modality == "image" else len(synthetic.PITCHES))
         parts = torch.nn.ModuleDict({"tower": tower, "embed": embed, "head": head})
         cfg = TrainConfig(steps=steps, lr=recipe.lr, warmup=recipe.warmup, seed=recipe.seed)
-        (out / modality).mkdir(parents=True, exist_ok=True)
         optimizer, scheduler, ckpt, step = resumable(parts, cfg, out / modality, f"{modality} tower", write)
         bar = tqdm(total=steps, initial=step, desc=f"{modality} tower")
         while step < steps:
@@ -430,8 +431,9 @@ def main() -> None:
         target.generation_config.pad_token_id = processor.tokenizer.pad_token_id
         write({"kind": "params", "target": sum(p.numel() for p in target.parameters())})
         train_towers(target, processor, recipe, out / "towers", write)
-        for module in towers(target):  # the language model learns to read them as they are
-            module.requires_grad_(False)
+        for tower, embed in towers(target).values():  # the language model learns to read them as they are
+            tower.requires_grad_(False)
+            embed.requires_grad_(False)
         train_target(target, processor, recipe, out / "target", write)
         target.save_pretrained(final_t)
         for f in (out / "processor").iterdir():  # as written, before training set padding on its tokenizer
