@@ -152,9 +152,13 @@ def random_beeps(rng: random.Random, max_beeps: int = 4) -> Beeps:
     return Beeps(tuple(rng.choice(sorted(PITCHES)) for _ in range(rng.randint(1, max_beeps))))
 
 
-def render_beeps(beeps: Beeps, rng: random.Random, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """float32 mono samples in [-1, 1]: each beep ~0.15 s with soft edges, gaps ~0.1 s, a little hiss."""
+def render_beeps(beeps: Beeps, rng: random.Random, sample_rate: int = SAMPLE_RATE, labels: bool = False):
+    """float32 mono samples in [-1, 1]: each beep ~0.15 s with soft edges, gaps ~0.1 s, a little hiss.
+
+    With `labels=True`, also what each sample holds: 0 for silence, 1 + the index of its pitch in
+    `sorted(PITCHES)` for a beep (what the audio tower is pretrained to hear, token by token)."""
     parts = [np.zeros(int(rng.uniform(0.05, 0.15) * sample_rate), np.float32)]
+    marks = [np.zeros(len(parts[0]), np.int64)]
     for p in beeps.pitches:
         n = int(rng.uniform(0.12, 0.18) * sample_rate)
         t = np.arange(n) / sample_rate
@@ -162,9 +166,11 @@ def render_beeps(beeps: Beeps, rng: random.Random, sample_rate: int = SAMPLE_RAT
         f = PITCHES[p] * rng.uniform(0.97, 1.03)
         parts.append((rng.uniform(0.3, 0.6) * envelope * np.sin(2 * np.pi * f * t)).astype(np.float32))
         parts.append(np.zeros(int(rng.uniform(0.08, 0.14) * sample_rate), np.float32))
+        marks += [np.full(n, 1 + sorted(PITCHES).index(p)), np.zeros(len(parts[-1]), np.int64)]
     wave = np.concatenate(parts)
     noise = np.random.default_rng(rng.getrandbits(32)).normal(0, 0.005, wave.shape)
-    return np.clip(wave + noise, -1, 1).astype(np.float32)
+    wave = np.clip(wave + noise, -1, 1).astype(np.float32)
+    return (wave, np.concatenate(marks)) if labels else wave
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,20 @@ def test_label_map_names_what_each_pixel_shows():
         assert (painted == labelled).mean() > 0.99  # anti-aliasing aside, the same pixels
 
 
+def test_beep_labels_mark_each_beep_and_leave_the_sound_unchanged():
+    """The audio tower's pretraining labels: one run per beep, in order, silence between; asking for
+    them draws the same sound (held-out samples stay the same)."""
+    beeps = synthetic.Beeps(("low", "high", "high"))
+    wave, marks = synthetic.render_beeps(beeps, __import__("random").Random(5), labels=True)
+    assert np.array_equal(wave, synthetic.render_beeps(beeps, __import__("random").Random(5)))
+    assert marks.shape == wave.shape and marks[0] == 0 and marks[-1] == 0
+    starts = np.flatnonzero(np.diff(marks) != 0) + 1
+    runs = [int(marks[i]) for i in starts if marks[i] != 0]
+    assert runs == [1 + sorted(synthetic.PITCHES).index(p) for p in beeps.pitches]
+    loud = np.abs(wave) > 0.05  # the hiss is ~0.005: every loud sample lies inside a beep
+    assert (marks[loud] != 0).all()
+
+
 # ---------------------------------------------------------------- processor and inputs
 
 
