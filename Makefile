@@ -47,7 +47,8 @@ $(STAMP): pyproject.toml
 # Until the fully trained pocket pair meets its bars and ships in data/pocket/, a fresh clone
 # trains a quick placeholder pair (~7 min on 2 cores) so every notebook runs offline.
 POCKET := data/pocket/target/model.safetensors data/pocket/drafter/model.safetensors
-# Likewise the pocket multimodal pair (06_multimodal): a quick placeholder, ~7 min on 2 cores.
+# The pocket multimodal pair (06_multimodal) ships in data/pocket/multimodal/; a checkout without it
+# (deleted, say) gets a quick placeholder, ~6 min on 2 cores.
 POCKET_MM := data/pocket/multimodal/target/model.safetensors data/pocket/multimodal/drafter/model.safetensors
 
 pocket: $(POCKET) $(POCKET_MM)

@@ -290,6 +290,22 @@ def test_pocket_multimodal_pair_answers_the_shipped_samples():
         assert right >= 0.9 * 2 * len(samples), wrong
 
 
+def test_shipped_pocket_multimodal_pair_was_measured_past_its_bars():
+    """A full build is installed only past its bars (scripts/train_multimodal.py); this keeps a
+    hand-copied or older pair from shipping under that name, and keeps it inside its 30 MB."""
+    folder = pocket.MULTIMODAL_DIR
+    build = json.loads((folder / "BUILD.json").read_text()) if (folder / "BUILD.json").exists() else {}
+    if build.get("recipe") != "full":
+        pytest.skip("no full pocket multimodal pair in this checkout (a quick placeholder or none)")
+    m = json.loads((folder / "metrics.json").read_text())
+    assert m["samples"]["image"] >= 100 and m["samples"]["audio"] >= 100
+    assert min(m["accuracy"]["image"], m["accuracy"]["audio"]) >= 0.9 and m["greedy_identical_with_drafter"]
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert f"{m['accuracy']['audio']:.1%}" in card
+    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    assert size <= 30 * 2**20, f"{size / 2**20:.1f} MB"
+
+
 def test_media_samples_match_their_script():
     rows = json.loads((media.MEDIA_DIR / "samples.json").read_text())
     assert {r["modality"] for r in rows} == {"image", "audio"}
