@@ -25,8 +25,8 @@
 # Offline, this runs on the **pocket multimodal pair**: a small `Gemma4ForConditionalGeneration`
 # trained in this repo to describe pictures of coloured shapes and sequences of beeps, things you
 # can check by eye and by ear. A real E2B/E4B pair is one argument away (end of the notebook).
-# It answers held-out pictures and sounds right nearly every time (measured below); but whatever
-# the target says, right or wrong, the drafter must reproduce it exactly.
+# It gets most held-out questions right, sounds less often than pictures (measured below); but
+# whatever the target says, right or wrong, the drafter must reproduce it exactly.
 
 # %%
 import sys
