@@ -11,12 +11,16 @@ The ordered-embedding ("centroid") head of the E2B/E4B assistants is built after
 grouped into equal clusters by their output embeddings, and a small linear layer learns which
 clusters hold the target's probability mass, so only top_k clusters' rows are scored per step.
 
-Used by `scripts/train_drafter.py`; a quick version runs live in `04_acceptance`'s exercises.
+`continuations` lets the target write the drafter's training data, `fit` is the training loop
+(AdamW, warm-up then cosine) and `agreement` the held-out check; `07_train_a_drafter` trains a
+drafter live with them, `scripts/train_drafter.py` trains the shipped one (with checkpoints).
 Left out: mixed precision, multi-GPU, and training the target (see labkit/train.py).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -165,3 +169,84 @@ def centroid_loss(drafter: torch.nn.Module, view: TargetView, k: int) -> tuple[t
         top = c_logits.topk(emb.centroid_intermediate_top_k, dim=-1).indices
         covered.append(float(mass.gather(-1, top).sum(-1).mean()))
     return torch.stack(losses).mean(), sum(covered) / len(covered)
+
+
+# ---------------------------------------------------------------- data, training loop, check
+
+
+@torch.no_grad()
+def continuations(
+    target: torch.nn.Module, prompts: torch.Tensor, new_tokens: int, temperature: float = 0.0, seed: int = 0
+) -> torch.Tensor:
+    """(n, prompt_len + new_tokens): the target continues each row of `prompts` (n, prompt_len),
+    greedy at temperature 0, else sampled (top-k off). A drafter serves both modes only if it is
+    trained on both kinds of text."""
+    torch.manual_seed(seed)
+    sampling = temperature > 0
+    return target.generate(
+        prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens, do_sample=sampling, temperature=temperature if sampling else None,
+        top_k=0 if sampling else None, top_p=None, pad_token_id=target.config.pad_token_id,
+    )
+
+
+def fit(
+    drafter: torch.nn.Module,
+    target: torch.nn.Module,
+    data: torch.Tensor,  # (n, T) token ids the target has read or written
+    *,
+    steps: int,
+    k: int = 4,
+    batch: int = 8,
+    lr: float = 2e-3,
+    warmup: int = 10,
+    seed: int = 0,
+    every: Callable[[int, float, list[float]], None] | None = None,
+) -> list[dict]:
+    """Distil `drafter` towards the frozen `target` for `steps` AdamW steps on random rows of `data`.
+
+    Returns one record per step: {"step", "kl", "agree"} (agreement of the drafter's argmax with
+    the target's at each of the k draft steps, on that batch). `every(step, kl, agree)` is called
+    after each step (a progress bar, a live plot). The centroid head is not trained here: draft
+    with the full `lm_head` (`ordered=False`) or train it afterwards with `centroid_loss`.
+    """
+    g = torch.Generator().manual_seed(seed)
+    params = [p for n, p in drafter.named_parameters() if p.requires_grad and "masked_embedding" not in n]
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
+
+    def factor(s: int) -> float:  # linear warm-up, then cosine down to a tenth
+        return (s + 1) / warmup if s < warmup else \
+            0.1 + 0.45 * (1 + math.cos(math.pi * (s - warmup) / max(1, steps - warmup)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    was_training = drafter.training
+    drafter.train()
+    history = []
+    for step in range(1, steps + 1):
+        rows = data[torch.randint(0, len(data), (batch,), generator=g)]
+        loss, agree = distill_loss(drafter, target_view(target, rows), k)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        history.append({"step": step, "kl": loss.item(), "agree": agree})
+        if every is not None:
+            every(step, loss.item(), agree)
+    drafter.train(was_training)
+    return history
+
+
+@torch.no_grad()
+def agreement(target: torch.nn.Module, drafter: torch.nn.Module, data: torch.Tensor, k: int,
+              ordered: bool = False, batch: int = 16) -> list[float]:
+    """Per draft step, how often the drafter's argmax equals the target's on `data` (n, T), from
+    every position: the greedy acceptance odds of each step given that the earlier ones were right."""
+    hits, total = torch.zeros(k), 0
+    A = data.shape[1] - k
+    for i in range(0, len(data), batch):
+        view = target_view(target, data[i : i + batch])
+        for j, (logits, _) in enumerate(draft_steps(drafter, view, k, ordered), start=1):
+            hits[j - 1] += (logits.argmax(-1) == view.log_p[:, j : j + A].argmax(-1)).float().sum()
+        total += view.log_p.shape[0] * A
+    return [round(float(h / total), 4) for h in hits]

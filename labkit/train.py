@@ -5,7 +5,7 @@ evaluate now and then, checkpoint atomically so a killed run resumes where it st
 Validation reports nats per token and bits per byte; only bits per byte compares across
 tokenizers (a tokenizer with longer tokens has higher nats per token for the same model quality).
 
-Used by `scripts/train_target.py` (the pocket target) and the training exercise in `00_tour`.
+Used by `scripts/train_target.py` (the pocket target) and `scripts/train_multimodal.py`.
 Left out: mixed precision (bf16 on this kind of CPU was ~36x slower than fp32), gradient
 accumulation, multi-process data loading, distributed training.
 """
