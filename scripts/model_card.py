@@ -1,8 +1,8 @@
 """Write data/pocket/MODEL_CARD.md from measurements (called by scripts/measure_pocket.py --card).
 
 Nothing in the card is typed by hand: configs and parameter counts come from the models, data from
-build/pocket_data/manifest.json, losses from the training logs in runs/, figures from the
-measurement dict `m` of the run that writes the card.
+build/pocket_data/manifest.json, losses from the training logs (beside each model's `final/`
+folder, else in runs/), figures from the measurement dict `m` of the run that writes the card.
 """
 
 from __future__ import annotations
@@ -24,13 +24,30 @@ def _read_log(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _run_dir(final: Path, name: str) -> Path:
+    """Where a model's training logs are: beside its folder (final/, shipped/), else `runs/<name>`."""
+    parent = Path(final).resolve().parent
+    return parent if (parent / "log.jsonl").exists() else REPO / "runs" / name
+
+
+def _stored_dtype(folder: Path) -> str:
+    cfg = json.loads((Path(folder) / "config.json").read_text())
+    return cfg.get("dtype") or cfg.get("torch_dtype") or "float32"
+
+
+def _head_dims(text) -> str:
+    """Head sizes of a sliding and a full layer; transformers keeps them per layer, not globally."""
+    dims = {t: text.per_layer_config[i].head_dim for i, t in enumerate(text.layer_types)}
+    return f"{dims.get('sliding_attention', '-')} / {dims.get('full_attention', '-')}"
+
+
 def _config_table(cfg) -> str:
     text = cfg.get_text_config()
     rows = [("hidden size", text.hidden_size), ("intermediate size", text.intermediate_size),
             ("layers", text.num_hidden_layers), ("layer types", ", ".join(
                 t.replace("_attention", "") for t in text.layer_types)),
             ("attention heads / KV heads", f"{text.num_attention_heads} / {text.num_key_value_heads}"),
-            ("head dim (sliding / full)", f"{text.head_dim} / {getattr(text, 'global_head_dim', '-')}"),
+            ("head dim (sliding / full)", _head_dims(text)),
             ("sliding window", text.sliding_window), ("vocabulary", text.vocab_size),
             ("final logit softcap", text.final_logit_softcapping)]
     if cfg.model_type == "gemma4_assistant":
@@ -43,12 +60,14 @@ def _config_table(cfg) -> str:
 def write_card(path: Path, m: dict, target, drafter, args) -> None:
     manifest_file = Path(args.data) / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
-    t_log = _read_log(REPO / "runs" / "target" / "log.jsonl")
-    d_log = _read_log(REPO / "runs" / "drafter" / "log.jsonl")
+    t_run, d_run = _run_dir(args.target, "target"), _run_dir(args.drafter, "drafter")
+    t_log = _read_log(t_run / "log.jsonl")
+    d_log = _read_log(d_run / "log.jsonl")
     t_cfg = next((r for r in t_log if r.get("kind") == "config"), {})
-    t_final = REPO / "runs" / "target" / "final_eval.json"
+    t_final = t_run / "final_eval.json"
     t_final = json.loads(t_final.read_text()) if t_final.exists() else {}
     t_evals = [r for r in t_log if r.get("kind") == "eval"]
+    t_shown = t_evals[:-1] if t_final and len(t_evals) > 1 else t_evals  # the last one is the final pass
     d_cfg = next((r for r in d_log if r.get("kind") == "config"), {})
     d_evals = [r for r in d_log if r.get("kind") == "eval"]
     d_train = [r for r in d_log if r.get("kind") == "train"]
@@ -72,7 +91,8 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
         "",
         f"Written by `scripts/measure_pocket.py --card` on {date.today().isoformat()}; every figure below",
         f"was measured by that run (torch {torch.__version__}, transformers {transformers.__version__},",
-        f"{platform.machine()}, {m['threads']} CPU threads, fp32).",
+        f"{platform.machine()}, {m['threads']} CPU threads; weights stored as {_stored_dtype(args.target)}, "
+        "run in float32).",
         "",
         "## Bars",
         "",
@@ -108,8 +128,8 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
         f"seed {t_cfg.get('seed')}" + (f", {t_seconds / 60:.0f} min on this CPU." if t_seconds else "."),
         "Held-out evaluation during training (bits per byte, prose / code):",
         "",
-        "\n".join(f"- step {r['step']}: {r['prose_bpb']:.3f} / {r['code_bpb']:.3f}" for r in t_evals
-                  if r["step"] % 400 == 0 or r is t_evals[-1]),
+        "\n".join(f"- step {r['step']}: {r['prose_bpb']:.3f} / {r['code_bpb']:.3f}" for r in t_shown
+                  if r["step"] % 400 == 0 or r is t_shown[-1]),
         (f"- final, every validation window: {t_final['prose_bpb']:.3f} / {t_final['code_bpb']:.3f}"
          if t_final else ""),
         "",
@@ -148,7 +168,8 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
         "",
         "## Limits",
         "",
-        "A ~7M-parameter model writes Shakespeare-flavoured and stdlib-flavoured text, not sense. Its",
+        f"A {m['params_target'] / 1e6:.0f}M-parameter model writes Shakespeare-flavoured and stdlib-flavoured text, "
+        "not sense. Its",
         "acceptance rates and speedups are properties of this pair on this hardware; real Gemma 4 pairs",
         "differ (see notebook 05 for the cost model).",
         "",

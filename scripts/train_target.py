@@ -2,6 +2,7 @@
 
     python scripts/train_target.py --quick               # a few minutes: a learner's smoke run
     nohup nice -n 10 python scripts/train_target.py > runs/target/stdout.log 2>&1 &   # ~65 min
+    python scripts/train_target.py --layers 16 --width 192 --steps 1600 --out runs/target16   # ~85 min
 
 Needs `scripts/prep_pocket_data.py` and `scripts/train_tokenizer.py` first. Resumes from
 `<out>/ckpt.pt` if present; writes the final model to `<out>/final/` (safetensors). Weights move to
@@ -20,7 +21,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from labkit.pocket import TOKENIZER_DIR, target_config  # noqa: E402
+from labkit.pocket import HEAD_DIM, TOKENIZER_DIR, target_config  # noqa: E402
 from labkit.train import (  # noqa: E402
     TrainConfig, bytes_per_token_table, eval_windows, random_windows, tokenize_jsonl, train,
 )
@@ -45,6 +46,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float)
     ap.add_argument("--threads", type=int)
     ap.add_argument("--seed", type=int)
+    ap.add_argument("--layers", type=int, help="depth, a multiple of 4 ([sliding x 3, full] blocks); "
+                    "default: labkit.pocket.target_config")
+    ap.add_argument("--width", type=int, help="hidden size, a multiple of 64 (heads are 64 wide); the MLP is 3x")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "target")
     ap.add_argument("--data", type=Path, default=REPO / "build" / "pocket_data")
     ap.add_argument("--tokenizer", type=Path, default=TOKENIZER_DIR)
@@ -53,6 +57,17 @@ def main() -> None:
     overrides = {k: v for k, v in vars(args).items()
                  if k in ("steps", "batch", "seq_len", "lr", "threads", "seed") and v is not None}
     cfg = replace(cfg, **overrides)
+    shape = {}  # another shape than the shipped one, for experiments (train_drafter reads it back)
+    if args.layers is not None:
+        if args.layers % 4:
+            ap.error(f"--layers {args.layers}: use a multiple of 4, so the last layer is a full one")
+        shape.update(num_hidden_layers=args.layers,
+                     layer_types=(["sliding_attention"] * 3 + ["full_attention"]) * (args.layers // 4))
+    if args.width is not None:
+        if args.width % HEAD_DIM:
+            ap.error(f"--width {args.width}: use a multiple of {HEAD_DIM} (the head size)")
+        shape.update(hidden_size=args.width, intermediate_size=3 * args.width,
+                     num_attention_heads=args.width // HEAD_DIM)
     torch.set_num_threads(cfg.threads)
 
     from transformers import AutoTokenizer, Gemma4ForCausalLM
@@ -74,7 +89,7 @@ def main() -> None:
     val_sets = {kind: eval_windows(streams[f"{kind}_val"], cfg.seq_len) for kind in ("prose", "code")}
 
     torch.manual_seed(cfg.seed)  # the model's initial weights
-    model = Gemma4ForCausalLM(target_config(len(tokenizer)))
+    model = Gemma4ForCausalLM(target_config(len(tokenizer), **shape))
     model.config.use_cache = True  # training passes use_cache=False explicitly; generation wants it
     print(f"target: {sum(p.numel() for p in model.parameters()):,} parameters; {cfg}")
     train(model, cfg, get_batch, val_sets, bytes_per_token_table(tokenizer), args.out)

@@ -94,6 +94,29 @@ def test_pocket_pair_is_the_default():
     assert pair.is_pocket and pair.name.startswith("pocket") and pair.dtype == torch.float32
 
 
+
+def test_shipped_pocket_pair_was_measured_past_its_bars():
+    """scripts/build_pocket.py installs a full pair only past every bar of issue "Pocket Gemma 4
+    pair" (scripts/measure_pocket.py); this keeps a hand-copied or older pair from shipping under
+    that name, with a card that quotes other figures, or past its 40 MB."""
+    folder = loading.pocket.POCKET_DIR
+    build = folder / "BUILD.json"
+    if not build.exists() or json.loads(build.read_text()).get("recipe") != "full":
+        pytest.skip("no full pocket pair in this checkout (a quick placeholder or none)")
+    m = json.loads((folder / "metrics.json").read_text())
+    assert m["all_pass"] and all(b["pass"] for b in m["bars"].values()), m["bars"]
+    assert m["n_prompts"] >= 24 and m["new_tokens"] >= 128
+    weights = [folder / name / "model.safetensors" for name in ("target", "drafter")]
+    pair = labkit.load_pair()  # the figures are about the weights in the folder
+    assert m["params_target"] == sum(p.numel() for p in pair.target.parameters())
+    assert m["params_drafter"] == sum(p.numel() for p in pair.drafter.parameters())
+    card = (folder / "MODEL_CARD.md").read_text()
+    for name in ("bpb_prose", "bpb_code", "tau_greedy", "speedup_greedy"):
+        assert f"| {name} | {m['bars'][name]['rule']} | {m[name]} | pass |" in card
+    files = [*weights, *(folder / "tokenizer").iterdir()]
+    size = sum(f.stat().st_size for f in files)
+    assert size <= 40 * 2**20, f"{size / 2**20:.1f} MB"
+
 @pytest.fixture(scope="module")
 def multimodal(tiny):
     return labkit.load_pair(tiny / "target-multimodal", tiny / "drafter")
