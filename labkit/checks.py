@@ -109,3 +109,19 @@ def check_token_runs(fn: Callable[[Sequence[int], int], list[tuple[int, int]]]) 
         want, got = token_runs(ids, 8), [tuple(r) for r in fn(ids, 8)]
         assert got == want, f"ids {ids}: got {got}, want {want}"
     print(f"✓ token_runs finds the same runs as labkit.media on {len(cases)} sequences")
+
+
+def check_kl(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    """07_train_a_drafter: KL(p || q) per position from log-probabilities (..., vocab) -> (...)."""
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(7)
+    for shape in ((5,), (3, 7), (2, 4, 16)):
+        log_p = torch.randn(shape, generator=gen).mul(3).log_softmax(-1)
+        log_q = torch.randn(shape, generator=gen).mul(3).log_softmax(-1)
+        want = F.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1)
+        got = fn(log_p, log_q)
+        assert got.shape == want.shape, f"shape {tuple(shape)}: got {tuple(got.shape)}, want {tuple(want.shape)}"
+        assert torch.allclose(got, want, atol=1e-5), f"shape {tuple(shape)}: got {got}, want {want}"
+        assert torch.allclose(fn(log_p, log_p), torch.zeros_like(want), atol=1e-6), "KL(p || p) must be 0"
+    print("✓ kl agrees with torch.nn.functional.kl_div on 3 shapes, and KL(p || p) = 0")

@@ -343,3 +343,29 @@ def attention_figure(weights: Sequence[Any], segments: Sequence[tuple[str, int, 
     fig.update_xaxes(title="share of the drafter's attention", range=[0, 1], tickformat=".0%")
     fig.update_yaxes(autorange="reversed")
     return styled(fig, "Where the drafter looks for its first draft")
+
+
+# -- 07_train_a_drafter ------------------------------------------------------------------------------
+
+
+def distill_figure(history: Sequence[Mapping[str, Any]], smooth: int = 10) -> go.Figure:
+    """A drafter's training: KL to the target (left) and argmax agreement per draft step (right),
+    per step of `labkit.distill.fit`, as a running mean over `smooth` steps (batches are small)."""
+    steps = [h["step"] for h in history]
+
+    def mean(xs: Sequence[float]) -> list[float]:
+        return [sum(xs[max(0, i - smooth + 1) : i + 1]) / len(xs[max(0, i - smooth + 1) : i + 1])
+                for i in range(len(xs))]
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("KL(target ‖ drafter), nats", "agreement with the target"))
+    fig.add_trace(go.Scatter(x=steps, y=mean([h["kl"] for h in history]), name="KL", mode="lines",
+                             line={"color": COLORS["bonus"]}), row=1, col=1)  # blue: the target
+    k = len(history[0]["agree"]) if history else 0
+    for j in range(k):
+        fig.add_trace(go.Scatter(x=steps, y=mean([h["agree"][j] for h in history]), mode="lines",
+                                 name=f"draft step {j + 1}", line={"color": SERIES[j % len(SERIES)]}),
+                      row=1, col=2)
+    fig.update_xaxes(title="training step")
+    fig.update_yaxes(range=[0, 1.0], row=1, col=2)
+    fig.update_annotations(font={"color": INK})
+    return styled(fig, f"Distilling a drafter (running mean over {smooth} steps)")

@@ -1,0 +1,217 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · Train a drafter: distillation from the target, live
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mtp-lab/mtp-lab/blob/main/notebooks/07_train_a_drafter.ipynb)
+#
+# **Goal.** A drafter is worth exactly as much as its guesses of what the *target* will say next.
+# Here we train one from random weights, live, in a couple of minutes on a laptop CPU. The target
+# writes the training text itself (greedy and sampled). The drafter runs exactly as it does at
+# inference, from every position at once, and each of its `k` draft steps learns the target's
+# next-token distribution (a KL divergence). Then we race the fresh drafter against an untrained
+# one and against the shipped one, which had the same recipe for much longer.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() installs it
+    # !git clone -q --depth 1 https://github.com/mtp-lab/mtp-lab /content/mtp-lab
+    sys.path.insert(0, "/content/mtp-lab")
+
+# %%
+import labkit
+
+env = labkit.setup()
+
+# %%
+import copy
+import time
+from dataclasses import replace
+
+import torch
+from tqdm.auto import tqdm
+
+from labkit import distill, generation, metrics, plots
+
+# The pocket pair runs offline; a real pair: pair = labkit.load_pair("google/gemma-4-E2B-it")
+pair = labkit.load_pair()
+target, tok = pair.target, pair.tokenizer
+tag = pair.label
+k = 4  # draft steps trained and used per round, the lab's default
+print(pair)
+
+# %% [markdown]
+# ## The target writes the lesson
+#
+# A drafter needs no corpus of its own. What it must imitate is the target, so the best training
+# text is the target's own writing. Greedy continuations teach what greedy decoding will ask.
+# Continuations sampled at temperature 0.8 teach the rest of the distribution, which is what
+# sampled decoding will ask. The seeds are the first 12 tokens of the lab's held-out prompts: the
+# first 16 prompts of each kind for training, the last 8 for checking afterwards.
+
+# %%
+def seeds(kind: str, rows: slice) -> torch.Tensor:
+    """(n, 12): the first 12 tokens (the shortest prompt has 14) of some held-out prompts of one kind."""
+    return torch.cat([generation.encode(pair, p)[:, :12] for p in generation.load_prompts(kind)[rows]])
+
+
+train_seeds = torch.cat([seeds(kind, slice(0, 16)) for kind in ("prose", "code")])  # (32, 12)
+check_seeds = torch.cat([seeds(kind, slice(16, 24)) for kind in ("prose", "code")])  # (16, 12)
+new_tokens = 80
+
+t0 = time.perf_counter()
+greedy_rows = distill.continuations(target, train_seeds, new_tokens)  # (32, 92)
+sampled_rows = torch.cat([distill.continuations(target, train_seeds, new_tokens, temperature=0.8, seed=s)
+                          for s in range(3)])  # (96, 92): three samples per seed
+train_data = torch.cat([greedy_rows, sampled_rows])
+check_data = torch.cat([distill.continuations(target, check_seeds, new_tokens),
+                        distill.continuations(target, check_seeds, new_tokens, temperature=0.8, seed=99)])
+print(f"the target wrote {len(train_data)} training rows and {len(check_data)} check rows of "
+      f"{train_data.shape[1]} tokens in {time.perf_counter() - t0:.1f} s")
+print("\na greedy row:\n" + tok.decode(greedy_rows[0]))
+print("\na sampled row from the same seed:\n" + tok.decode(sampled_rows[0]))
+
+# %% [markdown]
+# ## A fresh drafter
+#
+# The same configuration as the pair's own drafter: 4 layers [sliding × 3, full], reading the
+# target's K/V. One change: it scores the whole vocabulary with its `lm_head`. The centroid head
+# (`02_inside_the_mtp_drafter`) is trained in a second stage, after the body
+# (`scripts/train_drafter.py` does both), and this notebook stops before that.
+#
+# `distill.agreement` measures what acceptance will be: from every position of the check rows,
+# how often draft step j equals the target's greedy choice, given that steps 1 … j − 1 were right.
+
+# %%
+config = copy.deepcopy(pair.drafter.config)
+config.use_ordered_embeddings = False  # the full output head
+torch.manual_seed(0)
+untrained = type(pair.drafter)(config).eval()
+fresh = copy.deepcopy(untrained)
+print(f"drafter: {sum(p.numel() for p in fresh.parameters()) / 1e6:.2f}M parameters; "
+      f"agreement per draft step before training: {distill.agreement(target, untrained, check_data, k)}")
+
+# %% [markdown]
+# ## Train it, live
+#
+# One step of `distill.fit`:
+#
+# 1. pick 8 rows and run the frozen target over them once (`distill.target_view`: its input
+#    embeddings, last hidden states, K/V and next-token log-probabilities);
+# 2. run the drafter's `k` steps from every position at once, as a round starting there would
+#    (`distill.draft_steps`): concat(embedding, hidden) → `pre_projection` → layers reading the
+#    target's K/V at a constant position → `post_projection`, fed back as the next hidden state;
+# 3. move each step's distribution towards the target's: KL(target ‖ drafter), averaged over the
+#    steps (`distill.distill_loss`), one AdamW step.
+#
+# The whole loop is 30 lines; read it with `distill.fit??`.
+
+# %%
+steps = 150
+bar = tqdm(total=steps, desc="distil")
+
+
+def show(step: int, kl: float, agree: list[float]) -> None:
+    bar.update(1)
+    bar.set_postfix(kl=f"{kl:.2f}", agree_step1=f"{agree[0]:.2f}")
+
+
+t0 = time.perf_counter()
+history = distill.fit(fresh, target, train_data, steps=steps, k=k, every=show)
+bar.close()
+train_seconds = time.perf_counter() - t0
+fresh.eval()
+print(f"{steps} steps in {train_seconds:.0f} s on {env.device} ({train_seconds / steps:.2f} s per step)")
+plots.distill_figure(history)
+
+# %% [markdown]
+# ## Did it learn the target, or the training rows?
+#
+# Agreement on the check rows, which continue prompts the fresh drafter never saw: untrained,
+# fresh, and the pair's own drafter (with its centroid head, as it drafts at inference).
+
+# %%
+agreement = {
+    "untrained": distill.agreement(target, untrained, check_data, k),
+    f"fresh ({steps} steps, {train_seconds:.0f} s)": distill.agreement(target, fresh, check_data, k),
+    "the pair's own": distill.agreement(target, pair.drafter, check_data, k,
+                                        ordered=bool(pair.drafter.config.use_ordered_embeddings)),
+}
+for name, agree in agreement.items():
+    print(f"{name:>24s}: " + "  ".join(f"step {j}: {a:.2f}" for j, a in enumerate(agree, start=1)))
+
+# %% [markdown]
+# ## The race
+#
+# Now the real thing: transformers' assisted `generate` with each drafter, on the full check prompts
+# (3 prose, 3 code), greedy. Whatever the drafter, the tokens must be the target's own: a bad
+# drafter costs speed, never correctness. What changes is how many drafts survive.
+
+# %%
+race_prompts = generation.load_prompts("prose")[16:19] + generation.load_prompts("code")[16:19]
+plain = [generation.run(pair, p, path="plain", max_new_tokens=48, stop_at_eos=False) for p in race_prompts]
+drafters = {"untrained": untrained, "fresh": fresh, "the pair's own": pair.drafter}
+race = {}
+for name, drafter in drafters.items():
+    with_drafter = replace(pair, drafter=drafter)
+    race[name] = [generation.run(with_drafter, p, k=k, max_new_tokens=48, stop_at_eos=False)
+                  for p in race_prompts]
+    same = all(a.new_ids == b.new_ids for a, b in zip(plain, race[name]))
+    s = metrics.summarize(race[name])
+    print(f"{name:>15s}: tau {s.tau:.2f}, α {s.alpha:.2f}, same tokens as the target alone: {same}")
+    assert same, "speculative decoding changed the target's greedy output"
+plots.acceptance_figure(race, theory=False)
+
+# %% [markdown]
+# The untrained drafter's drafts are noise: almost every round keeps none, `tau` is about one
+# token per target forward, and decoding is slower than with no drafter at all
+# (`05_speed_and_cost`). A couple of minutes of distillation already buys real drafts. How far the
+# pair's own drafter is ahead depends on how long it was trained: the full recipe runs 700 steps of
+# 16 rows on 3,072 target continuations (`scripts/train_drafter.py`), the quick one 120 steps.
+
+# %% [markdown]
+# ## Summary
+#
+# - A drafter is trained by **distillation**: the target, frozen, is the teacher, and it also
+#   writes the training text, greedy and sampled, so the drafter serves both decoding modes.
+# - Training runs the drafter **exactly as at inference**, from every position at once: the same
+#   inputs (embedding + target hidden state), the target's K/V, a constant position,
+#   `post_projection` fed back. Step j learns the target's distribution j tokens ahead.
+# - `distill.agreement` on held-out rows predicts acceptance; the race measures it. The output
+#   is the target's own with any drafter, trained or not: only the speed depends on it.
+#
+# ## Exercises
+#
+# **1.** Write `kl(log_p, log_q)`: KL(p ‖ q) = Σ p · (log p − log q) over the last (vocabulary)
+# axis, from log-probabilities. It is the loss every draft step minimises. Uncomment the checker.
+
+# %%
+def kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    raise NotImplementedError("sum over the vocabulary of p * (log p - log q), with p = log_p.exp()")
+
+
+from labkit import checks  # noqa: E402
+
+# checks.check_kl(kl)
+
+# %% [markdown]
+# **2.** Train a second fresh drafter on the greedy rows only (`greedy_rows`), for the same
+# number of steps. Compare its `tau` with `fresh`'s at temperature 0.8, using
+# `generation.run(..., temperature=0.8, lossless=True)`. Which drafter wins when the target samples,
+# and why?
+#
+# **3.** (Open) Train with `k=1`: only the first draft step learns. Then draft with `k = 4` and look at
+# acceptance by position. Why do positions 2–4 collapse? (Hint: what does step 2 read that step 1
+# did not?)
