@@ -2,9 +2,13 @@
 
 Both are the real transformers classes (`Gemma4ForCausalLM`, `Gemma4AssistantForCausalLM`), only
 small, so everything the lab shows with them holds for a real Gemma 4 pair too. The sizes were
-chosen by measurement on a 2-core CPU: decoding there is overhead-bound (per-layer Python and
-kernel launch costs, not FLOPs), so a deep-narrow target (8 layers) makes a 4-layer drafter of half
-the width cheap relative to it, and a ~7M-parameter target still trains in about an hour.
+chosen by measurement on a 2-core CPU, where decoding is overhead-bound: about 1 ms per layer per
+step in per-op costs, whatever the width. So a drafter step costs what its 4 layers cost, and
+a target's depth decides how cheap that is next to it: measured with transformers' generate, a
+round of 4 drafts + 1 verify costs 2.5-2.9 target steps with this 8-layer target (1.5x needs tau
+~4) and ~2.1 with a 16-layer one (`scripts/train_target.py --layers 16`; 1.56x measured at tau
+3.24). This ~7M-parameter target trains in about an hour; a deeper one that also meets the
+quality bars needs more compute than a CPU session (issue "Pocket Gemma 4 pair").
 
 Introduced in `00_tour`; trained by `scripts/train_target.py` and `scripts/train_drafter.py`.
 The pocket *multimodal* pair (`06_multimodal`) is a separate, smaller `Gemma4ForConditionalGeneration`
