@@ -19,12 +19,13 @@ Left out: mixed precision, multi-GPU, and training the target (see labkit/train.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from labkit.train import TrainConfig, lr_factor, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,8 @@ def fit(
     seed: int = 0,
     every: Callable[[int, float, list[float]], None] | None = None,
 ) -> list[dict]:
-    """Distil `drafter` towards the frozen `target` for `steps` AdamW steps on random rows of `data`.
+    """Distil `drafter` towards the frozen `target` for `steps` steps on random rows of `data`, with
+    labkit.train's AdamW and schedule (warm-up, then cosine down to a tenth).
 
     Returns one record per step: {"step", "kl", "agree"} (agreement of the drafter's argmax with
     the target's at each of the k draft steps, on that batch). `every(step, kl, agree)` is called
@@ -211,14 +213,12 @@ def fit(
     with the full `lm_head` (`ordered=False`) or train it afterwards with `centroid_loss`.
     """
     g = torch.Generator().manual_seed(seed)
-    params = [p for n, p in drafter.named_parameters() if p.requires_grad and "masked_embedding" not in n]
-    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
-
-    def factor(s: int) -> float:  # linear warm-up, then cosine down to a tenth
-        return (s + 1) / warmup if s < warmup else \
-            0.1 + 0.45 * (1 + math.cos(math.pi * (s - warmup) / max(1, steps - warmup)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    if getattr(drafter, "masked_embedding", None) is not None:  # the centroid head: a later stage
+        drafter.masked_embedding.requires_grad_(False)
+    params = [p for p in drafter.parameters() if p.requires_grad]
+    cfg = TrainConfig(steps=steps, lr=lr, warmup=warmup, seed=seed)  # AdamW and schedule of the target's loop
+    opt = make_optimizer(drafter, cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
     was_training = drafter.training
     drafter.train()
     history = []
