@@ -21,7 +21,7 @@
 # writes the training text itself (greedy and sampled). The drafter runs exactly as it does at
 # inference, from every position at once, and each of its `k` draft steps learns the target's
 # next-token distribution (a KL divergence). Then we race the fresh drafter against an untrained
-# one and against the shipped one, which had the same recipe for much longer.
+# one and against the pair's own, trained by `scripts/train_drafter.py` on more text for longer.
 
 # %%
 import sys
@@ -48,7 +48,6 @@ from labkit import distill, generation, metrics, plots
 # The pocket pair runs offline; a real pair: pair = labkit.load_pair("google/gemma-4-E2B-it")
 pair = labkit.load_pair()
 target, tok = pair.target, pair.tokenizer
-tag = pair.label
 k = 4  # draft steps trained and used per round, the lab's default
 print(pair)
 
