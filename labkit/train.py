@@ -68,10 +68,13 @@ def bytes_per_token_table(tokenizer) -> torch.Tensor:
 def tokenize_jsonl(path: str | Path, tokenizer, cache: str | Path | None = None) -> np.ndarray:
     """All documents of a `{"text"}` jsonl file as one token stream: <bos> doc <eos> <bos> doc ...
 
-    The stream is cached as uint16 (the vocabulary fits) under a key of the tokenizer, so the
-    second run loads in milliseconds and a new tokenizer never reuses stale tokens.
+    The stream is cached as uint16 (the vocabulary fits) under a key of the tokenizer and of the
+    file's bytes, so the second run loads in milliseconds and neither a new tokenizer nor a new
+    corpus ever reuses stale tokens.
     """
-    key = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()[:12]
+    h = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode())
+    h.update(Path(path).read_bytes())
+    key = h.hexdigest()[:12]
     cache = Path(f"{cache}.{key}.npy") if cache is not None else None
     if cache is not None and cache.exists():
         return np.load(cache)

