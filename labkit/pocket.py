@@ -5,10 +5,10 @@ small, so everything the lab shows with them holds for a real Gemma 4 pair too. 
 chosen by measurement on a 2-core CPU, where decoding is overhead-bound: about 1 ms per layer per
 step in per-op costs, whatever the width. So a drafter step costs what its 4 layers cost, and
 a target's depth decides how cheap that is next to it: measured with transformers' generate, a
-round of 4 drafts + 1 verify costs 2.5-2.9 target steps with this 8-layer target (1.5x needs tau
-~4) and ~2.1 with a 16-layer one (`scripts/train_target.py --layers 16`; 1.56x measured at tau
-3.24). This ~7M-parameter target trains in about an hour; a deeper one that also meets the
-quality bars needs more compute than a CPU session (issue "Pocket Gemma 4 pair").
+round of 4 drafts + 1 verify costs 2.5-2.9 target steps with `target_config`'s 8 layers (1.5x
+would need tau ~4) and ~1.9-2.1 with 16 (1.56x measured at tau 3.24). So `target_config` is the
+quick pair's shape (trains in minutes), and the full recipe trains 16 layers of width 256
+(`scripts/train_target.py`, ~2.7 h on 2 cores; issue "Pocket Gemma 4 pair").
 
 Introduced in `00_tour`; trained by `scripts/train_target.py` and `scripts/train_drafter.py`.
 The pocket *multimodal* pair (`06_multimodal`) is a separate, smaller `Gemma4ForConditionalGeneration`
@@ -41,7 +41,9 @@ SLIDING_WINDOW = 128  # half the training length, so the lab's sequences do run 
 
 
 def target_config(vocab_size: int = 4096, **changes) -> Gemma4TextConfig:
-    """The pocket target: ~7M parameters, 8 layers of width 256 (about 1M of them embeddings).
+    """A pocket target: ~7M parameters, 8 layers of width 256 (about 1M of them embeddings).
+
+    This is the quick pair's shape; the full recipe passes 16 layers (`scripts/train_target.py`).
 
     `changes` replace fields before the config is built (fields like the per-layer head sizes are
     derived from the layer list at construction, so a config must not be edited afterwards)."""
@@ -75,7 +77,7 @@ def drafter_config(target_cfg: Gemma4TextConfig, **changes) -> Gemma4AssistantCo
     `changes` replace fields of its text config (see `target_config`)."""
     text = Gemma4TextConfig(**{**dict(
         vocab_size=target_cfg.vocab_size,  # drafts tokens of the target's vocabulary
-        hidden_size=128,  # half the target's width: the drafter must be much cheaper per step
+        hidden_size=128,  # narrower than the target; on a CPU its 4 layers' overhead costs more than width
         intermediate_size=512,  # 4x hidden, Gemma's usual ratio
         num_hidden_layers=4,  # like every Gemma 4 assistant
         num_attention_heads=2,  # 2 x 64 = 128

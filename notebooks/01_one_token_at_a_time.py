@@ -131,8 +131,8 @@ print(f"balance: {balance:.1f} FLOP per byte → with float32 weights, compute s
 # already holds `context` tokens. This is exactly what a verification pass does. We time two
 # models:
 #
-# - the loaded target (here the pocket target, ~7M parameters, so its weights fit in the CPU's
-#   cache);
+# - the loaded target (here the pocket target: 7M parameters in the quick build, 14M in the full
+#   one);
 # - a **random-weight decoder with the real E2B text decoder's layer geometry** (width 1536, 8
 #   query heads, 1 KV head, head dims 256/512, MLP 6144, Per-Layer Embeddings) but only two
 #   layers and a 8,192-token vocabulary, so that it fits in memory and times in seconds. Timing
@@ -171,9 +171,9 @@ architecture.cost_curve_figure(curves, title="One forward over n tokens, measure
 # matrix-matrix kernel used from n = 2 on. If your curve jumps between 1 and 2 and then flattens,
 # that is why. Compare n = 2 with n = 16.)
 #
-# The pocket target has a different reason to be flat. It is so small that its weights sit in the
-# CPU cache, and its time goes to per-layer overhead (Python, kernel launches) rather than to
-# bytes. Either way, the extra tokens ride along nearly for free.
+# The pocket target has a different reason to be flat. It is so small that its time goes to
+# per-layer overhead (Python, kernel launches: about 1 ms per layer on a 2-core CPU, whatever the
+# width) rather than to bytes. Either way, the extra tokens ride along nearly for free.
 #
 # ## Why verification is almost free
 #
