@@ -160,6 +160,17 @@ plots.styled(fig, f"Is each round lossless? ({tag}, T = 1.0)")
 # drafter (q of its argmax near 1) is almost a point mass already, an unsure one is not. Greedy
 # decoding is unaffected (the verifier compares argmaxes, never `q`).
 #
+# Both exact paths are lossless, yet their `tau` above differs. A draft sampled from `q` survives
+# with probability Σ min(p, q) = 1 − TV(p, q); an argmax draft verified as a point mass survives
+# with probability p(argmax q). A drafter whose whole distribution tracks the target's gains from
+# sampling its drafts; one that only gets the top token right does not. On the toy vocabulary:
+
+# %%
+print(f"draft ~ q, verified with q:          kept with probability {torch.minimum(p, q).sum():.2f}  (1 − TV)")
+print(f"argmax draft, verified as a point mass: kept with probability {p[q.argmax()]:.2f}  (p of q's argmax)")
+
+# %% [markdown]
+#
 # ## Summary
 #
 # - Greedy: keep drafts while they equal the target's argmax, then add the target's argmax. The
@@ -168,6 +179,8 @@ plots.styled(fig, f"Is each round lossless? ({tag}, T = 1.0)")
 #   The output is distributed exactly like the target's, *if the draft was drawn from q*.
 # - transformers' MTP path drafts by argmax but verifies against softmax q: measurably not
 #   lossless under sampling. Verifying argmax drafts as point masses makes it exact.
+# - Exact paths can still differ in speed: a sampled draft is kept with probability 1 − TV(p, q),
+#   an argmax draft verified as a point mass with probability p(argmax q).
 #
 # ## Exercises
 #
