@@ -12,8 +12,8 @@ grouped into equal clusters by their output embeddings, and a small linear layer
 clusters hold the target's probability mass, so only top_k clusters' rows are scored per step.
 
 `continuations` lets the target write the drafter's training data, `fit` is the training loop
-(AdamW, warm-up then cosine) and `agreement` the held-out check; `07_train_a_drafter` trains a
-drafter live with them, `scripts/train_drafter.py` trains the shipped one (with checkpoints).
+(AdamW, warm-up then cosine, optional resumable checkpoints) and `agreement` the held-out check;
+`07_train_a_drafter` trains a drafter live with them, `scripts/train_drafter.py` the shipped one.
 Left out: mixed precision, multi-GPU, and training the target (see labkit/train.py).
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -203,26 +204,39 @@ def fit(
     warmup: int = 10,
     seed: int = 0,
     every: Callable[[int, float, list[float]], None] | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 100,
 ) -> list[dict]:
     """Distil `drafter` towards the frozen `target` for `steps` steps on random rows of `data`, with
     labkit.train's AdamW and schedule (warm-up, then cosine down to a tenth).
 
-    Returns one record per step: {"step", "kl", "agree"} (agreement of the drafter's argmax with
-    the target's at each of the k draft steps, on that batch). `every(step, kl, agree)` is called
-    after each step (a progress bar, a live plot). The centroid head is not trained here: draft
-    with the full `lm_head` (`ordered=False`) or train it afterwards with `centroid_loss`.
+    Returns one record per step run by this call: {"step", "kl", "agree"} (agreement of the
+    drafter's argmax with the target's at each of the k draft steps, on that batch).
+    `every(step, kl, agree)` is called after each step (a progress bar, a live plot, a log).
+    `checkpoint`: a file written every `checkpoint_every` steps and at the end; if it exists, the
+    run resumes from it, and since each step's rows depend on (seed, step) only, a resumed run ends
+    with the weights of an uninterrupted one. The centroid head is not trained here: draft with
+    the full `lm_head` (`ordered=False`) or train it afterwards with `centroid_loss`.
     """
-    g = torch.Generator().manual_seed(seed)
     if getattr(drafter, "masked_embedding", None) is not None:  # the centroid head: a later stage
         drafter.masked_embedding.requires_grad_(False)
     params = [p for p in drafter.parameters() if p.requires_grad]
     cfg = TrainConfig(steps=steps, lr=lr, warmup=warmup, seed=seed)  # AdamW and schedule of the target's loop
     opt = make_optimizer(drafter, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
+    done = 0
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)  # written below: trusted
+        drafter.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        done = state["step"]
     was_training = drafter.training
     drafter.train()
     history = []
-    for step in range(1, steps + 1):
+    for step in range(done + 1, steps + 1):
+        g = torch.Generator().manual_seed(seed * 7919 + step - 1)  # rows depend on the step alone
         rows = data[torch.randint(0, len(data), (batch,), generator=g)]
         loss, agree = distill_loss(drafter, target_view(target, rows), k)
         opt.zero_grad(set_to_none=True)
@@ -231,6 +245,11 @@ def fit(
         opt.step()
         sched.step()
         history.append({"step": step, "kl": loss.item(), "agree": agree})
+        if checkpoint is not None and (step % checkpoint_every == 0 or step == steps):
+            tmp = checkpoint.with_suffix(".tmp")  # then rename: a kill mid-save leaves the old file
+            torch.save({"model": drafter.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "step": step}, tmp)
+            tmp.replace(checkpoint)
         if every is not None:
             every(step, loss.item(), agree)
     drafter.train(was_training)

@@ -30,9 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from labkit import distill  # noqa: E402
 from labkit.pocket import NUM_ASSISTANT_TOKENS, TOKENIZER_DIR, drafter_config  # noqa: E402
-from labkit.train import (  # noqa: E402
-    TrainConfig, lr_factor, make_optimizer, random_windows, tokenize_jsonl,
-)
+from labkit.train import random_windows, tokenize_jsonl  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -127,53 +125,31 @@ def main() -> None:
         write({"kind": "data", "train": list(data["train"].shape), "val": list(data["val"].shape),
                "seconds": time.time() - t0})
 
-    # Stage 2: distillation, checkpointed and resumable.
+    # Stage 2: distillation, checkpointed and resumable (labkit.distill.fit, as in 07_train_a_drafter).
     torch.manual_seed(recipe.seed)
     drafter = Gemma4AssistantForCausalLM(drafter_config(target.config))
     drafter.generation_config.num_assistant_tokens = NUM_ASSISTANT_TOKENS
     drafter.generation_config.num_assistant_tokens_schedule = "constant"
-    cfg = TrainConfig(steps=recipe.steps, lr=recipe.lr, warmup=recipe.warmup, seed=recipe.seed)
-    trainable = [p for n, p in drafter.named_parameters() if "masked_embedding" not in n]
-    for p in drafter.masked_embedding.parameters():
-        p.requires_grad_(False)
-    optimizer = make_optimizer(drafter, cfg)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
     ckpt = out / "ckpt.pt"
-    step = 0
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)  # our own file
-        drafter.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step = state["step"]
-        write({"kind": "resume", "step": step})
+        write({"kind": "resume", "step": torch.load(ckpt, weights_only=False)["step"]})  # our own file
     else:
         write({"kind": "config", **asdict(recipe),
                "params": sum(p.numel() for p in drafter.parameters())})
     from tqdm.auto import tqdm
 
-    drafter.train()
-    bar = tqdm(total=recipe.steps, initial=step, desc="distil")
-    train = data["train"]
-    while step < recipe.steps:
-        g = torch.Generator().manual_seed(recipe.seed * 7919 + step)  # resumable batches
-        batch = train[torch.randint(0, len(train), (recipe.batch,), generator=g)]
-        loss, agree = distill.distill_loss(drafter, distill.target_view(target, batch), recipe.k)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        bar.update(1)
-        bar.set_postfix(kl=f"{loss.item():.3f}", agree1=f"{agree[0]:.2f}")
+    bar = tqdm(total=recipe.steps, desc="distil")
+
+    def progress(step: int, kl: float, agree: list[float]) -> None:
+        bar.n = step
+        bar.set_postfix(kl=f"{kl:.3f}", agree1=f"{agree[0]:.2f}")  # also redraws the bar
         if step % 10 == 0:
-            write({"kind": "train", "step": step, "kl": loss.item(), "agree": agree})
-        if step % 100 == 0 or step == recipe.steps:
-            torch.save({"model": drafter.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "step": step}, ckpt.with_suffix(".tmp"))
-            ckpt.with_suffix(".tmp").replace(ckpt)
+            write({"kind": "train", "step": step, "kl": kl, "agree": agree})
+
+    distill.fit(drafter, target, data["train"], steps=recipe.steps, k=recipe.k, batch=recipe.batch,
+                lr=recipe.lr, warmup=recipe.warmup, seed=recipe.seed, every=progress, checkpoint=ckpt)
     bar.close()
+    train = data["train"]
     drafter.eval()
     full_agree = distill.agreement(target, drafter, data["val"], recipe.k, ordered=False)
     write({"kind": "eval", "head": "full", "agree": full_agree})
