@@ -8,7 +8,7 @@ Needs `scripts/prep_pocket_data.py` and `scripts/train_tokenizer.py` first. Resu
 `<out>/ckpt.pt` if present; writes the final model to `<out>/final/` (safetensors). Weights move to
 `data/pocket/target/` only after they pass the held-out bars (bits per byte, non-degenerate text).
 Each batch is half prose, half code, so the model is equally good at both kinds the lab drafts; the
-code half draws from all of the stdlib's code (`code_train` + `code_train_extra`, ~31 MB).
+code half draws from the stdlib's code but its tests (`code_train` + `code_train_extra`, 12 MB).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from labkit.train import (  # noqa: E402
 
 # Defaults for the full run, measured on this 2-core CPU (fp32, 2 threads): batch 16 x 256 beat
 # 32 x 256 in tokens/s, so batch 16. 2,400 steps x 4,096 tokens = 9.8M tokens, ~2.7 h for the full
-# shape at ~1,050 tokens/s: ~3 passes over the 1.6M prose tokens, ~0.5 over the 10.3M code tokens.
+# shape at ~1,050 tokens/s: ~3 passes over the 1.6M prose tokens, ~1.3 over the 3.7M code tokens.
 FULL = TrainConfig(steps=2400, batch=16, seq_len=256, lr=2e-3, warmup=100, min_lr_ratio=0.1,
                    weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0,
                    eval_every=200, eval_windows=32, ckpt_every=100, threads=2, seed=0)

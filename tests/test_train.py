@@ -67,11 +67,11 @@ def test_token_cache_follows_the_corpus_not_only_the_tokenizer(tmp_path):
 
 
 def test_code_split_keeps_held_out_files_out_of_every_training_file(tmp_path):
-    """Held-out files never reach `code_train` or `code_train_extra`; tests go to extra only."""
+    """Held-out files never reach `code_train` or `code_train_extra`; apps reach extra, tests nothing."""
     prep = _prep_script()
     stdlib = tmp_path / "lib"
     for i in range(60):
-        for folder in ("", "json/", "test/"):
+        for folder in ("", "json/", "test/", "idlelib/"):
             path = stdlib / f"{folder}m{i}.py"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(f"def f{i}():\n    return {i}\n" * 5)
@@ -82,7 +82,8 @@ def test_code_split_keeps_held_out_files_out_of_every_training_file(tmp_path):
     assert val and train_docs and extra
     assert not names(val) & (names(train_docs) | names(extra)) and not names(train_docs) & names(extra)
     assert all(not s.startswith("stdlib/test/") for s in names(train_docs) | names(val))
-    assert {f"stdlib/test/m{i}.py" for i in range(60)} <= names(extra)
+    assert not any(s.startswith("stdlib/test/") for s in names(extra)), "tests are repetitive: never trained on"
+    assert {f"stdlib/idlelib/m{i}.py" for i in range(60)} <= names(extra), "apps are ordinary code"
     assert "stdlib/site-packages/x.py" not in names(train_docs) | names(val) | names(extra)
     size = sum(len(d["text"].encode()) for d in train_docs)
     assert 1000 <= size < 1000 + 200, "train fills to its cap (the tokenizer's balanced sample)"
