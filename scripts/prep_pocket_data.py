@@ -117,8 +117,18 @@ def code_docs(stdlib: Path, cap_train: int, cap_val: int) -> tuple[list[dict], l
     """Split files by hash, then fill each split up to its byte cap in seeded-hash order.
 
     Returns (train, val, extra, sha256 per file): `extra` holds the train-side files past the cap and
-    every file under the skipped directories; held-out files never go to it."""
+    every file of the apps (idlelib, lib2to3); held-out files and tests never go to it."""
     train, val, extra, shas = [], [], [], {}
+
+    def read(rel: str) -> dict | None:
+        raw = (stdlib / rel).read_bytes()
+        try:
+            text = normalize(raw.decode("utf-8"))
+        except UnicodeDecodeError:  # a handful of latin-1 files: not worth special-casing
+            return None
+        shas[rel] = sha256_bytes(raw)
+        return {"source": f"stdlib/{rel}", "text": text}
+
     sizes = {"train": 0, "val": 0}
     library = code_files(stdlib)
     for rel in sorted(library, key=path_hash):
@@ -126,26 +136,15 @@ def code_docs(stdlib: Path, cap_train: int, cap_val: int) -> tuple[list[dict], l
         cap = cap_val if split == "val" else cap_train
         if split == "val" and sizes[split] >= cap:
             continue
-        raw = (stdlib / rel).read_bytes()
-        try:
-            text = normalize(raw.decode("utf-8"))
-        except UnicodeDecodeError:  # a handful of latin-1 files: not worth special-casing
+        if (doc := read(rel)) is None:
             continue
-        shas[rel] = sha256_bytes(raw)
-        doc = {"source": f"stdlib/{rel}", "text": text}
         if sizes[split] >= cap:
             extra.append(doc)
             continue
-        sizes[split] += len(text.encode())
+        sizes[split] += len(doc["text"].encode())
         (val if split == "val" else train).append(doc)
-    for rel in sorted(set(code_files(stdlib, NEVER_DIRS)) - set(library)):
-        raw = (stdlib / rel).read_bytes()
-        try:
-            text = normalize(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            continue
-        shas[rel] = sha256_bytes(raw)
-        extra.append({"source": f"stdlib/{rel}", "text": text})
+    apps = sorted(set(code_files(stdlib, NEVER_DIRS)) - set(library))
+    extra += [doc for rel in apps if (doc := read(rel)) is not None]
     by_source = lambda docs: sorted(docs, key=lambda d: d["source"])  # noqa: E731
     return by_source(train), by_source(val), by_source(extra), shas
 
@@ -219,7 +218,7 @@ def main() -> None:
                       "file_sha256": prose_shas},
             "code": {"what": "CPython standard library .py files", "from": str(stdlib),
                      "python_version": sys.version.split()[0], "licence": "PSF License",
-                     "skip_dirs": sorted(SKIP_DIRS), "skipped_dirs_go_to": "code_train_extra",
+                     "skip_dirs": sorted(SKIP_DIRS), "extra_only_dirs": sorted(SKIP_DIRS - NEVER_DIRS),
                      "file_sha256": code_shas},
         },
         "seed": SEED,
