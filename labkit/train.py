@@ -4,6 +4,8 @@ The loop is nanoGPT's, kept readable: sample random windows from a token stream,
 evaluate now and then, checkpoint atomically so a killed run resumes where it stopped.
 Validation reports nats per token and bits per byte; only bits per byte compares across
 tokenizers (a tokenizer with longer tokens has higher nats per token for the same model quality).
+`sequence_unlikelihood` is the extra loss of the pocket target's second phase: a small model trained
+by maximum likelihood alone writes greedy loops, and this pushes down the tokens it repeated.
 
 Used by `scripts/train_target.py` (the pocket target) and `scripts/train_multimodal.py`.
 Left out: mixed precision (bf16 on this kind of CPU was ~36x slower than fp32), gradient
@@ -133,6 +135,52 @@ def evaluate(model: torch.nn.Module, windows: torch.Tensor, byte_lengths: torch.
             "tokens": tokens, "bytes": nbytes}
 
 
+# ---------------------------------------------------------------- unlikelihood against loops
+
+
+def repeated_ngrams(tokens: torch.Tensor, n: int = 4) -> torch.Tensor:
+    """(B, L) bool: True on every token of an n-gram that already occurred earlier in its row.
+
+    These are the tokens of a loop: in `a b c d a b c d` the second `a b c d` is marked."""
+    mask = torch.zeros(tokens.shape, dtype=torch.bool)
+    for b, row in enumerate(tokens.tolist()):
+        seen: set[tuple[int, ...]] = set()
+        for i in range(len(row) - n + 1):
+            gram = tuple(row[i : i + n])
+            if gram in seen:
+                mask[b, i : i + n] = True
+            seen.add(gram)
+    return mask
+
+
+def unlikelihood_loss(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of -log(1 - p(token)) over the masked tokens (Welleck et al. 2019): large only where
+    the model was sure of a token it should not have repeated. logits (B, L, vocab) predict tokens (B, L)."""
+    p = logits.float().softmax(-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    return -(torch.log1p(-p.clamp(max=1 - 1e-5)) * mask).sum() / mask.sum().clamp(min=1)
+
+
+def sequence_unlikelihood(model: torch.nn.Module, prefixes: torch.Tensor, new_tokens: int,
+                          n: int = 4) -> tuple[torch.Tensor, float]:
+    """The model continues `prefixes` (B, P) greedily, as it will for a learner; the loss is the
+    unlikelihood of its repeated n-grams. Returns (loss, share of continuation tokens repeated).
+
+    Sequence-level, not token-level: maximum likelihood on human text never shows the model its
+    own loops, which appear only once it feeds on its own output."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        seq = model.generate(prefixes, attention_mask=torch.ones_like(prefixes), do_sample=False,
+                             max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                             pad_token_id=model.config.pad_token_id)
+    model.train(was_training)
+    p = prefixes.shape[1]
+    cont = seq[:, p:]  # (B, new_tokens)
+    mask = repeated_ngrams(cont, n)
+    logits = model(input_ids=seq[:, :-1], use_cache=False).logits[:, p - 1 :]  # predicts cont
+    return unlikelihood_loss(logits, cont, mask), mask.float().mean().item()
+
+
 # ---------------------------------------------------------------- optimizer and schedule
 
 
@@ -191,11 +239,14 @@ def train(
     val_sets: dict[str, torch.Tensor],  # name -> eval windows (N, T+1)
     byte_lengths: torch.Tensor,  # (vocab,) UTF-8 bytes per token id
     out_dir: str | Path,
+    extra_loss: Callable[[torch.nn.Module, int], tuple[torch.Tensor, dict]] | None = None,
 ) -> torch.nn.Module:
     """Train, resuming from out_dir/ckpt.pt if it exists; logs to out_dir/log.jsonl.
 
     Batches come from `get_batch(step)` (a generator seeded by the step), so a resumed run sees
-    exactly the batches the uninterrupted run would have seen.
+    exactly the batches the uninterrupted run would have seen. `extra_loss(model, step)` returns a
+    term added to each step's loss and a dict logged beside it (e.g. `sequence_unlikelihood`); it
+    too must depend on the step alone.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -234,8 +285,12 @@ def train(
     t0, step0 = time.time(), step
     while step < cfg.steps:
         loss = lm_loss(model, get_batch(step))
+        total, extra = loss, {}
+        if extra_loss is not None:
+            term, extra = extra_loss(model, step)
+            total = loss + term
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
         optimizer.step()
         scheduler.step()
@@ -245,7 +300,7 @@ def train(
         bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tok_s:,.0f}")
         if step % cfg.log_every == 0:
             write({"step": step, "kind": "train", "loss": loss.item(), "grad_norm": grad_norm,
-                   "lr": scheduler.get_last_lr()[0], "tok_s": tok_s, "time": time.time()})
+                   "lr": scheduler.get_last_lr()[0], "tok_s": tok_s, "time": time.time(), **extra})
         if step % cfg.eval_every == 0 or step == cfg.steps:
             r = run_eval(cfg.eval_windows)
             bar.write("step {step}: ".format(step=step) + "  ".join(

@@ -25,7 +25,7 @@ def _prep_script():
     return module
 
 
-def _run(out: Path, steps: int, stop_at: int | None = None) -> Gemma4ForCausalLM:
+def _run(out: Path, steps: int, stop_at: int | None = None, extra_loss=None) -> Gemma4ForCausalLM:
     """A tiny target trained for `steps` (optionally killed after `stop_at`, as a crash would)."""
     target_cfg, _ = trained_tiny.configs()
     torch.manual_seed(0)
@@ -40,7 +40,8 @@ def _run(out: Path, steps: int, stop_at: int | None = None) -> Gemma4ForCausalLM
             raise KeyboardInterrupt  # the run dies here, after the checkpoint of step stop_at
         return train.random_windows(data, cfg.batch, cfg.seq_len, torch.Generator().manual_seed(step))
 
-    train.train(model, cfg, get_batch, val, torch.ones(trained_tiny.VOCAB, dtype=torch.long), out)
+    train.train(model, cfg, get_batch, val, torch.ones(trained_tiny.VOCAB, dtype=torch.long), out,
+                extra_loss=extra_loss)
     return model
 
 
@@ -53,6 +54,61 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
         assert torch.equal(a, b), name
     log = [json.loads(line) for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
     assert {"kind": "resume", "step": 3} in log
+
+
+def test_repeated_ngrams_marks_the_tokens_of_a_loop():
+    tokens = torch.tensor([[1, 2, 3, 4, 1, 2, 3, 4, 9],
+                           [5, 6, 7, 8, 9, 10, 11, 12, 13],  # no loop
+                           [7, 7, 7, 7, 7, 7, 8, 9, 10]])  # a run of one token repeats 4-grams too
+    mask = train.repeated_ngrams(tokens, n=4)
+    assert mask[0].tolist() == [False] * 4 + [True] * 4 + [False]
+    assert not mask[1].any()
+    assert mask[2].tolist() == [False] + [True] * 5 + [False] * 3
+
+
+def _unlikelihood(model, step: int):
+    g = torch.Generator().manual_seed(step)
+    prefixes = torch.randint(3, trained_tiny.VOCAB, (4, 6), generator=g)
+    loss, repeated = train.sequence_unlikelihood(model, prefixes, new_tokens=24)
+    return loss, {"repeated": repeated}
+
+
+def test_unlikelihood_pushes_down_the_repeated_tokens_of_the_models_own_text():
+    """Greedy decoding of a Markov chain falls into cycles, and so does the tiny target trained on
+    one: its own continuations repeat. Unlikelihood steps on them lower the probability of exactly
+    the repeated tokens (the first pass through a cycle shares their contexts, so it falls too, less)."""
+    model, _ = trained_tiny.load()
+    prefixes = torch.randint(3, trained_tiny.VOCAB, (4, 6), generator=torch.Generator().manual_seed(0))
+    loss, repeated = train.sequence_unlikelihood(model, prefixes, new_tokens=24)
+    assert loss.requires_grad and torch.isfinite(loss) and repeated > 0.2
+    with torch.no_grad():
+        seq = model.generate(prefixes, do_sample=False, max_new_tokens=24, min_new_tokens=24, pad_token_id=0)
+    cont, mask = seq[:, 6:], train.repeated_ngrams(seq[:, 6:])
+
+    def probs() -> torch.Tensor:
+        return model(input_ids=seq[:, :-1]).logits[:, 5:].softmax(-1).gather(-1, cont[..., None])[..., 0]
+
+    before = probs().detach()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    for _ in range(5):
+        opt.zero_grad()
+        train.unlikelihood_loss(model(input_ids=seq[:, :-1]).logits[:, 5:], cont, mask).backward()
+        opt.step()
+    after = probs().detach()
+    assert after[mask].mean() < 0.5 * before[mask].mean()
+    assert after[mask].mean() / before[mask].mean() < after[~mask].mean() / before[~mask].mean()
+
+
+def test_an_extra_loss_runs_in_the_loop_logs_and_resumes(tmp_path):
+    straight = _run(tmp_path / "straight", steps=4, extra_loss=_unlikelihood)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "resumed", steps=4, stop_at=2, extra_loss=_unlikelihood)
+    resumed = _run(tmp_path / "resumed", steps=4, extra_loss=_unlikelihood)
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+    log = [json.loads(line) for line in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
+    assert all("repeated" in r for r in log if r["kind"] == "train")
 
 
 def test_token_cache_follows_the_corpus_not_only_the_tokenizer(tmp_path):
