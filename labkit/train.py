@@ -245,8 +245,10 @@ def train(
 
     Batches come from `get_batch(step)` (a generator seeded by the step), so a resumed run sees
     exactly the batches the uninterrupted run would have seen. `extra_loss(model, step)` returns a
-    term added to each step's loss and a dict logged beside it (e.g. `sequence_unlikelihood`); it
-    too must depend on the step alone.
+    loss and a dict logged beside it (e.g. `sequence_unlikelihood`); it too must depend on the step
+    alone. Each step then makes a second update on that loss by itself: summed with the batch's
+    loss under one clipped update at lr 2e-4, the pocket target's unlikelihood term cost it 0.055
+    bits per byte on code in 100 steps; as two updates at 1e-4 (as much movement per step), 0.021.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -285,14 +287,17 @@ def train(
     t0, step0 = time.time(), step
     while step < cfg.steps:
         loss = lm_loss(model, get_batch(step))
-        total, extra = loss, {}
-        if extra_loss is not None:
-            term, extra = extra_loss(model, step)
-            total = loss + term
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
         optimizer.step()
+        extra = {}
+        if extra_loss is not None:  # a second update, on the extra term's gradient alone
+            term, extra = extra_loss(model, step)
+            optimizer.zero_grad(set_to_none=True)
+            term.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
         scheduler.step()
         step += 1
         tok_s = (step - step0) * tokens_per_step / (time.time() - t0)

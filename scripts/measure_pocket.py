@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -44,6 +45,14 @@ BARS = {
 def distinct4(ids: list[int]) -> float:
     grams = [tuple(ids[i : i + 4]) for i in range(len(ids) - 3)]
     return len(set(grams)) / len(grams) if grams else 0.0
+
+
+# Lines only Python writes: a prose continuation holding one has left Shakespeare for code.
+PYTHON_LINE = re.compile(r'^\s*(def |class |import |from \S+ import |return\b|"""|#)', re.M)
+
+
+def looks_like_python(text: str) -> bool:
+    return bool(PYTHON_LINE.search(text))
 
 
 def passes(value, rule) -> bool:
@@ -136,6 +145,8 @@ def main() -> None:
     for kind in ("prose", "code"):
         m[f"distinct4_median_{kind}"] = round(
             statistics.median(distinct4(list(t.new_ids)) for t in plain[kind]), 3)
+    # not a bar, a check on the text: a target can escape its loops by leaving prose for code
+    m["prose_turned_code"] = sum(looks_like_python(tok.decode(list(t.new_ids))) for t in plain["prose"])
     m["identical_greedy"] = same_untraced and all(a.new_ids == b.new_ids for a, b in zip(all_plain, all_spec))
     m["tau_greedy"] = round(metrics.tau(all_spec), 3)
     m["tau_sample_0.8"] = round(metrics.tau(all_samples), 3)

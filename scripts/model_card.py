@@ -73,6 +73,23 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
     d_train = [r for r in d_log if r.get("kind") == "train"]
     t_train = [r for r in t_log if r.get("kind") == "train"]
     t_seconds = (t_train[-1]["time"] - t_evals[0]["time"]) if t_train and t_evals else None
+    u_log = _read_log(t_run / "derepeat" / "log.jsonl")  # phase 2, against loops (if it ran)
+    u_cfg = next((r for r in u_log if r.get("kind") == "config"), {})
+    u_train = [r for r in u_log if r.get("kind") == "train"]
+    u_final = t_run / "derepeat" / "final_eval.json"
+    u_final = json.loads(u_final.read_text()) if u_final.exists() else {}
+    derepeat = [] if not u_cfg else [
+        "",
+        f"Then {u_cfg['steps']} steps against greedy loops (`<out>/derepeat/`, AdamW lr {u_cfg['lr']}, "
+        "no weight decay): each step makes an MLE update on a batch whose windows start with `<bos>`, as "
+        "the lab's prompts do, then one on the unlikelihood (Welleck et al. 2019) of the tokens of "
+        "repeated 4-grams in the model's own greedy continuations of training prefixes. "
+        "Share of repeated tokens in those continuations, first and last logged steps: "
+        + (f"{u_train[0].get('repeated', float('nan')):.2f} -> {u_train[-1].get('repeated', float('nan')):.2f}."
+           if u_train else "-.")
+        + (f" Held-out bits per byte after it, every validation window: {u_final['prose_bpb']:.3f} / "
+           f"{u_final['code_bpb']:.3f}." if u_final else ""),
+    ]
 
     bars = "\n".join(f"| {name} | {b['rule']} | {b['value']} | {'pass' if b['pass'] else '**FAIL**'} |"
                      for name, b in m["bars"].items())
@@ -107,7 +124,8 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
         f"(nats per token {m['nats_per_token_prose']} / {m['nats_per_token_code']}).",
         f"- Greedy {args.new_tokens}-token continuations of {args.n} prose + {args.n} code held-out prompts: "
         f"median distinct-4-gram ratio {m['distinct4_median']} (prose {m['distinct4_median_prose']}, "
-        f"code {m['distinct4_median_code']}).",
+        f"code {m['distinct4_median_code']}); prose continuations that turned into Python: "
+        f"{m.get('prose_turned_code', '-')} of {args.n}.",
         f"- k = 4, greedy, transformers' assisted generate: output identical to the target's on every "
         f"prompt: {m['identical_greedy']}; tau {m['tau_greedy']} (prose {m['tau_greedy_prose']}, "
         f"code {m['tau_greedy_code']}); acceptance by position {m['acceptance_by_position_greedy']}.",
@@ -132,6 +150,7 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
                   if r["step"] % 400 == 0 or r is t_shown[-1]),
         (f"- final, every validation window: {t_final['prose_bpb']:.3f} / {t_final['code_bpb']:.3f}"
          if t_final else ""),
+        *derepeat,
         "",
         "## Drafter",
         "",
