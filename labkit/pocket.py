@@ -8,7 +8,8 @@ a target's depth decides how cheap that is next to it: measured with transformer
 round of 4 drafts + 1 verify costs 2.5-2.9 target steps with `target_config`'s 8 layers (1.5x
 would need tau ~4) and ~1.9-2.1 with 16 (1.56x measured at tau 3.24). So `target_config` is the
 quick pair's shape (trains in minutes), and the full recipe trains 16 layers of width 256
-(`scripts/train_target.py`, ~2.7 h on 2 cores; issue "Pocket Gemma 4 pair").
+(`scripts/train_target.py`, ~2.9 h on 2 cores; issue "Pocket Gemma 4 pair") and a drafter of
+width 256 (`drafter_config`'s 128 is the quick pair's).
 
 Introduced in `00_tour`; trained by `scripts/train_target.py` and `scripts/train_drafter.py`.
 The pocket *multimodal* pair (`06_multimodal`) is a separate, smaller `Gemma4ForConditionalGeneration`
@@ -72,7 +73,8 @@ def target_config(vocab_size: int = 4096, **changes) -> Gemma4TextConfig:
 
 
 def drafter_config(target_cfg: Gemma4TextConfig, **changes) -> Gemma4AssistantConfig:
-    """The pocket drafter: 4 layers [sliding x3, full] of width 128 reading the target's K/V.
+    """The pocket drafter: 4 layers [sliding x3, full] of width 128 reading the target's K/V
+    (the quick pair's; `scripts/train_drafter.py`'s full recipe widens it to 256).
 
     `changes` replace fields of its text config (see `target_config`)."""
     text = Gemma4TextConfig(**{**dict(

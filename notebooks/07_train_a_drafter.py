@@ -177,8 +177,9 @@ plots.acceptance_figure(race, theory=False)
 # The untrained drafter's drafts are noise: almost every round keeps none, `tau` is about one
 # token per target forward, and decoding is slower than with no drafter at all
 # (`05_speed_and_cost`). A couple of minutes of distillation already buys real drafts. How far the
-# pair's own drafter is ahead depends on how long it was trained: the full recipe runs 700 steps of
-# 16 rows on 3,072 target continuations (`scripts/train_drafter.py`), the quick one 120 steps.
+# pair's own drafter is ahead depends on how long it was trained: the full recipe runs 1,100 steps
+# of 16 rows on 4,096 target continuations with a drafter of width 256 (`scripts/train_drafter.py`),
+# the quick one 120 steps at width 128.
 
 # %% [markdown]
 # ## Summary

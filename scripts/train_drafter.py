@@ -36,24 +36,26 @@ from labkit.train import random_windows, tokenize_jsonl  # noqa: E402
 @dataclass(frozen=True)
 class DrafterRecipe:
     k: int = 5  # steps trained per anchor: one more than the lab's default 4, so k sweeps work
-    prompts: int = 3072  # continuation prompts (a third greedy, a third sampled, a third text),
-    # written in a few minutes (234 s by a 16-layer target); 700 steps x 16 rows see each ~4 times
+    prompts: int = 4096  # continuation prompts (a third greedy, a third sampled, a third text),
+    # written in ~5 minutes by the 16-layer target; 1,100 steps x 16 rows see each ~4 times
     prompt_len: int = 48  # tokens of training text before the target continues
     new_tokens: int = 112  # tokens the target writes per prompt
     gen_batch: int = 64  # prompts generated at once (plain generate batches fine)
-    steps: int = 700  # distillation steps (2 cores: ~1.9 s each with the 8-layer target, ~3 s with 16)
+    steps: int = 1100  # distillation steps (2 cores, 16-layer target: ~3 s each at width 128, ~3.6 at 256)
     batch: int = 16  # sequences per distillation step
     lr: float = 2e-3
     warmup: int = 50
     centroid_steps: int = 150  # steps for the centroid head (drafter frozen)
     eval_sequences: int = 96  # held-out sequences for the agreement report
+    width: int = 256  # drafter hidden size, a multiple of 64 (heads are 64 wide); E2B's assistant's too
+    mlp: int = 512  # drafter MLP width
     threads: int = 2
     seed: int = 0
 
 
 FULL = DrafterRecipe()
 QUICK = replace(FULL, prompts=192, new_tokens=80, steps=120, centroid_steps=40,
-                eval_sequences=32)
+                eval_sequences=32, width=128)
 
 
 def make_data(target, streams, recipe: DrafterRecipe, split: str, n: int, seed: int) -> torch.Tensor:
@@ -73,6 +75,7 @@ def make_data(target, streams, recipe: DrafterRecipe, split: str, n: int, seed: 
             rows.append(random_windows(stream, m, length - 1, g))
             continue
         prompts = random_windows(stream, m, recipe.prompt_len - 1, g)
+        prompts[:, 0] = target.config.bos_token_id  # as the lab's prompts start
         torch.manual_seed(seed + i)
         out = target.generate(
             prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=recipe.new_tokens,
@@ -92,10 +95,15 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=REPO / "build" / "pocket_data")
     ap.add_argument("--steps", type=int)
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--prompts", type=int, help="continuation prompts written by the target")
+    ap.add_argument("--width", type=int, help="drafter hidden size, a multiple of 64")
+    ap.add_argument("--mlp", type=int, help="drafter MLP width")
     args = ap.parse_args()
     recipe = QUICK if args.quick else FULL
-    recipe = replace(recipe, **{k: v for k, v in (("steps", args.steps), ("threads", args.threads))
-                                if v is not None})
+    recipe = replace(recipe, **{k: getattr(args, k) for k in ("steps", "threads", "prompts", "width", "mlp")
+                                if getattr(args, k) is not None})
+    if recipe.width % 64:
+        ap.error(f"--width {recipe.width}: use a multiple of 64 (the head size)")
     torch.set_num_threads(recipe.threads)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -127,7 +135,9 @@ def main() -> None:
 
     # Stage 2: distillation, checkpointed and resumable (labkit.distill.fit, as in 07_train_a_drafter).
     torch.manual_seed(recipe.seed)
-    drafter = Gemma4AssistantForCausalLM(drafter_config(target.config))
+    drafter = Gemma4AssistantForCausalLM(drafter_config(
+        target.config, hidden_size=recipe.width, intermediate_size=recipe.mlp,
+        num_attention_heads=recipe.width // 64))
     drafter.generation_config.num_assistant_tokens = NUM_ASSISTANT_TOKENS
     drafter.generation_config.num_assistant_tokens_schedule = "constant"
     ckpt = out / "ckpt.pt"

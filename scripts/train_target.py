@@ -54,7 +54,7 @@ QUICK = replace(FULL, steps=120, batch=8, seq_len=128, warmup=20, eval_every=60,
 # and the King of the King ...`) while its bits per byte passed, and 50 more MLE steps did not cure
 # it (0.38). Loops only show once a model feeds on its own output, so each step here lets the model
 # continue a few training prefixes greedily and pushes down the tokens of n-grams it repeated
-# (unlikelihood, Welleck et al. 2019), beside an ordinary MLE batch that keeps its bits per byte.
+# (unlikelihood, Welleck et al. 2019), after an ordinary MLE update that keeps its bits per byte.
 # Measured on the full target (all validation windows, bits per byte prose / code): 1.964 / 1.368
 # after phase 1, 1.977 / 1.397 after these 100 steps; median distinct-4 of greedy continuations of
 # the held-out prompts 0.34 -> 0.78, and no prose prompt turns into code. Stronger settings (lr 2e-4,
@@ -157,8 +157,8 @@ def main() -> None:
         def get_batch2(step: int) -> torch.Tensor:
             # Every window starts with <bos>, as every prompt the lab sends does. Phase 1 saw <bos>
             # only at document starts (dozens of plays, thousands of code files), so after <bos>
-            # the target expected code: 10 of 24 held-out prose prompts drifted into Python, and
-            # with unlikelihood but without this, 23 of 24 (code does not loop as prose does).
+            # the target expected code: after 50 more MLE steps 10 of 24 held-out prose prompts
+            # drifted into Python, and 23 of 24 with unlikelihood (code does not loop as prose does).
             windows = get_batch(cfg.steps + step)  # batches phase 1 never drew
             windows[:, 0] = tokenizer.bos_token_id
             return windows
