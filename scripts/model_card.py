@@ -132,7 +132,8 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
         f"- k = 4, temperature 0.8, lossless sampling (labkit's glass-box loop): tau {m['tau_sample_0.8']} "
         f"(prose {m['tau_sample_0.8_prose']}, code {m['tau_sample_0.8_code']}); acceptance by position "
         f"{m['acceptance_by_position_sample_0.8']}. transformers' path with labkit's lossless verification: "
-        f"tau {m['tau_sample_0.8_transformers_lossless']}.",
+        f"tau {m['tau_sample_0.8_transformers_lossless']} (lower by design: transformers drafts by argmax, so "
+        "its lossless check sees a point-mass q and accepts a draft x with probability p(x)).",
         f"- Wall clock, greedy k = 4, {m['threads']} CPU threads: {m['speedup_greedy']}x the target alone, "
         "same tokens.",
         f"- Loading both models: {m['load_seconds']} s.",
