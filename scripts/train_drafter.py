@@ -29,7 +29,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from labkit import distill  # noqa: E402
-from labkit.pocket import NUM_ASSISTANT_TOKENS, TOKENIZER_DIR, drafter_config  # noqa: E402
+from labkit.pocket import HEAD_DIM, NUM_ASSISTANT_TOKENS, TOKENIZER_DIR, drafter_config  # noqa: E402
 from labkit.train import random_windows, tokenize_jsonl  # noqa: E402
 
 
@@ -102,8 +102,8 @@ def main() -> None:
     recipe = QUICK if args.quick else FULL
     recipe = replace(recipe, **{k: getattr(args, k) for k in ("steps", "threads", "prompts", "width", "mlp")
                                 if getattr(args, k) is not None})
-    if recipe.width % 64:
-        ap.error(f"--width {recipe.width}: use a multiple of 64 (the head size)")
+    if recipe.width % HEAD_DIM:
+        ap.error(f"--width {recipe.width}: use a multiple of {HEAD_DIM} (the head size)")
     torch.set_num_threads(recipe.threads)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -137,7 +137,7 @@ def main() -> None:
     torch.manual_seed(recipe.seed)
     drafter = Gemma4AssistantForCausalLM(drafter_config(
         target.config, hidden_size=recipe.width, intermediate_size=recipe.mlp,
-        num_attention_heads=recipe.width // 64))
+        num_attention_heads=recipe.width // HEAD_DIM))
     drafter.generation_config.num_assistant_tokens = NUM_ASSISTANT_TOKENS
     drafter.generation_config.num_assistant_tokens_schedule = "constant"
     ckpt = out / "ckpt.pt"
