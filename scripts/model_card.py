@@ -69,7 +69,11 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
     t_evals = [r for r in t_log if r.get("kind") == "eval"]
     t_shown = t_evals[:-1] if t_final and len(t_evals) > 1 else t_evals  # the last one is the final pass
     d_cfg = next((r for r in d_log if r.get("kind") == "config"), {})
-    d_evals = [r for r in d_log if r.get("kind") == "eval"]
+    d_evals = list({r["head"]: r for r in d_log if r.get("kind") == "eval"}.values())  # the last per head
+    d_polish = next((r for r in reversed(d_log) if r.get("kind") == "polish"), None)
+    d_polish_train = [r for r in d_log if r.get("kind") == "train" and r.get("phase") == "polish"]
+    if d_polish is None and d_polish_train:  # a run begun before train_drafter logged the stage
+        d_polish = {"steps": d_polish_train[-1]["step"] - d_cfg.get("steps", 0), "lr": None}
     d_train = [r for r in d_log if r.get("kind") == "train"]
     t_train = [r for r in t_log if r.get("kind") == "train"]
     t_seconds = (t_train[-1]["time"] - t_evals[0]["time"]) if t_train and t_evals else None
@@ -160,8 +164,11 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
         "Distilled by `scripts/train_drafter.py` against the frozen target, run exactly as at inference",
         "(concat(embedding, last hidden state) -> the target's K/V -> constant position -> post_projection",
         f"fed back), on target continuations (greedy and temperature 0.8) and training text: "
-        f"{d_cfg.get('steps')} steps of {d_cfg.get('batch')} sequences, {d_cfg.get('k')} draft steps each; "
-        f"then the centroid head ({d_cfg.get('centroid_steps')} steps).",
+        f"{d_cfg.get('steps')} steps of {d_cfg.get('batch')} sequences, {d_cfg.get('k')} draft steps each, "
+        f"AdamW lr {d_cfg.get('lr')} cosine; "
+        + (f"then {d_polish['steps']} more from those weights (a warm restart, cosine"
+           + (f" from lr {d_polish['lr']}" if d_polish["lr"] is not None else "") + "); " if d_polish else "")
+        + f"then the centroid head ({d_cfg.get('centroid_steps')} steps).",
         (f"Final distillation KL (train batch): {d_train[-1]['kl']:.3f}." if d_train else ""),
         "Held-out agreement of the drafter's argmax with the target's, per draft step:",
         "",

@@ -7,7 +7,9 @@ Three stages, each resumable from `<out>/`:
 1. data: the target writes continuations of training-text prompts, greedy and sampled at
    temperature 0.8, plus untouched training text; the drafter must serve both decoding modes.
 2. distil: the drafter runs exactly as at inference (labkit.distill.draft_steps) from every
-   position at once and learns the target's next-token distributions, k steps ahead.
+   position at once and learns the target's next-token distributions, k steps ahead; then a
+   second, shorter cosine (a warm restart at half the learning rate) goes on from those weights,
+   because agreement was still rising when the first schedule ran out.
 3. centroids: tokens are grouped into 64 equal clusters by output embedding and the centroid
    head learns which clusters hold the target's probability (E2B/E4B's ordered embeddings).
 
@@ -37,7 +39,7 @@ from labkit.train import random_windows, tokenize_jsonl  # noqa: E402
 class DrafterRecipe:
     k: int = 5  # steps trained per anchor: one more than the lab's default 4, so k sweeps work
     prompts: int = 4096  # continuation prompts (a third greedy, a third sampled, a third text),
-    # written in ~5 minutes by the 16-layer target; 1,100 steps x 16 rows see each ~4 times
+    # written in ~5 minutes by the 16-layer target; 1,100 + 1,000 steps x 16 rows see each ~8 times
     prompt_len: int = 48  # tokens of training text before the target continues
     new_tokens: int = 112  # tokens the target writes per prompt
     gen_batch: int = 64  # prompts generated at once (plain generate batches fine)
@@ -45,6 +47,8 @@ class DrafterRecipe:
     batch: int = 16  # sequences per distillation step
     lr: float = 2e-3
     warmup: int = 50
+    polish_steps: int = 1000  # the warm restart: more distillation steps from the weights above
+    polish_lr: float = 1e-3  # its peak learning rate (warm-up 20 steps, cosine down to a tenth)
     centroid_steps: int = 150  # steps for the centroid head (drafter frozen)
     eval_sequences: int = 96  # held-out sequences for the agreement report
     width: int = 256  # drafter hidden size, a multiple of 64 (heads are 64 wide); E2B's assistant's too
@@ -54,7 +58,7 @@ class DrafterRecipe:
 
 
 FULL = DrafterRecipe()
-QUICK = replace(FULL, prompts=192, new_tokens=80, steps=120, centroid_steps=40,
+QUICK = replace(FULL, prompts=192, new_tokens=80, steps=100, polish_steps=20, centroid_steps=40,
                 eval_sequences=32, width=128)
 
 
@@ -94,13 +98,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "drafter")
     ap.add_argument("--data", type=Path, default=REPO / "build" / "pocket_data")
     ap.add_argument("--steps", type=int)
+    ap.add_argument("--polish-steps", type=int, help="warm-restart steps after --steps (0: none)")
     ap.add_argument("--threads", type=int)
     ap.add_argument("--prompts", type=int, help="continuation prompts written by the target")
     ap.add_argument("--width", type=int, help="drafter hidden size, a multiple of 64")
     ap.add_argument("--mlp", type=int, help="drafter MLP width")
     args = ap.parse_args()
     recipe = QUICK if args.quick else FULL
-    recipe = replace(recipe, **{k: getattr(args, k) for k in ("steps", "threads", "prompts", "width", "mlp")
+    recipe = replace(recipe, **{k: getattr(args, k) for k in ("steps", "polish_steps", "threads", "prompts", "width", "mlp")
                                 if getattr(args, k) is not None})
     if recipe.width % HEAD_DIM:
         ap.error(f"--width {recipe.width}: use a multiple of {HEAD_DIM} (the head size)")
@@ -148,17 +153,27 @@ def main() -> None:
                "params": sum(p.numel() for p in drafter.parameters())})
     from tqdm.auto import tqdm
 
+    def progress(phase: str, offset: int):
+        def every(step: int, kl: float, agree: list[float]) -> None:
+            bar.n = step
+            bar.set_postfix(kl=f"{kl:.3f}", agree1=f"{agree[0]:.2f}")  # also redraws the bar
+            if step % 10 == 0:
+                write({"kind": "train", "phase": phase, "step": offset + step, "kl": kl, "agree": agree})
+        return every
+
     bar = tqdm(total=recipe.steps, desc="distil")
-
-    def progress(step: int, kl: float, agree: list[float]) -> None:
-        bar.n = step
-        bar.set_postfix(kl=f"{kl:.3f}", agree1=f"{agree[0]:.2f}")  # also redraws the bar
-        if step % 10 == 0:
-            write({"kind": "train", "step": step, "kl": kl, "agree": agree})
-
     distill.fit(drafter, target, data["train"], steps=recipe.steps, k=recipe.k, batch=recipe.batch,
-                lr=recipe.lr, warmup=recipe.warmup, seed=recipe.seed, every=progress, checkpoint=ckpt)
+                lr=recipe.lr, warmup=recipe.warmup, seed=recipe.seed, every=progress("distil", 0),
+                checkpoint=ckpt)
     bar.close()
+    if recipe.polish_steps:  # its own checkpoint file and row seed; starts from the weights above
+        write({"kind": "polish", "steps": recipe.polish_steps, "lr": recipe.polish_lr, "warmup": 20,
+               "seed": recipe.seed + 1})  # also on resume: a run begun before this stage existed has it
+        bar = tqdm(total=recipe.polish_steps, desc="polish")
+        distill.fit(drafter, target, data["train"], steps=recipe.polish_steps, k=recipe.k,
+                    batch=recipe.batch, lr=recipe.polish_lr, warmup=20, seed=recipe.seed + 1,
+                    every=progress("polish", recipe.steps), checkpoint=out / "polish.pt")
+        bar.close()
     train = data["train"]
     drafter.eval()
     full_agree = distill.agreement(target, drafter, data["val"], recipe.k, ordered=False)
