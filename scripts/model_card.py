@@ -70,10 +70,9 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
     t_shown = t_evals[:-1] if t_final and len(t_evals) > 1 else t_evals  # the last one is the final pass
     d_cfg = next((r for r in d_log if r.get("kind") == "config"), {})
     d_evals = list({r["head"]: r for r in d_log if r.get("kind") == "eval"}.values())  # the last per head
-    d_polish = next((r for r in reversed(d_log) if r.get("kind") == "polish"), None)
     d_polish_train = [r for r in d_log if r.get("kind") == "train" and r.get("phase") == "polish"]
-    if d_polish is None and d_polish_train:  # a run begun before train_drafter logged the stage
-        d_polish = {"steps": d_polish_train[-1]["step"] - d_cfg.get("steps", 0), "lr": None}
+    d_polish = {"steps": d_polish_train[-1]["step"] - d_cfg.get("steps", 0),  # a run resumed from one
+                "lr": d_cfg.get("polish_lr")} if d_polish_train else None  # begun before the stage: no lr
     d_train = [r for r in d_log if r.get("kind") == "train"]
     t_train = [r for r in t_log if r.get("kind") == "train"]
     t_seconds = (t_train[-1]["time"] - t_evals[0]["time"]) if t_train and t_evals else None

@@ -167,8 +167,6 @@ def main() -> None:
                 checkpoint=ckpt)
     bar.close()
     if recipe.polish_steps:  # its own checkpoint file and row seed; starts from the weights above
-        write({"kind": "polish", "steps": recipe.polish_steps, "lr": recipe.polish_lr, "warmup": 20,
-               "seed": recipe.seed + 1})  # also on resume: a run begun before this stage existed has it
         bar = tqdm(total=recipe.polish_steps, desc="polish")
         distill.fit(drafter, target, data["train"], steps=recipe.polish_steps, k=recipe.k,
                     batch=recipe.batch, lr=recipe.polish_lr, warmup=20, seed=recipe.seed + 1,
