@@ -53,10 +53,10 @@ def target_view(target: torch.nn.Module, x: torch.Tensor, **media: torch.Tensor)
     )
 
 
-def _masks(n_anchor: int, length: int, window: int, device: torch.device) -> dict[str, torch.Tensor]:
-    """Anchor a (positions 1..n_anchor) sees K/V of positions < a; the sliding layer only the
-    last window + 1 of them, which is what the drafter's own sliding mask allows at inference."""
-    a = torch.arange(1, n_anchor + 1, device=device)[:, None]  # (A, 1)
+def _masks(first: int, n_anchor: int, length: int, window: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """Anchor a (positions first + 1 .. first + n_anchor) sees K/V of positions < a; the sliding
+    layer only the last window + 1 of them, which is what the drafter's own sliding mask allows."""
+    a = torch.arange(first + 1, first + n_anchor + 1, device=device)[:, None]  # (A, 1)
     i = torch.arange(length, device=device)[None, :]  # (1, T)
     full = i < a
     sliding = full & (i >= a - 1 - window)
@@ -64,23 +64,25 @@ def _masks(n_anchor: int, length: int, window: int, device: torch.device) -> dic
 
 
 def draft_steps(
-    drafter: torch.nn.Module, view: TargetView, k: int, ordered: bool = False
+    drafter: torch.nn.Module, view: TargetView, k: int, ordered: bool = False, first: int = 0
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Run k drafting steps from every anchor at once; return (logits, last_hidden) per step.
 
     logits: (B, A, vocab) from the full `lm_head` (or the centroid head when `ordered`),
-    last_hidden: (B, A, drafter_hidden), A = T - k anchors.
+    last_hidden: (B, A, drafter_hidden), A = T - k - first anchors: a = first + 1 .. T - k.
+    `first` skips rounds that would start inside a prompt (at inference the first round starts
+    at the prompt's last token), which saves their compute too.
     """
     B, T, _ = view.hidden.shape
-    A = T - k
+    A = T - k - first
     device = view.hidden.device
     window = drafter.config.get_text_config().sliding_window
-    masks = {n: m.expand(B, 1, A, T) for n, m in _masks(A, T, window, device).items()}
-    positions = torch.arange(1, A + 1, device=device).expand(B, A)
-    hidden = view.hidden[:, :A]  # hidden state at a - 1
+    masks = {n: m.expand(B, 1, A, T) for n, m in _masks(first, A, T, window, device).items()}
+    positions = torch.arange(first + 1, first + A + 1, device=device).expand(B, A)
+    hidden = view.hidden[:, first : first + A]  # hidden state at a - 1
     steps = []
     for j in range(1, k + 1):
-        emb = view.embeds[:, j : j + A]  # token at a + j - 1: accepted drafts equal the target's
+        emb = view.embeds[:, first + j : first + j + A]  # token at a + j - 1: accepted drafts equal the target's
         inp = drafter.pre_projection(torch.cat([emb, hidden], dim=-1))
         last = drafter.model(
             inputs_embeds=inp,
@@ -99,22 +101,23 @@ def draft_steps(
 
 
 def distill_loss(
-    drafter: torch.nn.Module, view: TargetView, k: int, weight: torch.Tensor | None = None
+    drafter: torch.nn.Module, view: TargetView, k: int, weight: torch.Tensor | None = None, first: int = 0
 ) -> tuple[torch.Tensor, list[float]]:
     """Mean KL(target || drafter) over steps, and the argmax agreement at each step.
 
     weight: (B, T), 1 where the target's next-token distribution is worth learning (for a
     captioning target: the answer, not the prompt or the padding). Step j from anchor a counts
     when both position a - 1 (where the round starts) and a + j - 1 (what it predicts) do.
+    first: anchors start at first + 1 (see `draft_steps`).
     """
-    A = view.hidden.shape[1] - k
+    A = view.hidden.shape[1] - k - first
     losses, agree = [], []
-    for j, (logits, _) in enumerate(draft_steps(drafter, view, k), start=1):
-        log_p = view.log_p[:, j : j + A]
+    for j, (logits, _) in enumerate(draft_steps(drafter, view, k, first=first), start=1):
+        log_p = view.log_p[:, first + j : first + j + A]
         log_q = logits.float().log_softmax(-1)
         kl = F.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1)  # (B, A)
         hit = (logits.argmax(-1) == log_p.argmax(-1)).float()
-        w = torch.ones_like(kl) if weight is None else weight[:, :A] * weight[:, j : j + A]
+        w = torch.ones_like(kl) if weight is None else weight[:, first : first + A] * weight[:, first + j : first + j + A]
         n = w.sum().clamp(min=1)
         losses.append((kl * w).sum() / n)
         agree.append(float((hit * w).sum() / n))
@@ -206,6 +209,7 @@ def fit(
     every: Callable[[int, float, list[float]], None] | None = None,
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 100,
+    first: int = 0,
 ) -> list[dict]:
     """Distil `drafter` towards the frozen `target` for `steps` steps on random rows of `data`, with
     labkit.train's AdamW and schedule (warm-up, then cosine down to a tenth).
@@ -217,6 +221,8 @@ def fit(
     run resumes from it, and since each step's rows depend on (seed, step) only, a resumed run ends
     with the weights of an uninterrupted one. The centroid head is not trained here: draft with
     the full `lm_head` (`ordered=False`) or train it afterwards with `centroid_loss`.
+    `first`: train only rounds from anchor first + 1 on (rows that are a prompt of `first` + 1
+    tokens and the target's continuation: the rounds inference runs).
     """
     if getattr(drafter, "masked_embedding", None) is not None:  # the centroid head: a later stage
         drafter.masked_embedding.requires_grad_(False)
@@ -238,7 +244,7 @@ def fit(
     for step in range(done + 1, steps + 1):
         g = torch.Generator().manual_seed(seed * 7919 + step - 1)  # rows depend on the step alone
         rows = data[torch.randint(0, len(data), (batch,), generator=g)]
-        loss, agree = distill_loss(drafter, target_view(target, rows), k)
+        loss, agree = distill_loss(drafter, target_view(target, rows), k, first=first)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -258,14 +264,15 @@ def fit(
 
 @torch.no_grad()
 def agreement(target: torch.nn.Module, drafter: torch.nn.Module, data: torch.Tensor, k: int,
-              ordered: bool = False, batch: int = 16) -> list[float]:
+              ordered: bool = False, batch: int = 16, first: int = 0) -> list[float]:
     """Per draft step, how often the drafter's argmax equals the target's on `data` (n, T), from
-    every position: the greedy acceptance odds of each step given that the earlier ones were right."""
+    every anchor after `first`: the greedy acceptance odds of each step given that the earlier
+    ones were right."""
     hits, total = torch.zeros(k), 0
-    A = data.shape[1] - k
+    A = data.shape[1] - k - first
     for i in range(0, len(data), batch):
         view = target_view(target, data[i : i + batch])
-        for j, (logits, _) in enumerate(draft_steps(drafter, view, k, ordered), start=1):
-            hits[j - 1] += (logits.argmax(-1) == view.log_p[:, j : j + A].argmax(-1)).float().sum()
+        for j, (logits, _) in enumerate(draft_steps(drafter, view, k, ordered, first), start=1):
+            hits[j - 1] += (logits.argmax(-1) == view.log_p[:, first + j : first + j + A].argmax(-1)).float().sum()
         total += view.log_p.shape[0] * A
     return [round(float(h / total), 4) for h in hits]

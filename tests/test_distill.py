@@ -80,3 +80,24 @@ def test_fit_resumes_from_its_checkpoint_to_the_same_weights(models, tmp_path):
     assert [h["step"] for h in history] == [4, 5, 6]
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_rounds_from_a_later_anchor_are_the_same_rounds(models):
+    """`first` (train_drafter's focus stage) skips the rounds that start inside a prompt; the
+    rounds it keeps are computed exactly as when every anchor runs."""
+    target, drafter = models
+    rows = trained_tiny.markov_batch(4, 30, torch.Generator().manual_seed(3))
+    view = distill.target_view(target, rows)
+    every = distill.draft_steps(drafter.eval(), view, k=3)
+    later = distill.draft_steps(drafter, view, k=3, first=9)
+    for (logits, last), (logits9, last9) in zip(every, later):
+        assert logits9.shape[1] == 30 - 3 - 9
+        torch.testing.assert_close(logits9, logits[:, 9:])
+        torch.testing.assert_close(last9, last[:, 9:])
+    # The centroid head fills unscored tokens with one below the whole batch's lowest: compare choices.
+    every = distill.draft_steps(drafter, view, k=3, ordered=True)
+    later = distill.draft_steps(drafter, view, k=3, ordered=True, first=9)
+    for (logits, _), (logits9, _) in zip(every, later):
+        assert torch.equal(logits9.argmax(-1), logits[:, 9:].argmax(-1))
+    loss, agree = distill.distill_loss(drafter, view, k=3, first=9)
+    assert len(agree) == 3 and loss.item() > 0
