@@ -71,12 +71,16 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
     d_cfg = next((r for r in d_log if r.get("kind") == "config"), {})
     d_evals = list({r["head"]: r for r in d_log if r.get("kind") == "eval"}.values())  # the last per head
     d_train = [r for r in d_log if r.get("kind") == "train"]
-    d_polish = [r for r in d_train if r.get("phase") == "polish"]  # train_drafter's warm restart
-    polish = ""
-    if d_polish:  # no polish_lr in the config of a run resumed from one begun before the stage existed
-        lr = f" from lr {d_cfg['polish_lr']}" if "polish_lr" in d_cfg else ""
-        polish = (f"then {d_polish[-1]['step'] - d_cfg.get('steps', 0)} more from those weights "
-                  f"(a warm restart, cosine{lr}); ")
+    # train_drafter's later stages; a run resumed from one begun before a stage existed has no lr
+    # for it in its config record.
+    stages, done = "", d_cfg.get("steps", 0)
+    for phase, what in (("polish", "from those weights (a warm restart, cosine"),
+                        ("focus", "on the target's continuations only, rounds from the prompt's last token on (cosine")):
+        rows = [r for r in d_train if r.get("phase") == phase]
+        if rows:
+            lr = f" from lr {d_cfg[phase + '_lr']}" if phase + "_lr" in d_cfg else ""
+            stages += f"then {rows[-1]['step'] - done} more {what}{lr}); "
+            done = rows[-1]["step"]
     t_train = [r for r in t_log if r.get("kind") == "train"]
     t_seconds = (t_train[-1]["time"] - t_evals[0]["time"]) if t_train and t_evals else None
     u_log = _read_log(t_run / "derepeat" / "log.jsonl")  # phase 2, against loops (if it ran)
@@ -167,7 +171,7 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
         "(concat(embedding, last hidden state) -> the target's K/V -> constant position -> post_projection",
         f"fed back), on target continuations (greedy and temperature 0.8) and training text: "
         f"{d_cfg.get('steps')} steps of {d_cfg.get('batch')} sequences, {d_cfg.get('k')} draft steps each, "
-        f"AdamW lr {d_cfg.get('lr')} cosine; {polish}then the centroid head ({d_cfg.get('centroid_steps')} steps).",
+        f"AdamW lr {d_cfg.get('lr')} cosine; {stages}then the centroid head ({d_cfg.get('centroid_steps')} steps).",
         (f"Final distillation KL (train batch): {d_train[-1]['kl']:.3f}." if d_train else ""),
         "Held-out agreement of the drafter's argmax with the target's, per draft step:",
         "",

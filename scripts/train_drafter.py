@@ -9,7 +9,8 @@ Three stages, each resumable from `<out>/`:
 2. distil: the drafter runs exactly as at inference (labkit.distill.draft_steps) from every
    position at once and learns the target's next-token distributions, k steps ahead; then a
    second, shorter cosine (a warm restart at half the learning rate) goes on from those weights,
-   because agreement was still rising when the first schedule ran out.
+   because agreement was still rising when the first schedule ran out; a third ("focus") trains
+   only the rounds inference runs: on the target's continuations, from the prompt's last token on.
 3. centroids: tokens are grouped into 64 equal clusters by output embedding and the centroid
    head learns which clusters hold the target's probability (E2B/E4B's ordered embeddings).
 
@@ -49,6 +50,8 @@ class DrafterRecipe:
     warmup: int = 50
     polish_steps: int = 1000  # the warm restart: more distillation steps from the weights above
     polish_lr: float = 1e-3  # its peak learning rate (warm-up 20 steps, cosine down to a tenth)
+    focus_steps: int = 1200  # then steps on continuation rounds only (no plain text, no prompt rounds)
+    focus_lr: float = 5e-4  # its peak learning rate (warm-up 20 steps, cosine down to a tenth)
     centroid_steps: int = 150  # steps for the centroid head (drafter frozen)
     eval_sequences: int = 96  # held-out sequences for the agreement report
     width: int = 256  # drafter hidden size, a multiple of 64 (heads are 64 wide); E2B's assistant's too
@@ -58,8 +61,14 @@ class DrafterRecipe:
 
 
 FULL = DrafterRecipe()
-QUICK = replace(FULL, prompts=192, new_tokens=80, steps=100, polish_steps=20, centroid_steps=40,
+QUICK = replace(FULL, prompts=192, new_tokens=80, steps=100, polish_steps=20, focus_steps=20, centroid_steps=40,
                 eval_sequences=32, width=128)
+
+
+def row_mode(i: int, recipe: DrafterRecipe) -> str:
+    """How row i of `make_data` was written: batches alternate prose and code, pairs of batches
+    cycle through greedy, sampled and plain text."""
+    return ("greedy", "sample", "text")[(i // (2 * recipe.gen_batch)) % 3]
 
 
 def make_data(target, streams, recipe: DrafterRecipe, split: str, n: int, seed: int) -> torch.Tensor:
@@ -69,11 +78,10 @@ def make_data(target, streams, recipe: DrafterRecipe, split: str, n: int, seed: 
     g = torch.Generator().manual_seed(seed)
     length = recipe.prompt_len + recipe.new_tokens
     rows = []
-    modes = ["greedy", "sample", "text"]
     for i in tqdm(range(0, n, recipe.gen_batch), desc=f"{split} data"):
         m = min(recipe.gen_batch, n - i)
         kind = "prose" if (i // recipe.gen_batch) % 2 == 0 else "code"
-        mode = modes[(i // (2 * recipe.gen_batch)) % 3]
+        mode = row_mode(i, recipe)
         stream = streams[f"{kind}_{split}"]
         if mode == "text":
             rows.append(random_windows(stream, m, length - 1, g))
@@ -99,13 +107,14 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=REPO / "build" / "pocket_data")
     ap.add_argument("--steps", type=int)
     ap.add_argument("--polish-steps", type=int, help="warm-restart steps after --steps (0: none)")
+    ap.add_argument("--focus-steps", type=int, help="continuation-only steps after those (0: none)")
     ap.add_argument("--threads", type=int)
     ap.add_argument("--prompts", type=int, help="continuation prompts written by the target")
     ap.add_argument("--width", type=int, help="drafter hidden size, a multiple of 64")
     ap.add_argument("--mlp", type=int, help="drafter MLP width")
     args = ap.parse_args()
     recipe = QUICK if args.quick else FULL
-    recipe = replace(recipe, **{k: getattr(args, k) for k in ("steps", "polish_steps", "threads", "prompts", "width", "mlp")
+    recipe = replace(recipe, **{k: getattr(args, k) for k in ("steps", "polish_steps", "focus_steps", "threads", "prompts", "width", "mlp")
                                 if getattr(args, k) is not None})
     if recipe.width % HEAD_DIM:
         ap.error(f"--width {recipe.width}: use a multiple of {HEAD_DIM} (the head size)")
@@ -171,6 +180,14 @@ def main() -> None:
         distill.fit(drafter, target, data["train"], steps=recipe.polish_steps, k=recipe.k,
                     batch=recipe.batch, lr=recipe.polish_lr, warmup=20, seed=recipe.seed + 1,
                     every=progress("polish", recipe.steps), checkpoint=out / "polish.pt")
+        bar.close()
+    if recipe.focus_steps:  # the target's continuations only, rounds from the prompt's last token
+        generated = data["train"][[row_mode(i, recipe) != "text" for i in range(len(data["train"]))]]
+        bar = tqdm(total=recipe.focus_steps, desc="focus")
+        distill.fit(drafter, target, generated, steps=recipe.focus_steps, k=recipe.k,
+                    batch=recipe.batch, lr=recipe.focus_lr, warmup=20, seed=recipe.seed + 2,
+                    every=progress("focus", recipe.steps + recipe.polish_steps),
+                    checkpoint=out / "focus.pt", first=recipe.prompt_len - 1)
         bar.close()
     train = data["train"]
     drafter.eval()
