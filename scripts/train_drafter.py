@@ -175,20 +175,20 @@ def main() -> None:
                 lr=recipe.lr, warmup=recipe.warmup, seed=recipe.seed, every=progress("distil", 0),
                 checkpoint=ckpt)
     bar.close()
-    if recipe.polish_steps:  # its own checkpoint file and row seed; starts from the weights above
-        bar = tqdm(total=recipe.polish_steps, desc="polish")
-        distill.fit(drafter, target, data["train"], steps=recipe.polish_steps, k=recipe.k,
-                    batch=recipe.batch, lr=recipe.polish_lr, warmup=20, seed=recipe.seed + 1,
-                    every=progress("polish", recipe.steps), checkpoint=out / "polish.pt")
-        bar.close()
-    if recipe.focus_steps:  # the target's continuations only, rounds from the prompt's last token
-        generated = data["train"][[row_mode(i, recipe) != "text" for i in range(len(data["train"]))]]
-        bar = tqdm(total=recipe.focus_steps, desc="focus")
-        distill.fit(drafter, target, generated, steps=recipe.focus_steps, k=recipe.k,
-                    batch=recipe.batch, lr=recipe.focus_lr, warmup=20, seed=recipe.seed + 2,
-                    every=progress("focus", recipe.steps + recipe.polish_steps),
-                    checkpoint=out / "focus.pt", first=recipe.prompt_len - 1)
-        bar.close()
+    # Later cosines go on from the weights above, each with its own checkpoint file and row seed.
+    generated = data["train"][[row_mode(i, recipe) != "text" for i in range(len(data["train"]))]]
+    later = [("polish", data["train"], recipe.polish_steps, recipe.polish_lr, 0),
+             # the rounds inference runs: the target's continuations, from the prompt's last token on
+             ("focus", generated, recipe.focus_steps, recipe.focus_lr, recipe.prompt_len - 1)]
+    done = recipe.steps
+    for n, (phase, rows, steps, lr, first) in enumerate(later, start=1):
+        if steps:
+            bar = tqdm(total=steps, desc=phase)
+            distill.fit(drafter, target, rows, steps=steps, k=recipe.k, batch=recipe.batch, lr=lr,
+                        warmup=20, seed=recipe.seed + n, every=progress(phase, done),
+                        checkpoint=out / f"{phase}.pt", first=first)
+            bar.close()
+            done += steps
     train = data["train"]
     drafter.eval()
     full_agree = distill.agreement(target, drafter, data["val"], recipe.k, ordered=False)
