@@ -75,7 +75,8 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
     # for it in its config record.
     stages, done = "", d_cfg.get("steps", 0)
     for phase, what in (("polish", "from those weights (a warm restart, cosine"),
-                        ("focus", "on the target's continuations only, rounds from the prompt's last token on (cosine")):
+                        ("focus", "on the target's continuations only, rounds from the prompt's last token on (cosine"),
+                        ("focus2", "of the same (cosine")):
         rows = [r for r in d_train if r.get("phase") == phase]
         if rows:
             lr = f" from lr {d_cfg[phase + '_lr']}" if phase + "_lr" in d_cfg else ""

@@ -10,7 +10,8 @@ Three stages, each resumable from `<out>/`:
    position at once and learns the target's next-token distributions, k steps ahead; then a
    second, shorter cosine (a warm restart at half the learning rate) goes on from those weights,
    because agreement was still rising when the first schedule ran out; a third ("focus") trains
-   only the rounds inference runs: on the target's continuations, from the prompt's last token on.
+   only the rounds inference runs: on the target's continuations, from the prompt's last token on;
+   a fourth ("focus2") repeats it at half its learning rate.
 3. centroids: tokens are grouped into 64 equal clusters by output embedding and the centroid
    head learns which clusters hold the target's probability (E2B/E4B's ordered embeddings).
 
@@ -52,6 +53,8 @@ class DrafterRecipe:
     polish_lr: float = 1e-3  # its peak learning rate (warm-up 20 steps, cosine down to a tenth)
     focus_steps: int = 1200  # then steps on continuation rounds only (no plain text, no prompt rounds)
     focus_lr: float = 5e-4  # its peak learning rate (warm-up 20 steps, cosine down to a tenth)
+    focus2_steps: int = 1200  # the same rounds again, a last warm restart
+    focus2_lr: float = 2.5e-4
     centroid_steps: int = 150  # steps for the centroid head (drafter frozen)
     eval_sequences: int = 96  # held-out sequences for the agreement report
     width: int = 256  # drafter hidden size, a multiple of 64 (heads are 64 wide); E2B's assistant's too
@@ -61,8 +64,8 @@ class DrafterRecipe:
 
 
 FULL = DrafterRecipe()
-QUICK = replace(FULL, prompts=192, new_tokens=80, steps=100, polish_steps=20, focus_steps=20, centroid_steps=40,
-                eval_sequences=32, width=128)
+QUICK = replace(FULL, prompts=192, new_tokens=80, steps=100, polish_steps=20, focus_steps=20, focus2_steps=20,
+                centroid_steps=40, eval_sequences=32, width=128)
 
 
 def row_mode(i: int, recipe: DrafterRecipe) -> str:
@@ -108,13 +111,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int)
     ap.add_argument("--polish-steps", type=int, help="warm-restart steps after --steps (0: none)")
     ap.add_argument("--focus-steps", type=int, help="continuation-only steps after those (0: none)")
+    ap.add_argument("--focus2-steps", type=int, help="continuation-only steps at half that lr (0: none)")
     ap.add_argument("--threads", type=int)
     ap.add_argument("--prompts", type=int, help="continuation prompts written by the target")
     ap.add_argument("--width", type=int, help="drafter hidden size, a multiple of 64")
     ap.add_argument("--mlp", type=int, help="drafter MLP width")
     args = ap.parse_args()
     recipe = QUICK if args.quick else FULL
-    recipe = replace(recipe, **{k: getattr(args, k) for k in ("steps", "polish_steps", "focus_steps", "threads", "prompts", "width", "mlp")
+    recipe = replace(recipe, **{k: getattr(args, k) for k in ("steps", "polish_steps", "focus_steps", "focus2_steps",
+                                                              "threads", "prompts", "width", "mlp")
                                 if getattr(args, k) is not None})
     if recipe.width % HEAD_DIM:
         ap.error(f"--width {recipe.width}: use a multiple of {HEAD_DIM} (the head size)")
@@ -179,7 +184,8 @@ def main() -> None:
     generated = data["train"][[row_mode(i, recipe) != "text" for i in range(len(data["train"]))]]
     later = [("polish", data["train"], recipe.polish_steps, recipe.polish_lr, 0),
              # the rounds inference runs: the target's continuations, from the prompt's last token on
-             ("focus", generated, recipe.focus_steps, recipe.focus_lr, recipe.prompt_len - 1)]
+             ("focus", generated, recipe.focus_steps, recipe.focus_lr, recipe.prompt_len - 1),
+             ("focus2", generated, recipe.focus2_steps, recipe.focus2_lr, recipe.prompt_len - 1)]
     done = recipe.steps
     for n, (phase, rows, steps, lr, first) in enumerate(later, start=1):
         if steps:
