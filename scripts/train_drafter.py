@@ -54,7 +54,7 @@ class DrafterRecipe:
     focus_steps: int = 1200  # then steps on continuation rounds only (no plain text, no prompt rounds)
     focus_lr: float = 5e-4  # its peak learning rate (warm-up 20 steps, cosine down to a tenth)
     focus2_steps: int = 1200  # the same rounds again, a last warm restart
-    focus2_lr: float = 2.5e-4
+    focus2_lr: float = 2.5e-4  # its peak learning rate: half the focus stage's (warm-up 20, cosine to a tenth)
     centroid_steps: int = 150  # steps for the centroid head (drafter frozen)
     eval_sequences: int = 96  # held-out sequences for the agreement report
     width: int = 256  # drafter hidden size, a multiple of 64 (heads are 64 wide); E2B's assistant's too
