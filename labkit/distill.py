@@ -101,7 +101,8 @@ def draft_steps(
 
 
 def distill_loss(
-    drafter: torch.nn.Module, view: TargetView, k: int, weight: torch.Tensor | None = None, first: int = 0
+    drafter: torch.nn.Module, view: TargetView, k: int, weight: torch.Tensor | None = None, first: int = 0,
+    hard: float = 0.0,
 ) -> tuple[torch.Tensor, list[float]]:
     """Mean KL(target || drafter) over steps, and the argmax agreement at each step.
 
@@ -109,6 +110,9 @@ def distill_loss(
     captioning target: the answer, not the prompt or the padding). Step j from anchor a counts
     when both position a - 1 (where the round starts) and a + j - 1 (what it predicts) do.
     first: anchors start at first + 1 (see `draft_steps`).
+    hard: weight of an added cross-entropy on the target's argmax. Greedy drafting is accepted only
+    when the drafter's argmax is the target's; the KL alone spends a small drafter's capacity on
+    the whole distribution, which only sampling uses.
     """
     A = view.hidden.shape[1] - k - first
     losses, agree = [], []
@@ -116,7 +120,10 @@ def distill_loss(
         log_p = view.log_p[:, first + j : first + j + A]
         log_q = logits.float().log_softmax(-1)
         kl = F.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1)  # (B, A)
-        hit = (logits.argmax(-1) == log_p.argmax(-1)).float()
+        top = log_p.argmax(-1)  # (B, A)
+        if hard:
+            kl = kl - hard * log_q.gather(-1, top[..., None])[..., 0]
+        hit = (logits.argmax(-1) == top).float()
         w = torch.ones_like(kl) if weight is None else weight[:, first : first + A] * weight[:, first + j : first + j + A]
         n = w.sum().clamp(min=1)
         losses.append((kl * w).sum() / n)
@@ -210,6 +217,7 @@ def fit(
     checkpoint: str | Path | None = None,
     checkpoint_every: int = 100,
     first: int = 0,
+    hard: float = 0.0,
 ) -> list[dict]:
     """Distil `drafter` towards the frozen `target` for `steps` steps on random rows of `data`, with
     labkit.train's AdamW and schedule (warm-up, then cosine down to a tenth).
@@ -223,6 +231,7 @@ def fit(
     the full `lm_head` (`ordered=False`) or train it afterwards with `centroid_loss`.
     `first`: train only rounds from anchor first + 1 on (rows that are a prompt of `first` + 1
     tokens and the target's continuation: the rounds inference runs).
+    `hard`: see `distill_loss` (the records' "kl" then includes that cross-entropy).
     """
     if getattr(drafter, "masked_embedding", None) is not None:  # the centroid head: a later stage
         drafter.masked_embedding.requires_grad_(False)
@@ -244,7 +253,7 @@ def fit(
     for step in range(done + 1, steps + 1):
         g = torch.Generator().manual_seed(seed * 7919 + step - 1)  # rows depend on the step alone
         rows = data[torch.randint(0, len(data), (batch,), generator=g)]
-        loss, agree = distill_loss(drafter, target_view(target, rows), k, first=first)
+        loss, agree = distill_loss(drafter, target_view(target, rows), k, first=first, hard=hard)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

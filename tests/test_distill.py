@@ -101,3 +101,20 @@ def test_rounds_from_a_later_anchor_are_the_same_rounds(models):
         assert torch.equal(logits9.argmax(-1), logits[:, 9:].argmax(-1))
     loss, agree = distill.distill_loss(drafter, view, k=3, first=9)
     assert len(agree) == 3 and loss.item() > 0
+
+
+def test_hard_adds_the_cross_entropy_of_the_targets_argmax(models):
+    """train_drafter's greedy stage: KL plus `hard` times -log q(target's argmax), per step."""
+    target, drafter = models
+    rows = trained_tiny.markov_batch(2, 20, torch.Generator().manual_seed(4))
+    view = distill.target_view(target, rows)
+    drafter.eval()
+    with torch.no_grad():
+        kl, agree = distill.distill_loss(drafter, view, k=3, first=5)
+        both, agree_hard = distill.distill_loss(drafter, view, k=3, first=5, hard=0.5)
+        ce = []
+        for j, (logits, _) in enumerate(distill.draft_steps(drafter, view, k=3, first=5), start=1):
+            top = view.log_p[:, 5 + j : 5 + j + logits.shape[1]].argmax(-1)
+            ce.append(torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), top.flatten()))
+    assert agree_hard == agree
+    torch.testing.assert_close(both, kl + 0.5 * torch.stack(ce).mean())
