@@ -1,7 +1,7 @@
 """Build the pocket pair into data/pocket/ when its weights are not in the checkout.
 
     python scripts/build_pocket.py --quick    # ~7 min on 2 CPU cores: a placeholder pair
-    python scripts/build_pocket.py --force    # the full recipe: ~7.5 h on 2 CPU cores
+    python scripts/build_pocket.py --force    # the full recipe: ~8 h on 2 CPU cores
 
 The full pair ships in the repository once it meets its bars (issue "Pocket Gemma 4 pair"); until
 then `make test` and `make lab` call this with `--quick`, so a fresh clone runs every notebook on a

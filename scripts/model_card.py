@@ -76,7 +76,9 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
     stages, done = "", d_cfg.get("steps", 0)
     for phase, what in (("polish", "from those weights (a warm restart, cosine"),
                         ("focus", "on the target's continuations only, rounds from the prompt's last token on (cosine"),
-                        ("focus2", "of the same (cosine")):
+                        ("focus2", "of the same (cosine"),
+                        ("short", "with greedy continuations of short prompts added, rounds from their 16th "
+                                  "token on, and a cross-entropy on the target's argmax added to the KL (cosine")):
         rows = [r for r in d_train if r.get("phase") == phase]
         if rows:
             lr = f" from lr {d_cfg[phase + '_lr']}" if phase + "_lr" in d_cfg else ""

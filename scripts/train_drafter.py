@@ -11,7 +11,10 @@ Three stages, each resumable from `<out>/`:
    second, shorter cosine (a warm restart at half the learning rate) goes on from those weights,
    because agreement was still rising when the first schedule ran out; a third ("focus") trains
    only the rounds inference runs: on the target's continuations, from the prompt's last token on;
-   a fourth ("focus2") repeats it at half its learning rate.
+   a fourth ("focus2") repeats it at half its learning rate; a fifth ("short") adds the target's
+   greedy continuations of short prompts, like the lab's, and rounds from their 16th token on,
+   with a cross-entropy on the target's argmax (all greedy drafting needs) added at a quarter
+   weight: at full weight greedy tau rose but sampled tau fell below its bar.
 3. centroids: tokens are grouped into 64 equal clusters by output embedding and the centroid
    head learns which clusters hold the target's probability (E2B/E4B's ordered embeddings).
 
@@ -55,6 +58,11 @@ class DrafterRecipe:
     focus_lr: float = 5e-4  # its peak learning rate (warm-up 20 steps, cosine down to a tenth)
     focus2_steps: int = 1200  # the same rounds again, a last warm restart
     focus2_lr: float = 2.5e-4  # its peak learning rate: half the focus stage's (warm-up 20, cosine to a tenth)
+    short_prompt_len: int = 16  # the lab's prompts are short (14-59 tokens): rounds from position 16 on
+    short_prompts: int = 2048  # greedy continuations of such prompts (half prose, half code) for the last stage
+    short_steps: int = 600  # the last stage: those rows and the continuations of `prompts`
+    short_lr: float = 2.5e-4  # its peak learning rate (warm-up 20, cosine to a tenth)
+    short_hard: float = 0.25  # weight of its cross-entropy on the target's argmax (distill.distill_loss)
     centroid_steps: int = 150  # steps for the centroid head (drafter frozen)
     eval_sequences: int = 96  # held-out sequences for the agreement report
     width: int = 256  # drafter hidden size, a multiple of 64 (heads are 64 wide); E2B's assistant's too
@@ -65,7 +73,7 @@ class DrafterRecipe:
 
 FULL = DrafterRecipe()
 QUICK = replace(FULL, prompts=192, new_tokens=80, steps=100, polish_steps=20, focus_steps=20, focus2_steps=20,
-                centroid_steps=40, eval_sequences=32, width=128)
+                short_prompts=128, short_steps=20, centroid_steps=40, eval_sequences=32, width=128)
 
 
 def row_mode(i: int, recipe: DrafterRecipe) -> str:
@@ -102,6 +110,22 @@ def make_data(target, streams, recipe: DrafterRecipe, split: str, n: int, seed: 
     return torch.cat(rows)
 
 
+def short_rows(target, streams, recipe: DrafterRecipe, seed: int) -> torch.Tensor:
+    """(short_prompts, prompt_len + new_tokens): the target's greedy continuations of training-text
+    prompts of short_prompt_len tokens from <bos>, half prose then half code."""
+    from tqdm.auto import tqdm
+
+    g = torch.Generator().manual_seed(seed)
+    new_tokens = recipe.prompt_len + recipe.new_tokens - recipe.short_prompt_len
+    rows = []
+    for kind in ("prose", "code"):
+        for _ in tqdm(range(0, recipe.short_prompts // 2, recipe.gen_batch), desc=f"short {kind} prompts"):
+            prompts = random_windows(streams[f"{kind}_train"], recipe.gen_batch, recipe.short_prompt_len - 1, g)
+            prompts[:, 0] = target.config.bos_token_id
+            rows.append(distill.continuations(target, prompts, new_tokens))
+    return torch.cat(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="<= 5 minutes on 2 CPU cores")
@@ -112,6 +136,7 @@ def main() -> None:
     ap.add_argument("--polish-steps", type=int, help="warm-restart steps after --steps (0: none)")
     ap.add_argument("--focus-steps", type=int, help="continuation-only steps after those (0: none)")
     ap.add_argument("--focus2-steps", type=int, help="continuation-only steps at half that lr (0: none)")
+    ap.add_argument("--short-steps", type=int, help="steps with continuations of short prompts added (0: none)")
     ap.add_argument("--threads", type=int)
     ap.add_argument("--prompts", type=int, help="continuation prompts written by the target")
     ap.add_argument("--width", type=int, help="drafter hidden size, a multiple of 64")
@@ -119,6 +144,7 @@ def main() -> None:
     args = ap.parse_args()
     recipe = QUICK if args.quick else FULL
     recipe = replace(recipe, **{k: getattr(args, k) for k in ("steps", "polish_steps", "focus_steps", "focus2_steps",
+                                                              "short_steps",
                                                               "threads", "prompts", "width", "mlp")
                                 if getattr(args, k) is not None})
     if recipe.width % HEAD_DIM:
@@ -151,6 +177,11 @@ def main() -> None:
         torch.save(data, data_file)
         write({"kind": "data", "train": list(data["train"].shape), "val": list(data["val"].shape),
                "seconds": time.time() - t0})
+    if recipe.short_steps and "short" not in data:  # added to the recipe after data.pt existed
+        t0 = time.time()
+        data["short"] = short_rows(target, streams, recipe, recipe.seed + 1000)
+        torch.save(data, data_file)
+        write({"kind": "data", "short": list(data["short"].shape), "seconds": time.time() - t0})
 
     # Stage 2: distillation, checkpointed and resumable (labkit.distill.fit, as in 07_train_a_drafter).
     torch.manual_seed(recipe.seed)
@@ -181,18 +212,23 @@ def main() -> None:
                 checkpoint=ckpt)
     bar.close()
     # Later cosines go on from the weights above, each with its own checkpoint file and row seed.
-    generated = data["train"][[row_mode(i, recipe) != "text" for i in range(len(data["train"]))]]
-    later = [("polish", data["train"], recipe.polish_steps, recipe.polish_lr, 0),
+    modes = [row_mode(i, recipe) for i in range(len(data["train"]))]
+    generated = data["train"][[m != "text" for m in modes]]
+    short = torch.cat([generated, data.get("short", data["train"][:0])])
+    later = [("polish", data["train"], recipe.polish_steps, recipe.polish_lr, 0, 0.0),
              # the rounds inference runs: the target's continuations, from the prompt's last token on
-             ("focus", generated, recipe.focus_steps, recipe.focus_lr, recipe.prompt_len - 1),
-             ("focus2", generated, recipe.focus2_steps, recipe.focus2_lr, recipe.prompt_len - 1)]
+             ("focus", generated, recipe.focus_steps, recipe.focus_lr, recipe.prompt_len - 1, 0.0),
+             ("focus2", generated, recipe.focus2_steps, recipe.focus2_lr, recipe.prompt_len - 1, 0.0),
+             # rounds from a short prompt's last token on; in the longer rows those start in the prompt
+             ("short", short, recipe.short_steps, recipe.short_lr, recipe.short_prompt_len - 1,
+              recipe.short_hard)]
     done = recipe.steps
-    for n, (phase, rows, steps, lr, first) in enumerate(later, start=1):
+    for n, (phase, rows, steps, lr, first, hard) in enumerate(later, start=1):
         if steps:
             bar = tqdm(total=steps, desc=phase)
             distill.fit(drafter, target, rows, steps=steps, k=recipe.k, batch=recipe.batch, lr=lr,
                         warmup=20, seed=recipe.seed + n, every=progress(phase, done),
-                        checkpoint=out / f"{phase}.pt", first=first)
+                        checkpoint=out / f"{phase}.pt", first=first, hard=hard)
             bar.close()
             done += steps
     train = data["train"]
