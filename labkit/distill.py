@@ -12,7 +12,8 @@ grouped into equal clusters by their output embeddings, and a small linear layer
 clusters hold the target's probability mass, so only top_k clusters' rows are scored per step.
 
 `continuations` lets the target write the drafter's training data, `fit` is the training loop
-(AdamW, warm-up then cosine, optional resumable checkpoints) and `agreement` the held-out check;
+(AdamW, warm-up then cosine, optional resumable checkpoints), `agreement` the held-out check and
+`logit_scale` a last calibration of the drafter's confidence for sampled drafting;
 `07_train_a_drafter` trains a drafter live with them, `scripts/train_drafter.py` the shipped one.
 Left out: mixed precision, multi-GPU, and training the target (see labkit/train.py).
 """
@@ -115,12 +116,18 @@ def distill_loss(
     the whole distribution, which only sampling uses.
     """
     A = view.hidden.shape[1] - k - first
+    # The target's side of KL(p || q) = sum p log p - sum p log q, once for all k steps (positions
+    # first + 1 .. first + A + k - 1): a step then costs one pass over the vocabulary, not four.
+    log_p = view.log_p[:, first + 1 : first + A + k]
+    p = log_p.exp()
+    neg_entropy = (p * log_p).sum(-1)  # (B, A + k - 1)
+    tops = log_p.argmax(-1)  # (B, A + k - 1)
     losses, agree = [], []
     for j, (logits, _) in enumerate(draft_steps(drafter, view, k, first=first), start=1):
-        log_p = view.log_p[:, first + j : first + j + A]
+        at = slice(j - 1, j - 1 + A)  # position a + j - 1 for anchors a = first + 1 ...
         log_q = logits.float().log_softmax(-1)
-        kl = F.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1)  # (B, A)
-        top = log_p.argmax(-1)  # (B, A)
+        kl = neg_entropy[:, at] - torch.linalg.vecdot(p[:, at], log_q)  # (B, A)
+        top = tops[:, at]  # (B, A)
         if hard:
             kl = kl - hard * log_q.gather(-1, top[..., None])[..., 0]
         hit = (logits.argmax(-1) == top).float()
@@ -181,6 +188,43 @@ def centroid_loss(drafter: torch.nn.Module, view: TargetView, k: int) -> tuple[t
         top = c_logits.topk(emb.centroid_intermediate_top_k, dim=-1).indices
         covered.append(float(mass.gather(-1, top).sum(-1).mean()))
     return torch.stack(losses).mean(), sum(covered) / len(covered)
+
+
+@torch.no_grad()
+def logit_scale(
+    target: torch.nn.Module, drafter: torch.nn.Module, data: torch.Tensor, k: int, temperature: float,
+    *, ordered: bool = False, first: int = 0, batch: int = 16, scales: torch.Tensor | None = None,
+) -> tuple[float, dict[float, float]]:
+    """The factor s on the drafter's logits (its `lm_head` rows) that drafts sampled text best.
+
+    Sampling keeps a draft drawn from q with probability min(1, p/q), so a step's acceptance is
+    sum(min(p, q)) over the vocabulary, at the sampling temperature: an overconfident q (sharpened by
+    a cross-entropy on the target's argmax) loses acceptance that rescaling alone wins back, and a
+    positive factor never moves an argmax, so greedy drafting is untouched. This is temperature
+    scaling (Guo et al. 2017) for the speculative-sampling objective: for each s in `scales` it
+    measures, on `data` (n, T), from every anchor after `first`, the expected accepted drafts of a
+    round, the sum over steps j of the product of acceptances 1..j, and returns the best s with the
+    table {s: expected accepted drafts}. Multiply `drafter.lm_head.weight` by s to apply it.
+    """
+    scales = torch.cat([torch.arange(0.5, 0.99, 0.05), torch.arange(1.0, 3.01, 0.1)]) if scales is None else scales
+    weight = drafter.lm_head.weight
+    total = torch.zeros(len(scales), dtype=torch.float64)
+    count = 0
+    for i in range(0, len(data), batch):
+        view = target_view(target, data[i : i + batch])
+        A = view.hidden.shape[1] - k - first
+        lasts = [last for _, last in draft_steps(drafter, view, k, ordered, first)]
+        ps = [(view.log_p[:, first + j : first + j + A] / temperature).softmax(-1) for j in range(1, k + 1)]
+        for n, s in enumerate(scales.tolist()):
+            run = torch.ones(view.hidden.shape[0], A)  # (B, A) chance that steps 1..j were all kept
+            for last, p in zip(lasts, ps):
+                logits = drafter.masked_embedding(last, s * weight) if ordered else last @ (s * weight).T
+                q = (logits.float() / temperature).softmax(-1)
+                run = run * torch.minimum(p, q).sum(-1)
+                total[n] += run.sum().double()
+        count += view.hidden.shape[0] * A
+    table = {round(s, 4): round(float(t / count), 4) for s, t in zip(scales.tolist(), total)}
+    return max(table, key=table.get), table
 
 
 # ---------------------------------------------------------------- data, training loop, check

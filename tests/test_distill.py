@@ -118,3 +118,46 @@ def test_hard_adds_the_cross_entropy_of_the_targets_argmax(models):
             ce.append(torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), top.flatten()))
     assert agree_hard == agree
     torch.testing.assert_close(both, kl + 0.5 * torch.stack(ce).mean())
+
+
+def test_distill_loss_is_the_mean_kl_of_its_steps(models):
+    """distill_loss computes the target's side of the KL once per batch; this is the textbook form."""
+    target, drafter = models
+    rows = trained_tiny.markov_batch(3, 20, torch.Generator().manual_seed(5))
+    view = distill.target_view(target, rows)
+    drafter.eval()
+    with torch.no_grad():
+        loss, agree = distill.distill_loss(drafter, view, k=3, first=4)
+        kls, hits = [], []
+        for j, (logits, _) in enumerate(distill.draft_steps(drafter, view, k=3, first=4), start=1):
+            log_p = view.log_p[:, 4 + j : 4 + j + logits.shape[1]]
+            log_q = logits.float().log_softmax(-1)
+            kls.append(torch.nn.functional.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1).mean())
+            hits.append(float((logits.argmax(-1) == log_p.argmax(-1)).float().mean()))
+    torch.testing.assert_close(loss, torch.stack(kls).mean())
+    assert agree == pytest.approx(hits)
+
+
+def test_logit_scale_cools_an_overconfident_drafter_and_keeps_its_argmax(models):
+    """train_drafter's calibration: a drafter made 3x too confident is scaled back by ~1/3.
+
+    The tiny drafter itself is underconfident: measured, its best scale is 3 (expected accepted
+    drafts 0.56 at 1, 1.27 at 3, 1.09 at 6), so 9x is 3x past its best."""
+    target, drafter = models
+    hot = copy.deepcopy(drafter).eval()
+    with torch.no_grad():
+        hot.lm_head.weight.mul_(9.0)
+    rows = distill.continuations(target, trained_tiny.markov_batch(8, 6, torch.Generator().manual_seed(6)), 18,
+                                 temperature=0.8, seed=6)
+    ordered = hot.config.use_ordered_embeddings
+    scales = torch.tensor([0.2, 1 / 3, 0.5, 1.0])
+    s, table = distill.logit_scale(target, hot, rows, k=3, temperature=0.8, ordered=ordered, first=5,
+                                   scales=scales)
+    assert list(table) == [round(x, 4) for x in scales.tolist()]
+    assert s < 1.0 and table[s] > table[1.0] + 0.05, table
+    view = distill.target_view(target, rows)
+    with torch.no_grad():
+        before = [lg.argmax(-1) for lg, _ in distill.draft_steps(hot, view, 3, ordered, first=5)]
+        hot.lm_head.weight.mul_(s)
+        after = [lg.argmax(-1) for lg, _ in distill.draft_steps(hot, view, 3, ordered, first=5)]
+    assert all(torch.equal(a, b) for a, b in zip(before, after)), "a positive scale moves no argmax"
