@@ -54,6 +54,57 @@ def target_view(target: torch.nn.Module, x: torch.Tensor, **media: torch.Tensor)
     )
 
 
+class CachedViews:
+    """Target views of fixed rows, computed once, for training that revisits its rows.
+
+    A drafter's training data is a fixed set of rows seen many times over, and the target is
+    frozen: keeping each row's last hidden state and shared K/V (the rest is recomputed per batch:
+    embeddings by lookup, log-probabilities by one matmul) spares `fit` the target's forward pass on
+    every step. `views[idx]` is the TargetView of rows idx, as `target_view` would compute it;
+    `views.subset(idx)` a CachedViews of some of the rows, sharing the storage. Memory: T x
+    (hidden + K/V widths) floats per row, ~2.5 GB for scripts/train_drafter.py's 6,144 rows.
+    """
+
+    def __init__(self, target: torch.nn.Module, rows: torch.Tensor, batch: int = 16, *, _parts=None):
+        """target: a text target (Gemma4ForCausalLM); rows: (n, T) token ids."""
+        self.target, self.rows = target, rows
+        if _parts is not None:
+            self.hidden, self.shared_kv, self.index = _parts
+            return
+        hidden, kv = [], {}
+        with torch.no_grad():
+            for i in range(0, len(rows), batch):
+                out = target(input_ids=rows[i : i + batch], use_cache=False, output_hidden_states=True,
+                             return_shared_kv_states=True)
+                hidden.append(out.hidden_states[-1])
+                for name, pair in out.shared_kv_states.items():
+                    kv.setdefault(name, []).append(pair)
+        self.hidden = torch.cat(hidden)
+        self.shared_kv = {n: tuple(torch.cat(t) for t in zip(*pairs)) for n, pairs in kv.items()}
+        self.index = torch.arange(len(rows))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def subset(self, idx: torch.Tensor) -> CachedViews:
+        return CachedViews(self.target, self.rows, _parts=(self.hidden, self.shared_kv, self.index[idx]))
+
+    @torch.no_grad()
+    def __getitem__(self, idx: torch.Tensor) -> TargetView:
+        at = self.index[idx]
+        hidden = self.hidden[at]
+        logits = self.target.lm_head(hidden)  # as Gemma4ForCausalLM.forward: the head, then the soft cap
+        cap = self.target.config.get_text_config().final_logit_softcapping
+        if cap is not None:
+            logits = torch.tanh(logits / cap) * cap
+        return TargetView(
+            embeds=self.target.get_input_embeddings()(self.rows[at]),
+            hidden=hidden,
+            log_p=logits.float().log_softmax(-1),
+            shared_kv={n: (k[at], v[at]) for n, (k, v) in self.shared_kv.items()},
+        )
+
+
 def _masks(first: int, n_anchor: int, length: int, window: int, device: torch.device) -> dict[str, torch.Tensor]:
     """Anchor a (positions first + 1 .. first + n_anchor) sees K/V of positions < a; the sliding
     layer only the last window + 1 of them, which is what the drafter's own sliding mask allows."""
@@ -249,7 +300,7 @@ def continuations(
 def fit(
     drafter: torch.nn.Module,
     target: torch.nn.Module,
-    data: torch.Tensor,  # (n, T) token ids the target has read or written
+    data: torch.Tensor | CachedViews,  # (n, T) token ids the target has read or written, or their views
     *,
     steps: int,
     k: int = 4,
@@ -276,6 +327,7 @@ def fit(
     `first`: train only rounds from anchor first + 1 on (rows that are a prompt of `first` + 1
     tokens and the target's continuation: the rounds inference runs).
     `hard`: see `distill_loss` (the records' "kl" then includes that cross-entropy).
+    `data` as CachedViews: the same rows and steps, without the target's forward pass per step.
     """
     if getattr(drafter, "masked_embedding", None) is not None:  # the centroid head: a later stage
         drafter.masked_embedding.requires_grad_(False)
@@ -296,8 +348,9 @@ def fit(
     history = []
     for step in range(done + 1, steps + 1):
         g = torch.Generator().manual_seed(seed * 7919 + step - 1)  # rows depend on the step alone
-        rows = data[torch.randint(0, len(data), (batch,), generator=g)]
-        loss, agree = distill_loss(drafter, target_view(target, rows), k, first=first, hard=hard)
+        idx = torch.randint(0, len(data), (batch,), generator=g)
+        view = data[idx] if isinstance(data, CachedViews) else target_view(target, data[idx])
+        loss, agree = distill_loss(drafter, view, k, first=first, hard=hard)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -180,8 +180,9 @@ plots.acceptance_figure(race, theory=False)
 # pair's own drafter is ahead depends on how long it was trained: the full recipe runs 1,100 steps
 # of 16 rows on 4,096 target continuations with a drafter of width 256, then 1,000 more from a warm
 # restart, twice 1,200 on the continuations alone, then 600 that add greedy continuations of short
-# prompts, like the lab's, and a little cross-entropy on the target's argmax to the KL
-# (`scripts/train_drafter.py`); the quick one runs 180 steps at width 128.
+# prompts, like the lab's, and a cross-entropy on the target's argmax to the KL, and last fits one
+# scale on its logits for sampled drafting (`scripts/train_drafter.py`); the quick one runs 180
+# steps at width 128.
 
 # %% [markdown]
 # ## Summary

@@ -71,6 +71,7 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
     d_cfg = next((r for r in d_log if r.get("kind") == "config"), {})
     d_evals = list({r["head"]: r for r in d_log if r.get("kind") == "eval"}.values())  # the last per head
     d_train = [r for r in d_log if r.get("kind") == "train"]
+    calib = next((r for r in reversed(d_log) if r.get("kind") == "calibration"), None)
     # train_drafter's later stages; a run resumed from one begun before a stage existed has no lr
     # for it in its config record.
     stages, done = "", d_cfg.get("steps", 0)
@@ -174,7 +175,11 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
         "(concat(embedding, last hidden state) -> the target's K/V -> constant position -> post_projection",
         f"fed back), on target continuations (greedy and temperature 0.8) and training text: "
         f"{d_cfg.get('steps')} steps of {d_cfg.get('batch')} sequences, {d_cfg.get('k')} draft steps each, "
-        f"AdamW lr {d_cfg.get('lr')} cosine; {stages}then the centroid head ({d_cfg.get('centroid_steps')} steps).",
+        f"AdamW lr {d_cfg.get('lr')} cosine; {stages}then the centroid head ({d_cfg.get('centroid_steps')} steps)"
+        + (f"; last, its logits scaled by {calib['scale']} (fitted on fresh samples at temperature "
+           f"{calib['temperature']}: expected drafts kept per round of 4 "
+           f"{calib['table'].get('1.0')} unscaled -> {calib['table'][str(calib['scale'])]}; argmaxes unchanged)."
+           if calib else "."),
         (f"Final distillation KL (train batch): {d_train[-1]['kl']:.3f}." if d_train else ""),
         "Held-out agreement of the drafter's argmax with the target's, per draft step:",
         "",

@@ -3,7 +3,7 @@
     python scripts/train_drafter.py --quick            # <= 5 minutes on 2 CPU cores
     nohup nice -n 10 python scripts/train_drafter.py > runs/drafter/stdout.log 2>&1 &
 
-Three stages, each resumable from `<out>/`:
+Four stages, each resumable from `<out>/`:
 1. data: the target writes continuations of training-text prompts, greedy and sampled at
    temperature 0.8, plus untouched training text; the drafter must serve both decoding modes.
 2. distil: the drafter runs exactly as at inference (labkit.distill.draft_steps) from every
@@ -13,10 +13,13 @@ Three stages, each resumable from `<out>/`:
    only the rounds inference runs: on the target's continuations, from the prompt's last token on;
    a fourth ("focus2") repeats it at half its learning rate; a fifth ("short") adds the target's
    greedy continuations of short prompts, like the lab's, and rounds from their 16th token on,
-   with a cross-entropy on the target's argmax (all greedy drafting needs) added at a quarter
-   weight: at full weight greedy tau rose but sampled tau fell below its bar.
+   with a cross-entropy on the target's argmax (all greedy drafting needs) added to the KL, which
+   sharpens q: stage 4 gives sampling back what that costs it.
 3. centroids: tokens are grouped into 64 equal clusters by output embedding and the centroid
    head learns which clusters hold the target's probability (E2B/E4B's ordered embeddings).
+4. calibration: one factor on the drafter's logits, fitted on fresh sampled continuations to
+   maximise the drafts that lossless sampling at temperature 0.8 keeps (distill.logit_scale);
+   a positive factor moves no argmax, so greedy drafting is exactly as trained.
 
 Writes `<out>/final/` (safetensors). Weights go to data/pocket/drafter/ only once the pair passes
 its bars (`scripts/measure_pocket.py`).
@@ -62,8 +65,11 @@ class DrafterRecipe:
     short_prompts: int = 2048  # greedy continuations of such prompts (half prose, half code) for the last stage
     short_steps: int = 600  # the last stage: those rows and the continuations of `prompts`
     short_lr: float = 2.5e-4  # its peak learning rate (warm-up 20, cosine to a tenth)
-    short_hard: float = 0.25  # weight of its cross-entropy on the target's argmax (distill.distill_loss)
+    short_hard: float = 1.0  # weight of its cross-entropy on the target's argmax (distill.distill_loss):
+    # measured at 1.0, tau greedy 3.12 -> 3.35, but the sharper q cut tau at T=0.8 3.11 -> 2.35, hence `calib_*`
     centroid_steps: int = 150  # steps for the centroid head (drafter frozen)
+    calib_prompts: int = 64  # sampled continuations (training prompts, new samples) that fit the logit scale
+    calib_temperature: float = 0.8  # the sampling temperature it is fitted for: the bars' and the lab's
     eval_sequences: int = 96  # held-out sequences for the agreement report
     width: int = 256  # drafter hidden size, a multiple of 64 (heads are 64 wide); E2B's assistant's too
     mlp: int = 512  # drafter MLP width
@@ -73,7 +79,8 @@ class DrafterRecipe:
 
 FULL = DrafterRecipe()
 QUICK = replace(FULL, prompts=192, new_tokens=80, steps=100, polish_steps=20, focus_steps=20, focus2_steps=20,
-                short_prompts=128, short_steps=20, centroid_steps=40, eval_sequences=32, width=128)
+                short_prompts=128, short_steps=20, centroid_steps=40, calib_prompts=16, eval_sequences=32,
+                width=128)
 
 
 def row_mode(i: int, recipe: DrafterRecipe) -> str:
@@ -123,6 +130,20 @@ def short_rows(target, streams, recipe: DrafterRecipe, seed: int) -> torch.Tenso
             prompts = random_windows(streams[f"{kind}_train"], recipe.gen_batch, recipe.short_prompt_len - 1, g)
             prompts[:, 0] = target.config.bos_token_id
             rows.append(distill.continuations(target, prompts, new_tokens))
+    return torch.cat(rows)
+
+
+def calib_rows(target, streams, recipe: DrafterRecipe, seed: int) -> torch.Tensor:
+    """(calib_prompts, prompt_len + new_tokens): the target's continuations of training-text prompts
+    sampled at calib_temperature, half prose then half code (fresh samples, not training rows)."""
+    g = torch.Generator().manual_seed(seed)
+    half = recipe.calib_prompts // 2
+    rows = []
+    for n, kind in enumerate(("prose", "code")):
+        prompts = random_windows(streams[f"{kind}_train"], half, recipe.prompt_len - 1, g)
+        prompts[:, 0] = target.config.bos_token_id
+        rows.append(distill.continuations(target, prompts, recipe.new_tokens, recipe.calib_temperature,
+                                          seed=seed + n))
     return torch.cat(rows)
 
 
@@ -206,21 +227,25 @@ def main() -> None:
                 write({"kind": "train", "phase": phase, "step": offset + step, "kl": kl, "agree": agree})
         return every
 
+    # The target's views of every training row, once (~3 min, ~2.5 GB): each step then runs the drafter only.
+    modes = [row_mode(i, recipe) for i in range(len(data["train"]))]
+    n_train, n_short = len(data["train"]), len(data.get("short", []))
+    views = distill.CachedViews(target, torch.cat([data["train"], data.get("short", data["train"][:0])]))
+    train_views = views.subset(torch.arange(n_train))
+    generated = torch.tensor([i for i, m in enumerate(modes) if m != "text"])
+    short = torch.cat([generated, torch.arange(n_train, n_train + n_short)])
     bar = tqdm(total=recipe.steps, desc="distil")
-    distill.fit(drafter, target, data["train"], steps=recipe.steps, k=recipe.k, batch=recipe.batch,
+    distill.fit(drafter, target, train_views, steps=recipe.steps, k=recipe.k, batch=recipe.batch,
                 lr=recipe.lr, warmup=recipe.warmup, seed=recipe.seed, every=progress("distil", 0),
                 checkpoint=ckpt)
     bar.close()
     # Later cosines go on from the weights above, each with its own checkpoint file and row seed.
-    modes = [row_mode(i, recipe) for i in range(len(data["train"]))]
-    generated = data["train"][[m != "text" for m in modes]]
-    short = torch.cat([generated, data.get("short", data["train"][:0])])
-    later = [("polish", data["train"], recipe.polish_steps, recipe.polish_lr, 0, 0.0),
+    later = [("polish", train_views, recipe.polish_steps, recipe.polish_lr, 0, 0.0),
              # the rounds inference runs: the target's continuations, from the prompt's last token on
-             ("focus", generated, recipe.focus_steps, recipe.focus_lr, recipe.prompt_len - 1, 0.0),
-             ("focus2", generated, recipe.focus2_steps, recipe.focus2_lr, recipe.prompt_len - 1, 0.0),
+             ("focus", views.subset(generated), recipe.focus_steps, recipe.focus_lr, recipe.prompt_len - 1, 0.0),
+             ("focus2", views.subset(generated), recipe.focus2_steps, recipe.focus2_lr, recipe.prompt_len - 1, 0.0),
              # rounds from a short prompt's last token on; in the longer rows those start in the prompt
-             ("short", short, recipe.short_steps, recipe.short_lr, recipe.short_prompt_len - 1,
+             ("short", views.subset(short), recipe.short_steps, recipe.short_lr, recipe.short_prompt_len - 1,
               recipe.short_hard)]
     done = recipe.steps
     for n, (phase, rows, steps, lr, first, hard) in enumerate(later, start=1):
@@ -231,7 +256,6 @@ def main() -> None:
                         checkpoint=out / f"{phase}.pt", first=first, hard=hard)
             bar.close()
             done += steps
-    train = data["train"]
     drafter.eval()
     full_agree = distill.agreement(target, drafter, data["val"], recipe.k, ordered=False)
     write({"kind": "eval", "head": "full", "agree": full_agree})
@@ -244,8 +268,8 @@ def main() -> None:
     opt = torch.optim.AdamW(emb.centroids.parameters(), lr=1e-2)
     for step in tqdm(range(recipe.centroid_steps), desc="centroids"):
         g = torch.Generator().manual_seed(recipe.seed * 104729 + step)
-        batch = train[torch.randint(0, len(train), (recipe.batch,), generator=g)]
-        loss, coverage = distill.centroid_loss(drafter, distill.target_view(target, batch), recipe.k)
+        view = train_views[torch.randint(0, len(train_views), (recipe.batch,), generator=g)]
+        loss, coverage = distill.centroid_loss(drafter, view, recipe.k)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -255,6 +279,18 @@ def main() -> None:
     ordered_agree = distill.agreement(target, drafter, data["val"], recipe.k, ordered=True)
     write({"kind": "eval", "head": "centroid", "agree": ordered_agree})
     print("held-out agreement, centroid head:", ordered_agree)
+
+    # Stage 4: the logit scale for sampled drafting (distill.logit_scale); argmaxes do not move.
+    if "calib" not in data:
+        data["calib"] = calib_rows(target, streams, recipe, recipe.seed + 2000)
+        torch.save(data, data_file)
+    scale, table = distill.logit_scale(target, drafter, data["calib"], NUM_ASSISTANT_TOKENS,
+                                       recipe.calib_temperature, ordered=True, first=recipe.prompt_len - 1)
+    with torch.no_grad():
+        drafter.lm_head.weight.mul_(scale)
+    write({"kind": "calibration", "temperature": recipe.calib_temperature, "scale": scale, "table": table})
+    print(f"logit scale {scale}: expected accepted drafts at T={recipe.calib_temperature}, k={NUM_ASSISTANT_TOKENS}: "
+          f"{table.get(1.0)} at 1.0 -> {table[scale]}")
     drafter.save_pretrained(out / "final")
     print(f"saved {out / 'final'}")
 

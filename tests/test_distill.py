@@ -161,3 +161,28 @@ def test_logit_scale_cools_an_overconfident_drafter_and_keeps_its_argmax(models)
         hot.lm_head.weight.mul_(s)
         after = [lg.argmax(-1) for lg, _ in distill.draft_steps(hot, view, 3, ordered, first=5)]
     assert all(torch.equal(a, b) for a, b in zip(before, after)), "a positive scale moves no argmax"
+
+
+def test_cached_views_are_the_targets_views_and_fit_the_same(models):
+    """train_drafter computes the target's views of its rows once; a step then sees the same view."""
+    target, drafter = models
+    rows = trained_tiny.markov_batch(12, 20, torch.Generator().manual_seed(7))
+    views = distill.CachedViews(target, rows, batch=5)
+    idx = torch.tensor([3, 0, 11, 3])
+    got, want = views[idx], distill.target_view(target, rows[idx])
+    for name in ("embeds", "hidden", "log_p"):
+        torch.testing.assert_close(getattr(got, name), getattr(want, name))
+    assert got.shared_kv.keys() == want.shared_kv.keys()
+    for name, pair in want.shared_kv.items():
+        torch.testing.assert_close(got.shared_kv[name], pair)
+    part = views.subset(torch.tensor([2, 5, 7]))
+    torch.testing.assert_close(part[torch.tensor([1])].hidden, views[torch.tensor([5])].hidden)
+
+    def fresh():
+        torch.manual_seed(0)
+        return type(drafter)(copy.deepcopy(drafter.config))
+
+    kw = dict(steps=3, k=2, batch=4)
+    plain = distill.fit(fresh(), target, rows, **kw)
+    cached = distill.fit(fresh(), target, views, **kw)
+    assert [h["kl"] for h in cached] == pytest.approx([h["kl"] for h in plain], rel=1e-4)
