@@ -185,6 +185,28 @@ plots.acceptance_figure(race, theory=False)
 # steps at width 128.
 
 # %% [markdown]
+# ## Greedy needs the argmax, sampling the whole distribution
+#
+# Greedy verification keeps a draft when it *is* the target's argmax: only the drafter's argmax
+# counts. Sampling keeps a draft x drawn from q with probability min(1, p(x) / q(x))
+# (`03_verify_and_accept`), so a step keeps Σ min(p, q) on average: now the drafter's confidence
+# counts too, and a q that is too flat or too sharp loses drafts that a rescaled q would keep.
+# `distill.logit_scale` multiplies the drafter's logits by a few factors s and measures, on the
+# check rows the target sampled, how many of a round's k drafts sampling at 0.8 would keep. A
+# positive s moves no argmax, so greedy drafting stays exactly as it was. The KL alone pulls q
+# towards p, so `fresh` should need little rescaling. The full recipe also adds a cross-entropy on
+# the target's argmax (`distill.fit(..., hard=...)`), which sharpens q for greedy drafting, and then
+# fits s as its last stage to give sampling back what that costs.
+
+# %%
+sampled_check = check_data[len(check_seeds):]  # the check rows the target sampled at 0.8
+best, kept = distill.logit_scale(target, fresh, sampled_check, k, temperature=0.8,
+                                 first=11,  # rounds start at a seed's last token, as at inference
+                                 scales=torch.tensor([0.5, 0.75, 1.0, 1.5, 2.0, 3.0]))
+print(f"drafts kept per round of {k} at T = 0.8, by scale on the fresh drafter's logits:")
+print("  " + "  ".join(f"x{s:g}: {v:.2f}" for s, v in kept.items()) + f"   (best: x{best:g})")
+
+# %% [markdown]
 # ## Summary
 #
 # - A drafter is trained by **distillation**: the target, frozen, is the teacher, and it also
@@ -194,6 +216,9 @@ plots.acceptance_figure(race, theory=False)
 #   `post_projection` fed back. Step j learns the target's distribution j tokens ahead.
 # - `distill.agreement` on held-out rows predicts acceptance; the race measures it. The output
 #   is the target's own with any drafter, trained or not: only the speed depends on it.
+# - Greedy acceptance depends on the drafter's argmax alone, sampled acceptance on its whole
+#   distribution: one factor on its logits (`distill.logit_scale`) tunes the second without
+#   touching the first.
 #
 # ## Exercises
 #
