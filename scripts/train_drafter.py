@@ -89,6 +89,13 @@ def row_mode(i: int, recipe: DrafterRecipe) -> str:
     return ("greedy", "sample", "text")[(i // (2 * recipe.gen_batch)) % 3]
 
 
+def bos_prompts(target, stream, n: int, length: int, g: torch.Generator) -> torch.Tensor:
+    """(n, length): random windows of a training stream, each starting with <bos> as the lab's prompts do."""
+    prompts = random_windows(stream, n, length - 1, g)
+    prompts[:, 0] = target.config.bos_token_id
+    return prompts
+
+
 def make_data(target, streams, recipe: DrafterRecipe, split: str, n: int, seed: int) -> torch.Tensor:
     """(n, prompt_len + new_tokens) token ids: target continuations and plain training text."""
     from tqdm.auto import tqdm
@@ -104,8 +111,7 @@ def make_data(target, streams, recipe: DrafterRecipe, split: str, n: int, seed: 
         if mode == "text":
             rows.append(random_windows(stream, m, length - 1, g))
             continue
-        prompts = random_windows(stream, m, recipe.prompt_len - 1, g)
-        prompts[:, 0] = target.config.bos_token_id  # as the lab's prompts start
+        prompts = bos_prompts(target, stream, m, recipe.prompt_len, g)
         torch.manual_seed(seed + i)
         out = target.generate(
             prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=recipe.new_tokens,
@@ -127,8 +133,7 @@ def short_rows(target, streams, recipe: DrafterRecipe, seed: int) -> torch.Tenso
     rows = []
     for kind in ("prose", "code"):
         for _ in tqdm(range(0, recipe.short_prompts // 2, recipe.gen_batch), desc=f"short {kind} prompts"):
-            prompts = random_windows(streams[f"{kind}_train"], recipe.gen_batch, recipe.short_prompt_len - 1, g)
-            prompts[:, 0] = target.config.bos_token_id
+            prompts = bos_prompts(target, streams[f"{kind}_train"], recipe.gen_batch, recipe.short_prompt_len, g)
             rows.append(distill.continuations(target, prompts, new_tokens))
     return torch.cat(rows)
 
@@ -140,8 +145,7 @@ def calib_rows(target, streams, recipe: DrafterRecipe, seed: int) -> torch.Tenso
     half = recipe.calib_prompts // 2
     rows = []
     for n, kind in enumerate(("prose", "code")):
-        prompts = random_windows(streams[f"{kind}_train"], half, recipe.prompt_len - 1, g)
-        prompts[:, 0] = target.config.bos_token_id
+        prompts = bos_prompts(target, streams[f"{kind}_train"], half, recipe.prompt_len, g)
         rows.append(distill.continuations(target, prompts, recipe.new_tokens, recipe.calib_temperature,
                                           seed=seed + n))
     return torch.cat(rows)
@@ -228,12 +232,11 @@ def main() -> None:
         return every
 
     # The target's views of every training row, once (~3 min, ~2.5 GB): each step then runs the drafter only.
-    modes = [row_mode(i, recipe) for i in range(len(data["train"]))]
-    n_train, n_short = len(data["train"]), len(data.get("short", []))
-    views = distill.CachedViews(target, torch.cat([data["train"], data.get("short", data["train"][:0])]))
+    n_train, extra = len(data["train"]), data.get("short", data["train"][:0])
+    views = distill.CachedViews(target, torch.cat([data["train"], extra]))
     train_views = views.subset(torch.arange(n_train))
-    generated = torch.tensor([i for i, m in enumerate(modes) if m != "text"])
-    short = torch.cat([generated, torch.arange(n_train, n_train + n_short)])
+    generated = torch.tensor([i for i in range(n_train) if row_mode(i, recipe) != "text"])
+    short = torch.cat([generated, torch.arange(n_train, n_train + len(extra))])
     bar = tqdm(total=recipe.steps, desc="distil")
     distill.fit(drafter, target, train_views, steps=recipe.steps, k=recipe.k, batch=recipe.batch,
                 lr=recipe.lr, warmup=recipe.warmup, seed=recipe.seed, every=progress("distil", 0),

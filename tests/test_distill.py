@@ -103,39 +103,27 @@ def test_rounds_from_a_later_anchor_are_the_same_rounds(models):
     assert len(agree) == 3 and loss.item() > 0
 
 
-def test_hard_adds_the_cross_entropy_of_the_targets_argmax(models):
-    """train_drafter's greedy stage: KL plus `hard` times -log q(target's argmax), per step."""
-    target, drafter = models
-    rows = trained_tiny.markov_batch(2, 20, torch.Generator().manual_seed(4))
-    view = distill.target_view(target, rows)
-    drafter.eval()
-    with torch.no_grad():
-        kl, agree = distill.distill_loss(drafter, view, k=3, first=5)
-        both, agree_hard = distill.distill_loss(drafter, view, k=3, first=5, hard=0.5)
-        ce = []
-        for j, (logits, _) in enumerate(distill.draft_steps(drafter, view, k=3, first=5), start=1):
-            top = view.log_p[:, 5 + j : 5 + j + logits.shape[1]].argmax(-1)
-            ce.append(torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), top.flatten()))
-    assert agree_hard == agree
-    torch.testing.assert_close(both, kl + 0.5 * torch.stack(ce).mean())
-
-
-def test_distill_loss_is_the_mean_kl_of_its_steps(models):
-    """distill_loss computes the target's side of the KL once per batch; this is the textbook form."""
+def test_distill_loss_is_the_mean_kl_of_its_steps_plus_hard_times_the_argmax_cross_entropy(models):
+    """The textbook form of what distill_loss computes (it takes the target's side of the KL once
+    per batch); `hard`, train_drafter's greedy stage, adds -log q(target's argmax) per step."""
     target, drafter = models
     rows = trained_tiny.markov_batch(3, 20, torch.Generator().manual_seed(5))
     view = distill.target_view(target, rows)
     drafter.eval()
     with torch.no_grad():
         loss, agree = distill.distill_loss(drafter, view, k=3, first=4)
-        kls, hits = [], []
+        both, agree_hard = distill.distill_loss(drafter, view, k=3, first=4, hard=0.5)
+        kls, ces, hits = [], [], []
         for j, (logits, _) in enumerate(distill.draft_steps(drafter, view, k=3, first=4), start=1):
             log_p = view.log_p[:, 4 + j : 4 + j + logits.shape[1]]
             log_q = logits.float().log_softmax(-1)
             kls.append(torch.nn.functional.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1).mean())
+            ces.append(torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), log_p.argmax(-1).flatten()))
             hits.append(float((logits.argmax(-1) == log_p.argmax(-1)).float().mean()))
     torch.testing.assert_close(loss, torch.stack(kls).mean())
     assert agree == pytest.approx(hits)
+    assert agree_hard == agree
+    torch.testing.assert_close(both, loss + 0.5 * torch.stack(ces).mean())
 
 
 def test_logit_scale_cools_an_overconfident_drafter_and_keeps_its_argmax(models):
