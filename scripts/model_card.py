@@ -79,11 +79,13 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
                         ("focus", "on the target's continuations only, rounds from the prompt's last token on (cosine"),
                         ("focus2", "of the same (cosine"),
                         ("short", "with greedy continuations of short prompts added, rounds from their 16th "
-                                  "token on, and a cross-entropy on the target's argmax added to the KL (cosine")):
+                                  "token on (cosine")):
         rows = [r for r in d_train if r.get("phase") == phase]
         if rows:
             lr = f" from lr {d_cfg[phase + '_lr']}" if phase + "_lr" in d_cfg else ""
-            stages += f"then {rows[-1]['step'] - done} more {what}{lr}); "
+            hard = d_cfg.get(phase + "_hard")
+            hard = f"; a cross-entropy on the target's argmax added to the KL, weight {hard}" if hard else ""
+            stages += f"then {rows[-1]['step'] - done} more {what}{lr}{hard}); "
             done = rows[-1]["step"]
     t_train = [r for r in t_log if r.get("kind") == "train"]
     t_seconds = (t_train[-1]["time"] - t_evals[0]["time"]) if t_train and t_evals else None
