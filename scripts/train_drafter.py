@@ -46,8 +46,9 @@ from labkit.train import random_windows, tokenize_jsonl  # noqa: E402
 @dataclass(frozen=True)
 class DrafterRecipe:
     k: int = 5  # steps trained per anchor: one more than the lab's default 4, so k sweeps work
-    prompts: int = 4096  # continuation prompts (a third greedy, a third sampled, a third text),
-    # written in ~5 minutes by the 16-layer target; 1,100 + 1,000 steps x 16 rows see each ~8 times
+    prompts: int = 8192  # continuation prompts (a third greedy, a third sampled, a third text),
+    # written in ~10 minutes by the 16-layer target. 4,096 let the focus stages (2,400 steps x 16 rows)
+    # see each of their ~2,700 continuations ~14 times; now ~7 (distil and polish: each row ~4 times)
     prompt_len: int = 48  # tokens of training text before the target continues
     new_tokens: int = 112  # tokens the target writes per prompt
     gen_batch: int = 64  # prompts generated at once (plain generate batches fine)
