@@ -62,7 +62,7 @@ class CachedViews:
     embeddings by lookup, log-probabilities by one matmul) spares `fit` the target's forward pass on
     every step. `views[idx]` is the TargetView of rows idx, as `target_view` would compute it;
     `views.subset(idx)` a CachedViews of some of the rows, sharing the storage. Memory: T x
-    (hidden + K/V widths) floats per row, ~2.5 GB for scripts/train_drafter.py's 6,144 rows.
+    (hidden + K/V widths) floats per row, ~4.2 GB for scripts/train_drafter.py's 10,240 rows.
     """
 
     def __init__(self, target: torch.nn.Module, rows: torch.Tensor, batch: int = 16, *, _parts=None):

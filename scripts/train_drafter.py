@@ -234,7 +234,7 @@ def main() -> None:
                 write({"kind": "train", "phase": phase, "step": offset + step, "kl": kl, "agree": agree})
         return every
 
-    # The target's views of every training row, once (~3 min, ~2.5 GB): each step then runs the drafter only.
+    # The target's views of every training row, once (~5 min, ~4.2 GB): each step then runs the drafter only.
     n_train, extra = len(data["train"]), data.get("short", data["train"][:0])
     views = distill.CachedViews(target, torch.cat([data["train"], extra]))
     train_views = views.subset(torch.arange(n_train))
