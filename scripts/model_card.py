@@ -24,6 +24,17 @@ def _read_log(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _training_minutes(records: list[dict]) -> float | None:
+    """Minutes of training in a log's "train" records, leaving out the gaps a paused or resumed run
+    leaves between two records (any interval over 5x the median one)."""
+    times = [r["time"] for r in records if r.get("kind") == "train" and "time" in r]
+    gaps = sorted(b - a for a, b in zip(times, times[1:]))
+    if not gaps:
+        return None
+    typical = gaps[len(gaps) // 2]
+    return sum(g if g <= 5 * typical else typical for g in gaps) / 60
+
+
 def _run_dir(final: Path, name: str) -> Path:
     """Where a model's training logs are: beside its folder (final/, shipped/), else `runs/<name>`."""
     parent = Path(final).resolve().parent
@@ -87,8 +98,23 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
             hard = f"; a cross-entropy on the target's argmax added to the KL, weight {hard}" if hard else ""
             stages += f"then {rows[-1]['step'] - done} more {what}{lr}{hard}); "
             done = rows[-1]["step"]
-    t_train = [r for r in t_log if r.get("kind") == "train"]
-    t_seconds = (t_train[-1]["time"] - t_evals[0]["time"]) if t_train and t_evals else None
+    t_minutes = _training_minutes(t_log)
+    p_log = _read_log(t_run / "polish" / "log.jsonl")  # phase 1b, a second cosine (if it ran)
+    p_cfg = next((r for r in p_log if r.get("kind") == "config"), {})
+    p_evals = [r for r in p_log if r.get("kind") == "eval"]
+    p_final = t_run / "polish" / "final_eval.json"
+    p_final = json.loads(p_final.read_text()) if p_final.exists() else {}
+    p_minutes = _training_minutes(p_log)
+    polish = [] if not p_cfg else [
+        "",
+        f"Then {p_cfg['steps']} more steps of the same batches under a second cosine (`<out>/polish/`, a "
+        f"fresh AdamW from lr {p_cfg['lr']}, batches phase 1 never drew)"
+        + (f", {p_minutes:.0f} min" if p_minutes else "") + ". Held-out bits per byte: "
+        + "; ".join(f"step {r['step']} {r['prose_bpb']:.3f} / {r['code_bpb']:.3f}"
+                    for r in (p_evals[:-1] if p_final and len(p_evals) > 1 else p_evals))
+        + (f"; after it, every validation window: {p_final['prose_bpb']:.3f} / {p_final['code_bpb']:.3f}."
+           if p_final else "."),
+    ]
     u_log = _read_log(t_run / "derepeat" / "log.jsonl")  # phase 2, against loops (if it ran)
     u_cfg = next((r for r in u_log if r.get("kind") == "config"), {})
     u_train = [r for r in u_log if r.get("kind") == "train"]
@@ -160,13 +186,14 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
         "",
         f"Trained by `scripts/train_target.py`: {t_cfg.get('steps')} steps of {t_cfg.get('batch')} x "
         f"{t_cfg.get('seq_len')} tokens (half prose, half code), AdamW lr {t_cfg.get('lr')} cosine, "
-        f"seed {t_cfg.get('seed')}" + (f", {t_seconds / 60:.0f} min on this CPU." if t_seconds else "."),
+        f"seed {t_cfg.get('seed')}" + (f", {t_minutes:.0f} min of training on this CPU." if t_minutes else "."),
         "Held-out evaluation during training (bits per byte, prose / code):",
         "",
         "\n".join(f"- step {r['step']}: {r['prose_bpb']:.3f} / {r['code_bpb']:.3f}" for r in t_shown
                   if r["step"] % 400 == 0 or r is t_shown[-1]),
         (f"- final, every validation window: {t_final['prose_bpb']:.3f} / {t_final['code_bpb']:.3f}"
          if t_final else ""),
+        *polish,
         *derepeat,
         "",
         "## Drafter",
