@@ -6,7 +6,8 @@ chosen by measurement on a 2-core CPU, where decoding is overhead-bound: about 1
 step in per-op costs, whatever the width. So a drafter step costs what its 4 layers cost, and
 a target's depth decides how cheap that is next to it: measured with transformers' generate, a
 round of 4 drafts + 1 verify costs 2.5-2.9 target steps with `target_config`'s 8 layers (1.5x
-would need tau ~4) and ~1.9-2.1 with 16 (1.56x measured at tau 3.24). So `target_config` is the
+would need tau ~4) and 1.9-2.45 with 16, depending on the machine (2.38 on 2026-11-25's: 1.5x needs
+tau ~3.6 there). So `target_config` is the
 quick pair's shape (trains in minutes), and the full recipe trains 16 layers of width 256
 (`scripts/train_target.py`, ~2.9 h on 2 cores; issue "Pocket Gemma 4 pair") and a drafter of
 width 256 (`drafter_config`'s 128 is the quick pair's).

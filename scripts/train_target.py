@@ -42,7 +42,7 @@ FULL = TrainConfig(steps=2400, batch=16, seq_len=256, lr=2e-3, warmup=100, min_l
                    eval_every=200, eval_windows=32, ckpt_every=100, threads=2, seed=0)
 # The full run's shape: 16 layers of width 256 (13.8M parameters). Deep, because CPU decoding costs
 # ~1 ms per layer per step whatever the width, so only depth makes a 4-layer drafter's round cheap:
-# 4 drafts + 1 verify cost ~1.9 target steps here, 2.5-2.9 with 8 layers (1.5x would need tau ~4).
+# 4 drafts + 1 verify cost 1.9-2.45 target steps (by machine), 2.5-2.9 with 8 layers (1.5x: tau ~4).
 # Wide, because at ~1,700 steps width bought more than depth: 8 x 256 reached 2.03 / 1.51 held-out
 # bits per byte (prose / code), 16 x 192 only 2.09 / 1.62. --quick keeps labkit.pocket's 8 x 256.
 FULL_SHAPE = {"layers": 16, "width": 256}
