@@ -35,6 +35,18 @@ def _training_minutes(records: list[dict]) -> float | None:
     return sum(g if g <= 5 * typical else typical for g in gaps) / 60
 
 
+def _phase(folder: Path) -> tuple[list[dict], dict, list[dict], dict]:
+    """One labkit.train run in `folder`: (log records, its config record, the evaluations logged
+    during training, the final every-window evaluation); empty where it did not run."""
+    log = _read_log(folder / "log.jsonl")
+    final = folder / "final_eval.json"
+    final = json.loads(final.read_text()) if final.exists() else {}
+    evals = [r for r in log if r.get("kind") == "eval"]
+    if final and len(evals) > 1:
+        evals = evals[:-1]  # the last one is the final pass
+    return log, next((r for r in log if r.get("kind") == "config"), {}), evals, final
+
+
 def _run_dir(final: Path, name: str) -> Path:
     """Where a model's training logs are: beside its folder (final/, shipped/), else `runs/<name>`."""
     parent = Path(final).resolve().parent
@@ -72,13 +84,8 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
     manifest_file = Path(args.data) / "manifest.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
     t_run, d_run = _run_dir(args.target, "target"), _run_dir(args.drafter, "drafter")
-    t_log = _read_log(t_run / "log.jsonl")
+    t_log, t_cfg, t_shown, t_final = _phase(t_run)
     d_log = _read_log(d_run / "log.jsonl")
-    t_cfg = next((r for r in t_log if r.get("kind") == "config"), {})
-    t_final = t_run / "final_eval.json"
-    t_final = json.loads(t_final.read_text()) if t_final.exists() else {}
-    t_evals = [r for r in t_log if r.get("kind") == "eval"]
-    t_shown = t_evals[:-1] if t_final and len(t_evals) > 1 else t_evals  # the last one is the final pass
     d_cfg = next((r for r in d_log if r.get("kind") == "config"), {})
     d_evals = list({r["head"]: r for r in d_log if r.get("kind") == "eval"}.values())  # the last per head
     d_train = [r for r in d_log if r.get("kind") == "train"]
@@ -99,11 +106,7 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
             stages += f"then {rows[-1]['step'] - done} more {what}{lr}{hard}); "
             done = rows[-1]["step"]
     t_minutes = _training_minutes(t_log)
-    p_log = _read_log(t_run / "polish" / "log.jsonl")  # phase 1b, a second cosine (if it ran)
-    p_cfg = next((r for r in p_log if r.get("kind") == "config"), {})
-    p_evals = [r for r in p_log if r.get("kind") == "eval"]
-    p_final = t_run / "polish" / "final_eval.json"
-    p_final = json.loads(p_final.read_text()) if p_final.exists() else {}
+    p_log, p_cfg, p_evals, p_final = _phase(t_run / "polish")  # phase 1b, a second cosine (if it ran)
     p_minutes = _training_minutes(p_log)
     polish = [] if not p_cfg else [
         "",
@@ -111,15 +114,12 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
         f"fresh AdamW from lr {p_cfg['lr']}, batches phase 1 never drew)"
         + (f", {p_minutes:.0f} min" if p_minutes else "") + ". Held-out bits per byte: "
         + "; ".join(f"step {r['step']} {r['prose_bpb']:.3f} / {r['code_bpb']:.3f}"
-                    for r in (p_evals[:-1] if p_final and len(p_evals) > 1 else p_evals))
+                    for r in p_evals)
         + (f"; after it, every validation window: {p_final['prose_bpb']:.3f} / {p_final['code_bpb']:.3f}."
            if p_final else "."),
     ]
-    u_log = _read_log(t_run / "derepeat" / "log.jsonl")  # phase 2, against loops (if it ran)
-    u_cfg = next((r for r in u_log if r.get("kind") == "config"), {})
+    u_log, u_cfg, _, u_final = _phase(t_run / "derepeat")  # phase 2, against loops (if it ran)
     u_train = [r for r in u_log if r.get("kind") == "train"]
-    u_final = t_run / "derepeat" / "final_eval.json"
-    u_final = json.loads(u_final.read_text()) if u_final.exists() else {}
     derepeat = [] if not u_cfg else [
         "",
         f"Then {u_cfg['steps']} steps against greedy loops (`<out>/derepeat/`, AdamW lr {u_cfg['lr']}, "

@@ -151,19 +151,20 @@ def main() -> None:
     byte_lengths = bytes_per_token_table(tokenizer)
     train(model, cfg, get_batch, val_sets, byte_lengths, args.out)
 
+    def later(full: TrainConfig, quick: TrainConfig, steps: int | None) -> TrainConfig:
+        """A later phase's config: the recipe's, with phase 1's threads and the --*-steps override."""
+        return replace(quick if args.quick else full, threads=cfg.threads,
+                       **({} if steps is None else {"steps": steps}))
+
     # Phase 1b: a fresh optimizer on batches no other phase draws (phase 2 draws steps + 0..99).
-    cfg1b = replace(QUICK_POLISH if args.quick else POLISH, threads=cfg.threads)
-    if args.polish_steps is not None:
-        cfg1b = replace(cfg1b, steps=args.polish_steps)
+    cfg1b = later(POLISH, QUICK_POLISH, args.polish_steps)
     if cfg1b.steps > 0:
         print(f"phase 1b (a second cosine): {cfg1b}")
         train(model, cfg1b, lambda step: get_batch(cfg.steps + 1000 + step), val_sets, byte_lengths,
               args.out / "polish")
 
     # Phase 2 starts from the last weights above with a fresh optimizer (its own warm-up).
-    cfg2 = replace(QUICK_DEREPEAT if args.quick else DEREPEAT, threads=cfg.threads)
-    if args.derepeat_steps is not None:
-        cfg2 = replace(cfg2, steps=args.derepeat_steps)
+    cfg2 = later(DEREPEAT, QUICK_DEREPEAT, args.derepeat_steps)
     if cfg2.steps > 0:
         ul = QUICK_UNLIKELIHOOD if args.quick else UNLIKELIHOOD
 
