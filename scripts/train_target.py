@@ -52,7 +52,7 @@ QUICK = replace(FULL, steps=120, batch=8, seq_len=128, warmup=20, eval_every=60,
 
 # Phase 1b, a second cosine from phase 1's weights (fresh AdamW, warm-up 20, down to a tenth). A
 # rerun of phase 1 on a fresh machine (2026-11-24) ended at 1.978 / 1.407 held-out bits per byte, not
-# stop 19's 1.964 / 1.368 from the same recipe, and phase 2 then cost 0.012 / 0.019: code missed its
+# an earlier run's 1.964 / 1.368 from the same recipe, and phase 2 then cost 0.012 / 0.019: code missed its
 # 1.4 bar. The loss was still falling (code -0.017 per 200 steps at the end, sampled windows), so
 # 600 more steps of the same half-prose, half-code batches (+25 % tokens, ~30 min) buy margin.
 # Measured (every validation window): 1.978 / 1.407 -> 1.956 / 1.374 after it, 1.977 / 1.396 after
