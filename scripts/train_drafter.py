@@ -14,8 +14,7 @@ Four stages, each resumable from `<out>/`:
    a fourth ("focus2") repeats it at half its learning rate with a cross-entropy on the target's
    argmax (all greedy drafting needs) added to the KL; a fifth ("short") adds the target's greedy
    continuations of short prompts, like the lab's, and rounds from their 16th token on, with the
-   same cross-entropy, and a sixth ("short2") repeats that at half its learning rate. The
-   cross-entropy sharpens q: stage 4 gives sampling back what that costs it.
+   same cross-entropy. It sharpens q: stage 4 gives sampling back what that costs it.
 3. centroids: tokens are grouped into 64 equal clusters by output embedding and the centroid
    head learns which clusters hold the target's probability (E2B/E4B's ordered embeddings).
 4. calibration: one factor on the drafter's logits, fitted on fresh sampled continuations to
