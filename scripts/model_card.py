@@ -86,7 +86,7 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
     t_run, d_run = _run_dir(args.target, "target"), _run_dir(args.drafter, "drafter")
     t_log, t_cfg, t_shown, t_final = _phase(t_run)
     d_log = _read_log(d_run / "log.jsonl")
-    d_cfg = next((r for r in reversed(d_log) if r.get("kind") == "config"), {})  # a resumed run's recipe
+    d_cfg = next((r for r in d_log if r.get("kind") == "config"), {})
     d_evals = list({r["head"]: r for r in d_log if r.get("kind") == "eval"}.values())  # the last per head
     d_train = [r for r in d_log if r.get("kind") == "train"]
     calib = next((r for r in reversed(d_log) if r.get("kind") == "calibration"), None)
@@ -97,8 +97,7 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
                         ("focus", "on the target's continuations only, rounds from the prompt's last token on (cosine"),
                         ("focus2", "of the same (cosine"),
                         ("short", "with greedy continuations of short prompts added, rounds from their 16th "
-                                  "token on (cosine"),
-                        ("short2", "of the same (cosine")):
+                                  "token on (cosine")):
         rows = [r for r in d_train if r.get("phase") == phase]
         if rows:
             lr = f" from lr {d_cfg[phase + '_lr']}" if phase + "_lr" in d_cfg else ""

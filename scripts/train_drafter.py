@@ -70,9 +70,6 @@ class DrafterRecipe:
     short_lr: float = 2.5e-4  # its peak learning rate (warm-up 20, cosine to a tenth)
     short_hard: float = 1.0  # weight of its cross-entropy on the target's argmax (distill.distill_loss):
     # measured at 1.0, tau greedy 3.12 -> 3.35, but the sharper q cut tau at T=0.8 3.11 -> 2.35, hence `calib_*`
-    short2_steps: int = 600  # the same rows again, a last warm restart: without it the full pair measured greedy
-    # tau 3.402 and 1.467x, where this machine's round cost (~2.32 target steps) needs ~3.48 for 1.5x
-    short2_lr: float = 1.25e-4  # its peak learning rate: half the short stage's (warm-up 20, cosine to a tenth)
     centroid_steps: int = 150  # steps for the centroid head (drafter frozen)
     calib_prompts: int = 64  # sampled continuations (training prompts, new samples) that fit the logit scale
     calib_temperature: float = 0.8  # the sampling temperature it is fitted for: the bars' and the lab's
@@ -85,7 +82,7 @@ class DrafterRecipe:
 
 FULL = DrafterRecipe()
 QUICK = replace(FULL, prompts=192, new_tokens=80, steps=100, polish_steps=20, focus_steps=20, focus2_steps=20,
-                short_prompts=128, short_steps=20, short2_steps=0, centroid_steps=40, calib_prompts=16, eval_sequences=32,
+                short_prompts=128, short_steps=20, centroid_steps=40, calib_prompts=16, eval_sequences=32,
                 width=128)
 
 
@@ -168,7 +165,6 @@ def main() -> None:
     ap.add_argument("--focus-steps", type=int, help="continuation-only steps after those (0: none)")
     ap.add_argument("--focus2-steps", type=int, help="continuation-only steps at half that lr (0: none)")
     ap.add_argument("--short-steps", type=int, help="steps with continuations of short prompts added (0: none)")
-    ap.add_argument("--short2-steps", type=int, help="the same rows at half that lr (0: none)")
     ap.add_argument("--threads", type=int)
     ap.add_argument("--prompts", type=int, help="continuation prompts written by the target")
     ap.add_argument("--width", type=int, help="drafter hidden size, a multiple of 64")
@@ -176,7 +172,7 @@ def main() -> None:
     args = ap.parse_args()
     recipe = QUICK if args.quick else FULL
     recipe = replace(recipe, **{k: getattr(args, k) for k in ("steps", "polish_steps", "focus_steps", "focus2_steps",
-                                                              "short_steps", "short2_steps",
+                                                              "short_steps",
                                                               "threads", "prompts", "width", "mlp")
                                 if getattr(args, k) is not None})
     if recipe.width % HEAD_DIM:
@@ -225,8 +221,9 @@ def main() -> None:
     ckpt = out / "ckpt.pt"
     if ckpt.exists():
         write({"kind": "resume", "step": torch.load(ckpt, weights_only=False)["step"]})  # our own file
-    # again on resume: the recipe may have gained a stage since (scripts/model_card.py reads the last)
-    write({"kind": "config", **asdict(recipe), "params": sum(p.numel() for p in drafter.parameters())})
+    else:
+        write({"kind": "config", **asdict(recipe),
+               "params": sum(p.numel() for p in drafter.parameters())})
     from tqdm.auto import tqdm
 
     def progress(phase: str, offset: int):
@@ -256,8 +253,6 @@ def main() -> None:
               recipe.focus2_hard),
              # rounds from a short prompt's last token on; in the longer rows those start in the prompt
              ("short", views.subset(short), recipe.short_steps, recipe.short_lr, recipe.short_prompt_len - 1,
-              recipe.short_hard),
-             ("short2", views.subset(short), recipe.short2_steps, recipe.short2_lr, recipe.short_prompt_len - 1,
               recipe.short_hard)]
     done = recipe.steps
     for n, (phase, rows, steps, lr, first, hard) in enumerate(later, start=1):
