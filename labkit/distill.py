@@ -15,6 +15,8 @@ clusters hold the target's probability mass, so only top_k clusters' rows are sc
 (AdamW, warm-up then cosine, optional resumable checkpoints), `agreement` the held-out check and
 `logit_scale` a last calibration of the drafter's confidence for sampled drafting;
 `07_train_a_drafter` trains a drafter live with them, `scripts/train_drafter.py` the shipped one.
+Everything runs on the target's and drafter's device (put both on a GPU and token rows follow them;
+rows returned by `continuations` are on the CPU).
 Left out: mixed precision, multi-GPU, and training the target (see labkit/train.py).
 """
 
@@ -27,7 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from labkit.train import TrainConfig, lr_factor, make_optimizer
+from labkit.train import TrainConfig, device_of, lr_factor, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class TargetView:
 @torch.no_grad()
 def target_view(target: torch.nn.Module, x: torch.Tensor, **media: torch.Tensor) -> TargetView:
     """media: a multimodal target's pixel_values / input_features (...) for the soft tokens in x."""
+    x = x.to(device_of(target))
     out = target(
         input_ids=x, use_cache=False, output_hidden_states=True, return_shared_kv_states=True, **media
     )
@@ -66,15 +69,16 @@ class CachedViews:
     """
 
     def __init__(self, target: torch.nn.Module, rows: torch.Tensor, batch: int = 16, *, _parts=None):
-        """target: a text target (Gemma4ForCausalLM); rows: (n, T) token ids."""
-        self.target, self.rows = target, rows
+        """target: a text target (Gemma4ForCausalLM); rows: (n, T) token ids. The views are kept on
+        the target's device."""
+        self.target, self.rows = target, rows.to(device_of(target))
         if _parts is not None:
             self.hidden, self.shared_kv, self.index = _parts
             return
         hidden, kv = [], {}
         with torch.no_grad():
             for i in range(0, len(rows), batch):
-                out = target(input_ids=rows[i : i + batch], use_cache=False, output_hidden_states=True,
+                out = target(input_ids=self.rows[i : i + batch], use_cache=False, output_hidden_states=True,
                              return_shared_kv_states=True)
                 hidden.append(out.hidden_states[-1])
                 for name, pair in out.shared_kv_states.items():
@@ -91,7 +95,7 @@ class CachedViews:
 
     @torch.no_grad()
     def __getitem__(self, idx: torch.Tensor) -> TargetView:
-        at = self.index[idx]
+        at = self.index[idx].to(self.hidden.device)
         hidden = self.hidden[at]
         logits = self.target.lm_head(hidden)  # as Gemma4ForCausalLM.forward: the head, then the soft cap
         cap = self.target.config.get_text_config().final_logit_softcapping
@@ -199,7 +203,7 @@ def balanced_clusters(weight: torch.Tensor, n_clusters: int, iters: int = 8, see
     size = vocab // n_clusters
     if size * n_clusters != vocab:
         raise ValueError(f"vocabulary {vocab} must split into {n_clusters} equal clusters")
-    w = F.normalize(weight.detach().float(), dim=-1)
+    w = F.normalize(weight.detach().float().cpu(), dim=-1)
     g = torch.Generator().manual_seed(seed)
     centers = w[torch.randperm(vocab, generator=g)[:n_clusters]].clone()
     for _ in range(iters):
@@ -267,12 +271,12 @@ def logit_scale(
         lasts = [last for _, last in draft_steps(drafter, view, k, ordered, first)]
         ps = [(view.log_p[:, first + j : first + j + A] / temperature).softmax(-1) for j in range(1, k + 1)]
         for n, s in enumerate(scales.tolist()):
-            run = torch.ones(view.hidden.shape[0], A)  # (B, A) chance that steps 1..j were all kept
+            run = torch.ones(view.hidden.shape[0], A, device=view.hidden.device)  # (B, A) chance that steps 1..j were all kept
             for last, p in zip(lasts, ps):
                 logits = drafter.masked_embedding(last, s * weight) if ordered else last @ (s * weight).T
                 q = (logits.float() / temperature).softmax(-1)
                 run = run * torch.minimum(p, q).sum(-1)
-                total[n] += run.sum().double()
+                total[n] += run.sum().item()
         count += view.hidden.shape[0] * A
     table = {round(s, 4): round(float(t / count), 4) for s, t in zip(scales.tolist(), total)}
     return max(table, key=table.get), table
@@ -290,11 +294,12 @@ def continuations(
     trained on both kinds of text."""
     torch.manual_seed(seed)
     sampling = temperature > 0
+    prompts = prompts.to(device_of(target))
     return target.generate(
         prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=new_tokens,
         min_new_tokens=new_tokens, do_sample=sampling, temperature=temperature if sampling else None,
         top_k=0 if sampling else None, top_p=None, pad_token_id=target.config.pad_token_id,
-    )
+    ).cpu()
 
 
 def fit(
@@ -338,7 +343,7 @@ def fit(
     done = 0
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)  # written below: trusted
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)  # written below: trusted
         drafter.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -379,6 +384,6 @@ def agreement(target: torch.nn.Module, drafter: torch.nn.Module, data: torch.Ten
     for i in range(0, len(data), batch):
         view = target_view(target, data[i : i + batch])
         for j, (logits, _) in enumerate(draft_steps(drafter, view, k, ordered, first), start=1):
-            hits[j - 1] += (logits.argmax(-1) == view.log_p[:, first + j : first + j + A].argmax(-1)).float().sum()
+            hits[j - 1] += (logits.argmax(-1) == view.log_p[:, first + j : first + j + A].argmax(-1)).sum().item()
         total += view.log_p.shape[0] * A
     return [round(float(h / total), 4) for h in hits]

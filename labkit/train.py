@@ -8,6 +8,8 @@ tokenizers (a tokenizer with longer tokens has higher nats per token for the sam
 by maximum likelihood alone writes greedy loops, and this pushes down the tokens it repeated.
 
 Used by `scripts/train_target.py` (the pocket target) and `scripts/train_multimodal.py`.
+Everything runs on the model's device: put the model on a GPU and batches follow it there (token
+streams, windows and checkpoints stay on the CPU).
 Left out: mixed precision (bf16 on this kind of CPU was ~36x slower than fp32), gradient
 accumulation, multi-process data loading, distributed training.
 """
@@ -111,8 +113,26 @@ def eval_windows(stream: np.ndarray, seq_len: int, max_windows: int | None = Non
 # ---------------------------------------------------------------- loss and evaluation
 
 
+def device_of(model: torch.nn.Module) -> torch.device:
+    """Where a model's weights are: inputs are moved there."""
+    return next(model.parameters()).device
+
+
+def training_device(name: str = "auto") -> torch.device:
+    """`auto`: the GPU when there is one, else the CPU (not Apple's MPS: untested for training)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def device_name(device: torch.device) -> str:
+    """For logs and model cards: `cuda (NVIDIA H200)`, `cpu`."""
+    return f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else device.type
+
+
 def lm_loss(model: torch.nn.Module, windows: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy (nats) of windows (B, T+1)."""
+    windows = windows.to(device_of(model))
     logits = model(input_ids=windows[:, :-1], use_cache=False).logits  # (B, T, vocab)
     return F.cross_entropy(logits.flatten(0, 1), windows[:, 1:].flatten())
 
@@ -126,10 +146,11 @@ def evaluate(model: torch.nn.Module, windows: torch.Tensor, byte_lengths: torch.
     nats, tokens, nbytes = 0.0, 0, 0
     for i in range(0, len(windows), batch):
         w = windows[i : i + batch]
+        nbytes += int(byte_lengths[w[:, 1:]].sum())
+        w = w.to(device_of(model))
         logits = model(input_ids=w[:, :-1], use_cache=False).logits
         nats += F.cross_entropy(logits.flatten(0, 1), w[:, 1:].flatten(), reduction="sum").item()
         tokens += w[:, 1:].numel()
-        nbytes += int(byte_lengths[w[:, 1:]].sum())
     model.train(was_training)
     return {"nats_per_token": nats / tokens, "bpb": nats / math.log(2) / nbytes,
             "tokens": tokens, "bytes": nbytes}
@@ -169,6 +190,7 @@ def sequence_unlikelihood(model: torch.nn.Module, prefixes: torch.Tensor, new_to
     own loops, which appear only once it feeds on its own output."""
     was_training = model.training
     model.eval()
+    prefixes = prefixes.to(device_of(model))
     with torch.no_grad():
         seq = model.generate(prefixes, attention_mask=torch.ones_like(prefixes), do_sample=False,
                              max_new_tokens=new_tokens, min_new_tokens=new_tokens,
@@ -176,7 +198,7 @@ def sequence_unlikelihood(model: torch.nn.Module, prefixes: torch.Tensor, new_to
     model.train(was_training)
     p = prefixes.shape[1]
     cont = seq[:, p:]  # (B, new_tokens)
-    mask = repeated_ngrams(cont, n)
+    mask = repeated_ngrams(cont.cpu(), n).to(cont.device)
     logits = model(input_ids=seq[:, :-1], use_cache=False).logits[:, p - 1 :]  # predicts cont
     return unlikelihood_loss(logits, cont, mask), mask.float().mean().item()
 
@@ -274,8 +296,8 @@ def train(
         return record
 
     if step == 0:
-        write({"kind": "config", **asdict(cfg),
-               "params": sum(p.numel() for p in model.parameters())})
+        write({"kind": "config", **asdict(cfg), "params": sum(p.numel() for p in model.parameters()),
+               "device": device_name(device_of(model))})
         run_eval(cfg.eval_windows)
     else:
         write({"kind": "resume", "step": step})
