@@ -1,16 +1,16 @@
-"""The pocket pair: a small Gemma 4 target and its MTP drafter, trained in this repo on a CPU.
+"""The pocket pair: a small Gemma 4 target and its MTP drafter, trained in this repo (CPU or GPU).
 
 Both are the real transformers classes (`Gemma4ForCausalLM`, `Gemma4AssistantForCausalLM`), only
 small, so everything the lab shows with them holds for a real Gemma 4 pair too. The sizes were
-chosen by measurement on a 2-core CPU, where decoding is overhead-bound: about 1 ms per layer per
-step in per-op costs, whatever the width. So a drafter step costs what its 4 layers cost, and
+chosen by measurement on a 2-core CPU, where decoding is overhead-bound: about 0.7-1 ms per layer
+per step in per-op costs, whatever the width. So a drafter step costs what its 4 layers cost, and
 a target's depth decides how cheap that is next to it: measured with transformers' generate, a
 round of 4 drafts + 1 verify costs 2.5-2.9 target steps with `target_config`'s 8 layers (1.5x
-would need tau ~4) and 1.9-2.45 with 16, depending on the machine (2.38 on 2026-11-25's: 1.5x needs
-tau ~3.6 there). So `target_config` is the
-quick pair's shape (trains in minutes), and the full recipe trains 16 layers of width 256
-(`scripts/train_target.py`, ~2.9 h on 2 cores; issue "Pocket Gemma 4 pair") and a drafter of
-width 256 (`drafter_config`'s 128 is the quick pair's).
+would need tau ~4), 1.9-2.45 with 16 depending on the machine, and 1.88 with 24 where 16 cost 2.14
+(`scripts/round_cost.py`). So `target_config` is the quick pair's shape (trains in minutes), and
+the full recipe trains 24 layers of width 256 with a 2x MLP (`scripts/train_target.py`, ~10 min
+on a GPU; issue "Pocket Gemma 4 pair") and a drafter of width 256 (`drafter_config`'s 128 is the
+quick pair's).
 
 Introduced in `00_tour`; trained by `scripts/train_target.py` and `scripts/train_drafter.py`.
 The pocket *multimodal* pair (`06_multimodal`) is a separate, smaller `Gemma4ForConditionalGeneration`
@@ -45,7 +45,7 @@ SLIDING_WINDOW = 128  # half the training length, so the lab's sequences do run 
 def target_config(vocab_size: int = 4096, **changes) -> Gemma4TextConfig:
     """A pocket target: ~7M parameters, 8 layers of width 256 (about 1M of them embeddings).
 
-    This is the quick pair's shape; the full recipe passes 16 layers (`scripts/train_target.py`).
+    This is the quick pair's shape; the full recipe passes 24 layers and a 2x MLP (`scripts/train_target.py`).
 
     `changes` replace fields before the config is built (fields like the per-layer head sizes are
     derived from the layer list at construction, so a config must not be edited afterwards)."""

@@ -131,7 +131,7 @@ print(f"balance: {balance:.1f} FLOP per byte → with float32 weights, compute s
 # already holds `context` tokens. This is exactly what a verification pass does. We time two
 # models:
 #
-# - the loaded target (here the pocket target: 7M parameters in the quick build, 14M in the full
+# - the loaded target (here the pocket target: 7M parameters in the quick build, 15M in the full
 #   one);
 # - a **random-weight decoder with the real E2B text decoder's layer geometry** (width 1536, 8
 #   query heads, 1 KV head, head dims 256/512, MLP 6144, Per-Layer Embeddings) but only two
