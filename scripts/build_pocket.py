@@ -1,7 +1,15 @@
 """Build the pocket pair into data/pocket/ when its weights are not in the checkout.
 
     python scripts/build_pocket.py --quick    # ~7 min on 2 CPU cores: a placeholder pair
-    python scripts/build_pocket.py --force    # the full recipe: ~8 h on 2 CPU cores
+    python scripts/build_pocket.py --force    # the full recipe: minutes on a GPU, many hours on a CPU
+
+    # or train on a GPU machine, then measure and install on the CPU the bars are about:
+    python scripts/build_pocket.py --force --work runs/full --no-measure          # GPU machine
+    python scripts/build_pocket.py --force --work runs/full --measure-only        # here, after copying
+    #   runs/full/{target,drafter}/shipped and the training logs back
+
+The shipped pair: the full target, trained on a GPU with --no-measure, and a drafter trained here
+with `train_drafter.py --laptop` (the GPU time ran out first); `--laptop-drafter` builds that way.
 
 The full pair ships in the repository once it meets its bars (issue "Pocket Gemma 4 pair"); until
 then `make test` and `make lab` call this with `--quick`, so a fresh clone runs every notebook on a
@@ -56,7 +64,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="placeholder pair in ~7 minutes")
     ap.add_argument("--force", action="store_true", help="rebuild even if data/pocket has weights")
     ap.add_argument("--work", type=Path, help="where to train (default build/pocket_<recipe>); resumable")
+    ap.add_argument("--no-measure", action="store_true", help="train and export only (on a GPU machine, say)")
+    ap.add_argument("--laptop-drafter", action="store_true",
+                    help="train the drafter with train_drafter.py --laptop (~70 min on 2 CPU cores)")
+    ap.add_argument("--measure-only", action="store_true",
+                    help="measure and install the pair already exported to WORK/{target,drafter}/shipped")
     args = ap.parse_args()
+    if args.quick and (args.no_measure or args.measure_only):
+        ap.error("--quick pairs are never measured: drop --no-measure / --measure-only")
     if (TARGET_DIR / "model.safetensors").exists() and (DRAFTER_DIR / "model.safetensors").exists() \
             and not args.force:
         print(f"pocket pair present in {POCKET_DIR}; nothing to do (--force rebuilds)")
@@ -69,12 +84,25 @@ def main() -> None:
         # prompts go to build/: the committed held-out prompts in data/prompts stay as they are
         step("scripts/prep_pocket_data.py", "--out", str(data), "--prompts", str(work / "prompts"))
     quick = ["--quick"] if args.quick else []
-    step("scripts/train_target.py", *quick, "--out", str(work / "target"))
-    step("scripts/train_drafter.py", *quick, "--target", str(work / "target" / "final"),
-         "--out", str(work / "drafter"))
     shipped = {name: work / name / "shipped" for name in ("target", "drafter")}  # beside final/
-    for name, dst in shipped.items():
-        export(work / name / "final", dst)
+    if args.measure_only:
+        for name, dst in shipped.items():  # a model trained here since: exported now
+            if (work / name / "final" / "model.safetensors").exists() and not (dst / "model.safetensors").exists():
+                export(work / name / "final", dst)
+        missing = [str(d) for d in shipped.values() if not (d / "model.safetensors").exists()]
+        if missing:
+            sys.exit(f"--measure-only: no exported model in {', '.join(missing)} (train with --no-measure first)")
+    else:
+        step("scripts/train_target.py", *quick, "--out", str(work / "target"))
+        laptop = ["--laptop"] if args.laptop_drafter else []
+        step("scripts/train_drafter.py", *quick, *laptop, "--target", str(work / "target" / "final"),
+             "--out", str(work / "drafter"))
+        for name, dst in shipped.items():
+            export(work / name / "final", dst)
+    if args.no_measure:
+        print(f"trained and exported to {work}/{{target,drafter}}/shipped after {(time.time() - t0) / 60:.1f} min; "
+              "measure and install with --measure-only on the CPU the bars are about")
+        return
     if not args.quick:
         step("scripts/measure_pocket.py", "--target", str(shipped["target"]),
              "--drafter", str(shipped["drafter"]), "--data", str(data),
@@ -96,6 +124,8 @@ def main() -> None:
                 shutil.copy2(src / f, dst / f)
     # Training times of the full recipe are in its model card (a resumed build would understate them).
     build = {"recipe": recipe, "built_by": "scripts/build_pocket.py"}
+    if args.laptop_drafter:
+        build["drafter_recipe"] = "laptop"  # train_drafter.py --laptop
     if args.quick:
         build["minutes"] = round((time.time() - t0) / 60, 1)
     (POCKET_DIR / "BUILD.json").write_text(json.dumps(build, indent=1) + "\n")

@@ -53,6 +53,13 @@ def _run_dir(final: Path, name: str) -> Path:
     return parent if (parent / "log.jsonl").exists() else REPO / "runs" / name
 
 
+def _trained_on(t_cfg: dict, d_cfg: dict) -> str:
+    """"target on cuda (NVIDIA H200), drafter on cpu", from the runs' config records (logs written
+    before they named a device: a CPU)."""
+    t, d = t_cfg.get("device", "cpu"), d_cfg.get("device", "cpu")
+    return f"on {t}" if t == d else f"target on {t}, drafter on {d}"
+
+
 def _stored_dtype(folder: Path) -> str:
     cfg = json.loads((Path(folder) / "config.json").read_text())
     return cfg.get("dtype") or cfg.get("torch_dtype") or "float32"
@@ -145,7 +152,7 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
         "# Pocket Gemma 4 pair: model card",
         "",
         "A small Gemma 4 target (`Gemma4ForCausalLM`) and its MTP drafter (`Gemma4AssistantForCausalLM`),",
-        "trained in this repository on a CPU so the lab runs offline. Built from the real transformers",
+        f"trained in this repository ({_trained_on(t_cfg, d_cfg)}) so the lab runs offline. Built from the real transformers",
         "classes: the code path that runs them runs the real Gemma 4 pairs too. For teaching only.",
         "",
         f"Written by `scripts/measure_pocket.py --card` on {date.today().isoformat()}; every figure below",
@@ -186,7 +193,8 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
         "",
         f"Trained by `scripts/train_target.py`: {t_cfg.get('steps')} steps of {t_cfg.get('batch')} x "
         f"{t_cfg.get('seq_len')} tokens (half prose, half code), AdamW lr {t_cfg.get('lr')} cosine, "
-        f"seed {t_cfg.get('seed')}" + (f", {t_minutes:.0f} min of training on this CPU." if t_minutes else "."),
+        f"seed {t_cfg.get('seed')}" + (f", {t_minutes:.0f} min of training on {t_cfg.get('device', 'this CPU')}."
+                                       if t_minutes else "."),
         "Held-out evaluation during training (bits per byte, prose / code):",
         "",
         "\n".join(f"- step {r['step']}: {r['prose_bpb']:.3f} / {r['code_bpb']:.3f}" for r in t_shown

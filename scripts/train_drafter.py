@@ -1,7 +1,10 @@
 """Distil the pocket MTP drafter (`Gemma4AssistantForCausalLM`) from the frozen pocket target.
 
     python scripts/train_drafter.py --quick            # <= 5 minutes on 2 CPU cores
-    nohup nice -n 10 python scripts/train_drafter.py > runs/drafter/stdout.log 2>&1 &
+    python scripts/train_drafter.py --laptop           # ~70 minutes on 2 CPU cores (the shipped drafter's)
+    nohup nice -n 10 python scripts/train_drafter.py > runs/drafter/stdout.log 2>&1 &   # the full recipe
+
+Runs on a GPU when there is one (`--device`, default `auto`), else on the CPU: the same recipe.
 
 Four stages, each resumable from `<out>/`:
 1. data: the target writes continuations of training-text prompts, greedy and sampled at
@@ -40,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from labkit import distill  # noqa: E402
 from labkit.pocket import HEAD_DIM, NUM_ASSISTANT_TOKENS, TOKENIZER_DIR, drafter_config  # noqa: E402
-from labkit.train import random_windows, tokenize_jsonl  # noqa: E402
+from labkit.train import device_name, random_windows, tokenize_jsonl, training_device  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,8 @@ class DrafterRecipe:
     # see each of their ~2,700 continuations ~14 times; now ~7 (distil and polish: each row ~4 times)
     prompt_len: int = 48  # tokens of training text before the target continues
     new_tokens: int = 112  # tokens the target writes per prompt
-    gen_batch: int = 64  # prompts generated at once (plain generate batches fine)
+    gen_batch: int = 64  # prompts generated at once (plain generate batches fine); consecutive pairs of
+    # batches (prose, code) cycle through greedy, sampled and plain text
     steps: int = 1100  # distillation steps (2 cores, 16-layer target: ~3 s each at width 128, ~3.6 at 256)
     batch: int = 16  # sequences per distillation step
     lr: float = 2e-3
@@ -81,9 +85,16 @@ class DrafterRecipe:
 
 
 FULL = DrafterRecipe()
-QUICK = replace(FULL, prompts=192, new_tokens=80, steps=100, polish_steps=20, focus_steps=20, focus2_steps=20,
-                short_prompts=128, short_steps=20, centroid_steps=40, calib_prompts=16, eval_sequences=32,
-                width=128)
+# What fits about an hour of a 2-core CPU, and the shipped drafter's recipe (the session that trained
+# the full target on a GPU ran out of GPU time before its drafter): half the prompts, written 512 at a
+# time (on 2 cores, ~65 s per 512 x 112 tokens from the 24-layer target), the first cosine, then the
+# two stages with the argmax cross-entropy, which moved greedy tau most (stop 19: the short stage
+# alone, 3.12 -> 3.35); focus2 at the focus stage's learning rate, since no focus stage precedes it.
+LAPTOP = replace(FULL, prompts=4096, gen_batch=512, steps=1000, polish_steps=0, focus_steps=0, focus2_steps=600,
+                 focus2_lr=5e-4, short_steps=600)
+QUICK = replace(FULL, prompts=192, new_tokens=80, gen_batch=64, steps=100, batch=16, polish_steps=20,
+                focus_steps=20, focus2_steps=20, short_prompts=128, short_steps=20, centroid_steps=40,
+                calib_prompts=16, eval_sequences=32, width=128)
 
 
 def row_mode(i: int, recipe: DrafterRecipe) -> str:
@@ -114,7 +125,7 @@ def make_data(target, streams, recipe: DrafterRecipe, split: str, n: int, seed: 
         if mode == "text":
             rows.append(random_windows(stream, m, length - 1, g))
             continue
-        prompts = bos_prompts(target, stream, m, recipe.prompt_len, g)
+        prompts = bos_prompts(target, stream, m, recipe.prompt_len, g).to(target.device)
         torch.manual_seed(seed + i)
         out = target.generate(
             prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=recipe.new_tokens,
@@ -122,7 +133,7 @@ def make_data(target, streams, recipe: DrafterRecipe, split: str, n: int, seed: 
             temperature=0.8 if mode == "sample" else None, top_k=0 if mode == "sample" else None,
             pad_token_id=0,
         )
-        rows.append(out[:, :length])
+        rows.append(out[:, :length].cpu())
     return torch.cat(rows)
 
 
@@ -157,6 +168,7 @@ def calib_rows(target, streams, recipe: DrafterRecipe, seed: int) -> torch.Tenso
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="<= 5 minutes on 2 CPU cores")
+    ap.add_argument("--laptop", action="store_true", help="~70 minutes on 2 CPU cores (LAPTOP)")
     ap.add_argument("--target", type=Path, default=REPO / "runs" / "target" / "final")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "drafter")
     ap.add_argument("--data", type=Path, default=REPO / "build" / "pocket_data")
@@ -169,8 +181,11 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, help="continuation prompts written by the target")
     ap.add_argument("--width", type=int, help="drafter hidden size, a multiple of 64")
     ap.add_argument("--mlp", type=int, help="drafter MLP width")
+    ap.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, ...")
     args = ap.parse_args()
-    recipe = QUICK if args.quick else FULL
+    if args.quick and args.laptop:
+        ap.error("--quick or --laptop, not both")
+    recipe = QUICK if args.quick else LAPTOP if args.laptop else FULL
     recipe = replace(recipe, **{k: getattr(args, k) for k in ("steps", "polish_steps", "focus_steps", "focus2_steps",
                                                               "short_steps",
                                                               "threads", "prompts", "width", "mlp")
@@ -189,7 +204,8 @@ def main() -> None:
     from transformers import AutoTokenizer, Gemma4AssistantForCausalLM, Gemma4ForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
-    target = Gemma4ForCausalLM.from_pretrained(args.target).eval().requires_grad_(False)
+    device = training_device(args.device)
+    target = Gemma4ForCausalLM.from_pretrained(args.target).eval().requires_grad_(False).to(device)
     streams = {f"{kind}_{split}": tokenize_jsonl(args.data / f"{kind}_{split}.jsonl", tokenizer,
                                                  cache=args.data / f"{kind}_{split}.tokens")
                for kind in ("prose", "code") for split in ("train", "val")}
@@ -201,7 +217,9 @@ def main() -> None:
     else:
         t0 = time.time()
         data = {"train": make_data(target, streams, recipe, "train", recipe.prompts, recipe.seed),
-                "val": make_data(target, streams, recipe, "val", recipe.eval_sequences, recipe.seed + 1)}
+                # held-out rows: greedy continuations, half prose, half code, whatever gen_batch is
+                "val": make_data(target, streams, replace(recipe, gen_batch=recipe.eval_sequences // 2), "val",
+                                 recipe.eval_sequences, recipe.seed + 1)}
         torch.save(data, data_file)
         write({"kind": "data", "train": list(data["train"].shape), "val": list(data["val"].shape),
                "seconds": time.time() - t0})
@@ -215,15 +233,15 @@ def main() -> None:
     torch.manual_seed(recipe.seed)
     drafter = Gemma4AssistantForCausalLM(drafter_config(
         target.config, hidden_size=recipe.width, intermediate_size=recipe.mlp,
-        num_attention_heads=recipe.width // HEAD_DIM))
+        num_attention_heads=recipe.width // HEAD_DIM)).to(device)
     drafter.generation_config.num_assistant_tokens = NUM_ASSISTANT_TOKENS
     drafter.generation_config.num_assistant_tokens_schedule = "constant"
     ckpt = out / "ckpt.pt"
     if ckpt.exists():
-        write({"kind": "resume", "step": torch.load(ckpt, weights_only=False)["step"]})  # our own file
+        write({"kind": "resume", "step": torch.load(ckpt, map_location="cpu", weights_only=False)["step"]})
     else:
         write({"kind": "config", **asdict(recipe),
-               "params": sum(p.numel() for p in drafter.parameters())})
+               "params": sum(p.numel() for p in drafter.parameters()), "device": device_name(device)})
     from tqdm.auto import tqdm
 
     def progress(phase: str, offset: int):
@@ -234,9 +252,10 @@ def main() -> None:
                 write({"kind": "train", "phase": phase, "step": offset + step, "kl": kl, "agree": agree})
         return every
 
-    # The target's views of every training row, once (~5 min, ~4.2 GB): each step then runs the drafter only.
+    # The target's views of every training row, once (on the target's device; ~4.2 GB for 10,240
+    # rows of a 16-layer target, as much for 24 layers): each step then runs the drafter only.
     n_train, extra = len(data["train"]), data.get("short", data["train"][:0])
-    views = distill.CachedViews(target, torch.cat([data["train"], extra]))
+    views = distill.CachedViews(target, torch.cat([data["train"], extra]), batch=64)
     train_views = views.subset(torch.arange(n_train))
     generated = torch.tensor([i for i in range(n_train) if row_mode(i, recipe) != "text"])
     short = torch.cat([generated, torch.arange(n_train, n_train + len(extra))])
