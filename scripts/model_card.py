@@ -93,7 +93,7 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
     t_run, d_run = _run_dir(args.target, "target"), _run_dir(args.drafter, "drafter")
     t_log, t_cfg, t_shown, t_final = _phase(t_run)
     d_log = _read_log(d_run / "log.jsonl")
-    d_cfg = next((r for r in d_log if r.get("kind") == "config"), {})
+    d_cfg = next((r for r in reversed(d_log) if r.get("kind") == "config"), {})  # the last: a resumed run's
     d_evals = list({r["head"]: r for r in d_log if r.get("kind") == "eval"}.values())  # the last per head
     d_train = [r for r in d_log if r.get("kind") == "train"]
     calib = next((r for r in reversed(d_log) if r.get("kind") == "calibration"), None)

@@ -90,8 +90,11 @@ FULL = DrafterRecipe()
 # time (on 2 cores, ~65 s per 512 x 112 tokens from the 24-layer target), the first cosine, then the
 # two stages with the argmax cross-entropy, which moved greedy tau most (stop 19: the short stage
 # alone, 3.12 -> 3.35); focus2 at the focus stage's learning rate, since no focus stage precedes it.
-LAPTOP = replace(FULL, prompts=4096, gen_batch=512, steps=1000, polish_steps=0, focus_steps=0, focus2_steps=600,
-                 focus2_lr=5e-4, short_steps=600)
+# On 2 cores a step takes ~2.6-3 s (first cosine), so ~70 min in all. The shipped drafter's first
+# cosine was planned for 1,000 steps and cut, resumed, to 850 at step 200 and to 650 at step 300, to
+# fit a session (log.jsonl: every config record).
+LAPTOP = replace(FULL, prompts=4096, gen_batch=512, steps=650, polish_steps=0, focus_steps=0, focus2_steps=350,
+                 focus2_lr=5e-4, short_steps=350)
 QUICK = replace(FULL, prompts=192, new_tokens=80, gen_batch=64, steps=100, batch=16, polish_steps=20,
                 focus_steps=20, focus2_steps=20, short_prompts=128, short_steps=20, centroid_steps=40,
                 calib_prompts=16, eval_sequences=32, width=128)
@@ -239,9 +242,9 @@ def main() -> None:
     ckpt = out / "ckpt.pt"
     if ckpt.exists():
         write({"kind": "resume", "step": torch.load(ckpt, map_location="cpu", weights_only=False)["step"]})
-    else:
-        write({"kind": "config", **asdict(recipe),
-               "params": sum(p.numel() for p in drafter.parameters()), "device": device_name(device)})
+    # on resume too: a recipe changed between runs is then on record (model_card reads the last one)
+    write({"kind": "config", **asdict(recipe),
+           "params": sum(p.numel() for p in drafter.parameters()), "device": device_name(device)})
     from tqdm.auto import tqdm
 
     def progress(phase: str, offset: int):
