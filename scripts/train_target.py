@@ -55,6 +55,8 @@ FULL = TrainConfig(steps=2400, batch=32, seq_len=256, lr=2e-3, warmup=100, min_l
 # whatever the width, so only depth makes a 4-layer drafter's round cheap. scripts/round_cost.py,
 # random weights, 2 threads, idle 2-core CPU (2026-11-26): a round of 4 drafts + 1 verify costs 2.14
 # target steps with 16 layers (3x MLP), 2.10 with 20 (2.5x), 1.88 with 24 (2x); 2.5-2.9 with 8.
+# With trained weights (measure_pocket, 2026-11-26, a drafter short of its bars): tau 2.717 at 1.405x,
+# so a round cost 1.93 target steps, against 2.32 for the 16-layer pair (tau 3.40 at 1.467x).
 # Width 256, because at ~1,700 steps width bought more than depth: 8 x 256 reached 2.03 / 1.51
 # held-out bits per byte (prose / code), 16 x 192 only 2.09 / 1.62. --quick keeps labkit.pocket's 8 x 256.
 FULL_SHAPE = {"layers": 24, "width": 256, "mlp": 512}
