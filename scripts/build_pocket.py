@@ -8,8 +8,8 @@
     python scripts/build_pocket.py --force --work runs/full --measure-only        # here, after copying
     #   runs/full/{target,drafter}/shipped and the training logs back
 
-The shipped pair: the full target, trained on a GPU with --no-measure, and a drafter trained here
-with `train_drafter.py --laptop` (the GPU time ran out first); `--laptop-drafter` builds that way.
+`--laptop-drafter` trains the drafter with `train_drafter.py --laptop` (~70 min on 2 CPU cores).
+On 2026-11-26 the full target (GPU) with such a drafter missed tau and speedup: not installed.
 
 The full pair ships in the repository once it meets its bars (issue "Pocket Gemma 4 pair"); until
 then `make test` and `make lab` call this with `--quick`, so a fresh clone runs every notebook on a
