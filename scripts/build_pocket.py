@@ -8,8 +8,10 @@
     python scripts/build_pocket.py --force --work runs/full --measure-only        # here, after copying
     #   runs/full/{target,drafter}/shipped and the training logs back
 
-`--laptop-drafter` trains the drafter with `train_drafter.py --laptop` (~70 min on 2 CPU cores).
-On 2026-11-26 the full target (GPU) with such a drafter missed tau and speedup: not installed.
+`--drafter-recipe laptop` trains the drafter with `train_drafter.py --laptop` (~70 min on 2 CPU
+cores); on 2026-11-26 the full target (GPU) with such a drafter missed tau and speedup: not
+installed. `--drafter-recipe laptop+continued` then goes on from it into WORK/drafter with
+`train_drafter.py --continued` (~100 min more; the laptop run is kept in WORK/drafter-laptop).
 
 The full pair ships in the repository once it meets its bars (issue "Pocket Gemma 4 pair"); until
 then `make test` and `make lab` call this with `--quick`, so a fresh clone runs every notebook on a
@@ -65,13 +67,16 @@ def main() -> None:
     ap.add_argument("--force", action="store_true", help="rebuild even if data/pocket has weights")
     ap.add_argument("--work", type=Path, help="where to train (default build/pocket_<recipe>); resumable")
     ap.add_argument("--no-measure", action="store_true", help="train and export only (on a GPU machine, say)")
-    ap.add_argument("--laptop-drafter", action="store_true",
-                    help="train the drafter with train_drafter.py --laptop (~70 min on 2 CPU cores)")
+    ap.add_argument("--drafter-recipe", choices=("full", "laptop", "laptop+continued"), default="full",
+                    help="train_drafter.py's recipe: full (default), --laptop (~70 min on 2 CPU cores), "
+                    "or --laptop then --continued from it (~170 min)")
     ap.add_argument("--measure-only", action="store_true",
                     help="measure and install the pair already exported to WORK/{target,drafter}/shipped")
     args = ap.parse_args()
     if args.quick and (args.no_measure or args.measure_only):
         ap.error("--quick pairs are never measured: drop --no-measure / --measure-only")
+    if args.quick and args.drafter_recipe != "full":
+        ap.error("--quick has its own drafter recipe: drop --drafter-recipe")
     if (TARGET_DIR / "model.safetensors").exists() and (DRAFTER_DIR / "model.safetensors").exists() \
             and not args.force:
         print(f"pocket pair present in {POCKET_DIR}; nothing to do (--force rebuilds)")
@@ -94,9 +99,14 @@ def main() -> None:
             sys.exit(f"--measure-only: no exported model in {', '.join(missing)} (train with --no-measure first)")
     else:
         step("scripts/train_target.py", *quick, "--out", str(work / "target"))
-        laptop = ["--laptop"] if args.laptop_drafter else []
-        step("scripts/train_drafter.py", *quick, *laptop, "--target", str(work / "target" / "final"),
-             "--out", str(work / "drafter"))
+        target = ["--target", str(work / "target" / "final")]
+        if args.drafter_recipe == "laptop+continued":
+            step("scripts/train_drafter.py", "--laptop", *target, "--out", str(work / "drafter-laptop"))
+            step("scripts/train_drafter.py", "--continued", "--init", str(work / "drafter-laptop" / "short.pt"),
+                 *target, "--out", str(work / "drafter"))
+        else:
+            laptop = ["--laptop"] if args.drafter_recipe == "laptop" else []
+            step("scripts/train_drafter.py", *quick, *laptop, *target, "--out", str(work / "drafter"))
         for name, dst in shipped.items():
             export(work / name / "final", dst)
     if args.no_measure:
@@ -124,8 +134,8 @@ def main() -> None:
                 shutil.copy2(src / f, dst / f)
     # Training times of the full recipe are in its model card (a resumed build would understate them).
     build = {"recipe": recipe, "built_by": "scripts/build_pocket.py"}
-    if args.laptop_drafter:
-        build["drafter_recipe"] = "laptop"  # train_drafter.py --laptop
+    if args.drafter_recipe != "full" and not args.quick:
+        build["drafter_recipe"] = args.drafter_recipe  # train_drafter.py --laptop [then --continued]
     if args.quick:
         build["minutes"] = round((time.time() - t0) / 60, 1)
     (POCKET_DIR / "BUILD.json").write_text(json.dumps(build, indent=1) + "\n")

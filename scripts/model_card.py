@@ -60,6 +60,46 @@ def _trained_on(t_cfg: dict, d_cfg: dict) -> str:
     return f"on {t}" if t == d else f"target on {t}, drafter on {d}"
 
 
+def _drafter_stages(d_log: list[dict]) -> str:
+    """What a train_drafter run's distillation did, from its log: "1100 steps of 16 sequences, ...;
+    then 1000 more ...; " (the config record is the last one: a resumed run's; a run resumed from
+    one begun before a stage existed has no lr for it there)."""
+    d_cfg = next((r for r in reversed(d_log) if r.get("kind") == "config"), {})
+    d_train = [r for r in d_log if r.get("kind") == "train"]
+    text = (f"{d_cfg.get('steps')} steps of {d_cfg.get('batch')} sequences, {d_cfg.get('k')} draft steps each, "
+            f"AdamW lr {d_cfg.get('lr')} cosine; ")
+    done = d_cfg.get("steps", 0)
+    for phase, what in (("polish", "from those weights (a warm restart, cosine"),
+                        ("focus", "on the target's continuations only, rounds from the prompt's last token on (cosine"),
+                        ("focus2", "of the same (cosine"),
+                        ("short", "with greedy continuations of short prompts added, rounds from their 16th "
+                                  "token on (cosine")):
+        rows = [r for r in d_train if r.get("phase") == phase]
+        if phase == "focus2" and not any(r.get("phase") == "focus" for r in d_train):
+            what = "on the target's continuations only, rounds from the prompt's last token on (cosine"
+        if rows:
+            lr = f" from lr {d_cfg[phase + '_lr']}" if phase + "_lr" in d_cfg else ""
+            hard = d_cfg.get(phase + "_hard")
+            hard = f"; a cross-entropy on the target's argmax added to the KL, weight {hard}" if hard else ""
+            text += f"then {rows[-1]['step'] - done} more {what}{lr}{hard}); "
+            done = rows[-1]["step"]
+    return text
+
+
+def _drafter_init(d_cfg: dict) -> str:
+    """The run a `train_drafter.py --init` run went on from, as a sentence ("" for none)."""
+    if not d_cfg.get("init"):
+        return ""
+    ckpt = Path(d_cfg["init"])
+    ckpt = ckpt if ckpt.is_absolute() else REPO / ckpt
+    log = _read_log(ckpt.parent / "log.jsonl")
+    cfg = next((r for r in reversed(log) if r.get("kind") == "config"), {})
+    full = next((r for r in reversed(log) if r.get("kind") == "eval" and r.get("head") == "full"), None)
+    return (f"It went on from an earlier run's weights (`{ckpt.parent.name}/{ckpt.name}`: {cfg.get('prompts')} "
+            f"prompts; {_drafter_stages(log)}held-out agreement of its full head {full['agree'] if full else '-'}), "
+            f"with the target's continuations of {d_cfg.get('prompts')} prompts (those rows and new ones): ")
+
+
 def _stored_dtype(folder: Path) -> str:
     cfg = json.loads((Path(folder) / "config.json").read_text())
     return cfg.get("dtype") or cfg.get("torch_dtype") or "float32"
@@ -97,21 +137,7 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
     d_evals = list({r["head"]: r for r in d_log if r.get("kind") == "eval"}.values())  # the last per head
     d_train = [r for r in d_log if r.get("kind") == "train"]
     calib = next((r for r in reversed(d_log) if r.get("kind") == "calibration"), None)
-    # train_drafter's later stages; a run resumed from one begun before a stage existed has no lr
-    # for it in its config record.
-    stages, done = "", d_cfg.get("steps", 0)
-    for phase, what in (("polish", "from those weights (a warm restart, cosine"),
-                        ("focus", "on the target's continuations only, rounds from the prompt's last token on (cosine"),
-                        ("focus2", "of the same (cosine"),
-                        ("short", "with greedy continuations of short prompts added, rounds from their 16th "
-                                  "token on (cosine")):
-        rows = [r for r in d_train if r.get("phase") == phase]
-        if rows:
-            lr = f" from lr {d_cfg[phase + '_lr']}" if phase + "_lr" in d_cfg else ""
-            hard = d_cfg.get(phase + "_hard")
-            hard = f"; a cross-entropy on the target's argmax added to the KL, weight {hard}" if hard else ""
-            stages += f"then {rows[-1]['step'] - done} more {what}{lr}{hard}); "
-            done = rows[-1]["step"]
+    init = _drafter_init(d_cfg)
     t_minutes = _training_minutes(t_log)
     p_log, p_cfg, p_evals, p_final = _phase(t_run / "polish")  # phase 1b, a second cosine (if it ran)
     p_minutes = _training_minutes(p_log)
@@ -210,9 +236,8 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
         "",
         "Distilled by `scripts/train_drafter.py` against the frozen target, run exactly as at inference",
         "(concat(embedding, last hidden state) -> the target's K/V -> constant position -> post_projection",
-        f"fed back), on target continuations (greedy and temperature 0.8) and training text: "
-        f"{d_cfg.get('steps')} steps of {d_cfg.get('batch')} sequences, {d_cfg.get('k')} draft steps each, "
-        f"AdamW lr {d_cfg.get('lr')} cosine; {stages}then the centroid head ({d_cfg.get('centroid_steps')} steps)"
+        f"fed back), on target continuations (greedy and temperature 0.8) and training text. {init}"
+        f"{_drafter_stages(d_log)}then the centroid head ({d_cfg.get('centroid_steps')} steps)"
         + (f"; last, its logits scaled by {calib['scale']} (fitted on fresh samples at temperature "
            f"{calib['temperature']}: expected drafts kept per round of 4 "
            f"{calib['table'].get('1.0')} unscaled -> {calib['table'][str(calib['scale'])]}; argmaxes unchanged)."

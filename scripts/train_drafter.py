@@ -2,6 +2,7 @@
 
     python scripts/train_drafter.py --quick            # <= 5 minutes on 2 CPU cores
     python scripts/train_drafter.py --laptop           # ~70 minutes on 2 CPU cores (short of the bars)
+    python scripts/train_drafter.py --continued --init runs/drafter/short.pt --out runs/drafter2   # ~100 more
     nohup nice -n 10 python scripts/train_drafter.py > runs/drafter/stdout.log 2>&1 &   # the full recipe
 
 Runs on a GPU when there is one (`--device`, default `auto`), else on the CPU: the same recipe.
@@ -96,6 +97,11 @@ FULL = DrafterRecipe()
 # fit a session (log.jsonl: every config record).
 LAPTOP = replace(FULL, prompts=4096, gen_batch=512, steps=650, polish_steps=0, focus_steps=0, focus2_steps=350,
                  focus2_lr=5e-4, short_steps=350)
+# A second ~110 minutes of 2 cores that goes on from a LAPTOP drafter (`--continued --init
+# <run>/short.pt`): that drafter agreed ~0.74 on its training rounds but 0.65 on held-out ones, so the
+# target writes 4,096 more prompts (FULL's 8,192 in all; the rows already written are reused, ~6 min
+# for the new ones), then a warm restart at half the first lr on all rows, focus2 and short again.
+CONTINUED = replace(LAPTOP, prompts=8192, steps=1000, lr=1e-3, warmup=20, focus2_steps=700, short_steps=600)
 QUICK = replace(FULL, prompts=192, new_tokens=80, gen_batch=64, steps=100, batch=16, polish_steps=20,
                 focus_steps=20, focus2_steps=20, short_prompts=128, short_steps=20, centroid_steps=40,
                 calib_prompts=16, eval_sequences=32, width=128)
@@ -114,14 +120,15 @@ def bos_prompts(target, stream, n: int, length: int, g: torch.Generator) -> torc
     return prompts
 
 
-def make_data(target, streams, recipe: DrafterRecipe, split: str, n: int, seed: int) -> torch.Tensor:
-    """(n, prompt_len + new_tokens) token ids: target continuations and plain training text."""
+def make_data(target, streams, recipe: DrafterRecipe, split: str, n: int, seed: int, start: int = 0) -> torch.Tensor:
+    """(n - start, prompt_len + new_tokens) token ids: rows start..n-1 of target continuations and plain
+    training text (start > 0 extends rows already written; a multiple of gen_batch)."""
     from tqdm.auto import tqdm
 
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed + start)
     length = recipe.prompt_len + recipe.new_tokens
     rows = []
-    for i in tqdm(range(0, n, recipe.gen_batch), desc=f"{split} data"):
+    for i in tqdm(range(start, n, recipe.gen_batch), desc=f"{split} data"):
         m = min(recipe.gen_batch, n - i)
         kind = "prose" if (i // recipe.gen_batch) % 2 == 0 else "code"
         mode = row_mode(i, recipe)
@@ -173,6 +180,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="<= 5 minutes on 2 CPU cores")
     ap.add_argument("--laptop", action="store_true", help="~70 minutes on 2 CPU cores (LAPTOP)")
+    ap.add_argument("--continued", action="store_true",
+                    help="~100 more minutes on 2 CPU cores from a LAPTOP drafter (CONTINUED; needs --init)")
+    ap.add_argument("--init", type=Path, help="start from this drafter checkpoint (an earlier run's "
+                    "<stage>.pt); that run's data.pt is reused and extended to --prompts")
     ap.add_argument("--target", type=Path, default=REPO / "runs" / "target" / "final")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "drafter")
     ap.add_argument("--data", type=Path, default=REPO / "build" / "pocket_data")
@@ -187,9 +198,13 @@ def main() -> None:
     ap.add_argument("--mlp", type=int, help="drafter MLP width")
     ap.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, ...")
     args = ap.parse_args()
-    if args.quick and args.laptop:
-        ap.error("--quick or --laptop, not both")
-    recipe = QUICK if args.quick else LAPTOP if args.laptop else FULL
+    if args.quick + args.laptop + args.continued > 1:
+        ap.error("one of --quick, --laptop, --continued")
+    if args.continued and args.init is None:
+        ap.error("--continued goes on from a drafter: give --init <run>/short.pt")
+    if args.init is not None and not args.init.is_file():
+        ap.error(f"--init {args.init}: no such checkpoint (train_drafter.py writes <out>/<stage>.pt)")
+    recipe = QUICK if args.quick else LAPTOP if args.laptop else CONTINUED if args.continued else FULL
     recipe = replace(recipe, **{k: getattr(args, k) for k in ("steps", "polish_steps", "focus_steps", "focus2_steps",
                                                               "short_steps",
                                                               "threads", "prompts", "width", "mlp")
@@ -216,8 +231,19 @@ def main() -> None:
 
     # Stage 1: data (cached; the target is frozen, so it never needs redoing on resume).
     data_file = out / "data.pt"
+    if not data_file.exists() and args.init is not None and (args.init.parent / "data.pt").exists():
+        data_file.write_bytes((args.init.parent / "data.pt").read_bytes())
+        write({"kind": "data", "copied_from": str(args.init.parent / "data.pt")})
     if data_file.exists():
         data = torch.load(data_file)
+        have = len(data["train"])
+        if recipe.prompts > have:  # more prompts than were written: the target writes the rest
+            t0 = time.time()
+            data["train"] = torch.cat([data["train"], make_data(target, streams, recipe, "train", recipe.prompts,
+                                                                recipe.seed, start=have)])
+            torch.save(data, data_file)
+            write({"kind": "data", "train": list(data["train"].shape), "extended_from": have,
+                   "seconds": time.time() - t0})
     else:
         t0 = time.time()
         data = {"train": make_data(target, streams, recipe, "train", recipe.prompts, recipe.seed),
@@ -241,10 +267,13 @@ def main() -> None:
     drafter.generation_config.num_assistant_tokens = NUM_ASSISTANT_TOKENS
     drafter.generation_config.num_assistant_tokens_schedule = "constant"
     ckpt = out / "ckpt.pt"
+    if args.init is not None and not ckpt.exists():  # fit() resumes from ckpt.pt once it exists
+        drafter.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=False)["model"])
+        write({"kind": "init", "from": str(args.init)})
     if ckpt.exists():
         write({"kind": "resume", "step": torch.load(ckpt, map_location="cpu", weights_only=False)["step"]})
     # on resume too: a recipe changed between runs is then on record (model_card reads the last one)
-    write({"kind": "config", **asdict(recipe),
+    write({"kind": "config", **asdict(recipe), "init": None if args.init is None else str(args.init),
            "params": sum(p.numel() for p in drafter.parameters()), "device": device_name(device)})
     from tqdm.auto import tqdm
 
