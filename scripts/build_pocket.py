@@ -11,7 +11,9 @@
 `--drafter-recipe laptop` trains the drafter with `train_drafter.py --laptop` (~70 min on 2 CPU
 cores); on 2026-11-26 the full target (GPU) with such a drafter missed tau and speedup: not
 installed. `--drafter-recipe laptop+continued` then goes on from it into WORK/drafter with
-`train_drafter.py --continued` (~100 min more; the laptop run is kept in WORK/drafter-laptop).
+`train_drafter.py --continued` (~90 min more; the laptop run is kept in WORK/drafter-laptop); on
+2026-11-26 that pair passed 6 of 8 bars (1.537x) and missed tau: tau greedy 2.984 (bar 3.2), tau at
+T=0.8 2.354 (bar 2.5). Not installed.
 
 The full pair ships in the repository once it meets its bars (issue "Pocket Gemma 4 pair"); until
 then `make test` and `make lab` call this with `--quick`, so a fresh clone runs every notebook on a
@@ -69,7 +71,7 @@ def main() -> None:
     ap.add_argument("--no-measure", action="store_true", help="train and export only (on a GPU machine, say)")
     ap.add_argument("--drafter-recipe", choices=("full", "laptop", "laptop+continued"), default="full",
                     help="train_drafter.py's recipe: full (default), --laptop (~70 min on 2 CPU cores), "
-                    "or --laptop then --continued from it (~170 min)")
+                    "or --laptop then --continued from it (~160 min)")
     ap.add_argument("--measure-only", action="store_true",
                     help="measure and install the pair already exported to WORK/{target,drafter}/shipped")
     args = ap.parse_args()
