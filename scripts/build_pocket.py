@@ -136,7 +136,7 @@ def main() -> None:
                 shutil.copy2(src / f, dst / f)
     # Training times of the full recipe are in its model card (a resumed build would understate them).
     build = {"recipe": recipe, "built_by": "scripts/build_pocket.py"}
-    if args.drafter_recipe != "full" and not args.quick:
+    if args.drafter_recipe != "full":  # --quick refuses any other
         build["drafter_recipe"] = args.drafter_recipe  # train_drafter.py --laptop [then --continued]
     if args.quick:
         build["minutes"] = round((time.time() - t0) / 60, 1)

@@ -24,6 +24,13 @@ def _read_log(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _last(log: list[dict], kind: str, **fields) -> dict | None:
+    """The last record of `kind` (with those field values) in a log; a resumed run appends, so the
+    last one is what ran."""
+    return next((r for r in reversed(log) if r.get("kind") == kind
+                 and all(r.get(k) == v for k, v in fields.items())), None)
+
+
 def _training_minutes(records: list[dict]) -> float | None:
     """Minutes of training in a log's "train" records, leaving out the gaps a paused or resumed run
     leaves between two records (any interval over 5x the median one)."""
@@ -64,19 +71,19 @@ def _drafter_stages(d_log: list[dict]) -> str:
     """What a train_drafter run's distillation did, from its log: "1100 steps of 16 sequences, ...;
     then 1000 more ...; " (the config record is the last one: a resumed run's; a run resumed from
     one begun before a stage existed has no lr for it there)."""
-    d_cfg = next((r for r in reversed(d_log) if r.get("kind") == "config"), {})
+    d_cfg = _last(d_log, "config") or {}
     d_train = [r for r in d_log if r.get("kind") == "train"]
     text = (f"{d_cfg.get('steps')} steps of {d_cfg.get('batch')} sequences, {d_cfg.get('k')} draft steps each, "
             f"AdamW lr {d_cfg.get('lr')} cosine; ")
     done = d_cfg.get("steps", 0)
+    focus = "on the target's continuations only, rounds from the prompt's last token on (cosine"
+    focus_ran = any(r.get("phase") == "focus" for r in d_train)
     for phase, what in (("polish", "from those weights (a warm restart, cosine"),
-                        ("focus", "on the target's continuations only, rounds from the prompt's last token on (cosine"),
-                        ("focus2", "of the same (cosine"),
+                        ("focus", focus),
+                        ("focus2", "of the same (cosine" if focus_ran else focus),
                         ("short", "with greedy continuations of short prompts added, rounds from their 16th "
                                   "token on (cosine")):
         rows = [r for r in d_train if r.get("phase") == phase]
-        if phase == "focus2" and not any(r.get("phase") == "focus" for r in d_train):
-            what = "on the target's continuations only, rounds from the prompt's last token on (cosine"
         if rows:
             lr = f" from lr {d_cfg[phase + '_lr']}" if phase + "_lr" in d_cfg else ""
             hard = d_cfg.get(phase + "_hard")
@@ -93,8 +100,7 @@ def _drafter_init(d_cfg: dict) -> str:
     ckpt = Path(d_cfg["init"])
     ckpt = ckpt if ckpt.is_absolute() else REPO / ckpt
     log = _read_log(ckpt.parent / "log.jsonl")
-    cfg = next((r for r in reversed(log) if r.get("kind") == "config"), {})
-    full = next((r for r in reversed(log) if r.get("kind") == "eval" and r.get("head") == "full"), None)
+    cfg, full = _last(log, "config") or {}, _last(log, "eval", head="full")
     return (f"It went on from an earlier run's weights (`{ckpt.parent.name}/{ckpt.name}`: {cfg.get('prompts')} "
             f"prompts; {_drafter_stages(log)}held-out agreement of its full head {full['agree'] if full else '-'}), "
             f"with the target's continuations of {d_cfg.get('prompts')} prompts (those rows and new ones): ")
@@ -133,10 +139,10 @@ def write_card(path: Path, m: dict, target, drafter, args) -> None:
     t_run, d_run = _run_dir(args.target, "target"), _run_dir(args.drafter, "drafter")
     t_log, t_cfg, t_shown, t_final = _phase(t_run)
     d_log = _read_log(d_run / "log.jsonl")
-    d_cfg = next((r for r in reversed(d_log) if r.get("kind") == "config"), {})  # the last: a resumed run's
+    d_cfg = _last(d_log, "config") or {}
     d_evals = list({r["head"]: r for r in d_log if r.get("kind") == "eval"}.values())  # the last per head
     d_train = [r for r in d_log if r.get("kind") == "train"]
-    calib = next((r for r in reversed(d_log) if r.get("kind") == "calibration"), None)
+    calib = _last(d_log, "calibration")
     init = _drafter_init(d_cfg)
     t_minutes = _training_minutes(t_log)
     p_log, p_cfg, p_evals, p_final = _phase(t_run / "polish")  # phase 1b, a second cosine (if it ran)

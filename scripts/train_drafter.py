@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -235,7 +236,7 @@ def main() -> None:
     # Stage 1: data (cached; the target is frozen, so it never needs redoing on resume).
     data_file = out / "data.pt"
     if not data_file.exists() and args.init is not None and (args.init.parent / "data.pt").exists():
-        data_file.write_bytes((args.init.parent / "data.pt").read_bytes())
+        shutil.copyfile(args.init.parent / "data.pt", data_file)
         write({"kind": "data", "copied_from": str(args.init.parent / "data.pt")})
     if data_file.exists():
         data = torch.load(data_file)
