@@ -61,10 +61,12 @@ def _run_dir(final: Path, name: str) -> Path:
 
 
 def _trained_on(t_cfg: dict, d_cfg: dict) -> str:
-    """"target on cuda (NVIDIA H200), drafter on cpu", from the runs' config records (logs written
-    before they named a device: a CPU)."""
-    t, d = t_cfg.get("device", "cpu"), d_cfg.get("device", "cpu")
-    return f"on {t}" if t == d else f"target on {t}, drafter on {d}"
+    """"target on cuda (NVIDIA H200), drafter on cpu, then cuda (NVIDIA H100)", from the runs' config
+    records, a drafter's earlier runs (`--init`) included (logs written before they named a device: a CPU)."""
+    t = t_cfg.get("device", "cpu")
+    d = list(dict.fromkeys([(_last(log, "config") or {}).get("device", "cpu") for _, log in _drafter_chain(d_cfg)]
+                           + [d_cfg.get("device", "cpu")]))
+    return f"on {t}" if [t] == d else f"target on {t}, drafter on {', then '.join(d)}"
 
 
 def _drafter_stages(d_log: list[dict]) -> str:
@@ -93,17 +95,32 @@ def _drafter_stages(d_log: list[dict]) -> str:
     return text
 
 
+def _drafter_chain(d_cfg: dict) -> list[tuple[Path, list[dict]]]:
+    """The runs a `train_drafter.py --init` run went on from, oldest first: (checkpoint, that run's log)."""
+    chain, cfg = [], d_cfg
+    while cfg.get("init") and len(chain) < 16:  # an --init names a file in an earlier run's folder
+        ckpt = Path(cfg["init"])
+        ckpt = ckpt if ckpt.is_absolute() else REPO / ckpt
+        log = _read_log(ckpt.parent / "log.jsonl")
+        chain.insert(0, (ckpt, log))
+        cfg = _last(log, "config") or {}
+    return chain
+
+
 def _drafter_init(d_cfg: dict) -> str:
-    """The run a `train_drafter.py --init` run went on from, as a sentence ("" for none)."""
-    if not d_cfg.get("init"):
+    """The runs a `train_drafter.py --init` run went on from, oldest first, as a sentence ("" for none):
+    each run's checkpoint, prompts, device, stages and held-out agreement, from its log."""
+    chain = _drafter_chain(d_cfg)
+    if not chain:
         return ""
-    ckpt = Path(d_cfg["init"])
-    ckpt = ckpt if ckpt.is_absolute() else REPO / ckpt
-    log = _read_log(ckpt.parent / "log.jsonl")
-    cfg, full = _last(log, "config") or {}, _last(log, "eval", head="full")
-    return (f"It went on from an earlier run's weights (`{ckpt.parent.name}/{ckpt.name}`: {cfg.get('prompts')} "
-            f"prompts; {_drafter_stages(log)}held-out agreement of its full head {full['agree'] if full else '-'}), "
-            f"with the target's continuations of {d_cfg.get('prompts')} prompts (those rows and new ones): ")
+    runs = "; ".join(
+        f"`{ckpt.parent.name}/{ckpt.name}` ({(_last(log, 'config') or {}).get('prompts')} prompts, on "
+        f"{(_last(log, 'config') or {}).get('device', 'cpu')}: {_drafter_stages(log)}held-out agreement of its "
+        f"full head {full['agree'] if (full := _last(log, 'eval', head='full')) else '-'})"
+        for ckpt, log in chain)
+    earlier = "an earlier run's weights" if len(chain) == 1 else "earlier runs' weights, each from the one before"
+    return (f"It went on from {earlier}: {runs}. This run, on {d_cfg.get('device', 'cpu')}, had the target's "
+            f"continuations of {d_cfg.get('prompts')} prompts (those rows and new ones): ")
 
 
 def _stored_dtype(folder: Path) -> str:

@@ -3,6 +3,7 @@
     python scripts/train_drafter.py --quick            # <= 5 minutes on 2 CPU cores
     python scripts/train_drafter.py --laptop           # ~70 minutes on 2 CPU cores (short of the bars)
     python scripts/train_drafter.py --continued --init runs/drafter/short.pt --out runs/drafter2   # ~90 more
+    python scripts/build_pocket.py --force    # target, then the shipped drafter's chain of runs, measured
     nohup nice -n 10 python scripts/train_drafter.py > runs/drafter/stdout.log 2>&1 &   # the full recipe
 
 Runs on a GPU when there is one (`--device`, default `auto`), else on the CPU: the same recipe.
@@ -32,6 +33,7 @@ its bars (`scripts/measure_pocket.py`).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -104,7 +106,9 @@ LAPTOP = replace(FULL, prompts=4096, gen_batch=512, steps=650, polish_steps=0, f
 # for the new ones), then a warm restart at half the first lr on all rows, focus2 and short again.
 # Measured (2026-11-26, from the LAPTOP drafter above, 2 cores): 4.5 min of data, ~6.5 min of views,
 # ~2.2 / 1.55 / 1.85 s a step, ~90 min in all; held-out agreement 0.65 -> 0.705-0.719 per step; the
-# pair: tau greedy 2.984, tau T=0.8 2.354, 1.537x (bars 3.2, 2.5, 1.5): not installed.
+# pair: tau greedy 2.984, tau T=0.8 2.354, 1.537x (bars 3.2, 2.5, 1.5): not installed. The shipped
+# drafter went on from it with two more such runs, 64 rows a step, on an H100 (build_pocket.py's
+# DRAFTER_RECIPES["chain"]; ~95 ms a step there).
 CONTINUED = replace(LAPTOP, prompts=8192, steps=1000, lr=1e-3, warmup=20, focus2_steps=700, short_steps=600)
 QUICK = replace(FULL, prompts=192, new_tokens=80, gen_batch=64, steps=100, batch=16, polish_steps=20,
                 focus_steps=20, focus2_steps=20, short_prompts=128, short_steps=20, centroid_steps=40,
@@ -196,6 +200,7 @@ def main() -> None:
     ap.add_argument("--focus-steps", type=int, help="continuation-only steps after those (0: none)")
     ap.add_argument("--focus2-steps", type=int, help="continuation-only steps at half that lr (0: none)")
     ap.add_argument("--short-steps", type=int, help="steps with continuations of short prompts added (0: none)")
+    ap.add_argument("--batch", type=int, help="sequences per distillation step")
     ap.add_argument("--threads", type=int)
     ap.add_argument("--prompts", type=int, help="continuation prompts written by the target")
     ap.add_argument("--width", type=int, help="drafter hidden size, a multiple of 64")
@@ -211,7 +216,7 @@ def main() -> None:
     recipe = QUICK if args.quick else LAPTOP if args.laptop else CONTINUED if args.continued else FULL
     recipe = replace(recipe, **{k: getattr(args, k) for k in ("steps", "polish_steps", "focus_steps", "focus2_steps",
                                                               "short_steps",
-                                                              "threads", "prompts", "width", "mlp")
+                                                              "batch", "threads", "prompts", "width", "mlp")
                                 if getattr(args, k) is not None})
     if recipe.width % HEAD_DIM:
         ap.error(f"--width {recipe.width}: use a multiple of {HEAD_DIM} (the head size)")
@@ -228,10 +233,15 @@ def main() -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
     device = training_device(args.device)
-    target = Gemma4ForCausalLM.from_pretrained(args.target).eval().requires_grad_(False).to(device)
-    streams = {f"{kind}_{split}": tokenize_jsonl(args.data / f"{kind}_{split}.jsonl", tokenizer,
-                                                 cache=args.data / f"{kind}_{split}.tokens")
-               for kind in ("prose", "code") for split in ("train", "val")}
+    # fp32 as the lab runs it, also from a bf16 export (from_pretrained would keep bf16)
+    target = Gemma4ForCausalLM.from_pretrained(args.target, dtype=torch.float32).eval().requires_grad_(False).to(device)
+
+    @functools.cache
+    def streams() -> dict:
+        """The training text as token streams, only once the target must write rows from it."""
+        return {f"{kind}_{split}": tokenize_jsonl(args.data / f"{kind}_{split}.jsonl", tokenizer,
+                                                  cache=args.data / f"{kind}_{split}.tokens")
+                for kind in ("prose", "code") for split in ("train", "val")}
 
     # Stage 1: data (cached; the target is frozen, so it never needs redoing on resume).
     data_file = out / "data.pt"
@@ -243,23 +253,23 @@ def main() -> None:
         have = len(data["train"])
         if recipe.prompts > have:  # more prompts than were written: the target writes the rest
             t0 = time.time()
-            data["train"] = torch.cat([data["train"], make_data(target, streams, recipe, "train", recipe.prompts,
+            data["train"] = torch.cat([data["train"], make_data(target, streams(), recipe, "train", recipe.prompts,
                                                                 recipe.seed, start=have)])
             torch.save(data, data_file)
             write({"kind": "data", "train": list(data["train"].shape), "extended_from": have,
                    "seconds": time.time() - t0})
     else:
         t0 = time.time()
-        data = {"train": make_data(target, streams, recipe, "train", recipe.prompts, recipe.seed),
+        data = {"train": make_data(target, streams(), recipe, "train", recipe.prompts, recipe.seed),
                 # held-out rows: greedy continuations, half prose, half code, whatever gen_batch is
-                "val": make_data(target, streams, replace(recipe, gen_batch=recipe.eval_sequences // 2), "val",
+                "val": make_data(target, streams(), replace(recipe, gen_batch=recipe.eval_sequences // 2), "val",
                                  recipe.eval_sequences, recipe.seed + 1)}
         torch.save(data, data_file)
         write({"kind": "data", "train": list(data["train"].shape), "val": list(data["val"].shape),
                "seconds": time.time() - t0})
     if recipe.short_steps and "short" not in data:  # added to the recipe after data.pt existed
         t0 = time.time()
-        data["short"] = short_rows(target, streams, recipe, recipe.seed + 1000)
+        data["short"] = short_rows(target, streams(), recipe, recipe.seed + 1000)
         torch.save(data, data_file)
         write({"kind": "data", "short": list(data["short"].shape), "seconds": time.time() - t0})
 
@@ -278,6 +288,7 @@ def main() -> None:
         write({"kind": "resume", "step": torch.load(ckpt, map_location="cpu", weights_only=False)["step"]})
     # on resume too: a recipe changed between runs is then on record (model_card reads the last one)
     write({"kind": "config", **asdict(recipe), "init": None if args.init is None else str(args.init),
+           "target": str(args.target),
            "params": sum(p.numel() for p in drafter.parameters()), "device": device_name(device)})
     from tqdm.auto import tqdm
 
@@ -345,7 +356,7 @@ def main() -> None:
 
     # Stage 4: the logit scale for sampled drafting (distill.logit_scale); argmaxes do not move.
     if "calib" not in data:
-        data["calib"] = calib_rows(target, streams, recipe, recipe.seed + 2000)
+        data["calib"] = calib_rows(target, streams(), recipe, recipe.seed + 2000)
         torch.save(data, data_file)
     scale, table = distill.logit_scale(target, drafter, data["calib"], NUM_ASSISTANT_TOKENS,
                                        recipe.calib_temperature, ordered=True, first=recipe.prompt_len - 1)

@@ -50,4 +50,10 @@ def test_model_card_names_the_run_a_continued_drafter_went_on_from(tmp_path):
     # focus2 with no focus stage before it is described in full, not as "of the same"
     assert "350 more on the target's continuations only" in text
     assert model_card._drafter_init({"steps": 10}) == ""
+    # a chain of such runs is named oldest first, each with its device
+    _log(tmp_path / "drafter2" / "log.jsonl", second + [{"kind": "eval", "head": "full", "agree": [0.7, 0.71]}])
+    third = {"kind": "config", "prompts": 12288, "device": "cuda (H100)", "init": str(tmp_path / "drafter2" / "short.pt")}
+    chain = model_card._drafter_init(third)
+    assert chain.index("drafter-laptop/short.pt") < chain.index("drafter2/short.pt` (8192 prompts, on cpu")
+    assert "each from the one before" in chain and "This run, on cuda (H100)" in chain and "12288 prompts" in chain
     assert model_card._drafter_stages(second).startswith("1000 steps of 16 sequences")
