@@ -44,8 +44,8 @@ $(STAMP): pyproject.toml
 	printf '%s\n' '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $(SETTINGS)
 	touch $(STAMP)
 
-# Until the fully trained pocket pair meets its bars and ships in data/pocket/, a fresh clone
-# trains a quick placeholder pair (~7 min on 2 cores) so every notebook runs offline.
+# The trained pocket pair ships in data/pocket/; a checkout without its weights (deleted, say)
+# trains a quick placeholder pair (~7 min on 2 cores) so every notebook still runs offline.
 POCKET := data/pocket/target/model.safetensors data/pocket/drafter/model.safetensors
 # The pocket multimodal pair (06_multimodal) ships in data/pocket/multimodal/; a checkout without it
 # (deleted, say) gets a quick placeholder, ~6 min on 2 cores.
