@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -177,12 +179,13 @@ plots.acceptance_figure(race, theory=False)
 # The untrained drafter's drafts are noise: almost every round keeps none, `tau` is about one
 # token per target forward, and decoding is slower than with no drafter at all
 # (`05_speed_and_cost`). A couple of minutes of distillation already buys real drafts. How far the
-# pair's own drafter is ahead depends on how long it was trained: the full recipe runs 1,100 steps
-# of 16 rows on 4,096 target continuations with a drafter of width 256, then 1,000 more from a warm
-# restart, twice 1,200 on the continuations alone, then 600 that add greedy continuations of short
-# prompts, like the lab's, and a cross-entropy on the target's argmax to the KL, and last fits one
-# scale on its logits for sampled drafting (`scripts/train_drafter.py`); the quick one runs 180
-# steps at width 128.
+# pair's own drafter is ahead depends on how long it was trained: a drafter of width 256, four
+# `scripts/train_drafter.py` runs each going on from the one before, 9,250 steps in all, the first
+# two of 16 rows, the last two of 64, on the target's continuations of up to 20,480 prompts; its
+# later stages train on the continuations alone, then add greedy continuations of short prompts,
+# like the lab's, with a cross-entropy on the target's argmax added to the KL; last, one scale on
+# its logits for sampled drafting (`data/pocket/MODEL_CARD.md` tells the whole story). The quick
+# recipe (`--quick`) runs 130 steps at width 128.
 
 # %% [markdown]
 # ## Greedy needs the argmax, sampling the whole distribution
