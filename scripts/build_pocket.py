@@ -97,6 +97,7 @@ def main() -> None:
         ap.error("--quick pairs are never measured: drop --no-measure / --measure-only")
     if args.quick and args.drafter_recipe:
         ap.error("--quick has its own drafter recipe: drop --drafter-recipe")
+    drafter_recipe = "full" if args.quick else args.drafter_recipe or "chain"  # --quick: FULL, scaled down
     if (TARGET_DIR / "model.safetensors").exists() and (DRAFTER_DIR / "model.safetensors").exists() \
             and not args.force:
         print(f"pocket pair present in {POCKET_DIR}; nothing to do (--force rebuilds)")
@@ -120,7 +121,7 @@ def main() -> None:
     else:
         step("scripts/train_target.py", *quick, "--out", str(work / "target"))
         export(work / "target" / "final", shipped["target"])  # the chain's later runs distil from it
-        runs = DRAFTER_RECIPES["full" if args.quick else args.drafter_recipe or "chain"]
+        runs = DRAFTER_RECIPES[drafter_recipe]
         for n, (name, flags, target) in enumerate(runs):  # each run goes on from the one before
             init = ["--init", str(work / runs[n - 1][0] / "short.pt")] if n else []
             step("scripts/train_drafter.py", *quick, *flags, *init, "--target", str(work / "target" / target),
@@ -151,10 +152,10 @@ def main() -> None:
                 shutil.copy2(src / f, dst / f)
     # Training times of the full recipe are in its model card (a resumed build would understate them).
     build = {"recipe": recipe, "built_by": "scripts/build_pocket.py"}
-    if not args.quick:  # which train_drafter.py runs (DRAFTER_RECIPES)
-        build["drafter_recipe"] = args.drafter_recipe or "chain"
     if args.quick:
         build["minutes"] = round((time.time() - t0) / 60, 1)
+    else:  # which train_drafter.py runs (DRAFTER_RECIPES)
+        build["drafter_recipe"] = drafter_recipe
     (POCKET_DIR / "BUILD.json").write_text(json.dumps(build, indent=1) + "\n")
     print(f"pocket pair ({recipe} recipe) in {POCKET_DIR} after {(time.time() - t0) / 60:.1f} min")
 

@@ -64,7 +64,7 @@ def _trained_on(t_cfg: dict, d_cfg: dict) -> str:
     """"target on cuda (NVIDIA H200), drafter on cpu, then cuda (NVIDIA H100)", from the runs' config
     records, a drafter's earlier runs (`--init`) included (logs written before they named a device: a CPU)."""
     t = t_cfg.get("device", "cpu")
-    d = list(dict.fromkeys([(_last(log, "config") or {}).get("device", "cpu") for _, log in _drafter_chain(d_cfg)]
+    d = list(dict.fromkeys([cfg.get("device", "cpu") for _, _, cfg in _drafter_chain(d_cfg)]
                            + [d_cfg.get("device", "cpu")]))
     return f"on {t}" if [t] == d else f"target on {t}, drafter on {', then '.join(d)}"
 
@@ -95,15 +95,16 @@ def _drafter_stages(d_log: list[dict]) -> str:
     return text
 
 
-def _drafter_chain(d_cfg: dict) -> list[tuple[Path, list[dict]]]:
-    """The runs a `train_drafter.py --init` run went on from, oldest first: (checkpoint, that run's log)."""
+def _drafter_chain(d_cfg: dict) -> list[tuple[Path, list[dict], dict]]:
+    """The runs a `train_drafter.py --init` run went on from, oldest first: (checkpoint, that run's
+    log, its last config record)."""
     chain, cfg = [], d_cfg
     while cfg.get("init") and len(chain) < 16:  # an --init names a file in an earlier run's folder
         ckpt = Path(cfg["init"])
         ckpt = ckpt if ckpt.is_absolute() else REPO / ckpt
         log = _read_log(ckpt.parent / "log.jsonl")
-        chain.insert(0, (ckpt, log))
         cfg = _last(log, "config") or {}
+        chain.insert(0, (ckpt, log, cfg))
     return chain
 
 
@@ -114,10 +115,10 @@ def _drafter_init(d_cfg: dict) -> str:
     if not chain:
         return ""
     runs = "; ".join(
-        f"`{ckpt.parent.name}/{ckpt.name}` ({(_last(log, 'config') or {}).get('prompts')} prompts, on "
-        f"{(_last(log, 'config') or {}).get('device', 'cpu')}: {_drafter_stages(log)}held-out agreement of its "
+        f"`{ckpt.parent.name}/{ckpt.name}` ({cfg.get('prompts')} prompts, on {cfg.get('device', 'cpu')}: "
+        f"{_drafter_stages(log)}held-out agreement of its "
         f"full head {full['agree'] if (full := _last(log, 'eval', head='full')) else '-'})"
-        for ckpt, log in chain)
+        for ckpt, log, cfg in chain)
     earlier = "an earlier run's weights" if len(chain) == 1 else "earlier runs' weights, each from the one before"
     return (f"It went on from {earlier}: {runs}. This run, on {d_cfg.get('device', 'cpu')}, had the target's "
             f"continuations of {d_cfg.get('prompts')} prompts (those rows and new ones): ")
