@@ -105,7 +105,7 @@ def run(
     temperature: float = 0.0,
     top_p: float = 1.0,
     schedule: str = "constant",
-    lossless: bool = False,
+    lossless: bool = True,
     kv: str = "exact",
     drafter: str = "mtp",
     chat: bool = False,
@@ -115,8 +115,10 @@ def run(
 ) -> Trace:
     """Generate from `prompt` along `path` and return the trace, with decoded pieces attached.
 
-    lossless: only for path "transformers" with sampling, verify argmax drafts as point masses
-    (`labkit.tracing.lossless`); the glass-box loop is always lossless.
+    lossless: for path "transformers" with sampling, verify argmax drafts as the point masses they
+    are (`labkit.tracing.lossless`), so the output is distributed exactly like the target's. On by
+    default; `lossless=False` runs transformers' as-shipped MTP sampling rule, whose output is
+    biased (`03_verify_and_accept` shows by how much). The glass-box loop is always lossless.
     drafter: for path "glassbox", "mtp" (the pair's drafter), "prompt-lookup", or a causal LM
     object to use as an independent drafter.
     """

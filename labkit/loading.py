@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,6 +235,21 @@ def _pocket_recipe(folder: Path = pocket.POCKET_DIR) -> str:
     return json.loads(build.read_text()).get("recipe", "full") if build.exists() else "full"
 
 
+@contextmanager
+def _quiet_progress(quiet: bool) -> Iterator[None]:
+    """transformers' progress bars off inside the block (if `quiet`), as they were after it."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    if quiet:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if quiet and was_on:
+            hf_logging.enable_progress_bar()
+
+
 def load_pair(
     target: str | Path | None = None,
     drafter: str | Path | None = None,
@@ -288,11 +305,14 @@ def load_pair(
         device_map = "auto"  # let accelerate spread a large target over GPU and CPU memory
     common = {"dtype": dtype, "local_files_only": local_files_only or is_pocket}
     t_cls = _model_class(t_cfg, "target")
-    if device_map is not None:
-        target_model = t_cls.from_pretrained(target, device_map=device_map, **common)
-    else:
-        target_model = t_cls.from_pretrained(target, **common).to(dev)
-    drafter_model = _model_class(d_cfg, "drafter").from_pretrained(drafter, **common).to(dev)
+    # A pocket pair loads in well under a second: transformers' "Loading weights" bars would only
+    # clutter every chapter. A real pair keeps them (its load takes minutes).
+    with _quiet_progress(is_pocket):
+        if device_map is not None:
+            target_model = t_cls.from_pretrained(target, device_map=device_map, **common)
+        else:
+            target_model = t_cls.from_pretrained(target, **common).to(dev)
+        drafter_model = _model_class(d_cfg, "drafter").from_pretrained(drafter, **common).to(dev)
     target_model.eval()
     drafter_model.eval()
     multimodal = t_cls is not _model_class(_text(t_cfg), "target")

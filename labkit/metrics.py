@@ -7,12 +7,17 @@ Theory (Leviathan et al. 2023): with per-token acceptance alpha and k drafts per
 forward yields on average (1 - alpha^(k+1)) / (1 - alpha) tokens; with c = drafter cost / target
 cost per forward, the speedup over plain decoding is that divided by (k c + 1).
 
-Left out: confidence intervals beyond a standard error, and cost models for batched serving.
+Intervals (`interval`) are percentile bootstraps over prompts: a prompt's rounds are not
+independent (an easy prompt has many long rounds), so the prompt is the unit that is resampled.
+
+Left out: cost models for batched serving, and intervals that account for timing noise within one
+prompt (a prompt is timed once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import random
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from labkit.trace import Round, Trace
@@ -124,3 +129,62 @@ def summarize(traces: Trace | Sequence[Trace]) -> Summary:
         t_rest=sum(r.t_rest for r in rounds),
         tv=sum(tvs) / len(tvs) if tvs else None,
     )
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A number measured on a sample of prompts, with a bootstrap interval over those prompts."""
+
+    value: float  # the statistic on the whole sample
+    lo: float  # lower end of the interval
+    hi: float  # upper end
+    prompts: int  # prompts in the sample (the unit resampled)
+    rounds: int  # drafting rounds in the sample (the first sample's, for a paired statistic)
+    level: float = 0.9  # the interval's coverage
+
+    def __str__(self) -> str:
+        return f"{self.value:.2f} [{self.lo:.2f}, {self.hi:.2f}]"
+
+    @property
+    def sample(self) -> str:
+        """How much data is behind it, in words: for figure titles and printed lines."""
+        return f"{self.prompts} prompts, {self.rounds} rounds, {self.level:.0%} bootstrap interval"
+
+    def contains(self, x: float) -> bool:
+        return self.lo <= x <= self.hi
+
+
+def interval(
+    stat: Callable[..., float],
+    *samples: Sequence[Trace],
+    n_boot: int = 1000,
+    level: float = 0.9,
+    seed: int = 0,
+) -> Estimate:
+    """`stat(*samples)` with a percentile bootstrap interval that resamples prompts.
+
+    Each sample is a list of traces indexed by prompt; several samples are resampled together
+    (a paired bootstrap), so `interval(lambda p, s: wall(p) / wall(s), plain, spec)` keeps each
+    prompt's plain and speculative runs side by side. Introduced in `04_acceptance`.
+    """
+    samples = [list(s) for s in samples]
+    n = len(samples[0])
+    if n == 0 or any(len(s) != n for s in samples):
+        raise ValueError("interval needs one or more non-empty samples of the same length (one trace per prompt)")
+    rng = random.Random(seed)
+    values = []
+    for _ in range(n_boot):
+        idx = [rng.randrange(n) for _ in range(n)]
+        v = stat(*[[s[i] for i in idx] for s in samples])
+        if v == v:  # a resample can leave a statistic undefined (no judged draft): skip it
+            values.append(v)
+    values.sort()
+    tail = (1 - level) / 2
+    lo = values[int(tail * (len(values) - 1))] if values else float("nan")
+    hi = values[int(round((1 - tail) * (len(values) - 1)))] if values else float("nan")
+    return Estimate(stat(*samples), lo, hi, n, len(_drafting_rounds(samples[0])), level)
+
+
+def speedup(plain: Sequence[Trace], spec: Sequence[Trace]) -> float:
+    """Wall-clock speedup of `spec` over `plain` on the same prompts: total seconds over total seconds."""
+    return sum(t.wall for t in plain) / sum(t.wall for t in spec)

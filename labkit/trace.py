@@ -93,6 +93,20 @@ class Trace:
         return len(self.rounds)
 
     @property
+    def decoding(self) -> str:
+        """Which decoding path and rule made this trace, in words: every figure names it."""
+        mode = "greedy" if self.greedy else f"sampled at T = {self.temperature:g}" + (
+            f", top-p {self.top_p:g}" if self.top_p < 1 else "")
+        where = {"plain": "plain decoding (target alone)",
+                 "transformers": "transformers' assisted generate",
+                 "glassbox": "the glass-box loop"}.get(self.path, self.path)
+        if self.path != "plain" and self.drafter not in ("mtp", "none"):
+            where += f" ({self.drafter} drafter)"
+        if not self.greedy and self.path != "plain":
+            where += ", lossless" if self.lossless else ", as-shipped MTP sampling (biased)"
+        return f"{mode}, {where}"
+
+    @property
     def text(self) -> str:
         return "".join(self.pieces)
 

@@ -6,10 +6,11 @@ pass-through `LogitsProcessor` appended to `generate`'s list (the target's final
 Nothing is monkeypatched; the tokens are the ones transformers emits (a test checks traced ==
 untraced). Introduced in `00_tour`.
 
-`lossless=True` is the one intervention, and it is opt-in: transformers' MTP candidate generator
-drafts by argmax but hands softmax(drafter logits) to the verifier, so with sampling the output is
-not distributed like the target's. A forward hook on the drafter replaces its logits with a point
-mass on the drafted token, which makes the verifier's rule exact (`03_verify_and_accept`).
+`lossless_sampling=True` is the one intervention (`labkit.run` turns it on for every sampled run
+unless told `lossless=False`): transformers' MTP candidate generator drafts by argmax but hands
+softmax(drafter logits) to the verifier, so with sampling the output is not distributed like the
+target's. A forward hook on the drafter replaces its logits with a point mass on the drafted token,
+which makes the verifier's rule exact (`03_verify_and_accept`).
 
 Left out: batches (assisted generation is batch size 1), beam search, streaming.
 """
@@ -172,7 +173,7 @@ class _Tracer:
         i = len(r.target_top)
         if i == 0:
             r.position = length
-        row = scores[0].float()
+        row = scores[0].double()  # float64: a lossless round's TV then prints as 0, not float32's 1e-7
         r.target_top.append(int(row.argmax()))
         if i < len(r.drafted) or (self.sampling and i == 0):
             p = row.softmax(-1)

@@ -47,6 +47,16 @@ def test_speculative_greedy_equals_the_target_alone(tiny, drafter):
     assert run(pair, PROMPT, path="glassbox", max_new_tokens=24).new_ids == plain.new_ids
 
 
+def test_sampling_through_transformers_is_lossless_by_default(pair):
+    """run(path="transformers", temperature > 0) verifies losslessly unless told lossless=False."""
+    exact = run(pair, PROMPT, path="transformers", temperature=0.8, max_new_tokens=32)
+    tvs = [r.tv for r in exact.rounds if r.tv is not None]
+    assert exact.lossless and tvs and max(tvs) < 1e-12
+    assert "lossless" in exact.decoding
+    shipped = run(pair, PROMPT, path="transformers", temperature=0.8, max_new_tokens=32, lossless=False)
+    assert not shipped.lossless and "biased" in shipped.decoding
+
+
 def test_parameter_count_from_config_matches_the_model(pair):
     assert loading.count_parameters(pair.target.config) == sum(p.numel() for p in pair.target.parameters())
     assert loading.count_parameters(pair.drafter.config, "drafter") == \

@@ -142,3 +142,19 @@ print(len(figures), round(metrics.tau(t), 3), len(style.ansi(t, color=False)) > 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["5", str(round(metrics.tau(_trace()), 3)), "True"]
+
+
+def test_bootstrap_interval_resamples_prompts():
+    from labkit.checks import synthetic_trace
+
+    easy = [synthetic_trace([4, 4, 4], 4) for _ in range(5)]
+    hard = [synthetic_trace([0, 0, 1], 4) for _ in range(5)]
+    est = metrics.interval(metrics.tau, easy + hard, n_boot=400)
+    assert est.prompts == 10 and est.rounds == 30
+    assert est.lo < est.value < est.hi  # prompts differ, so the interval has width
+    assert est.value == pytest.approx(metrics.tau(easy + hard))
+    same = metrics.interval(metrics.tau, easy, n_boot=50)
+    assert same.lo == same.value == same.hi  # identical prompts: nothing to resample
+    assert "10 prompts, 30 rounds" in est.sample and str(est).count("[") == 1
+    with pytest.raises(ValueError):
+        metrics.interval(metrics.speedup, easy, hard[:2])  # a paired statistic needs paired samples
