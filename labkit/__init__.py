@@ -21,6 +21,7 @@ _EXPORTS = {
     "load_prompts": "labkit.generation",
     "Trace": "labkit.trace",
     "Round": "labkit.trace",
+    "load_traces": "labkit.trace",
     "summarize": "labkit.metrics",
     "tau": "labkit.metrics",
     "speculate": "labkit.glassbox",
@@ -29,7 +30,7 @@ _EXPORTS = {
 _MODULES = ("plots", "widgets", "style", "media", "synthetic")
 
 __all__ = [  # literal, so tools can read it; tests/test_env.py checks it against _EXPORTS
-    "__version__", "setup", "LabEnv", "load_pair", "Pair", "run", "load_prompts", "Trace", "Round",
+    "__version__", "setup", "LabEnv", "load_pair", "Pair", "run", "load_prompts", "Trace", "Round", "load_traces",
     "summarize", "tau", "speculate", "trace_generate", "plots", "widgets", "style", "media", "synthetic",
 ]
 
@@ -56,5 +57,5 @@ if TYPE_CHECKING:  # editors and type checkers see the real names
     from labkit.glassbox import speculate
     from labkit.loading import Pair, load_pair
     from labkit.metrics import summarize, tau
-    from labkit.trace import Round, Trace
+    from labkit.trace import Round, Trace, load_traces
     from labkit.tracing import trace_generate

@@ -5,11 +5,14 @@ returns one row per k (tau, alpha, speedup, c): what `plots.sweep_figure` draws.
 reads a drafter step's and a target forward's cost off the traces. `predicted_speedup` is the cost
 model of `05_speed_and_cost`: tau(alpha, k) / (k c + v(k + 1)), where v(n) is the cost of a target
 forward over n tokens relative to one token (v = 1 is the textbook's "verification is free").
-`real_pair_costs` measures c and v for a real pair's *shapes* on this machine, with random weights.
+`CostModel` / `fit_costs` add what the textbook leaves out, the decoding loop's own work per step
+(paid per token by plain decoding, per round by speculation), and `predict` turns a fitted model
+into a speedup for a set of traces. `real_pair_costs` measures c and v for a real pair's *shapes*
+on this machine, with random weights.
 
 Introduced in `05_speed_and_cost` (`speed_sweep` is also used in `04_acceptance`).
-Left out: repeats and confidence intervals on timings (the notebooks run on small budgets; rerun a
-cell to see the noise), batched serving, and GPU-specific effects (CUDA graphs, kernel fusion).
+Intervals come from `metrics.interval` (prompts resampled). Left out: timing noise within a prompt
+(each is timed once), batched serving, and GPU-specific effects (CUDA graphs, kernel fusion).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -72,6 +76,100 @@ def predicted_speedup(alpha: float, k: int, c: float, verify: float = 1.0) -> fl
     times a one-token forward). verify = 1 gives the closed form of `metrics.expected_speedup`.
     """
     return metrics.expected_tau(alpha, k) / (k * c + verify)
+
+
+def _line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
+    """Least-squares (intercept, slope) of ys on xs; a flat line through the mean for one distinct x."""
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx else 0.0
+    return my - slope * mx, slope
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """What each part of decoding costs on this machine, in seconds, read off traces (`05_speed_and_cost`).
+
+    Plain decoding pays, per token, one target forward over one token *and* the decoding loop's
+    own work around it (picking the token, growing the cache, Python): `loop_plain`. Speculative
+    decoding pays, per round, k drafter steps, one target forward over k + 1 tokens, and the loop's
+    work for the round, `loop_round`. The textbook model keeps only the forwards; the loop's work is
+    what it leaves out, and plain decoding pays it once per token where speculation pays it once
+    per round.
+    """
+
+    t_target: float  # one target forward over one token (plain decoding's step), median
+    loop_plain: float  # plain decoding's work per token outside the forward, median
+    t_draft: float  # one drafter step, mean over drafted tokens
+    verify: tuple[float, float]  # target forward over n tokens ≈ verify[0] + verify[1] · n seconds
+    loop_round: tuple[float, float]  # a round's work outside both models ≈ loop_round[0] + loop_round[1] · k
+    prefill: float  # the prompt's forward (the same on both paths), median
+
+    @property
+    def c(self) -> float:
+        """One drafter step in target forwards."""
+        return self.t_draft / self.t_target
+
+    def v(self, n: int) -> float:
+        """A target forward over n tokens, in one-token forwards."""
+        return (self.verify[0] + self.verify[1] * n) / self.t_target
+
+    def round_seconds(self, k: int, loop: bool = True) -> float:
+        """One speculative round at k: k drafter steps, a verify over k + 1 tokens, and the loop."""
+        work = self.loop_round[0] + self.loop_round[1] * k if loop else 0.0
+        return k * self.t_draft + self.verify[0] + self.verify[1] * (k + 1) + work
+
+    def plain_seconds(self, loop: bool = True) -> float:
+        """One plain decoding step."""
+        return self.t_target + (self.loop_plain if loop else 0.0)
+
+    def speedup(self, tokens_per_round: float, k: int, new_tokens: int | None = None, loop: bool = True) -> float:
+        """Predicted wall-clock speedup at k, given the tokens a round yields.
+
+        With `new_tokens`, a whole generation: prefill, then new_tokens - 1 tokens in rounds;
+        without, the long-generation limit.
+        """
+        plain, spec = self.plain_seconds(loop), self.round_seconds(k, loop) / tokens_per_round
+        if new_tokens is None:
+            return plain / spec
+        n = new_tokens - 1
+        return (self.prefill + n * plain) / (self.prefill + n * spec)
+
+
+def fit_costs(plain: Sequence[Trace], spec: Sequence[Trace]) -> CostModel:
+    """A `CostModel` from plain traces and speculative traces (any mix of k, one trace per prompt).
+
+    The verify and loop lines are fitted across every round's k, so the model predicts k it was
+    not fitted at too; the plain side comes from plain traces only. Prefill rounds are left out
+    of every per-step figure.
+    """
+    steps = [r for t in plain for r in t.rounds[1:]]
+    rounds = [r for t in spec for r in t.rounds if r.k > 0]
+    if not steps or not rounds:
+        raise ValueError("fit_costs needs plain traces of two or more tokens and speculative traces with drafts")
+    return CostModel(
+        t_target=statistics.median(r.t_verify for r in steps),
+        loop_plain=statistics.median(r.t_rest for r in steps),
+        t_draft=sum(r.t_draft for r in rounds) / sum(r.k for r in rounds),
+        verify=_line([r.k + 1 for r in rounds], [r.t_verify for r in rounds]),
+        loop_round=_line([r.k for r in rounds], [r.t_rest for r in rounds]),
+        prefill=statistics.median(t.rounds[0].seconds for t in [*plain, *spec]),
+    )
+
+
+def predict(costs: CostModel, spec: Sequence[Trace], loop: bool = True) -> float:
+    """The cost model's speedup for these speculative traces, against plain decoding of the same length.
+
+    Acceptance is taken as measured (each trace's own rounds and their k); only time is modelled:
+    a trace costs the prefill plus `costs.round_seconds(k)` per round, plain decoding the prefill
+    plus `costs.plain_seconds()` per token after the first.
+    """
+    # a round after the prefill that drafted nothing (the last token) is a plain step
+    spec_seconds = sum(costs.prefill + sum(costs.round_seconds(r.k, loop) if r.k else costs.plain_seconds(loop)
+                                           for r in t.rounds[1:])
+                       for t in spec)
+    plain_seconds = sum(costs.prefill + (len(t.new_ids) - 1) * costs.plain_seconds(loop) for t in spec)
+    return plain_seconds / spec_seconds
 
 
 @torch.inference_mode()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from labkit.trace import Round, Trace
 
 
-def _drafting_rounds(traces: Trace | Iterable[Trace]) -> list[Round]:
+def drafting_rounds(traces: Trace | Iterable[Trace]) -> list[Round]:
     traces = [traces] if isinstance(traces, Trace) else list(traces)
     return [r for t in traces for r in t.rounds if r.k > 0]
 
@@ -44,7 +44,7 @@ def acceptance_by_position(
     Unconditional: P(draft j accepted) over rounds that drafted at least j tokens.
     Conditional: P(draft j accepted | drafts 1..j-1 accepted), the per-token alpha_j.
     """
-    rounds = _drafting_rounds(traces)
+    rounds = drafting_rounds(traces)
     k_max = max((r.k for r in rounds), default=0)
     rates = []
     for j in range(1, k_max + 1):
@@ -61,7 +61,7 @@ def alpha(traces: Trace | Iterable[Trace]) -> float:
     A round judges its accepted drafts plus the one it rejected (if any); drafts after a rejection
     were never judged, which is why this is not accepted / drafted.
     """
-    rounds = _drafting_rounds(traces)
+    rounds = drafting_rounds(traces)
     accepted = sum(r.accepted for r in rounds)
     judged = accepted + sum(r.rejected for r in rounds)
     return accepted / judged if judged else float("nan")
@@ -182,7 +182,7 @@ def interval(
     tail = (1 - level) / 2
     lo = values[int(tail * (len(values) - 1))] if values else float("nan")
     hi = values[int(round((1 - tail) * (len(values) - 1)))] if values else float("nan")
-    return Estimate(stat(*samples), lo, hi, n, len(_drafting_rounds(samples[0])), level)
+    return Estimate(stat(*samples), lo, hi, n, len(drafting_rounds(samples[0])), level)
 
 
 def speedup(plain: Sequence[Trace], spec: Sequence[Trace]) -> float:

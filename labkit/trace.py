@@ -4,7 +4,8 @@ A `Trace` is the lab's unit of evidence. The tracer (`labkit.tracing`, transform
 the glass-box loop (`labkit.glassbox`) both produce one; metrics, plots and widgets only ever read
 traces, so a trace saved to JSON renders anywhere, without torch or a model.
 
-Introduced in `00_tour`; rounds are dissected in `03_verify_and_accept`.
+Introduced in `00_tour`; rounds are dissected in `03_verify_and_accept`. Trace sets measured by
+`scripts/record_traces.py` ship in data/traces/ (`load_traces`, used from `04_acceptance` on).
 
 Vocabulary (the same in every notebook): a *round* drafts `k` tokens, the target verifies them in
 one forward, the longest agreeing prefix is `accepted`, and the target adds one token of its own,
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+TRACES_DIR = Path(__file__).resolve().parent.parent / "data" / "traces"
 
 
 @dataclass(frozen=True)
@@ -143,3 +145,41 @@ class Trace:
     @classmethod
     def load(cls, path: str | Path) -> Trace:
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 5 significant digits, recursively: a shipped trace set stays small and diffable."""
+    if isinstance(value, float):
+        return float(f"{value:.5g}")
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
+def save_traces(path: str | Path, groups: dict[str, list[Trace]], **meta: Any) -> Path:
+    """Write named groups of traces (one trace per prompt) and how they were measured to one JSON file."""
+    path = Path(path)
+    data = {"schema": SCHEMA_VERSION, "meta": meta,
+            "groups": {name: [_rounded(asdict(t)) for t in traces] for name, traces in groups.items()}}
+    path.write_text(json.dumps(data, separators=(",", ":")) + "\n")
+    return path
+
+
+def load_traces(name: str | Path) -> tuple[dict[str, list[Trace]], dict[str, Any]]:
+    """A trace set: a file, or the name of one shipped in data/traces/ ("acceptance", "speed").
+
+    Returns ({group name: [trace per prompt]}, meta), meta saying the command, date and machine.
+    """
+    path = Path(name)
+    if not path.suffix:
+        path = TRACES_DIR / f"{name}.json"
+    if not path.exists():
+        known = sorted(p.stem for p in TRACES_DIR.glob("*.json"))
+        raise FileNotFoundError(f"no trace set {name!r}; the lab ships {known or 'none'} in {TRACES_DIR}")
+    data = json.loads(path.read_text())
+    if data.get("schema") != SCHEMA_VERSION:
+        raise ValueError(f"{path.name}: trace schema {data.get('schema')} is not {SCHEMA_VERSION}; re-record it")
+    groups = {name: [Trace.from_dict(t) for t in traces] for name, traces in data["groups"].items()}
+    return groups, data["meta"]

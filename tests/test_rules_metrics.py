@@ -158,3 +158,61 @@ def test_bootstrap_interval_resamples_prompts():
     assert "10 prompts, 30 rounds" in est.sample and str(est).count("[") == 1
     with pytest.raises(ValueError):
         metrics.interval(metrics.speedup, easy, hard[:2])  # a paired statistic needs paired samples
+
+
+def test_sample_step_keeps_below_the_ratio_and_resamples_from_the_residual():
+    p = torch.tensor([0.5, 0.3, 0.2])
+    q = torch.tensor([0.2, 0.6, 0.2])
+    assert rules.sample_step(p, q, 1, 0.49) == (True, 1)  # min(1, 0.3 / 0.6) = 0.5
+    kept, token = rules.sample_step(p, q, 1, 0.51, torch.Generator().manual_seed(0))
+    assert not kept and token == 0  # the residual norm(max(0, p - q)) is all on token 0
+    assert torch.allclose(rules.residual(p, q), torch.tensor([1.0, 0.0, 0.0]))
+    assert torch.allclose(rules.residual(p, p), p)  # nothing left over: p itself
+    draws = []
+    drafted, qs, ps = torch.tensor([1, 1]), torch.stack([q, q]), torch.stack([p, p, p])
+    rules.rejection_sample(drafted, qs, ps, torch.Generator().manual_seed(1), draws)
+    assert 1 <= len(draws) <= 2 and all(0 <= u < 1 for u in draws)
+
+
+def test_sampling_checkers_accept_the_rule_and_reject_a_wrong_one():
+    from labkit import checks
+
+    checks.check_sample_step(rules.sample_step)
+    with pytest.raises(AssertionError):  # resampling from p instead of the residual is biased
+        checks.check_sample_step(lambda p, q, x, u, g=None: rules.sample_step(p, q, x, u, g) if u < min(1, float(p[x] / q[x]))
+                                 else (False, int(torch.multinomial(p, 1, generator=g))))
+    checks.check_q_equals_p({"keep": 1.0, "tv_argmax": 0.6})
+    with pytest.raises(AssertionError):
+        checks.check_q_equals_p({"keep": 1.0, "tv_argmax": 0.0})
+
+
+def _timed(accepted, k, t_draft, verify, loop, prefill=0.05, plain_steps=0, plain=(0.02, 0.004)):
+    """A trace whose rounds took the given seconds (plain_steps > 0: a plain trace of that many steps)."""
+    rounds = [Round(0, 3, 0, (), (), (), (5,), 0, (5,), 0.0, prefill, 0.0)]
+    if plain_steps:
+        rounds += [Round(i, 3 + i, 0, (), (), (), (6,), 0, (6,), 0.0, plain[0], plain[1])
+                   for i in range(1, plain_steps + 1)]
+    for i, a in enumerate(accepted, start=1):
+        drafted = tuple(range(10 * i, 10 * i + k))
+        rounds.append(Round(i, 0, k, drafted, (0.5,) * k, (0.5,) * k, drafted[:a] + (1,) * (k + 1 - a), a,
+                            drafted[:a] + (1,), k * t_draft, verify[0] + verify[1] * (k + 1), loop[0] + loop[1] * k))
+    wall = sum(r.seconds for r in rounds)
+    return Trace(path="plain" if plain_steps else "transformers", drafter="mtp", pair="synthetic", prompt_ids=(1, 2, 3),
+                 rounds=tuple(rounds), k=k, wall=wall)
+
+
+def test_cost_model_recovers_the_seconds_it_was_built_from():
+    from labkit import experiments
+
+    spec = {k: [_timed([k, 1, 0, k], k, 0.002, (0.018, 0.002), (0.005, 0.0005)),
+                _timed([2, k, k], k, 0.002, (0.018, 0.002), (0.005, 0.0005))] for k in (1, 2, 4)}
+    plain = [_timed([], 0, 0, (0, 0), (0, 0), plain_steps=n - 1) for n in (len(t.new_ids) for t in spec[4])]
+    costs = experiments.fit_costs(plain, [t for ts in spec.values() for t in ts])
+    assert costs.t_target == pytest.approx(0.02) and costs.loop_plain == pytest.approx(0.004)
+    assert costs.t_draft == pytest.approx(0.002) and costs.c == pytest.approx(0.1)
+    assert costs.verify == pytest.approx((0.018, 0.002)) and costs.loop_round == pytest.approx((0.005, 0.0005))
+    assert costs.v(1) == pytest.approx(1.0)
+    # the model predicts the measured ratio exactly when the seconds are exactly its own
+    assert experiments.predict(costs, spec[4]) == pytest.approx(metrics.speedup(plain, spec[4]))
+    # leaving the loop's work out under-predicts: plain decoding pays it per token, speculation per round
+    assert experiments.predict(costs, spec[4], loop=False) < experiments.predict(costs, spec[4])
