@@ -13,6 +13,7 @@ Introduced in `00_tour`. Left out: batches (one prompt at a time, like assisted 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def encode(pair: Any, prompt: str | Sequence[int] | torch.Tensor, chat: bool = F
         else:
             ids = tok(prompt, return_tensors="pt").input_ids
     else:
-        ids = torch.as_tensor(prompt, dtype=torch.long)
+        ids = torch.as_tensor(prompt)
         if ids.dim() == 1:
             ids = ids[None]
         if ids.dim() != 2 or ids.shape[0] != 1:
@@ -71,7 +72,25 @@ def encode(pair: Any, prompt: str | Sequence[int] | torch.Tensor, chat: bool = F
             )
         if ids.shape[1] == 0:
             raise BadInputError("the prompt is empty; give the model some text to continue")
+        if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+            raise BadInputError(f"token ids must be integers, got {ids.dtype}; pass a list of ints or a text prompt")
+        ids = ids.long()
+        vocab = pair.target.config.get_text_config().vocab_size
+        bad = ids[(ids < 0) | (ids >= vocab)]
+        if bad.numel():
+            raise BadInputError(
+                f"token id {int(bad[0])} is outside the target's vocabulary (0 … {vocab - 1}); "
+                "encode text with the pair's tokenizer, or pass the text itself")
     return ids.to(pair.device)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_real(x: Any) -> bool:
+    """A real number, not NaN (NaN compares false with everything, so it would slip past range checks)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and not math.isnan(x)
 
 
 def check_settings(
@@ -79,14 +98,18 @@ def check_settings(
 ) -> None:
     if path not in PATHS:
         raise BadInputError(f"unknown path {path!r}; choose one of {PATHS}")
-    if not isinstance(k, int) or k < 1:
+    if not _is_int(k):
+        raise BadInputError(f"k = {k!r}: the number of drafts per round must be a whole number, e.g. k=4")
+    if k < 1:
         raise BadInputError(f"k = {k!r}: the drafter must propose at least 1 token per round")
+    if not _is_int(max_new_tokens):
+        raise BadInputError(f"max_new_tokens = {max_new_tokens!r}: it must be a whole number, e.g. 64")
     if max_new_tokens < 1:
         raise BadInputError(f"max_new_tokens = {max_new_tokens}: ask for at least one new token")
-    if temperature < 0:
-        raise BadInputError(f"temperature = {temperature}: use 0 for greedy or a positive value")
-    if not 0 < top_p <= 1:
-        raise BadInputError(f"top_p = {top_p}: it must be in (0, 1]")
+    if not _is_real(temperature) or temperature < 0 or math.isinf(temperature):
+        raise BadInputError(f"temperature = {temperature!r}: use 0 for greedy or a positive finite number")
+    if not _is_real(top_p) or not 0 < top_p <= 1:
+        raise BadInputError(f"top_p = {top_p!r}: it must be a number in (0, 1]")
     limit = pair.target.config.get_text_config().max_position_embeddings
     if n_prompt + max_new_tokens > limit:
         raise BadInputError(

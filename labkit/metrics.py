@@ -139,7 +139,7 @@ class Estimate:
     lo: float  # lower end of the interval
     hi: float  # upper end
     prompts: int  # prompts in the sample (the unit resampled)
-    rounds: int  # drafting rounds in the sample (the first sample's, for a paired statistic)
+    rounds: int  # drafting rounds in the sample (the sample with most, for a paired statistic)
     level: float = 0.9  # the interval's coverage
 
     def __str__(self) -> str:
@@ -152,6 +152,15 @@ class Estimate:
 
     def contains(self, x: float) -> bool:
         return self.lo <= x <= self.hi
+
+    def versus(self, other: Estimate) -> str:
+        """"higher", "lower" (the intervals do not overlap) or "no clear difference": the words a
+        notebook may use when it compares two estimates."""
+        if self.lo > other.hi:
+            return "higher"
+        if self.hi < other.lo:
+            return "lower"
+        return "no clear difference"
 
 
 def interval(
@@ -182,7 +191,8 @@ def interval(
     tail = (1 - level) / 2
     lo = values[int(tail * (len(values) - 1))] if values else float("nan")
     hi = values[int(round((1 - tail) * (len(values) - 1)))] if values else float("nan")
-    return Estimate(stat(*samples), lo, hi, n, len(drafting_rounds(samples[0])), level)
+    # the speculative side's rounds, wherever it stands in a paired statistic (plain traces have none)
+    return Estimate(stat(*samples), lo, hi, n, max(len(drafting_rounds(s)) for s in samples), level)
 
 
 def speedup(plain: Sequence[Trace], spec: Sequence[Trace]) -> float:

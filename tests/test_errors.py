@@ -33,6 +33,18 @@ def pair(tiny):
     (PROMPT, {"top_p": 0.0}, "top_p"),
     (PROMPT, {"path": "beam"}, "unknown path"),
     (PROMPT, {"max_new_tokens": 10_000}, "context window"),
+    (PROMPT, {"temperature": float("nan")}, "temperature"),
+    (PROMPT, {"temperature": float("inf")}, "temperature"),
+    (PROMPT, {"temperature": "0.8"}, "temperature"),
+    (PROMPT, {"top_p": float("nan")}, "top_p"),
+    (PROMPT, {"top_p": 1.5}, "top_p"),
+    (PROMPT, {"k": 4.0}, "whole number"),
+    (PROMPT, {"k": True}, "whole number"),
+    (PROMPT, {"max_new_tokens": 0}, "at least one"),
+    (PROMPT, {"max_new_tokens": 8.5}, "whole number"),
+    ([999999, 5, 6], {}, "outside the target's vocabulary"),
+    ([-1, 5, 6], {}, "outside the target's vocabulary"),
+    (torch.tensor([[1.0, 2.0]]), {}, "integers"),
 ])
 def test_bad_generation_input(pair, prompt, kwargs, match):
     with pytest.raises(errors.BadInputError, match=match):
