@@ -98,12 +98,12 @@ class CostModel:
     per round.
     """
 
-    t_target: float  # one target forward over one token (plain decoding's step), median
-    loop_plain: float  # plain decoding's work per token outside the forward, median
+    t_target: float  # one target forward over one token (plain decoding's step), mean
+    loop_plain: float  # plain decoding's work per token outside the forward, mean
     t_draft: float  # one drafter step, mean over drafted tokens
     verify: tuple[float, float]  # target forward over n tokens ≈ verify[0] + verify[1] · n seconds
     loop_round: tuple[float, float]  # a round's work outside both models ≈ loop_round[0] + loop_round[1] · k
-    prefill: float  # the prompt's forward (the same on both paths), median
+    prefill: float  # the prompt's forward (the same on both paths), mean
 
     @property
     def c(self) -> float:
@@ -147,13 +147,14 @@ def fit_costs(plain: Sequence[Trace], spec: Sequence[Trace]) -> CostModel:
     rounds = [r for t in spec for r in t.rounds if r.k > 0]
     if not steps or not rounds:
         raise ValueError("fit_costs needs plain traces of two or more tokens and speculative traces with drafts")
+    # Means, not medians: a speedup is a ratio of total times, and a total pays for its slow steps too.
     return CostModel(
-        t_target=statistics.median(r.t_verify for r in steps),
-        loop_plain=statistics.median(r.t_rest for r in steps),
+        t_target=statistics.fmean(r.t_verify for r in steps),
+        loop_plain=statistics.fmean(r.t_rest for r in steps),
         t_draft=sum(r.t_draft for r in rounds) / sum(r.k for r in rounds),
         verify=_line([r.k + 1 for r in rounds], [r.t_verify for r in rounds]),
         loop_round=_line([r.k for r in rounds], [r.t_rest for r in rounds]),
-        prefill=statistics.median(t.rounds[0].seconds for t in [*plain, *spec]),
+        prefill=statistics.fmean(t.rounds[0].seconds for t in [*plain, *spec]),
     )
 
 

@@ -216,3 +216,19 @@ def test_cost_model_recovers_the_seconds_it_was_built_from():
     assert experiments.predict(costs, spec[4]) == pytest.approx(metrics.speedup(plain, spec[4]))
     # leaving the loop's work out under-predicts: plain decoding pays it per token, speculation per round
     assert experiments.predict(costs, spec[4], loop=False) < experiments.predict(costs, spec[4])
+
+
+def test_cost_model_predicts_the_shipped_speed_traces():
+    """05_speed_and_cost's claim, on the traces it ships: the cost model within 10 % at every k."""
+    import labkit
+    from labkit import experiments
+
+    speed, meta = labkit.load_traces("speed")
+    ks = sorted(int(name.split("= ")[1]) for name in speed if name.startswith("k = "))
+    costs = experiments.fit_costs(speed["plain"], [t for k in ks for t in speed[f"k = {k}"]])
+    for k in ks:
+        measured = metrics.speedup(speed["plain"], speed[f"k = {k}"])
+        predicted = experiments.predict(costs, speed[f"k = {k}"])
+        assert abs(predicted / measured - 1) <= 0.10, f"k = {k}: measured {measured:.2f}x, predicted {predicted:.2f}x"
+    for traces in speed.values():  # greedy: speculation changed no token
+        assert all(t.new_ids == p.new_ids for t, p in zip(traces, speed["plain"]))
