@@ -3,10 +3,13 @@
 The public `config.json` files of the four targets and their assistants are shipped in
 `data/configs/` (their provenance is in `data/configs/SOURCES.md`). `load_config` reads them,
 `build_on_meta` builds the real transformers classes on the meta device (shapes, no memory), and
-`param_counts`, `layer_table` and `assistant_summary` read the anatomy off them.
+`param_counts`, `sizes`, `layer_table` and `assistant_summary` read the anatomy off them;
+`assistant_layers` and `assistant_logits` hand out an assistant's middle and its head, so a
+learner can assemble a drafting round from the parts. `Table` shows rows as a real table.
 `scaled_text_decoder` builds a random-weight text decoder with the per-layer geometry of a real
 one but fewer layers and a truncated vocabulary, and `forward_cost_curve` times one forward over
-n new tokens: timing needs the shapes, not trained weights.
+n new tokens: timing needs the shapes, not trained weights; `knee` reads where a measured curve
+stops being flat.
 
 Introduced in `01_one_token_at_a_time` (cost curve) and `02_inside_the_mtp_drafter` (anatomy).
 Left out: the weights themselves, FLOP counting, quantized and bf16 timings (the scaled decoder
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import re
 import statistics
 import time
 from collections import Counter
@@ -79,7 +83,8 @@ def build_on_meta(config: PretrainedConfig) -> torch.nn.Module:
 _COMPONENTS = [  # (component, substrings of the parameter name), first match wins
     ("vision tower", ("vision_tower", "embed_vision")),
     ("audio tower", ("audio_tower", "embed_audio")),
-    ("per-layer embeddings", ("per_layer",)),
+    ("per-layer embeddings", ("embed_tokens_per_layer",)),  # the lookup table "effective" leaves out
+    ("per-layer input projections", ("per_layer",)),  # multiplied per token: compute, so "effective"
     ("drafter pre/post projection", ("pre_projection", "post_projection")),
     ("centroid head", ("masked_embedding",)),
     ("embeddings", ("embed_tokens", "lm_head")),
@@ -98,6 +103,30 @@ def param_counts(model: torch.nn.Module) -> dict[str, int]:
     out = dict(counts.most_common())
     out["total"] = sum(counts.values())
     return out
+
+
+# Google's published sizes, each with the kind of count it is. "effective" leaves out the per-layer
+# embedding table and the vision and audio encoders; 26B-A4B's and 31B's are text-model counts.
+# Sources: the model cards at huggingface.co/google/<id> (linked in `PUBLISHED_SOURCES`).
+PUBLISHED_SIZES = {
+    "E2B": {"effective": 2.3e9, "total": 5.1e9},
+    "E4B": {"effective": 4.5e9, "total": 8.0e9},
+    "26B-A4B": {"text": 25.2e9},
+    "31B": {"text": 30.7e9},
+}
+PUBLISHED_SOURCES = {short: f"https://huggingface.co/{hub}" for short, hub in MODELS.items()}
+_TOWERS = ("vision tower", "audio tower")
+
+
+def sizes(counts: dict[str, int]) -> dict[str, int]:
+    """The three counts a model card may mean, from `param_counts`. Introduced in 02.
+
+    total: every parameter (towers included); text: without the vision and audio towers;
+    effective: text without the per-layer embedding table (looked up, never multiplied).
+    """
+    total = counts["total"]
+    text = total - sum(counts.get(t, 0) for t in _TOWERS)
+    return {"total": total, "text": text, "effective": text - counts.get("per-layer embeddings", 0)}
 
 
 def _kv_sources(cfg: Gemma4TextConfig) -> list[int | None]:
@@ -325,6 +354,31 @@ def forward_cost_curve(
     return [(n, statistics.median(samples[n])) for n in ns]
 
 
+def assistant_layers(drafter: torch.nn.Module, x: torch.Tensor, shared_kv: dict, position_ids: torch.Tensor,
+                     attention_mask: torch.Tensor) -> torch.Tensor:
+    """An assistant's decoder layers and final norm: x (1, 1, drafter width) → same shape (02).
+
+    Every layer's queries come from x; its keys and values are the target's (`shared_kv`), so
+    the layers write no K/V of their own. This is the middle of the assistant's forward, between
+    `pre_projection` and `post_projection`, with the mask built the way the assistant builds it.
+    """
+    masks = drafter.create_attention_masks(x, attention_mask, shared_kv)
+    out = drafter.model(inputs_embeds=x, attention_mask=masks, position_ids=position_ids,
+                        shared_kv_states=shared_kv, use_cache=False)
+    return out.last_hidden_state
+
+
+def assistant_logits(drafter: torch.nn.Module, h: torch.Tensor) -> torch.Tensor:
+    """An assistant's output head on the layers' output h (1, 1, drafter width) → (1, 1, vocab) (02).
+
+    E2B/E4B-style assistants score only the rows of the top clusters (the centroid head; every
+    other row gets a fill value below them); the others score the whole vocabulary.
+    """
+    if drafter.config.use_ordered_embeddings:
+        return drafter.masked_embedding(h, drafter.lm_head.weight)
+    return drafter.lm_head(h)
+
+
 @contextlib.contextmanager
 def record_shapes(model: torch.nn.Module, names: Sequence[str]) -> Iterator[list[tuple[str, tuple]]]:
     """Record (module name, output shape) for the named submodules while the block runs. Used in 02."""
@@ -345,51 +399,131 @@ def record_shapes(model: torch.nn.Module, names: Sequence[str]) -> Iterator[list
             h.remove()
 
 
+class Table:
+    """Rows of dicts shown as an HTML table in a notebook and as plain text in a terminal (02).
+
+    Cells never wrap inside a value; a wide table scrolls sideways instead.
+    """
+
+    def __init__(self, rows: Sequence[dict], columns: Sequence[str] | None = None, caption: str = "",
+                 note: str = ""):
+        self.rows, self.columns = list(rows), list(columns or rows[0].keys())
+        self.caption, self.note = caption, note
+
+    def __str__(self) -> str:
+        head = f"{self.caption}\n" if self.caption else ""
+        return head + text_table(self.rows, self.columns) + (f"\n{self.note}" if self.note else "")
+
+    def _repr_html_(self) -> str:
+        import html
+
+        def cell(v, tag: str = "td") -> str:
+            num = (isinstance(v, (int, float)) and not isinstance(v, bool)) or (
+                tag == "td" and isinstance(v, str) and re.fullmatch(r"[+-]?[\d,.]+ ?[BMk%×]?", v) is not None)
+            align = "right" if num else "left"
+            return (f"<{tag} style='text-align:{align};white-space:nowrap;padding:2px 10px'>"
+                    f"{html.escape(_fmt(v))}</{tag}>")
+
+        head = "".join(cell(c, "th") for c in self.columns)
+        body = "".join("<tr>" + "".join(cell(r.get(c)) for c in self.columns) + "</tr>" for r in self.rows)
+        caption = (f"<caption style='caption-side:top;text-align:left;font-weight:bold;padding:4px 0'>"
+                   f"{html.escape(self.caption)}</caption>") if self.caption else ""
+        note = f"<div style='font-size:0.85em;opacity:0.8;margin-top:2px'>{self.note}</div>" if self.note else ""
+        return (f"<div style='overflow-x:auto;margin:4px 0'><table style='border-collapse:collapse'>{caption}"
+                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}</div>")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return "–" if v is None else ("yes" if v else "no")
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    if isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, int) for x in v):
+        return f"{v[0]:,} → {v[1]:,}"  # a projection's (in, out)
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return ", ".join(_fmt(x) for x in v)
+    return str(v)
+
+
 def text_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
     """Rows of dicts as a plain-text table (numbers right-aligned, thousands separated)."""
     columns = list(columns or rows[0].keys())
 
-    def fmt(v) -> str:
-        if isinstance(v, bool) or v is None:
-            return "–" if v is None else ("yes" if v else "no")
-        if isinstance(v, int):
-            return f"{v:,}"
-        if isinstance(v, float):
-            return f"{v:.3g}"
-        return str(v)
-
-    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
+    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     numeric = [all(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in rows) for c in columns]
     line = lambda vals: "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(vals, widths, numeric))  # noqa: E731
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(row) for row in cells])
 
 
-def cost_curve_figure(curves: dict[str, list[tuple[int, float]]], title: str = ""):
+def knee(rows: Sequence[tuple[int, float]]) -> float:
+    """Where extra tokens in a forward stop being nearly free, from a measured cost curve (01).
+
+    Fits t(n) = a + b·n by least squares over rows (n, seconds): `a` is what every forward pays
+    (reading the weights, per-layer overhead), `b` what each token adds. The knee is n = a / b,
+    where the tokens' own cost has grown as large as the fixed part: below it a forward over n
+    tokens costs less than twice its fixed part. `inf` when the curve does not rise at all.
+    """
+    ns, ts = [float(n) for n, _ in rows], [float(t) for _, t in rows]
+    if len(ns) < 2:
+        raise ValueError("a knee needs a curve: at least two (n, seconds) rows")
+    mean_n, mean_t = sum(ns) / len(ns), sum(ts) / len(ts)
+    var = sum((n - mean_n) ** 2 for n in ns)
+    b = sum((n - mean_n) * (t - mean_t) for n, t in zip(ns, ts)) / var
+    a = mean_t - b * mean_n
+    if b <= 0:
+        return float("inf")
+    return max(a, 0.0) / b
+
+
+_REL_TICKS = (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+
+
+def cost_curve_figure(curves: dict[str, list[tuple[int, float]]], title: str = "", sample: str = ""):
     """Plotly figure: forward time over n tokens relative to n = 1, one line per model. Used in 01.
 
     A flat line means extra tokens are nearly free (memory-bound); a line along y = n means every
-    token costs a full forward (compute-bound). The dotted diagonal is that worst case.
+    token costs a full forward (compute-bound). The dotted diagonal is that worst case. Each
+    curve's knee (`knee`) is marked where it falls inside the measured range, else named in the
+    legend. `sample` says what was measured (repeats, context), under the title.
     """
+    import math
+
     import plotly.graph_objects as go
 
+    from labkit.plots import INK, styled
     from labkit.style import COLORS
 
-    palette = [COLORS["bonus"], COLORS["prompt"], COLORS["accepted"], COLORS["rejected"]]
+    palette = [COLORS["bonus"], "#E69F00", COLORS["accepted"], "#CC79A7"]
     fig = go.Figure()
     ns = sorted({n for rows in curves.values() for n, _ in rows})
     fig.add_trace(go.Scatter(x=ns, y=ns, mode="lines", name="n separate forwards (y = n)",
-                             line=dict(color=COLORS["prompt"], dash="dot", width=1)))
+                             line=dict(color=INK, dash="dot", width=1)))
+    top = max(ns)
     for (label, rows), color in zip(curves.items(), palette):
         base = dict(rows)[min(n for n, _ in rows)]
+        n_knee = knee(rows)
+        where = f"knee ≈ {n_knee:.0f}" if n_knee <= max(ns) else f"no knee up to n = {max(ns)}"
         fig.add_trace(go.Scatter(
-            x=[n for n, _ in rows], y=[t / base for _, t in rows], mode="lines+markers", name=label,
-            line=dict(color=color, width=3), marker=dict(size=8),
-            customdata=[t * 1e3 for _, t in rows], hovertemplate="n=%{x}: %{customdata:.1f} ms (×%{y:.2f})",
+            x=[n for n, _ in rows], y=[t / base for _, t in rows], mode="lines+markers",
+            name=f"{label} ({where})", line=dict(color=color, width=3), marker=dict(size=8),
+            customdata=[t * 1e3 for _, t in rows], hovertemplate="n=%{x}: %{customdata:.1f} ms (×%{y:.2f})<extra></extra>",
         ))
-    fig.update_layout(title=title, xaxis_title="tokens in one forward (n)",
-                      yaxis_title="time relative to n = 1", template="plotly_white", height=420,
-                      legend=dict(orientation="h", y=-0.2))
-    fig.update_xaxes(type="log", tickvals=ns, ticktext=[str(n) for n in ns])
-    fig.update_yaxes(type="log")
+        top = max(top, max(t / base for _, t in rows))
+        if min(ns) < n_knee <= max(ns):
+            fig.add_vline(x=n_knee, line=dict(color=color, dash="dash", width=1.5))
+            fig.add_annotation(x=math.log10(n_knee), y=1, yref="paper", text=f"knee ≈ {n_knee:.0f}",
+                               showarrow=False, xanchor="left", yanchor="top", xshift=4,
+                               font=dict(color=color))
+    ticks = [v for v in _REL_TICKS if v <= top * 1.05]
+    fig.update_xaxes(type="log", tickvals=ns, ticktext=[str(n) for n in ns], title="tokens in one forward (n)")
+    fig.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{v:g}×" for v in ticks],
+                     title="time relative to n = 1", range=[math.log10(0.8), math.log10(top * 1.15)])
+    styled(fig, title + (f"<br><sup>{sample}</sup>" if sample else ""))
+    fig.update_layout(height=460, legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+                      margin=dict(b=120, t=90))
     return fig

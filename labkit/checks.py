@@ -9,11 +9,11 @@ passed, or raises an AssertionError that says which case failed. The solutions i
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
 from labkit import metrics, rules
-from labkit.experiments import predicted_speedup
 from labkit.trace import Round, Trace
 
 
@@ -87,17 +87,6 @@ def check_expected_tau(fn: Callable[[float, int], float]) -> None:
     print(f"✓ expected_tau matches the closed form and a simulation ({simulated:.3f} at alpha 0.6, k 4)")
 
 
-def check_best_k(fn: Callable[[float, float, Sequence[int]], int]) -> None:
-    """05_speed_and_cost: the k in ks with the highest predicted speedup for acceptance alpha and cost c."""
-    for a in (0.2, 0.5, 0.7, 0.9):
-        for c in (0.02, 0.1, 0.3):
-            ks = range(1, 11)
-            want = max(ks, key=lambda k: predicted_speedup(a, k, c))
-            got = fn(a, c, ks)
-            assert got == want, f"alpha = {a}, c = {c}: got k = {got}, the cost model says {want}"
-    print("✓ best_k agrees with the cost model on 12 (alpha, c) settings")
-
-
 def check_token_runs(fn: Callable[[Sequence[int], int], list[tuple[int, int]]]) -> None:
     """06_multimodal: the (start, end) runs of one token id in a sequence, as labkit.media finds them."""
     from labkit.media import token_runs
@@ -125,3 +114,282 @@ def check_kl(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
         assert torch.allclose(got, want, atol=1e-5), f"shape {tuple(shape)}: got {got}, want {want}"
         assert torch.allclose(fn(log_p, log_p), torch.zeros_like(want), atol=1e-6), "KL(p || p) must be 0"
     print("✓ kl agrees with torch.nn.functional.kl_div on 3 shapes, and KL(p || p) = 0")
+
+
+def check_sample_step(fn: Callable[..., tuple[bool, int]]) -> None:
+    """03_verify_and_accept: one draft's verdict under sampling, fn(p, q, x, u, generator) → (kept, token).
+
+    Checked case by case against `labkit.rules.sample_step`, then by simulation: drafting x from q
+    and drawing u, the tokens it emits must be distributed like p.
+    """
+    gen = torch.Generator().manual_seed(3)
+    for case in range(40):
+        p = (2 * torch.randn(6, generator=gen)).softmax(-1)
+        q = (2 * torch.randn(6, generator=gen)).softmax(-1)
+        x = int(torch.randint(0, 6, (), generator=gen))
+        u = float(torch.rand((), generator=gen))
+        want_kept, _ = rules.sample_step(p, q, x, u, torch.Generator().manual_seed(case))
+        kept, token = fn(p, q, x, u, torch.Generator().manual_seed(case))
+        where = f"p = {[round(v, 3) for v in p.tolist()]}, q = {[round(v, 3) for v in q.tolist()]}, x = {x}, u = {u:.3f}"
+        assert bool(kept) == want_kept, f"{where}: kept = {bool(kept)}, but min(1, p(x)/q(x)) = " \
+            f"{rules.accept_probability(float(p[x]), float(q[x])):.3f}"
+        if kept:
+            assert int(token) == x, f"{where}: a kept draft emits x itself, got {int(token)}"
+        else:
+            r = rules.residual(p, q)
+            assert float(r[int(token)]) > 0, f"{where}: token {int(token)} has no mass left after p − q"
+    p = torch.tensor([0.40, 0.25, 0.15, 0.10, 0.06, 0.04])
+    q = torch.tensor([0.10, 0.50, 0.05, 0.20, 0.10, 0.05])
+    n = 5000
+    xs = torch.multinomial(q, n, replacement=True, generator=gen).tolist()
+    us = torch.rand(n, generator=gen).tolist()
+    counts = torch.zeros(6)
+    for x, u in zip(xs, us):
+        counts[int(fn(p, q, x, u, gen)[1])] += 1
+    tv = rules.tv_distance(counts / n, p)
+    assert tv < 0.04, f"drafting from q and judging with your step emits tokens {tv:.3f} (TV) away from p"
+    print(f"✓ sample_step agrees with labkit.rules on 40 cases, and emits p: TV {tv:.3f} on {n} simulated drafts")
+
+
+def check_q_equals_p(prediction: dict[str, float]) -> None:
+    """03_verify_and_accept, predict then measure: when the drafter's q equals the target's p,
+    prediction["keep"] is the chance a draft drawn from q is kept, prediction["tv_argmax"] the TV
+    distance to p of what argmax drafting verified against q emits (the as-shipped MTP rule)."""
+    p = torch.tensor([0.40, 0.25, 0.15, 0.10, 0.06, 0.04])
+    q = p.clone()
+    measured = {
+        "keep": float(torch.minimum(p, q).sum()),  # Σ min(p, q): the expected keep probability
+        "tv_argmax": rules.tv_distance(rules.emitted_distribution(p, q, rules.point_mass(int(q.argmax()), 6)), p),
+    }
+    for name, value in measured.items():
+        guess = prediction.get(name)
+        assert guess is not None, f"put your guess for {name!r} in the dict before measuring"
+        print(f"{name:10s} you predicted {float(guess):.2f}, measured {value:.2f}")
+    assert all(abs(float(prediction[n]) - v) < 0.01 for n, v in measured.items()), \
+        "a prediction missed: work out from min(1, p/q) and emitted_distribution why"
+    print("✓ both predictions hold")
+
+
+def check_prediction(predicted: dict, measured: dict, unit: str = "") -> None:
+    """Predict then measure (00, 01, 02): your guesses next to the measurement, and by how much
+    they missed. It fails only on a missing guess: a wrong prediction is what the exercise is for."""
+    missing = [name for name in measured if predicted.get(name) is None]
+    assert not missing, f"write down a guess for {missing} before you measure"
+    for name, value in measured.items():
+        guess = float(predicted[name])
+        if value:
+            off = abs(guess - value) / abs(value)
+            verdict = "close (within 25 %)" if off <= 0.25 else f"off by {off:.0%}: what did you leave out?"
+        else:  # a relative miss means nothing against 0
+            verdict = "right" if abs(guess) < 0.5 else "not 0: what did you expect to change it?"
+        print(f"{str(name):>12}: you predicted {guess:.3g}{unit}, measured {value:.3g}{unit}, {verdict}")
+    print("✓ predictions recorded; compare your reasoning with the solutions notebook")
+
+
+def check_speculative_round(fn: Callable, pair, k: int = 6, prompts: int = 4) -> None:
+    """00_tour: one greedy speculative round, fn(draft, target, ids, k) → the tokens it adds.
+
+    draft(ids, k) and target(ids) come from `labkit.parts`; the answer must equal round 1 of
+    labkit's glass-box loop on the same prompt, and must call the target exactly once. On the
+    pocket pair the first four prose prompts accept 5, 6, 5 and 0 of 6 drafts: every branch runs.
+    """
+    from labkit import parts
+    from labkit.generation import encode, load_prompts
+    from labkit.glassbox import speculate
+
+    draft = parts.draft_fn(pair)
+    accepted = []
+    for text in load_prompts("prose", limit=prompts):
+        ids = encode(pair, text)
+        trace = speculate(pair.target, pair.drafter, ids, k=k, max_new_tokens=k + 2, pair=pair.name)
+        first, second = trace.rounds[0], trace.rounds[1]
+        context = ids[0].tolist() + list(first.emitted)
+        target = parts.target_fn(pair)
+        got = [int(t) for t in fn(draft, target, context, k)]
+        assert target.forwards == 1, f"your round ran {target.forwards} target forwards; verification takes one"
+        assert got == list(second.emitted), (
+            f"prompt {text[:30]!r}…: drafts {list(second.drafted)}, the target's own choices "
+            f"{list(second.target_top)}; you added {got}, the glass box adds {list(second.emitted)}")
+        accepted.append(second.accepted)
+    print(f"✓ speculative_round matches labkit's glass box on {len(accepted)} prompts "
+          f"({pair.label}, greedy, k = {k}; drafts accepted: {accepted})")
+
+
+def check_verification_cost(fn: Callable[[Sequence[tuple[int, float]], int], float]) -> None:
+    """01_one_token_at_a_time: one forward over k + 1 tokens, as a share of k + 1 one-token forwards."""
+    rows = [(1, 0.010), (2, 0.011), (4, 0.013), (8, 0.020), (16, 0.035)]
+    for k, want in ((1, 0.011 / 0.020), (3, 0.013 / 0.040), (7, 0.020 / 0.080), (15, 0.035 / 0.160)):
+        got = fn(rows, k)
+        assert abs(got - want) < 1e-9, f"k = {k} on rows {rows}: got {got}, want {want}"
+    print(f"✓ verification_cost: on these rows, checking 7 drafts costs {fn(rows, 7):.2f} of 8 forwards")
+
+
+def check_knee(fn: Callable[[Sequence[tuple[int, float]]], float]) -> None:
+    """01_one_token_at_a_time: the knee of a cost curve, as `labkit.architecture.knee` finds it."""
+    from labkit.architecture import knee
+
+    gen = torch.Generator().manual_seed(1)
+    ns = (1, 2, 4, 8, 16)
+    cases = {
+        "flat then linear (a = 10 ms, b = 1 ms)": [(n, 0.010 + 0.001 * n) for n in ns],
+        "steep": [(n, 0.002 + 0.004 * n) for n in ns],
+        "never rises": [(n, 0.010) for n in ns],
+        "measured-looking": [(n, 0.012 + 0.0007 * n + 0.0005 * float(torch.rand((), generator=gen))) for n in ns],
+    }
+    for name, rows in cases.items():
+        want, got = knee(rows), float(fn(rows))
+        ok = got == want if want == float("inf") else abs(got - want) < 1e-6 * max(1.0, want)
+        assert ok, f"{name}: rows {[(n, round(t, 5)) for n, t in rows]}: got {got}, want {want}"
+    print(f"✓ knee agrees with labkit.architecture.knee on {len(cases)} curves")
+
+
+def check_mtp_round(fn: Callable, pair, k: int = 4, prompts: int = 3) -> None:
+    """02_inside_the_mtp_drafter: a drafting round from the assistant's parts,
+    fn(drafter, embed, ids, hidden, shared_kv, k) → k draft ids, equal to labkit's MTPDrafter."""
+    from labkit import parts
+    from labkit.generation import encode, load_prompts
+    from labkit.glassbox import MTPDrafter
+
+    reference = MTPDrafter(pair.target, pair.drafter)
+    for text in load_prompts("prose", limit=prompts):
+        ids = encode(pair, text)[0].tolist()
+        with torch.no_grad():
+            nxt = int(pair.target(input_ids=torch.tensor([ids], device=pair.device)).logits[0, -1].argmax())
+        ctx = parts.drafter_context(pair, ids + [nxt])
+        want, _ = reference.propose(ctx, k, lambda logits: (int(logits.argmax()), logits))
+        with torch.no_grad():
+            got = [int(t) for t in fn(pair.drafter, pair.target.get_input_embeddings(), list(ctx.ids),
+                                      ctx.hidden, ctx.shared_kv, k)]
+        assert len(got) == k, f"a round of k = {k} drafts; you returned {len(got)}"
+        assert got == want, f"prompt {text[:30]!r}…: you drafted {got}, labkit's MTPDrafter drafts {want}"
+    print(f"✓ your drafting round matches labkit.glassbox.MTPDrafter on {prompts} prompts ({pair.label}, k = {k})")
+
+
+def _shipped_summaries() -> dict:
+    from labkit import architecture
+
+    return {s: architecture.assistant_summary(architecture.load_config(s), architecture.load_config(f"{s}-assistant"))
+            for s in architecture.MODELS}
+
+
+def check_rows_scored(fn: Callable[[int, int, int], int]) -> None:
+    """02_inside_the_mtp_drafter: vocabulary rows the centroid head scores per draft step."""
+    done = []
+    for name, s in _shipped_summaries().items():
+        if s["centroid_head"]:
+            got = fn(s["vocab_size"], s["num_centroids"], s["centroids_kept"])
+            assert got == s["rows_scored"], f"{name}: got {got}, the assistant scores {s['rows_scored']:,} rows"
+            done.append(name)
+    assert fn(64, 16, 4) == 16 and fn(1000, 10, 3) == 300, "try a tiny case by hand: 64 rows, 16 clusters, keep 4"
+    print(f"✓ rows_scored matches the {' and '.join(done)} assistants and two small cases")
+
+
+def check_kv_source_layers(fn: Callable[[list[str], int], dict[str, int]]) -> None:
+    """02_inside_the_mtp_drafter: the two target layers whose K/V the assistant reads."""
+    from labkit import architecture
+
+    for name, s in _shipped_summaries().items():
+        cfg = architecture.load_config(name).get_text_config()
+        types = [t.removesuffix("_attention") for t in cfg.layer_types]
+        got = fn(types, cfg.num_kv_shared_layers or 0)
+        assert got == s["reads_kv_of_target_layers"], f"{name}: got {got}, want {s['reads_kv_of_target_layers']}"
+    print("✓ kv_source_layers agrees with all four shipped Gemma 4 configs")
+
+
+def check_audio_token_prediction(prediction: dict[str, int], pair: object) -> None:
+    """06_multimodal, predict then measure: prediction maps each shipped sound file to the number
+    of audio soft tokens you expect the processor to give it; they are counted with `pair`'s own
+    processor (`labkit.media`), and a guess within one token passes."""
+    import json
+
+    from labkit import media
+
+    sounds = [r["file"] for r in json.loads((media.MEDIA_DIR / "samples.json").read_text())
+              if r["modality"] == "audio"]
+    missed = []
+    for name in sounds:
+        wave = media.load_audio(media.MEDIA_DIR / name)
+        inputs = media.media_inputs(pair, "Describe the sound.", audio=wave, sampling_rate=media.SAMPLE_RATE)
+        measured = sum(e - s for s, e in media.soft_token_spans(inputs["input_ids"], pair.target.config)["audio"])
+        guess = prediction.get(name)
+        assert guess is not None, f"put your guess for {name} in the dict before measuring"
+        print(f"{name}: {1000 * len(wave) / media.SAMPLE_RATE:5.0f} ms, you predicted {int(guess)}, measured {measured}")
+        if abs(int(guess) - measured) > 1:
+            missed.append(name)
+    assert not missed, f"off by more than one token on {missed}: how many milliseconds does one soft token cover?"
+    print(f"✓ every prediction within one token of the processor's count ({len(sounds)} clips)")
+
+
+def check_untrained_question(prediction: dict[str, object], plain: object, spec: object) -> None:
+    """06_multimodal, predict then measure: prediction["same"] is whether the answer with the drafter
+    is the target's own, token for token, on a question the target never trained on; plain and spec
+    are the traces you measured without and with the drafter (greedy)."""
+    same = plain.new_ids == spec.new_ids
+    guess = prediction.get("same")
+    assert guess is not None, "put your guess for 'same' in the dict before measuring"
+    print(f"same tokens: you predicted {bool(guess)}, measured {same}")
+    if "tau" in prediction and prediction["tau"] is not None:
+        from labkit import metrics
+
+        print(f"tau: you predicted {float(prediction['tau']):.2f}, measured {metrics.tau(spec):.2f}")
+    assert plain.temperature == 0 and spec.temperature == 0, "measure with greedy decoding (temperature 0)"
+    assert bool(guess) == same, "greedy verification keeps only tokens the target itself would pick: think again"
+    print("✓ the answer cannot depend on the drafter; only the speed (tau) can")
+
+
+def check_one_step_prediction(prediction: dict[str, str], traces: Sequence[Trace]) -> None:
+    """07_train_a_drafter, predict then measure: prediction["step_2"] says whether a drafter trained
+    with k = 1 keeps its second draft "more", "as often" or "less" often than its first, given the
+    first was kept (conditional acceptance); `traces` are greedy runs drafting k >= 2 with it.
+
+    The answer depends on the drafter and its data, so a wrong guess is reported, not failed: the
+    measurement is the answer. What must hold is that you guessed first and measured properly.
+    """
+    guess = prediction.get("step_2")
+    assert guess in ("more", "as often", "less"), 'set prediction["step_2"] to "more", "as often" or "less"'
+    traces = list(traces)
+    assert traces and all(t.greedy and t.k >= 2 for t in traces), "measure greedy runs that draft k >= 2"
+    rates = metrics.acceptance_by_position(traces, conditional=True)
+    judged = sum(r.accepted >= 1 and (r.accepted >= 2 or r.rejected) for t in traces for r in t.rounds if r.k >= 2)
+    assert judged >= 20, f"only {judged} rounds judged a second draft: generate more tokens or more prompts"
+    first, second = rates[0], rates[1]
+    measured = "more" if second > first + 0.1 else "less" if second < first - 0.1 else "as often"
+    print(f"kept given the drafts before were kept: step 1 {first:.2f}, step 2 {second:.2f} "
+          f"({judged} rounds judged a second draft)")
+    print(f"you predicted step 2 is kept {guess}; measured: {measured} (within 0.1 counts as 'as often')")
+    print("✓ prediction holds" if guess == measured else
+          "✗ not what you predicted: what does draft step 2 read, and which of its inputs did training reach?")
+
+
+def check_alpha_from_rounds(fn: Callable[[Sequence[Round]], float]) -> None:
+    """04_acceptance: per-token acceptance, accepted drafts over drafts the target judged."""
+    cut = Round(3, 0, 4, (7, 8, 9, 10), (0.5,) * 4, (0.5,) * 4, (7, 8), 2, (7, 8), 0.0, 0.0, 0.0)  # cut by max length
+    cases = [t for t in _cases() if t.rounds[1:]] + [synthetic_trace([4, 4, 0], 4), synthetic_trace([1, 3], 4)]
+    for trace in cases:
+        rounds = [r for r in trace.rounds if r.k > 0]
+        want, got = metrics.alpha(trace), fn(rounds)
+        assert abs(got - want) < 1e-9, (f"rounds accepting {[r.accepted for r in rounds]} of k = {trace.k}: "
+                                        f"got {got:.3f}, want {want:.3f}")
+    rounds = [r for r in synthetic_trace([1], 4).rounds if r.k > 0] + [cut]
+    got = fn(rounds)  # 1 kept of 2 judged, then 2 kept of 2 judged: the cut round never judged a third
+    assert abs(got - 0.75) < 1e-9, (f"a round cut short by the token budget after 2 kept drafts judged no third "
+                                    f"draft: got {got:.3f}, want 0.750 (3 kept of 4 judged)")
+    print(f"✓ alpha_from_rounds matches labkit.metrics.alpha on {len(cases) + 1} sets of rounds, "
+          "a fully accepted round and a cut one among them")
+
+
+def check_best_k_for_costs(fn: Callable[[Any, float, Sequence[int]], int]) -> None:
+    """05_speed_and_cost: the k with the highest predicted speedup, from a fitted CostModel and alpha."""
+    from labkit.experiments import CostModel
+
+    settings = [CostModel(t_target=0.02, loop_plain=o, t_draft=d, verify=(0.02 - s, s), loop_round=(o, 0.0),
+                          prefill=0.05)
+                for o in (0.0, 0.004) for d in (0.001, 0.004) for s in (0.0, 0.003)]
+    for costs in settings:
+        for a in (0.3, 0.6, 0.85):
+            ks = range(1, 11)
+            want = max(ks, key=lambda k: costs.speedup(metrics.expected_tau(a, k), k))
+            got = fn(costs, a, ks)
+            assert got == want, (f"alpha {a}, c {costs.c:.2f}, v(5) {costs.v(5):.2f}, loop {costs.loop_plain}: "
+                                 f"got k = {got}, the cost model says {want}")
+    print(f"✓ best_k agrees with the cost model on {3 * len(settings)} settings of alpha, c, v and the loop's work")

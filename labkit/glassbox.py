@@ -19,6 +19,10 @@ reproduces transformers 5.22's slicing, which after a rejection leaves the rejec
 visible to the drafter (see docs/stale-kv.md). Output tokens are the same either way; acceptance
 can differ.
 
+`sampled_rounds` runs the same loop and also keeps, for every sampled round, what the verifier
+saw and drew (`SampledRound`: q(x), p(x), the uniform draws u, the residual it resampled from):
+the data behind the sampled round stepper of `03_verify_and_accept`.
+
 Left out: batches, tree drafts, static caches and CUDA graphs (so it is slower than a server).
 """
 
@@ -46,6 +50,72 @@ class Context:
     ids: list[int]  # every token so far; the last one has not been through the target yet
     hidden: torch.Tensor | None  # (1, 1, hidden) target's last hidden state before ids[-1]
     shared_kv: dict[str, tuple[torch.Tensor, torch.Tensor]] | None  # target K/V, kept tokens
+
+
+@dataclass(frozen=True)
+class SampledDraft:
+    """One judged draft of a sampled round: what the verifier compared and what it drew."""
+
+    token: int  # the drafted token x
+    q: float  # q(x): the drafter's probability of x, which x was drawn from
+    p: float  # p(x): the target's probability of x at this position
+    accept: float  # min(1, p(x) / q(x))
+    u: float  # the uniform draw that was really made; x is kept when u < accept
+
+    @property
+    def kept(self) -> bool:
+        return self.u < self.accept
+
+
+@dataclass(frozen=True)
+class SampledRound:
+    """A sampled speculative round, draft by draft (`03_verify_and_accept`'s sampled stepper).
+
+    Only the judged drafts are kept: verification stops at the first rejection, so drafts after it
+    were never judged (and drew no u).
+    """
+
+    index: int  # round number in the trace (0 is the prefill, so sampled rounds start at 1)
+    position: int  # sequence position of the first draft
+    context: tuple[int, ...]  # every token before the round (prompt and earlier output)
+    k: int  # drafts proposed
+    drafts: tuple[SampledDraft, ...]  # judged drafts, in order; the last is the rejected one if any
+    top: tuple[tuple[int, float, float, float], ...]  # (token, p, q, next-token mass) for the top tokens of
+    # where the round's last token came from: the residual norm(max(0, p - q)) after a rejection,
+    # else the target's p after the last draft (the bonus); q is 0 for the bonus
+    token: int  # the round's last token: resampled from the residual, or the bonus drawn from p
+    emitted: tuple[int, ...]  # what the round adds: kept drafts, then `token`
+    temperature: float  # the sampling temperature (p and q are at this temperature)
+
+    @property
+    def accepted(self) -> int:
+        return sum(d.kept for d in self.drafts)
+
+    @property
+    def rejected(self) -> bool:
+        return bool(self.drafts) and not self.drafts[-1].kept
+
+
+def _sampled_round(index: int, context: list[int], drafted: list[int], qs: list[torch.Tensor],
+                   p: torch.Tensor, draws: list[float], accepted: int, token: int,
+                   emitted: list[int], temperature: float, top: int = 8) -> SampledRound:
+    """Package one round of `speculate` for the stepper. p: (k + 1, vocab); qs: k × (vocab,)."""
+    drafts = tuple(
+        SampledDraft(x, float(qs[j][x]), float(p[j, x]), rules.accept_probability(float(p[j, x]), float(qs[j][x])), u)
+        for j, (x, u) in enumerate(zip(drafted, draws))
+    )
+    if accepted < len(drafted):  # the last token was resampled from the residual
+        q_last = qs[accepted]
+        source = rules.residual(p[accepted], q_last)
+    else:  # every draft kept: the bonus comes from the target's own p
+        q_last = torch.zeros_like(p[accepted])
+        source = p[accepted]
+    mass, ids = source.topk(min(top, source.numel()))
+    rows = [(int(t), float(p[accepted, t]), float(q_last[t]), float(m)) for m, t in zip(mass, ids)]
+    if token not in {r[0] for r in rows}:  # the token actually drawn is always shown
+        rows.append((token, float(p[accepted, token]), float(q_last[token]), float(source[token])))
+    return SampledRound(index, len(context), tuple(context), len(drafted), drafts, tuple(rows), token,
+                        tuple(emitted), temperature)
 
 
 class MTPDrafter:
@@ -180,13 +250,15 @@ def speculate(
     seed: int | None = 0,
     eos_token_id: int | list[int] | None = None,
     pair: str = "",
+    record: list[SampledRound] | None = None,
     **prefill_inputs: Any,
 ) -> Trace:
     """Speculative decoding in the open. input_ids: (1, prompt_len). Returns a `Trace`.
 
     schedule "heuristic" drafts k + 2 after a fully accepted round and k - 1 (at least 1) after a
     rejection. `prefill_inputs` (pixel_values, ...) go to the target's prefill only: images and
-    audio reach the drafter through the target's K/V, never directly.
+    audio reach the drafter through the target's K/V, never directly. `record`, if given, receives
+    a `SampledRound` for every sampled round with drafts (see `sampled_rounds`).
     """
     if not isinstance(drafter, (MTPDrafter, IndependentDrafter, PromptLookupDrafter)):
         drafter = MTPDrafter(target, drafter)
@@ -252,13 +324,17 @@ def speculate(
         else:
             p = rules.warp(logits, temperature, top_p)  # (k + 1, vocab)
             q = torch.stack(qs) if qs else p[:0]
-            accepted, nxt = rules.rejection_sample(d, q, p, generator)
+            draws: list[float] = []
+            accepted, nxt = rules.rejection_sample(d, q, p, generator, draws)
         emitted = drafted[:accepted] + [nxt]
         for i, t in enumerate(emitted):  # stop at EOS like generate does
             if t in eos:
                 emitted = emitted[: i + 1]
                 break
         emitted = emitted[: max_new_tokens - (len(ctx.ids) - len(prompt))]
+        if record is not None and p is not None and drafted:
+            record.append(_sampled_round(len(rounds), ctx.ids, drafted, qs, p, draws, accepted, nxt, emitted,
+                                         temperature))
         cache.crop(-(k_round - accepted))  # forget the rejected drafts' K/V
         kept = _trim_kv(out.shared_kv_states, k_round - accepted, kv, position + accepted + 1)
         ctx = Context(ctx.ids + emitted, out.hidden_states[-1][:, accepted : accepted + 1], kept)
@@ -301,3 +377,28 @@ def speculate(
         meta={"kv": kv},
     )
 
+
+
+def sampled_rounds(
+    target: torch.nn.Module,
+    drafter: torch.nn.Module | MTPDrafter,
+    input_ids: torch.Tensor,
+    *,
+    temperature: float,
+    k: int = 4,
+    max_new_tokens: int = 24,
+    seed: int | None = 0,
+    pair: str = "",
+    **kw: Any,
+) -> tuple[Trace, list[SampledRound]]:
+    """Run `speculate` with sampling and keep every round draft by draft (`03_verify_and_accept`).
+
+    Returns the ordinary trace and one `SampledRound` per round with drafts, holding the u draws
+    the loop really made: the sampled round stepper reads them, and replays nothing.
+    """
+    if temperature <= 0:
+        raise ValueError("sampled_rounds needs temperature > 0: greedy rounds draw no u")
+    record: list[SampledRound] = []
+    trace = speculate(target, drafter, input_ids, k=k, max_new_tokens=max_new_tokens, temperature=temperature,
+                      seed=seed, pair=pair, record=record, **kw)
+    return trace, record

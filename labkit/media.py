@@ -157,6 +157,43 @@ def image_html(image: Any, caption: str = "", width: int = 160) -> str:
             f'<figcaption style="font-size:0.85em">{html.escape(caption)}</figcaption></figure>')
 
 
+def audio_html(audio: Any, caption: str = "", sampling_rate: int | None = None) -> str:
+    """An inline audio player with the clip's length beside it (`06_multimodal`).
+
+    Browsers show a player's time in whole seconds, so a 0.6 s clip reads "0:00 / 0:00"; the
+    length is written out next to it. `audio` is anything `load_audio` reads.
+    """
+    import html
+
+    from IPython.display import Audio
+
+    wave = load_audio(audio, sampling_rate)
+    player = Audio(wave, rate=SAMPLE_RATE)._repr_html_()
+    seconds = len(wave) / SAMPLE_RATE
+    label = f"{html.escape(caption)} · " if caption else ""
+    return (f'<figure style="margin:0 12px 0 0">{player}<figcaption style="font-size:0.85em">'
+            f"{label}{seconds:.1f} s</figcaption></figure>")
+
+
+END_OF_TURN = ("<turn|>", "<eos>")  # what a chat target ends its answer with: not part of the answer
+
+
+def without_end(trace: Any) -> Any:
+    """The trace with the end-of-turn token(s) it stopped on dropped from its text, for showing an
+    answer (`06_multimodal`); the token ids, and so every count, are untouched."""
+    from dataclasses import replace
+
+    pieces = list(trace.pieces)
+    while pieces and pieces[-1].strip() in END_OF_TURN:
+        pieces.pop()
+    return replace(trace, pieces=tuple(pieces))
+
+
+def answer(trace: Any) -> str:
+    """The generated text as an answer: without the end-of-turn token, stripped (`06_multimodal`)."""
+    return without_end(trace).text.strip()
+
+
 def resample(wave: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
     """Band-limited resampling by the FFT: keep the frequencies both rates can hold."""
     if rate == target:

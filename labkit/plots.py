@@ -92,7 +92,7 @@ def tokens_figure(trace: Trace, width: int = 60, show_prompt: bool = False) -> g
         if x + w > width and x > 0:
             x, line = 0, line + 1
         shapes.append({"type": "rect", "x0": x + 0.05, "x1": x + w - 0.05, "y0": -line - 0.42, "y1": -line + 0.42,
-                           "fillcolor": COLORS[kind], "opacity": 0.35, "line": {"color": COLORS[kind], "width": 1}})
+                           "fillcolor": COLORS[kind], "opacity": 0.5, "line": {"color": COLORS[kind], "width": 1}})
         xs.append(x + w / 2)
         ys.append(-line)
         texts.append(html.escape(text))
@@ -108,7 +108,7 @@ def tokens_figure(trace: Trace, width: int = 60, show_prompt: bool = False) -> g
     fig.update_xaxes(visible=False, range=[-0.5, width + 0.5])
     fig.update_yaxes(visible=False, range=[-line - 0.6, 0.6])
     n = len(trace.new_ids)
-    return styled(fig, f"{n} tokens in {trace.target_forwards} target forwards ({trace.pair}, {trace.path})")
+    return styled(fig, f"{n} tokens in {trace.target_forwards} target forwards ({trace.pair}, {trace.decoding})")
 
 
 # -- 03_verify_and_accept ------------------------------------------------------------------------------
@@ -119,11 +119,12 @@ def round_status(r: Round) -> list[str]:
     return ["accepted" if j < r.accepted else "rejected" if j == r.accepted else "unjudged" for j in range(r.k)]
 
 
-def round_figure(r: Round, decode: Callable[[int], str] | None = None) -> go.Figure:
+def round_figure(r: Round, decode: Callable[[int], str] | None = None, label: str = "") -> go.Figure:
     """One round: each drafted token with the drafter's q(x) and the target's p(x) (`03_verify_and_accept`).
 
     Bars are coloured by what happened to the draft; the target's own token closes the round.
     `decode` turns a token id into text (e.g. `tokenizer.decode([t])`); without it ids are shown.
+    `label` (the pair and `trace.decoding`) goes under the title.
     """
     name = (lambda t: _show(decode(t))) if decode else (lambda t: f"#{t}")
     status = round_status(r)
@@ -140,21 +141,59 @@ def round_figure(r: Round, decode: Callable[[int], str] | None = None) -> go.Fig
         fig.add_trace(go.Bar(x=[f"★ {name(r.bonus)}"], y=[1.0], name=LABELS["bonus"],
                              marker_color=COLORS["bonus"], marker_opacity=0.35,
                              hovertemplate="the target's own token<extra></extra>"))
-    fig.update_layout(barmode="group", height=380)
+    fig.update_layout(barmode="group", height=400)
+    fig.update_xaxes(title="draft position: token (★ the target's own token)")
     fig.update_yaxes(range=[0, 1.12], title="probability of the drafted token")
     verdict = f"{r.accepted} of {r.k} drafts accepted" if r.k else "prefill: the target's first token"
-    return styled(fig, f"Round {r.index}: {verdict}")
+    sub = f"<br><sup>{html.escape(label)}</sup>" if label else ""
+    return styled(fig, f"Round {r.index}: {verdict}{sub}").update_layout(margin_t=110 if label else 80)
+
+
+def residual_figure(rnd: Any, decode: Callable[[int], str] | None = None, label: str = "") -> go.Figure:
+    """Where a sampled round's last token came from (`03_verify_and_accept`).
+
+    rnd: a `glassbox.SampledRound`. For its top tokens: the target's p and the drafter's q at the
+    first rejected position, and the residual norm(max(0, p − q)) the token was redrawn from (or,
+    when every draft was kept, the target's p the bonus was drawn from). The drawn token is starred.
+    """
+    name = (lambda t: _show(decode(t))) if decode else (lambda t: f"#{t}")
+    labels = [("★ " if t == rnd.token else "") + name(t) for t, *_ in rnd.top]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=labels, y=[p for _, p, _, _ in rnd.top], name="p: target", marker_color=COLORS["bonus"],
+                         hovertemplate="p = %{y:.3f}<extra></extra>"))
+    if rnd.rejected:
+        fig.add_trace(go.Bar(x=labels, y=[q for _, _, q, _ in rnd.top], name="q: drafter",
+                             marker_color=COLORS["accepted"], marker_pattern_shape="/", marker_opacity=0.6,
+                             hovertemplate="q = %{y:.3f}<extra></extra>"))
+        fig.add_trace(go.Bar(x=labels, y=[m for *_, m in rnd.top], name="residual norm(max(0, p − q))",
+                             marker_color=COLORS["rejected"], hovertemplate="residual = %{y:.3f}<extra></extra>"))
+        what = f"draft {len(rnd.drafts)} rejected, the token redrawn from the residual"
+    else:
+        what = "every draft kept, the bonus drawn from p"
+    fig.update_layout(barmode="group", height=400)
+    fig.update_xaxes(title="token (top of the distribution it was drawn from; ★ drawn)")
+    fig.update_yaxes(title="probability", rangemode="tozero")
+    sub = f"<br><sup>{html.escape(label)}</sup>" if label else ""
+    return styled(fig, f"Round {rnd.index}: {what}{sub}").update_layout(margin_t=110 if label else 80)
 
 
 # -- 04_acceptance ------------------------------------------------------------------------------------
 
 
-def acceptance_figure(data: Traces, conditional: bool = False, theory: bool = True) -> go.Figure:
+def _error_y(estimates: Sequence[metrics.Estimate]) -> dict[str, Any]:
+    """Plotly error bars drawn from bootstrap intervals."""
+    return {"type": "data", "symmetric": False, "thickness": 1.5, "width": 4,
+            "array": [e.hi - e.value for e in estimates], "arrayminus": [e.value - e.lo for e in estimates]}
+
+
+def acceptance_figure(data: Traces, conditional: bool = False, theory: bool = True, interval: bool = True,
+                      title: str | None = None) -> go.Figure:
     """Acceptance rate at draft position 1, 2, ... for one or more groups of traces (`04_acceptance`).
 
     Unconditional: P(draft j accepted), which decays like alpha^j if every draft were an independent
     coin with the same alpha (dotted, `theory=True`). Conditional: P(draft j | drafts before it),
-    the per-position alpha_j, which would be flat at alpha.
+    the per-position alpha_j, which would be flat at alpha. `interval`: 90 % bootstrap intervals
+    over prompts as error bars (a group needs one trace per prompt).
     """
     groups = _groups(data)
     fig = go.Figure()
@@ -162,18 +201,33 @@ def acceptance_figure(data: Traces, conditional: bool = False, theory: bool = Tr
         rates = metrics.acceptance_by_position(traces, conditional=conditional)
         pos = list(range(1, len(rates) + 1))
         color = _series_color(i, len(groups))
-        fig.add_trace(go.Bar(x=pos, y=rates, name=label, marker_color=color,
-                             hovertemplate="position %{x}: %{y:.2f}<extra>" + label + "</extra>"))
+        error = None
+        if interval and len(traces) > 1:
+            error = _error_y([metrics.interval(
+                lambda ts, j=j: metrics.acceptance_by_position(ts, conditional=conditional)[j - 1], traces,
+                n_boot=300) for j in pos])
+        n_rounds = len(metrics.drafting_rounds(traces))
+        name = f"{label} ({len(traces)} prompts, {n_rounds} rounds)"
+        fig.add_trace(go.Bar(x=pos, y=rates, name=name, marker_color=color, error_y=error,
+                             hovertemplate="position %{x}: %{y:.2f}<extra>" + html.escape(label) + "</extra>"))
         if theory and rates:
             a = metrics.alpha(traces)
             ys = [a] * len(pos) if conditional else [a**j for j in pos]
-            fig.add_trace(go.Scatter(x=_centers(pos, i, len(groups)), y=ys, mode="lines+markers", name=f"{label}: theory, α = {a:.2f}",
+            fig.add_trace(go.Scatter(x=_centers(pos, i, len(groups)), y=ys, mode="lines+markers",
+                                     name=f"{label}: coin model, α = {a:.2f}",
                                      line={"color": color, "dash": "dot"}, marker={"size": 6}))
-    kind = "P(draft j accepted | drafts before it accepted)" if conditional else "P(draft j accepted)"
+    kind = "P(kept | drafts before it kept)" if conditional else "P(draft j kept)"
     fig.update_layout(barmode="group")
     fig.update_xaxes(title="draft position j", dtick=1)
     fig.update_yaxes(title=kind, range=[0, 1.05])
-    return styled(fig, "Acceptance by draft position")
+    default = ("Conditional acceptance: each draft, given the ones before it were kept" if conditional
+               else "Acceptance by draft position")
+    fig = styled(fig, title or default)
+    n_entries = len(groups) * (2 if theory else 1)
+    # the legend goes under the plot: several entries on top would run into the title
+    fig.update_layout(legend={"orientation": "h", "y": -0.2, "yanchor": "top", "x": 0.0},
+                      margin={"b": 80 + 22 * ((n_entries + 1) // 2)}, height=420 + 22 * ((n_entries + 1) // 2))
+    return fig
 
 
 def tau_histogram(data: Traces, theory: bool = True) -> go.Figure:
@@ -206,52 +260,81 @@ def tau_histogram(data: Traces, theory: bool = True) -> go.Figure:
     return styled(fig, "Accepted drafts per round")
 
 
-def sweep_figure(rows: Sequence[Mapping[str, Any]], c: float | None = None) -> go.Figure:
-    """Measured tau (and speedup, if rows have it) against k, with the closed forms (`04_acceptance`).
+def _value(x: Any) -> float | None:
+    return x.value if isinstance(x, metrics.Estimate) else x
 
-    rows: dicts with "k", "tau", "alpha" and optionally "per_round" (`metrics.tokens_per_round`),
-    "speedup" and "label". The theory line uses each label's pooled alpha: (1 - alpha^(k+1)) /
-    (1 - alpha), which predicts tokens per full round (tau pays for the prefill and the last,
-    shorter rounds too); speedup(k) = tau / (k c + 1) when `c` (drafter step / target forward) is given.
+
+def _errors(xs: Sequence[Any]) -> dict[str, Any] | None:
+    if not xs or not all(isinstance(x, metrics.Estimate) for x in xs):
+        return None
+    return _error_y(xs)
+
+
+def sweep_figure(rows: Sequence[Mapping[str, Any]], title: str = "Sweep over k: measured against the closed form"
+                 ) -> go.Figure:
+    """Measured tau and tokens per full round against k, with the closed form (`04_acceptance`).
+
+    rows: dicts with "k", "tau", "alpha" and optionally "per_round" (`metrics.tokens_per_round`) and
+    "label"; a value may be a `metrics.Estimate`, drawn with its interval. The theory line uses each
+    label's mean alpha: (1 - alpha^(k+1)) / (1 - alpha), which predicts tokens per full round (tau
+    pays for the prefill and the last, shorter rounds too). Speed against k is `speedup_figure`'s.
     """
-    has_speed = any("speedup" in r for r in rows)
-    fig = make_subplots(rows=1, cols=2 if has_speed else 1, horizontal_spacing=0.12,
-                        subplot_titles=("tokens per target forward (tau)", "wall-clock speedup")
-                        if has_speed else None)
+    fig = go.Figure()
     labels = list(dict.fromkeys(str(r.get("label", "")) for r in rows))
     for i, label in enumerate(labels):
         sub = sorted((r for r in rows if str(r.get("label", "")) == label), key=lambda r: r["k"])
         pre = f"{label}: " if label else ""
         color = _series_color(i, len(labels))
         ks = [r["k"] for r in sub]
-        a = sum(r["alpha"] for r in sub) / len(sub)
+        a = sum(_value(r["alpha"]) for r in sub) / len(sub)
         dense = list(range(1, max(ks) + 1))
-        fig.add_trace(go.Scatter(x=ks, y=[r["tau"] for r in sub], mode="markers", name=f"{pre}measured tau",
-                                 marker={"color": color, "size": 10}), row=1, col=1)
+        taus = [r["tau"] for r in sub]
+        fig.add_trace(go.Scatter(x=ks, y=[_value(t) for t in taus], mode="markers", name=f"{pre}tau (prefill included)",
+                                 error_y=_errors(taus), marker={"color": color, "size": 10, "symbol": "diamond"}))
         if any("per_round" in r for r in sub):
-            fig.add_trace(go.Scatter(x=ks, y=[r.get("per_round") for r in sub], mode="markers",
-                                     name=f"{pre}measured tokens per full round",
-                                     marker={"color": color, "size": 10, "symbol": "circle-open"}), row=1, col=1)
+            per = [r.get("per_round") for r in sub]
+            fig.add_trace(go.Scatter(x=ks, y=[_value(p) for p in per], mode="markers",
+                                     name=f"{pre}tokens per full round", error_y=_errors(per),
+                                     marker={"color": color, "size": 10, "symbol": "circle-open"}))
         fig.add_trace(go.Scatter(x=dense, y=[metrics.expected_tau(a, k) for k in dense], mode="lines",
-                                 name=f"{pre}(1 − α^(k+1)) / (1 − α), α = {a:.2f}",
-                                 line={"color": color, "dash": "dot"}), row=1, col=1)
-        if has_speed:
-            fig.add_trace(go.Scatter(x=ks, y=[r.get("speedup") for r in sub], mode="markers",
-                                     name=f"{pre}measured speedup", showlegend=False,
-                                     marker={"color": color, "size": 10, "symbol": "diamond"}), row=1, col=2)
-            if c is not None:
-                fig.add_trace(go.Scatter(x=dense, y=[metrics.expected_speedup(a, k, c) for k in dense],
-                                         mode="lines", name=f"{pre}tau / (k c + 1), c = {c:.2f}",
-                                         line={"color": color, "dash": "dash"}), row=1, col=2)
-    if has_speed:
-        fig.add_hline(y=1.0, line={"color": INK, "width": 1}, row=1, col=2)
+                                 name=f"{pre}closed form (1 − α^(k+1)) / (1 − α), α = {a:.2f}",
+                                 line={"color": color, "dash": "dot"}))
     fig.update_xaxes(title="k (drafts per round)", dtick=1)
-    styled(fig, "Sweep over k: measured against the closed form")
-    fig.update_layout(height=460, legend={"y": -0.22, "yanchor": "top"}, margin={"b": 110})
+    fig.update_yaxes(title="tokens per target forward", rangemode="tozero")
+    styled(fig, title)
+    fig.update_layout(height=460, legend={"y": -0.2, "yanchor": "top"}, margin={"b": 130})
     return fig
 
 
 # -- 05_speed_and_cost -------------------------------------------------------------------------------
+
+
+def speedup_figure(rows: Sequence[Mapping[str, Any]], title: str) -> go.Figure:
+    """Measured speedup against k, with what each cost model predicts (`05_speed_and_cost`).
+
+    rows: dicts with "k", "measured" (a `metrics.Estimate`) and any of "model" (the cost model with
+    the loop's work, a float or an Estimate), "no_loop" (forwards only) and "textbook" (v = 1).
+    """
+    rows = sorted(rows, key=lambda r: r["k"])
+    ks = [r["k"] for r in rows]
+    fig = go.Figure()
+    measured = [r["measured"] for r in rows]
+    fig.add_trace(go.Scatter(x=ks, y=[_value(m) for m in measured], error_y=_errors(measured), mode="markers",
+                             name="measured", marker={"color": COLORS["bonus"], "size": 11}))
+    lines = (("model", "cost model: forwards + the loop's own work", "solid", COLORS["accepted"]),
+             ("no_loop", "forwards only: measured tokens, c and v(k + 1)", "dash", SERIES[0]),
+             ("textbook", "textbook: coin-model tokens / (k c + 1)", "dot", INK))
+    for key, name, dash, color in lines:
+        if any(key in r for r in rows):
+            ys = [r.get(key) for r in rows]
+            fig.add_trace(go.Scatter(x=ks, y=[_value(y) for y in ys], error_y=_errors(ys), mode="lines+markers",
+                                     name=name, line={"color": color, "dash": dash}, marker={"size": 6}))
+    fig.add_hline(y=1.0, line={"color": INK, "width": 1})
+    fig.update_xaxes(title="k (drafts per round)", dtick=1)
+    fig.update_yaxes(title="speedup over plain decoding (×)", rangemode="tozero")
+    styled(fig, title)
+    fig.update_layout(height=460, legend={"y": -0.2, "yanchor": "top"}, margin={"b": 120})
+    return fig
 
 
 def time_split_figure(data: Traces) -> go.Figure:
@@ -325,47 +408,89 @@ def kv_figure(segments: Sequence[tuple[str, int, int]], window: int | None = Non
 
 
 def attention_figure(weights: Sequence[Any], segments: Sequence[tuple[str, int, int]],
-                     layer_types: Sequence[str] | None = None) -> go.Figure:
+                     layer_types: Sequence[str] | None = None, pieces: Sequence[str] | None = None,
+                     label: str = "") -> go.Figure:
     """Share of each drafter layer's attention on text / image / audio positions (`06_multimodal`).
 
     weights: one (positions,) attention vector per layer (`labkit.media.drafter_attention`);
-    segments: (kind, start, end) runs as `labkit.media.segments` gives them.
+    segments: (kind, start, end) runs as `labkit.media.segments` gives them. With `pieces` (the
+    prompt's token text by position) each layer also names the positions it reads most: a layer
+    with one sharp head reads one or two positions, so its bar is all one colour.
     """
-    names = [f"layer {i} ({(layer_types[i] if layer_types else '').split('_')[0]})".replace(" ()", "")
-             for i in range(len(weights))]
+    names = []
+    for i, w in enumerate(weights):
+        name = f"layer {i} ({(layer_types[i] if layer_types else '').split('_')[0]})".replace(" ()", "")
+        if pieces is not None:
+            top = [int(j) for j in w.argsort(descending=True)[:3] if float(w[j]) >= 0.05]
+            reads = ", ".join(f"#{j} {html.escape(_show(pieces[j]))} {float(w[j]):.0%}" for j in top if j < len(pieces))
+            name += f"<br><sup>reads {reads}</sup>"
+        names.append(name)
     fig = go.Figure()
     for kind in ("text", "image", "audio"):
         shares = [float(sum(w[s:e].sum() for k, s, e in segments if k == kind and s < len(w))) for w in weights]
         if any(shares):
             fig.add_trace(go.Bar(y=names, x=shares, name=kind, orientation="h", marker_color=MEDIA_COLORS[kind],
                                  hovertemplate="%{x:.0%}<extra>" + kind + "</extra>"))
-    fig.update_layout(barmode="stack", height=150 + 45 * len(weights))
+    fig.update_layout(barmode="stack", height=170 + 55 * len(weights))
     fig.update_xaxes(title="share of the drafter's attention", range=[0, 1], tickformat=".0%")
-    fig.update_yaxes(autorange="reversed")
-    return styled(fig, "Where the drafter looks for its first draft")
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    sub = f"<br><sup>{html.escape(label)}</sup>" if label else ""
+    styled(fig, f"Where the drafter looks for its first draft{sub}")
+    return fig.update_layout(margin_t=110 if label else 80)
+
+
+def modality_acceptance_figure(groups: Mapping[str, Sequence[Trace]], label: str = "") -> go.Figure:
+    """Acceptance by draft position for each (modality · question) group (`06_multimodal`).
+
+    `acceptance_figure` without the theory lines, its legend under the plot (one entry per group,
+    however many), and `label` (pair, sample, decoding path) under the title.
+    """
+    fig = acceptance_figure(groups, theory=False)
+    palette = ("#E69F00", "#56B4E9", "#CC79A7", COLORS["accepted"])  # no yellow bars on white
+    for i, bar in enumerate(fig.data):  # audio groups hatched, so modality is not colour alone
+        bar.marker.color = palette[i % len(palette)]
+        bar.marker.pattern.shape = "/" if str(bar.name).startswith("audio") else ""
+    rounds = sum(r.k > 0 for traces in groups.values() for t in traces for r in t.rounds)
+    sub = f"<br><sup>{html.escape(label)}</sup>" if label else ""
+    styled(fig, f"Acceptance by draft position, per question ({rounds} rounds){sub}")
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
+                      height=430 + 22 * ((len(groups) + 1) // 2), margin_t=100 if label else 70, margin_b=130)
+    return fig
 
 
 # -- 07_train_a_drafter ------------------------------------------------------------------------------
 
 
-def distill_figure(history: Sequence[Mapping[str, Any]], smooth: int = 10) -> go.Figure:
+def distill_figure(history: Sequence[Mapping[str, Any]], smooth: int = 10, label: str = "") -> go.Figure:
     """A drafter's training: KL to the target (left) and argmax agreement per draft step (right),
-    per step of `labkit.distill.fit`, as a running mean over `smooth` steps (batches are small)."""
+    per step of `labkit.distill.fit`, as a running mean over `smooth` steps (batches are small).
+    `label` (pair, data, steps) goes under the title."""
     steps = [h["step"] for h in history]
 
     def mean(xs: Sequence[float]) -> list[float]:
         return [sum(xs[max(0, i - smooth + 1) : i + 1]) / len(xs[max(0, i - smooth + 1) : i + 1])
                 for i in range(len(xs))]
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("KL(target ‖ drafter), nats", "agreement with the target"))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=("KL(target ‖ drafter)", "agreement with the target's argmax"))
     fig.add_trace(go.Scatter(x=steps, y=mean([h["kl"] for h in history]), name="KL", mode="lines",
                              line={"color": COLORS["bonus"]}), row=1, col=1)  # blue: the target
     k = len(history[0]["agree"]) if history else 0
+    # no yellow: too faint on white; a dash per step, so colour is not the only cue
+    colors = ("#E69F00", "#56B4E9", "#CC79A7", COLORS["accepted"])
+    dashes = ("solid", "dash", "dot", "dashdot")
     for j in range(k):
         fig.add_trace(go.Scatter(x=steps, y=mean([h["agree"][j] for h in history]), mode="lines",
-                                 name=f"draft step {j + 1}", line={"color": SERIES[j % len(SERIES)]}),
+                                 name=f"draft step {j + 1}",
+                                 line={"color": colors[j % len(colors)], "dash": dashes[j % len(dashes)]}),
                       row=1, col=2)
     fig.update_xaxes(title="training step")
-    fig.update_yaxes(range=[0, 1.0], row=1, col=2)
+    fig.update_yaxes(title="nats", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title="share of positions", range=[0, 1.0], row=1, col=2)
+    sub = f"<br><sup>{html.escape(label)}</sup>" if label else ""
+    styled(fig, f"Distilling a drafter (running mean over {smooth} steps){sub}")
     fig.update_annotations(font={"color": INK})
-    return styled(fig, f"Distilling a drafter (running mean over {smooth} steps)")
+    # the legend under the plots: above them it covered the subplot titles
+    fig.update_layout(height=440, legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0.0},
+                      margin_t=110 if label else 80, margin_b=110)
+    return fig

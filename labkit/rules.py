@@ -43,26 +43,55 @@ def greedy_accept(drafted: torch.Tensor, target_logits: torch.Tensor) -> tuple[i
     return accepted, int(top[accepted])
 
 
+def accept_probability(p_x: float, q_x: float) -> float:
+    """min(1, p(x) / q(x)): the chance a draft x drawn from q is kept (1 where q(x) = 0)."""
+    return min(1.0, p_x / q_x) if q_x > 0 else 1.0
+
+
+def residual(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """norm(max(0, p - q)), the distribution a rejected draft is replaced from. p, q: (vocab,).
+
+    It holds exactly the mass q under-proposed; where p == q nothing is ever rejected, and p itself
+    is returned so that a draw from it is still exact.
+    """
+    r = torch.clamp(p - q, min=0.0)
+    total = r.sum()
+    return r / total if total > 0 else p
+
+
+def sample_step(
+    p: torch.Tensor, q: torch.Tensor, x: int, u: float, generator: torch.Generator | None = None
+) -> tuple[bool, int]:
+    """One draft's verdict under sampling: (kept, token). p, q: (vocab,); u: a uniform draw in [0, 1).
+
+    Keep x when u < min(1, p(x) / q(x)); otherwise draw the token from `residual(p, q)`.
+    """
+    if u < accept_probability(float(p[x]), float(q[x])):
+        return True, x
+    return False, int(torch.multinomial(residual(p, q), 1, generator=generator))
+
+
 def rejection_sample(
     drafted: torch.Tensor,
     q: torch.Tensor,
     p: torch.Tensor,
     generator: torch.Generator | None = None,
+    draws: list[float] | None = None,
 ) -> tuple[int, int]:
     """Speculative sampling. drafted: (k,), q: (k, vocab), p: (k + 1, vocab) → (accepted, next).
 
     `q[j]` must be the distribution draft j was drawn from; then the output is distributed as `p`.
+    `draws`, if given, receives each uniform draw u as it is made (the sampled round stepper of
+    `03_verify_and_accept` shows them).
     """
     k = drafted.numel()
     for j in range(k):
-        x = int(drafted[j])
-        ratio = float(p[j, x] / q[j, x]) if q[j, x] > 0 else float("inf")
         u = float(torch.rand((), generator=generator, device=p.device))
-        if u >= ratio:  # rejected: draw from the part of p that q did not cover
-            residual = torch.clamp(p[j] - q[j], min=0.0)
-            if residual.sum() <= 0:  # p == q numerically: any draw from p is exact
-                residual = p[j]
-            return j, int(torch.multinomial(residual / residual.sum(), 1, generator=generator))
+        if draws is not None:
+            draws.append(u)
+        kept, token = sample_step(p[j], q[j], int(drafted[j]), u, generator)
+        if not kept:  # rejected: the token came from the part of p that q did not cover
+            return j, token
     return k, int(torch.multinomial(p[k], 1, generator=generator))
 
 

@@ -4,14 +4,15 @@ Built only from ipywidgets APIs that exist in both 7.7 (Colab) and 8 (JupyterLab
 `HTML`, `Output`, `Button`, `IntSlider`, `FloatSlider`, `Combobox`, `Dropdown`, `Textarea`,
 `FileUpload` (whose value changed shape between them: `_uploaded` reads both), `VBox`/`HBox`,
 `observe` and `on_click`. Panels are plain HTML (which renders everywhere, and which a browser
-test can read); figures are ordinary plotly figures re-displayed into an `Output`, because
+test can read); figures are ordinary plotly figures shown in an `Output` (by `show_in`), because
 `go.FigureWidget` needs anywidget on plotly 6+ and a widget manager Colab does not ship.
 
 Each widget is a small class with a `.widget` (the box to display) and `_ipython_display_`, so
 a notebook cell can end with the object itself. Widgets read traces, never models; the ones that
 generate take a `run` function, which tests replace with a fake.
 
-Left out: streaming tokens while they are generated, and saving widget state in the notebook.
+Left out: streaming tokens while they are generated (TourPanel replays them afterwards, at their
+measured pace: `labkit.replay`), and saving widget state in the notebook.
 """
 
 from __future__ import annotations
@@ -195,39 +196,50 @@ class SweepExplorer:
         )
         self.figures = [plots.acceptance_figure({f"k = {k}, T = {t:g}": traces}),
                         plots.sweep_figure(self.rows(t))]
-        if get_ipython() is None:  # a script or a test: nothing to draw on
-            return
-        with self.out:
-            self.out.clear_output(wait=True)
-            for fig in self.figures:
-                display(fig)
+        show_in(self.out, *self.figures)  # not `with self.out: display(...)`: see show_in
 
     def _ipython_display_(self) -> None:
         display(self.widget)
 
 
 class TourPanel:
-    """Pick a pair, type a prompt, press Run: plain vs speculative on one prompt (`00_tour`).
+    """Pick a pair, k and a temperature, type any prompt, press Run: plain and speculative decoding
+    of it, then both replayed side by side at their measured pace ("watch it type", `00_tour`).
 
     The pair box takes "pocket" or a Hugging Face id of a Gemma 4 target; if its weights cannot be
-    reached, labkit's error message is shown instead of a traceback.
+    reached, labkit's error message is shown instead of a traceback. `run` (labkit.run by default)
+    and `load` (labkit.load_pair) are injectable, so tests drive the panel without a model.
     """
 
     PAIRS = ("pocket", "google/gemma-4-E2B-it", "google/gemma-4-E4B-it")
+    PACES = (("real pace", 1.0), ("4× slower", 4.0), ("10× slower", 10.0))
 
-    def __init__(self, pair: Any, prompt: str = "", *, k: int = 4, max_new_tokens: int = 32,
-                 run: Callable[..., Trace] | None = None, load: Callable[[str | None], Any] | None = None):
-        self.pair, self.k, self.max_new_tokens = pair, k, max_new_tokens
+    def __init__(self, pair: Any, prompt: str = "", *, k: int = 4, temperature: float = 0.0,
+                 max_new_tokens: int = 32, run: Callable[..., Trace] | None = None,
+                 load: Callable[[str | None], Any] | None = None):
+        self.pair, self.max_new_tokens = pair, max_new_tokens
         self._run, self._load = run, load
+        self.traces: dict[str, Trace] = {}
         self.pair_box = widgets.Combobox(value="pocket" if pair.is_pocket else pair.name, options=list(self.PAIRS),
                                          description="pair", ensure_option=False)
-        self.prompt = widgets.Textarea(value=prompt, description="prompt",
+        self.k = widgets.IntSlider(description="k", value=k, min=1, max=8, continuous_update=False)
+        self.temperature = widgets.FloatSlider(description="temperature", value=temperature, min=0.0, max=1.5,
+                                               step=0.1, continuous_update=False,
+                                               style={"description_width": "initial"})
+        self.pace = widgets.Dropdown(description="replay", options=list(self.PACES), value=1.0)
+        self.prompt = widgets.Textarea(value=prompt, description="prompt", placeholder="type any prompt",
                                        layout=widgets.Layout(width="90%", height="4em"))
         self.button = widgets.Button(description="Run", button_style="primary")
         self.button.on_click(lambda _: self.go())
+        self.replay_button = widgets.Button(description="Replay", disabled=True)
+        self.replay_button.on_click(lambda _: self.replay())
         self.result = widgets.HTML()
         self.result.add_class("labkit-tour-result")
-        self.widget = widgets.VBox([widgets.HBox([self.pair_box, self.button]), self.prompt, self.result])
+        self.typing = widgets.HTML()
+        self.typing.add_class("labkit-tour-typing")
+        self.widget = widgets.VBox([
+            widgets.HBox([self.pair_box, self.k, self.temperature]), self.prompt,
+            widgets.HBox([self.button, self.replay_button, self.pace]), self.result, self.typing])
 
     def _ensure_pair(self) -> None:
         wanted = self.pair_box.value.strip() or "pocket"
@@ -241,28 +253,46 @@ class TourPanel:
             self.pair = load(None if wanted == "pocket" else wanted)
 
     def go(self) -> None:
-        """Run plain and speculative decoding on the prompt and show what came out."""
+        """Run plain and speculative decoding on the prompt, report, and play both back."""
         from labkit.generation import run as lab_run
 
         run = self._run or lab_run
+        k, temperature = self.k.value, round(self.temperature.value, 2)
         try:
             self._ensure_pair()
             self.result.value = "running …"
-            kw = {"k": self.k, "max_new_tokens": self.max_new_tokens}
+            self.typing.value = ""
+            kw = {"k": k, "max_new_tokens": self.max_new_tokens, "temperature": temperature, "stop_at_eos": False}
             plain = run(self.pair, self.prompt.value, path="plain", **kw)
             spec = run(self.pair, self.prompt.value, path="transformers", **kw)
         except LabkitError as err:
             self.result.value = f"<div style='color:{COLORS['rejected']}'><b>{type(err).__name__}:</b> {html.escape(str(err))}</div>"
+            self.replay_button.disabled = True
             return
-        same = plain.new_ids == spec.new_ids
+        self.traces = {"plain decoding: the target alone": plain, f"speculative decoding, k = {k}": spec}
         speedup = plain.wall / spec.wall if spec.wall else float("nan")
+        if spec.greedy:
+            same = "same text as the target alone: <b>" + ("yes" if plain.new_ids == spec.new_ids else "NO") + "</b>"
+        else:
+            same = ("sampled: each run is one draw from the target's distribution (the speculative path is "
+                    "lossless), so the two texts differ by chance")
         self.result.value = (
-            f"<div>{self.pair.label}, k = {self.k}, {len(spec.new_ids)} new tokens: same text as the target alone: "
-            f"<b>{'yes' if same else 'NO'}</b> · tau = <b>{metrics.tau(spec):.2f}</b> tokens per target forward "
-            f"({spec.target_forwards} forwards instead of {plain.target_forwards}) · speedup = "
-            f"<b>{speedup:.2f}×</b> ({plain.wall:.2f} s plain, {spec.wall:.2f} s speculative)</div>"
-            + token_html(spec)
+            f"<div>{html.escape(self.pair.label)}, {html.escape(spec.decoding)}, k = {k}, "
+            f"{len(spec.new_ids)} new tokens: {same} · tau = <b>{metrics.tau(spec):.2f}</b> tokens per target "
+            f"forward ({spec.target_forwards} forwards instead of {plain.target_forwards}) · speedup = "
+            f"<b>{speedup:.2f}×</b> ({plain.wall:.2f} s plain, {spec.wall:.2f} s speculative; one prompt, "
+            f"one run each)</div>"
         )
+        self.replay_button.disabled = False
+        self.replay()
+
+    def replay(self) -> None:
+        """Play the last runs again (a new rendering restarts the CSS animations)."""
+        from labkit.replay import typing_html
+
+        if self.traces:
+            self.typing.value = typing_html(self.traces, slow=self.pace.value,
+                                            caption=f"watch it type · {self.pair.label}")
 
     def _ipython_display_(self) -> None:
         display(self.widget)
@@ -345,7 +375,6 @@ class MediaPanel:
     def go(self) -> None:
         """Build the chat, run plain and speculative decoding, show both answers."""
         import numpy as np
-        from IPython.display import Audio
 
         from labkit import media
         from labkit.generation import run as lab_run
@@ -362,10 +391,8 @@ class MediaPanel:
             parts = []
             if picture is not None:
                 parts.append(media.image_html(picture, image_name))
-            if wave is not None:
-                player = Audio(wave, rate=media.SAMPLE_RATE)._repr_html_()
-                parts.append(f"<figure style='margin:0'>{player}<figcaption>{html.escape(sound_name)}"
-                             "</figcaption></figure>")
+            if wave is not None:  # with its length: a sub-second clip's player reads "0:00 / 0:00"
+                parts.append(media.audio_html(wave, sound_name, media.SAMPLE_RATE))
             self.preview.value = f'<div style="display:flex;align-items:flex-end">{"".join(parts)}</div>'
             self.result.value = "running …"
             inputs = media.media_inputs(self.pair, self.question.value, image=picture, audio=wave,
@@ -381,7 +408,7 @@ class MediaPanel:
             return
         known = [t.answer(self.question.value) for t in (image_truth, sound_truth) if t is not None]
         expected = next((a for a in known if a is not None), None)
-        answer = plain.text.replace("<turn|>", "").strip()
+        answer = media.answer(plain)
         verdict = "" if expected is None else (
             f" · truth: <i>{html.escape(expected)}</i> ({'right' if answer == expected else 'wrong'})")
         speedup = plain.wall / spec.wall if spec.wall else float("nan")
@@ -392,7 +419,7 @@ class MediaPanel:
             f"<div>prompt: {ids.shape[1]} tokens ({counts} soft tokens) · same text with the drafter: "
             f"<b>{'yes' if plain.new_ids == spec.new_ids else 'NO'}</b> · tau = <b>{metrics.tau(spec):.2f}</b>"
             f" · speedup = <b>{speedup:.2f}×</b> ({plain.wall:.3f} s plain, {spec.wall:.3f} s speculative)</div>"
-            + token_html(spec, show_prompt=False)
+            + token_html(media.without_end(spec), show_prompt=False)
         )
 
     def _ipython_display_(self) -> None:
@@ -407,3 +434,200 @@ class _Known:
 
     def answer(self, question: str) -> str | None:
         return self.answers.get(question)
+
+
+def _u_line(accept: float, u: float) -> str:
+    """The unit interval: the keep zone [0, min(1, p/q)) in green, the rest vermillion, u as a tick."""
+    a, x = max(0.0, min(1.0, accept)) * 100, max(0.0, min(1.0, u)) * 100
+    return (f"<div style='position:relative;width:220px;height:14px;border-radius:2px;"
+            f"background:linear-gradient(90deg,{COLORS['accepted']}99 {a:.1f}%,{COLORS['rejected']}55 {a:.1f}%)'>"
+            f"<div title='u' style='position:absolute;left:calc({x:.1f}% - 1px);top:-4px;width:3px;height:22px;"
+            "background:currentColor'></div></div>")
+
+
+def sampled_step_html(rnd: Any, step: int, decode: Callable[[int], str], label: str = "") -> str:
+    """One step of a `glassbox.SampledRound` as HTML: drafts 1 … step judged; at step
+    len(rnd.drafts) also where the round's last token came from and what the round emits."""
+    n = len(rnd.drafts)
+    done = step >= n
+    context = "".join(decode(t) for t in rnd.context)[-80:]
+    head = (f"<b>Round {rnd.index} · draft {min(step + 1, n)} of {n} judged</b> ({rnd.k} drafted)"
+            if not done else f"<b>Round {rnd.index} · outcome</b>: {rnd.accepted} of {rnd.k} drafts kept")
+    rows = []
+    for j, d in enumerate(rnd.drafts[: step + 1]):
+        kind = "accepted" if d.kept else "rejected"
+        sign = "&lt;" if d.kept else "≥"
+        verdict = (f"{MARKERS[kind]} u = {d.u:.3f} {sign} {d.accept:.3f}: "
+                   + ("kept" if d.kept else "rejected, resample from the residual"))
+        rows.append(
+            f"<tr style='{'font-weight:bold' if j == step else ''}'><td>{j + 1}</td><td>{_chip(decode(d.token), kind)}</td>"
+            f"<td>{d.q:.3f}</td><td>{d.p:.3f}</td><td>{d.accept:.3f}</td><td>{_u_line(d.accept, d.u)}</td>"
+            f"<td style='color:{COLORS[kind]}'>{verdict}</td></tr>")
+    table = ("<table style='border-collapse:separate;border-spacing:8px 3px'><tr><th>#</th><th>draft x</th>"
+             "<th>q(x)</th><th>p(x)</th><th>min(1, p/q)</th><th>u against it (keep zone green)</th><th></th></tr>"
+             + "".join(rows) + "</table>")
+    tail = ""
+    if done:
+        if rnd.rejected:
+            source = ("draft rejected: the round's last token is drawn from the residual "
+                      "norm(max(0, p − q)), the mass the drafter under-proposed")
+        else:
+            source = "every draft kept: the bonus token is drawn from the target's p after the last draft"
+        most = max((m for *_, m in rnd.top), default=1.0) or 1.0  # bars relative to the top token
+        bars = "".join(
+            f"<tr><td>{_chip(decode(t), 'bonus' if t == rnd.token else 'prompt')}</td><td>{_bar(m / most, COLORS['bonus'])}</td>"
+            f"<td>{m:.3f}</td><td style='opacity:0.75'>p {p:.3f}" + (f" · q {q:.3f}" if rnd.rejected else "")
+            + f"</td><td>{'← drawn' if t == rnd.token else ''}</td></tr>"
+            for t, p, q, m in rnd.top)
+        emitted = "".join(_chip(decode(t), "accepted" if i < rnd.accepted else "bonus")
+                          for i, t in enumerate(rnd.emitted))
+        tail = (f"<div>{html.escape(source)} (top tokens):</div>"
+                f"<table style='border-collapse:separate;border-spacing:8px 1px'>{bars}</table>"
+                f"<div>this round emits {len(rnd.emitted)} token(s): {emitted}</div>")
+    return (f"<div style='line-height:1.8'>{head}"
+            + (f" <span style='opacity:0.75'>· {html.escape(label)}</span>" if label else "")
+            + f"<div style='font-family:ui-monospace,monospace;color:{COLORS['prompt']}'>…{html.escape(context)}</div>"
+            + table + tail + "</div>")
+
+
+class SampledRoundStepper:
+    """Step through sampled rounds draft by draft: q(x), p(x), min(1, p/q), the draw u, and on a
+    rejection the residual the token is resampled from (`03_verify_and_accept`).
+
+    Reads `glassbox.SampledRound` records (`glassbox.sampled_rounds` makes them), never a model.
+    """
+
+    def __init__(self, rounds: Sequence[Any], tokenizer: Any = None, label: str = ""):
+        if not rounds:
+            raise BadInputError("no sampled rounds to step through: record some with glassbox.sampled_rounds")
+        self.rounds, self.label = list(rounds), label
+        tok = getattr(tokenizer, "tokenizer", tokenizer)
+        self.decode = (lambda t: tok.decode([t])) if tok is not None else (lambda t: f"#{t}")
+        # every (round, step): one step per judged draft, then the outcome
+        self.steps = [(i, s) for i, r in enumerate(self.rounds) for s in range(len(r.drafts) + 1)]
+        self.index = 0
+        self.panel = widgets.HTML()
+        self.panel.add_class("labkit-sampled-panel")
+        # not "Next round": that name is RoundStepper's, which the browser test clicks
+        buttons = [widgets.Button(description=d) for d in ("Previous", "Next draft", "Skip round", "Reset")]
+        for button, action in zip(buttons, (self.previous, self.next, self.next_round, self.reset)):
+            button.on_click(lambda _, act=action: act())
+        self.next_button = buttons[1]
+        self.widget = widgets.VBox([widgets.HBox(buttons), self.panel])
+        self._render()
+
+    def _render(self) -> None:
+        i, s = self.steps[self.index]
+        self.panel.value = sampled_step_html(self.rounds[i], s, self.decode, self.label)
+
+    def next(self) -> None:
+        """The next draft (or the round's outcome); after the last round, back to the first."""
+        self.index = (self.index + 1) % len(self.steps)
+        self._render()
+
+    def previous(self) -> None:
+        self.index = (self.index - 1) % len(self.steps)
+        self._render()
+
+    def next_round(self) -> None:
+        """The first draft of the next round."""
+        i = self.steps[self.index][0]
+        self.index = self.steps.index(((i + 1) % len(self.rounds), 0))
+        self._render()
+
+    def reset(self) -> None:
+        self.index = 0
+        self._render()
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+def show_in(out: widgets.Output, *objs: Any) -> None:
+    """Show `objs` in an Output widget, replacing what it showed (SweepExplorer, `04_acceptance`).
+
+    Writes the widget's `outputs` with the bundles `display(obj)` would publish; every front end
+    renders those (JupyterLab, Colab, exported HTML). It does not capture with `with out:`: inside
+    a running cell a capture makes nbclient (`jupyter nbconvert --execute`, papermill, the test
+    suite) answer each captured output on the kernel's shell socket while it waits for the cell's
+    reply on that socket, which can leave the reply unread until the cell timeout (forever without
+    one). Without IPython (a script, a unit test) there is nothing to draw on and it does nothing.
+    """
+    from IPython.utils.capture import capture_output
+
+    if get_ipython() is None:
+        return
+    with capture_output(stdout=False, stderr=False) as captured:
+        for obj in objs:
+            display(obj)
+    out.outputs = tuple({"output_type": "display_data", "data": o.data, "metadata": o.metadata}
+                        for o in captured.outputs)
+
+
+class CostCalculator:
+    """Sliders for α, k, c, v and the loop's work o: the cost model's speedup, no model needed
+    (`05_speed_and_cost`).
+
+    Units are one target forward over one token. A round yields (1 − α^(k+1)) / (1 − α) tokens and
+    costs k·c + v + o; plain decoding costs 1 + o per token. Start it from a fitted
+    `experiments.CostModel` with `CostCalculator.from_costs(costs, alpha)` to begin at this machine.
+    """
+
+    def __init__(self, *, alpha: float = 0.7, k: int = 4, c: float = 0.1, v: float = 1.1, o: float = 0.0,
+                 label: str = ""):
+        self.label = label
+        slider = dict(continuous_update=False, style={"description_width": "initial"})
+        self.alpha = widgets.FloatSlider(description="α (acceptance)", value=alpha, min=0.0, max=0.99, step=0.01,
+                                         **slider)
+        self.k = widgets.IntSlider(description="k (drafts per round)", value=k, min=1, max=12, **slider)
+        self.c = widgets.FloatSlider(description="c (drafter step)", value=c, min=0.0, max=1.0, step=0.01, **slider)
+        self.v = widgets.FloatSlider(description="v (verify k + 1)", value=v, min=1.0, max=4.0, step=0.05, **slider)
+        self.o = widgets.FloatSlider(description="o (loop per step)", value=o, min=0.0, max=1.0, step=0.01,
+                                     **slider)
+        self.summary = widgets.HTML()
+        self.summary.add_class("labkit-cost-summary")
+        self.out = widgets.Output()
+        self.widget = widgets.VBox([widgets.HBox([self.alpha, self.k, self.c]), widgets.HBox([self.v, self.o]),
+                                    self.summary, self.out])
+        for s in (self.alpha, self.k, self.c, self.v, self.o):
+            s.observe(self._update, names="value")
+        self._update()
+
+    @classmethod
+    def from_costs(cls, costs: Any, alpha: float, k: int = 4, label: str = "") -> CostCalculator:
+        """Start at a fitted `experiments.CostModel`'s c, v(k + 1) and loop work, and a measured α."""
+        return cls(alpha=round(alpha, 2), k=k, c=round(costs.c, 2), v=round(max(1.0, costs.v(k + 1)), 2),
+                   o=round(costs.loop_plain / costs.t_target, 2), label=label)
+
+    @staticmethod
+    def speedup(alpha: float, k: int, c: float, v: float, o: float) -> float:
+        return metrics.expected_tau(alpha, k) * (1 + o) / (k * c + v + o)
+
+    def _update(self, change: Any = None) -> None:
+        a, k, c, v, o = self.alpha.value, self.k.value, self.c.value, self.v.value, self.o.value
+        tokens, cost = metrics.expected_tau(a, k), k * c + v + o
+        s = self.speedup(a, k, c, v, o)
+        verdict = "faster" if s > 1 else "slower" if s < 1 else "the same speed"
+        best = max(range(1, 13), key=lambda kk: self.speedup(a, kk, c, v, o))
+        self.summary.value = (
+            f"A round yields <b>{tokens:.2f}</b> tokens and costs k·c + v + o = <b>{cost:.2f}</b> one-token "
+            f"forwards; plain decoding pays 1 + o = {1 + o:.2f} per token. Speedup "
+            f"{tokens:.2f} × {1 + o:.2f} / {cost:.2f} = <b>{s:.2f}×</b>: speculation comes out {verdict}. "
+            f"Best k for these α, c, v, o: {best}."
+            + (f" <i>Started from: {html.escape(self.label)}.</i>" if self.label else ""))
+        ks = list(range(1, 13))
+        fig = plots.styled(plots.go.Figure(), f"Cost model: speedup against k (α = {a:.2f}, c = {c:.2f}, "
+                                              f"v = {v:.2f}, o = {o:.2f})")
+        fig.add_trace(plots.go.Scatter(x=ks, y=[self.speedup(a, kk, c, v, o) for kk in ks], mode="lines+markers",
+                                       name="predicted speedup", line={"color": COLORS["accepted"]}))
+        fig.add_trace(plots.go.Scatter(x=[k], y=[s], mode="markers", name=f"k = {k}",
+                                       marker={"color": COLORS["bonus"], "size": 14, "symbol": "diamond"}))
+        fig.add_hline(y=1.0, line={"color": plots.INK, "width": 1, "dash": "dot"})
+        fig.update_xaxes(title="k (drafts per round)", dtick=1)
+        fig.update_yaxes(title="speedup (×)", rangemode="tozero")
+        fig.update_layout(height=360, legend={"y": -0.25, "yanchor": "top"}, margin={"b": 90})
+        self.figure = fig
+        show_in(self.out, fig)
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)

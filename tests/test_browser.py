@@ -1,13 +1,17 @@
 """The widgets work in a real browser: JupyterLab, Run All, click or slide, and the output changes.
 
 JupyterLab serves a temporary copy of notebooks/ (saving never touches the repo) on 127.0.0.1 with
-a random token; Debian's chromium, driven by the `playwright` package, opens a notebook, runs all
-cells, moves a widget and reads the widget's output back. Screenshots go to tests/artifacts/.
+a random token; a Chrome or Chromium (`find_chromium`), driven by the `playwright` package, opens
+a notebook, runs all cells, moves a widget and reads the widget's output back. Screenshots go to
+tests/artifacts/.
 
 The contract with the notebooks: 03_verify_and_accept shows a button "Next round" that changes the
-text of `.labkit-round-panel`; 04_acceptance shows an IntSlider "k" that changes the text of
-`.labkit-sweep-summary`; 06_multimodal shows a Dropdown "picture" and a button "Run" that change the
-text of `.labkit-media-result`.
+text of `.labkit-round-panel` and a button "Next draft" that changes the text of
+`.labkit-sampled-panel`; 04_acceptance shows an IntSlider "k" that changes the text of
+`.labkit-sweep-summary`; 05_speed_and_cost shows a FloatSlider "α (acceptance)" that changes the
+text of `.labkit-cost-summary`; 06_multimodal shows a Dropdown "picture" and a button "Run" that change the
+text of `.labkit-media-result`; 00_tour shows a button "Run" that fills `.labkit-tour-result` and
+the "watch it type" replay `.labkit-tour-typing`.
 """
 
 import json
@@ -28,7 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # LABKIT_NOTEBOOKS and LABKIT_ARTIFACTS as in test_notebooks.py
 NOTEBOOKS = Path(os.environ.get("LABKIT_NOTEBOOKS", ROOT / "notebooks"))
 ARTIFACTS = Path(os.environ.get("LABKIT_ARTIFACTS", Path(__file__).resolve().parent / "artifacts"))
-CHROMIUM = Path("/usr/bin/chromium")
+# Where a Chrome or Chromium may be, in the order tried; LABKIT_CHROMIUM=/path/to/chrome goes first.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")  # on PATH
+CHROMIUM_MACOS = ("/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+                  "/Applications/Chromium.app/Contents/MacOS/Chromium")
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -76,17 +83,42 @@ def jupyterlab(root: Path, port: int, wait_for_http, stop_server) -> Iterator[tu
         stop_server(server)  # and the kernels it started
 
 
+def find_chromium(playwright) -> str | None:
+    """The first Chrome or Chromium installed here (see CHROMIUM_NAMES), or playwright's own."""
+    named = os.environ.get("LABKIT_CHROMIUM")
+    if named:
+        return named
+    for name in CHROMIUM_NAMES:
+        if found := shutil.which(name):
+            return found
+    for path in CHROMIUM_MACOS:
+        if Path(path).exists():
+            return path
+    own = Path(playwright.chromium.executable_path)  # where `playwright install` puts it
+    return str(own) if own.exists() else None
+
+
 @contextmanager
 def chromium(user_data_dir: Path):
-    """A headless Debian chromium page; fails, not skips, when chromium is not installed."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: the browser test drives Debian's chromium. "
-                    "Run .ci/run, or `apt-get install chromium` (as root).")
+    """A headless Chrome/Chromium page: an installed one, else playwright's own, downloaded once
+    where the network allows; fails, not skips, with one line saying what to install."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
+        executable = find_chromium(p)
+        if executable is None:
+            try:  # only when there is no browser at all: ~170 MB into playwright's cache
+                subprocess.run([sys.executable, "-m", "playwright", "install", "chromium"], check=True,
+                               capture_output=True, timeout=600)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                pass
+            executable = find_chromium(p)
+        if executable is None:
+            pytest.fail("No Chrome or Chromium found, and `python -m playwright install chromium` failed "
+                        "(offline?): install Google Chrome or Chromium (Debian: `apt-get install chromium`, "
+                        "or run .ci/run), or set LABKIT_CHROMIUM=/path/to/chrome.", pytrace=False)
         context = p.chromium.launch_persistent_context(
-            str(user_data_dir), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
+            str(user_data_dir), executable_path=executable, headless=True, args=CHROMIUM_FLAGS,
             viewport={"width": 1400, "height": 1000},
         )
         context.set_default_timeout(60_000)
@@ -154,6 +186,21 @@ def shot(page, label: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"browser_{label}.png"))
 
 
+def figure_shots(page, name: str, seconds: float) -> int:
+    """A screenshot of every plotly figure the notebook drew, and Run All's wall time, as artefacts
+    to look at after a run (tests/artifacts/browser_<name>_figure_NN.png, browser_times.json)."""
+    figures = page.locator(".jp-OutputArea-output .js-plotly-plot")
+    count = figures.count()
+    for i in range(count):
+        figures.nth(i).scroll_into_view_if_needed()
+        figures.nth(i).screenshot(path=str(ARTIFACTS / f"browser_{name}_figure_{i:02d}.png"))
+    path = ARTIFACTS / "browser_times.json"
+    times = json.loads(path.read_text()) if path.exists() else {}
+    times[name] = {"run_all_seconds": round(seconds, 1), "figures": count}
+    path.write_text(json.dumps(dict(sorted(times.items())), indent=1) + "\n")
+    return count
+
+
 def changed_text(page, locator, action, label: str) -> tuple[str, str]:
     """(text before, text after) of `locator` around `action()`; waits for the text to change."""
     locator.scroll_into_view_if_needed()
@@ -175,20 +222,27 @@ def lab(tmp_path, free_port, wait_for_http, stop_server):
             yield page, base, token
 
 
-def test_next_round_changes_the_round_panel(lab):
+def test_03_next_round_and_next_draft_change_their_panels(lab):
+    """03 runs once; both steppers are driven (`-k 03` selects this test)."""
     page, base, token = lab
     open_notebook(page, base, token, "03_verify_and_accept.ipynb")
-    run_all(page, "03")
+    figure_shots(page, "03", run_all(page, "03"))
     panel = page.locator(".labkit-round-panel").first
     button = page.get_by_role("button", name="Next round").first
     before, after = changed_text(page, panel, button.click, "03_next_round")
     assert after.strip() and after != before
+    # the sampled stepper: one judged draft (q, p, min(1, p/q), the draw u) per click
+    sampled = page.locator(".labkit-sampled-panel").first
+    next_draft = page.get_by_role("button", name="Next draft", exact=True).first
+    before, after = changed_text(page, sampled, next_draft.click, "03_next_draft")
+    assert after.strip() and after != before
+    assert "u = " in after and "min(1, p/q)" in after
 
 
 def test_k_slider_changes_the_sweep_summary(lab):
     page, base, token = lab
     open_notebook(page, base, token, "04_acceptance.ipynb")
-    run_all(page, "04")
+    figure_shots(page, "04", run_all(page, "04"))
     summary = page.locator(".labkit-sweep-summary").first
     slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text=re.compile(r"^k$"))).first
     handle = slider.locator(".noUi-handle").first  # ipywidgets 8; focus it and step with the keyboard
@@ -201,10 +255,27 @@ def test_k_slider_changes_the_sweep_summary(lab):
     assert after.strip() and after != before
 
 
+def test_05_cost_calculator_follows_its_alpha_slider(lab):
+    page, base, token = lab
+    open_notebook(page, base, token, "05_speed_and_cost.ipynb")
+    figure_shots(page, "05", run_all(page, "05"))
+    summary = page.locator(".labkit-cost-summary").first
+    slider = page.locator(".widget-slider",
+                          has=page.locator(".widget-label", has_text=re.compile(r"^α \(acceptance\)$"))).first
+    handle = slider.locator(".noUi-handle").first
+
+    def step_alpha() -> None:
+        handle.focus()
+        page.keyboard.press("ArrowLeft")
+
+    before, after = changed_text(page, summary, step_alpha, "05_cost_calculator")
+    assert "Speedup" in after and after != before
+
+
 def test_media_panel_answers_a_new_picture(lab):
     page, base, token = lab
     open_notebook(page, base, token, "06_multimodal.ipynb")
-    run_all(page, "06")
+    figure_shots(page, "06", run_all(page, "06"))
     result = page.locator(".labkit-media-result").first
     picture = page.locator(".widget-dropdown", has=page.locator(".widget-label", has_text=re.compile(r"^picture$")))
 
@@ -219,3 +290,30 @@ def test_media_panel_answers_a_new_picture(lab):
     shot(page, "06_media_panel_after")
     after = result.inner_text()
     assert "answer" in after and "same text with the drafter: yes" in after and after != before
+
+
+def test_00_tour_panel_types_both_runs(lab):
+    """00's panel: Run decodes the prompt both ways, then plays them back ("watch it type")."""
+    page, base, token = lab
+    open_notebook(page, base, token, "00_tour.ipynb")
+    figure_shots(page, "00", run_all(page, "00"))
+    result = page.locator(".labkit-tour-result").first
+    run = page.locator(".widget-button", has_text=re.compile(r"^Run$")).first
+    before, _ = changed_text(page, result, run.click, "00_tour_running")
+    page.wait_for_function("el => el.innerText.includes('speedup') || el.innerText.includes('Error')",
+                           arg=result.element_handle(), timeout=120_000)
+    typing = page.locator(".labkit-tour-typing").first
+    typing.locator(".lk-t").last.wait_for(state="attached")
+    page.wait_for_timeout(3000)  # the replay plays at the measured pace: a few seconds on the pocket pair
+    shot(page, "00_tour_typed")
+    assert "speedup" in result.inner_text() and "same text as the target alone: yes" in result.inner_text()
+    text = typing.inner_text()
+    assert "plain decoding" in text and "speculative decoding" in text and "tokens in" in text
+
+
+@pytest.mark.parametrize("name", ["01_one_token_at_a_time", "02_inside_the_mtp_drafter", "07_train_a_drafter"])
+def test_chapter_runs_all_in_the_browser(lab, name):
+    """The chapters without a widget contract: Run All as a learner would, and every figure drawn."""
+    page, base, token = lab
+    open_notebook(page, base, token, f"{name}.ipynb")
+    assert figure_shots(page, name[:2], run_all(page, name[:2])) > 0

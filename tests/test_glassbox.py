@@ -109,3 +109,26 @@ def test_exact_distance_to_target(pair):
     assert metrics.summarize(fixed).tv < 1e-6
     assert metrics.summarize(gb).tv < 1e-6
     assert not tf.lossless and fixed.lossless and gb.lossless
+
+
+def test_sampled_rounds_record_the_draws_the_loop_made(pair):
+    """The stepper's data: the same output as an unrecorded run, and verdicts that follow from u."""
+    from labkit.glassbox import sampled_rounds
+
+    target, drafter = pair
+    for ids in prompts(3):
+        plain_run = speculate(target, drafter, ids, k=4, max_new_tokens=30, temperature=1.0, seed=5)
+        trace, rounds = sampled_rounds(target, drafter, ids, k=4, max_new_tokens=30, temperature=1.0, seed=5)
+        assert trace.output_ids == plain_run.output_ids  # recording draws nothing extra
+        drafting = [r for r in trace.rounds if r.k > 0]
+        assert [r.index for r in rounds] == [r.index for r in drafting]
+        for rec, r in zip(rounds, drafting):
+            assert rec.emitted == r.emitted and rec.accepted == r.accepted and rec.k == r.k
+            assert all(d.kept == (d.u < d.accept) for d in rec.drafts)
+            assert all(abs(d.accept - min(1.0, d.p / d.q)) < 1e-6 for d in rec.drafts if d.q > 0)
+            assert len(rec.drafts) == r.accepted + (1 if r.rejected else 0)
+            assert rec.token in {t for t, *_ in rec.top}
+            if rec.rejected:  # redrawn from the residual: a token the drafter under-proposed
+                assert all(m >= 0 for *_, m in rec.top) and dict((t, m) for t, *_, m in rec.top)[rec.token] > 0
+    with pytest.raises(ValueError):
+        sampled_rounds(target, drafter, prompts(1)[0], temperature=0.0)

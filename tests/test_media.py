@@ -346,3 +346,43 @@ def test_uploads_read_in_ipywidgets_7_and_8():
     v8 = SimpleNamespace(value=({"name": "a.wav", "type": "audio/wav", "size": 3, "content": memoryview(b"abc")},))
     assert _uploaded(v7) == _uploaded(v8) == ("a.wav", b"abc")
     assert _uploaded(SimpleNamespace(value=())) is None
+
+
+def test_audio_html_writes_the_clip_length_beside_the_player():
+    html = media.audio_html(media.MEDIA_DIR / "beeps_3.wav", "beeps_3.wav")
+    seconds = len(media.load_audio(media.MEDIA_DIR / "beeps_3.wav")) / media.SAMPLE_RATE
+    assert "<audio" in html and f"{seconds:.1f} s" in html and seconds < 1  # a player alone reads 0:00
+
+
+def test_answers_are_shown_without_the_end_of_turn_token(pair, scene):
+    inputs = media.media_inputs(pair, "Describe the picture.", image=scene)
+    ids = inputs.pop("input_ids")
+    inputs.pop("attention_mask")
+    trace = run(pair, ids, path="plain", max_new_tokens=4, **inputs)
+    from dataclasses import replace
+
+    ended = replace(trace, pieces=trace.pieces + ("<turn|>",))
+    assert media.answer(ended) == trace.text.strip() and "<turn|>" not in media.without_end(ended).text
+    assert media.without_end(ended).new_ids == ended.new_ids  # the ids, and every count, stay
+
+
+def test_multimodal_checkers_measure_the_predictions(pair):
+    from labkit import checks
+
+    counts = {}
+    for row in json.loads((media.MEDIA_DIR / "samples.json").read_text()):
+        if row["modality"] == "audio":
+            inputs = media.media_inputs(pair, "Describe the sound.", audio=media.MEDIA_DIR / row["file"])
+            spans = media.soft_token_spans(inputs["input_ids"], pair.target.config)["audio"]
+            counts[row["file"]] = sum(e - s for s, e in spans)
+    checks.check_audio_token_prediction(counts, pair)
+    with pytest.raises(AssertionError):
+        checks.check_audio_token_prediction({f: n + 3 for f, n in counts.items()}, pair)
+    inputs = media.media_inputs(pair, "Is the circle big?", image=synthetic.example(synthetic.HELD_OUT, "image").item)
+    ids = inputs.pop("input_ids")
+    inputs.pop("attention_mask")
+    plain = run(pair, ids, path="plain", max_new_tokens=4, **inputs)
+    spec = run(pair, ids, path="transformers", max_new_tokens=4, **inputs)
+    checks.check_untrained_question({"same": True}, plain, spec)
+    with pytest.raises(AssertionError):
+        checks.check_untrained_question({"same": False}, plain, spec)

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import jupytext
@@ -120,3 +121,65 @@ def test_every_text_notebook_has_an_ipynb():
     texts = sorted(NOTEBOOKS.glob("*.py")) + sorted(NOTEBOOKS.glob("solutions/*.py"))
     orphans = [str(p.relative_to(ROOT)) for p in texts if not p.with_suffix(".ipynb").exists()]
     assert not orphans, f"no .ipynb for {orphans}; run: jupytext --sync <file.py>"
+
+
+class _RecordingClient(NotebookClient):
+    """A NotebookClient that notes every message it sends the kernel on the shell channel."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sent: list[str] = []
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        send = kc.shell_channel.send
+
+        def recording(msg):
+            self.sent.append(msg["msg_type"])
+            send(msg)
+
+        kc.shell_channel.send = recording
+        return kc
+
+
+@pytest.mark.notebooks
+def test_widget_cells_do_not_stall_nbclient(kernel_dirs, tmp_path):
+    """Issue 27.7: 04 sat ~120 s (CELL_TIMEOUT) after its SweepExplorer cell.
+
+    The explorer drew its figures with `with out: display(...)` while its cell ran. nbclient mimics
+    the Output widget: for each captured output it sends a comm_msg on the shell socket, a plain
+    synchronous zmq send, while it awaits the cell's execute_reply on that socket. When the reply
+    has just arrived, the send swallows the socket's edge-triggered wake-up and the reply is read
+    only when the wait times out (120 s here, never under `jupyter nbconvert --execute`). Here a few
+    explorer cells run with a 10 s timeout (the imports before them with the usual one): nbclient
+    must send the kernel nothing but requests, no cell may wait, and each explorer's Output must
+    hold its figures.
+    """
+    cells, timeout = 6, 10
+    setup = ("import sys\n"
+             f"sys.path.insert(0, {str(ROOT / 'tests')!r})\n"
+             "from test_plots_widgets import make_trace\n"
+             "import plotly.io as pio\n"
+             "from labkit.widgets import SweepExplorer\n"
+             "pio.renderers.default = 'plotly_mimetype'  # labkit.setup()'s choice in a kernel\n"
+             "def run(k, temperature):\n"
+             "    return [make_trace(accepted=[min(k, a) for a in (0, 1, 2, 3, 1)], k=k, temperature=temperature)]")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup)]
+                                  + [nbformat.v4.new_code_cell("SweepExplorer(run, k=2)") for _ in range(cells)])
+    km = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs))
+    client = _RecordingClient(nb, km=km, resources={"metadata": {"path": str(tmp_path)}},
+                              timeout_func=lambda cell: CELL_TIMEOUT if cell is nb.cells[0] else timeout)
+    client.execute(env=kernel_env())
+    assert set(client.sent) <= {"kernel_info_request", "execute_request"}, (
+        f"nbclient answered the kernel on the shell socket ({sorted(set(client.sent))}): an Output "
+        "captured output while its cell ran; draw with labkit.widgets.show_in")
+    stamps = [c.metadata["execution"] for c in nb.cells]
+    waits = [(datetime.fromisoformat(b["iopub.execute_input"].replace("Z", "+00:00"))
+              - datetime.fromisoformat(a["shell.execute_reply"].replace("Z", "+00:00"))).total_seconds()
+             for a, b in zip(stamps, stamps[1:])]
+    assert max(waits) < timeout / 2, f"seconds between a cell's reply and the next cell's start: {waits}"
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    drawn = [[sorted(o["data"]) for o in w["state"]["outputs"]] for w in state.values()
+             if w["model_name"] == "OutputModel"]
+    assert len(drawn) == cells and all(len(figs) == 2 for figs in drawn), drawn
+    assert all("application/vnd.plotly.v1+json" in mimes for figs in drawn for mimes in figs), drawn

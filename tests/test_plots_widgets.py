@@ -49,8 +49,11 @@ def test_every_figure_builds_with_the_lab_colours():
         "acceptance": plots.acceptance_figure({"a": [tr], "b": [other]}),
         "acceptance_cond": plots.acceptance_figure(tr, conditional=True),
         "tau": plots.tau_histogram([tr, other]),
-        "sweep": plots.sweep_figure([{"k": k, "tau": 1 + 0.3 * k, "alpha": 0.5, "speedup": 1.1} for k in (1, 2, 4)],
-                                    c=0.2),
+        "sweep": plots.sweep_figure([{"k": k, "tau": 1 + 0.3 * k, "alpha": 0.5, "per_round": 1.2 + 0.3 * k}
+                                     for k in (1, 2, 4)]),
+        "speedup": plots.speedup_figure([{"k": k, "measured": metrics.Estimate(1 + 0.1 * k, 0.9, 1.6, 8, 40),
+                                          "model": 1.05 + 0.1 * k, "no_loop": 1 + 0.05 * k, "textbook": 1.3}
+                                         for k in (1, 2, 4)], title="t"),
         "split": plots.time_split_figure({"plain": [tr], "spec": [other]}),
         "cost": plots.cost_curve_figure([{"n": n, "seconds": 0.01 + 0.001 * n, "label": m}
                                          for n in (1, 2, 4) for m in ("x", "y")]),
@@ -130,15 +133,184 @@ class FakePair:
 
 
 def test_tour_panel_runs_and_reports_unreachable_weights():
+    calls = []
+
     def fake_run(pair, prompt, path, **kw):
-        return make_trace(accepted=() if path == "plain" else (2, 1), k=2, path=path)
+        calls.append((path, prompt, kw["k"], kw["temperature"]))
+        return make_trace(accepted=() if path == "plain" else (2, 1), k=2, path=path,
+                          temperature=kw["temperature"])
 
     def fake_load(name):
         raise OfflineError(f"cannot reach {name}; the pocket pair still works offline")
 
     panel = TourPanel(FakePair(), "hello", run=fake_run, load=fake_load)
+    assert isinstance(panel.k, widgets.IntSlider) and panel.k.description == "k"
+    assert panel.temperature.description == "temperature" and panel.replay_button.disabled
     panel.button.click()
     assert "tau" in panel.result.value and "speedup" in panel.result.value
+    assert "greedy" in panel.result.value and "same text as the target alone" in panel.result.value
+    assert "labkit-tour-typing" in panel.typing._dom_classes and "@keyframes" in panel.typing.value
+    panel.k.value, panel.temperature.value, panel.prompt.value = 3, 0.8, "a prompt of my own"
+    panel.button.click()
+    assert calls[-2:] == [("plain", "a prompt of my own", 3, 0.8), ("transformers", "a prompt of my own", 3, 0.8)]
+    assert "sampled at T = 0.8" in panel.result.value and "differ by chance" in panel.result.value
+    shown = panel.typing.value
+    panel.replay_button.click()  # a new rendering: the animations start again
+    assert panel.typing.value != shown and panel.typing.value.count("lk-t") == shown.count("lk-t")
     panel.pair_box.value = "google/gemma-4-E2B-it"
     panel.button.click()
     assert "OfflineError" in panel.result.value and "pocket pair still works" in panel.result.value
+
+
+def test_watch_it_type_uses_the_measured_round_times():
+    import re
+
+    from labkit.replay import emission_times, typing_html
+
+    plain = make_trace(accepted=(), k=2, path="plain")
+    plain = Trace(**{**plain.__dict__, "rounds": tuple(
+        Round(i, 5 + i, 0, (), (), (), (40 + i,), 0, (40 + i,), 0.0, 0.02, 0.001) for i in range(6)),
+        "pieces": tuple(f"p{i} " for i in range(6))})
+    spec = make_trace(accepted=(2, 0, 3), k=3)
+    # plain: one token per round, at each round's end; speculative: a round's tokens together
+    assert emission_times(plain) == pytest.approx([0.021 * (i + 1) for i in range(6)])
+    ends, clock = [], 0.0
+    for r in spec.rounds:
+        clock += r.seconds
+        ends += [clock] * len(r.emitted)
+    assert emission_times(spec) == pytest.approx(ends)
+    page = typing_html({"plain": plain, "speculative": spec}, caption="pocket pair")
+    delays = [float(d) for d in re.findall(r'class="lk-t" data-t="[^"]+" title="[^"]*" style="animation-delay:([0-9.]+)s', page)]
+    assert delays == pytest.approx(emission_times(plain) + emission_times(spec), abs=1e-4)
+    assert "<style>" in page and "@keyframes" in page and "real, measured pace" in page
+    assert COLORS["accepted"] in page and COLORS["bonus"] in page
+    slow = typing_html({"speculative": spec}, slow=4)
+    first = float(re.search(r'data-t="[^"]+" title="[^"]*" style="animation-delay:([0-9.]+)s', slow).group(1))
+    assert first == pytest.approx(4 * emission_times(spec)[0], abs=1e-3) and "4× slower" in slow
+
+
+@pytest.fixture
+def ipython_shell(monkeypatch):
+    """An IPython shell in this process, so `display` publishes (as in a kernel); removed afterwards."""
+    import sys
+    import types
+
+    import plotly.io as pio
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.enabled = False
+    monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")  # labkit.setup's choice in a kernel
+    # its own user module: a shell otherwise puts a fresh __main__ into sys.modules
+    shell = InteractiveShell.instance(config=config, user_module=types.ModuleType("labkit_widget_test"))
+    yield shell
+    InteractiveShell.clear_instance()
+    sys.modules.pop("labkit_widget_test", None)
+
+
+def test_sweep_explorer_draws_into_outputs_without_capturing(ipython_shell, monkeypatch):
+    """Issue 27.7: a `with out:` capture inside a running cell stalled nbclient ~120 s after 04's
+    explorer cell (see labkit.widgets.show_in); the figures go into the Output's `outputs` instead.
+    test_notebooks.py::test_widget_cells_do_not_stall_nbclient checks the same in a real kernel."""
+    def no_capture(self):
+        raise AssertionError("an Output captured with `with out:`: use labkit.widgets.show_in")
+
+    monkeypatch.setattr(widgets.Output, "__enter__", no_capture)
+
+    def fake_run(k, temperature):
+        return [make_trace(accepted=[min(k, a) for a in (0, 1, 2, 3, 1)], k=k, temperature=temperature)]
+
+    explorer = SweepExplorer(fake_run, k=2)
+    outputs = explorer.out.outputs
+    assert [o["output_type"] for o in outputs] == ["display_data", "display_data"]
+    assert all("application/vnd.plotly.v1+json" in o["data"] for o in outputs)
+    explorer.k.value = 3  # a slider move replaces the figures, it does not add to them
+    assert len(explorer.out.outputs) == 2 and explorer.out.outputs != outputs
+    assert "k = 3" in json.dumps(explorer.out.outputs[0]["data"]["application/vnd.plotly.v1+json"])
+
+
+def make_sampled_rounds():
+    """Two sampled rounds as glassbox.sampled_rounds records them: one rejects, one keeps all."""
+    from labkit.glassbox import SampledDraft, SampledRound
+
+    rejecting = SampledRound(
+        index=1, position=5, context=(1, 2, 3, 4, 5), k=3,
+        drafts=(SampledDraft(10, 0.5, 0.6, 1.0, 0.3), SampledDraft(11, 0.4, 0.1, 0.25, 0.7)),
+        top=((12, 0.5, 0.1, 0.8), (13, 0.2, 0.1, 0.2)), token=12, emitted=(10, 12), temperature=1.0)
+    keeping = SampledRound(
+        index=2, position=7, context=(1, 2, 3, 4, 5, 10, 12), k=1,
+        drafts=(SampledDraft(14, 0.3, 0.6, 1.0, 0.9),),
+        top=((15, 0.7, 0.0, 0.7), (16, 0.3, 0.0, 0.3)), token=15, emitted=(14, 15), temperature=1.0)
+    return [rejecting, keeping]
+
+
+def test_sampled_round_stepper_walks_draft_by_draft():
+    from labkit.widgets import SampledRoundStepper
+
+    stepper = SampledRoundStepper(make_sampled_rounds(), label="pocket pair · sampled at T = 1")
+    assert stepper.next_button.description == "Next draft"
+    assert "labkit-sampled-panel" in stepper.panel._dom_classes
+    first = stepper.panel.value
+    assert "u = 0.300 &lt; 1.000" in first and "kept" in first
+    stepper.next_button.click()
+    second = stepper.panel.value
+    assert second != first and "u = 0.700 ≥ 0.250" in second and "rejected" in second
+    stepper.next()  # the outcome: the residual's top tokens and what the round emits
+    outcome = stepper.panel.value
+    assert "residual" in outcome and "← drawn" in outcome and "emits 2 token(s)" in outcome
+    stepper.next_round()
+    assert "Round 2" in stepper.panel.value
+    stepper.next()
+    assert "bonus" in stepper.panel.value
+    stepper.next_round()  # the first round again, after the last
+    assert stepper.panel.value == first
+    for _ in range(len(stepper.steps)):  # wraps around
+        stepper.next()
+    assert stepper.panel.value == first
+    stepper.reset()
+    assert stepper.panel.value == first
+    with pytest.raises(Exception):
+        SampledRoundStepper([])
+
+
+def test_chapter_figures_keep_legends_off_titles_and_name_their_axes():
+    from labkit.plots import distill_figure, modality_acceptance_figure, residual_figure
+
+    rejecting, keeping = make_sampled_rounds()
+    history = [{"step": s, "kl": 3.0 / s, "agree": [0.1 * s / 5] * 4} for s in range(1, 6)]
+    figs = {
+        "residual": residual_figure(rejecting, lambda t: f"<{t}>", label="pocket pair · sampled"),
+        "bonus": residual_figure(keeping),
+        "modality": modality_acceptance_figure({f"q{i}": [make_trace(seed=i)] for i in range(8)}, label="x"),
+        "distill": distill_figure(history, smooth=2, label="pocket pair"),
+        "round": plots.round_figure(make_trace().rounds[1], label="pocket pair · greedy"),
+    }
+    for name, fig in figs.items():
+        assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text, name
+        legend = fig.layout.legend
+        assert legend.y is None or legend.y < 0 or legend.yanchor == "bottom", name
+    assert COLORS["rejected"] in colors_in(figs["residual"])  # the residual's colour
+    for name in ("modality", "distill"):  # many entries: the legend goes under the plot
+        assert figs[name].layout.legend.y < 0 and figs[name].layout.legend.yanchor == "top", name
+    assert "#F0E442" not in colors_in(figs["distill"])  # no yellow line on white
+    assert figs["distill"].layout.yaxis2.title.text
+
+
+def test_cost_calculator_follows_its_sliders():
+    from labkit.experiments import CostModel
+    from labkit.widgets import CostCalculator
+
+    calc = CostCalculator(alpha=0.8, k=4, c=0.1, v=1.0, o=0.0)
+    textbook = metrics.expected_tau(0.8, 4) / (4 * 0.1 + 1)
+    assert f"{textbook:.2f}×" in calc.summary.value
+    before = calc.summary.value
+    calc.o.value = 0.3  # the loop's work: plain pays it per token, speculation per round
+    assert calc.summary.value != before
+    assert CostCalculator.speedup(0.8, 4, 0.1, 1.0, 0.3) > textbook
+    calc.alpha.value = 0.0
+    assert "slower" in calc.summary.value
+    costs = CostModel(t_target=0.02, loop_plain=0.004, t_draft=0.002, verify=(0.018, 0.002),
+                      loop_round=(0.005, 0.0), prefill=0.05)
+    start = CostCalculator.from_costs(costs, alpha=0.75)
+    assert (start.c.value, start.o.value) == (0.1, 0.2) and start.v.value == round(costs.v(5), 2)
