@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -16,11 +18,26 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mtp-lab/mtp-lab/blob/main/notebooks/00_tour.ipynb)
 #
-# **Goal.** See speculative decoding do its one trick before we take it apart. A large *target*
-# model normally produces one token per forward pass. Gemma 4 ships a small *drafter* (Google calls
-# it an MTP head) that guesses the next `k` tokens; the target checks all of them in a single
-# forward pass and keeps the ones it agrees with. We decode the same prompt both ways and compare:
-# is the text the same, how many tokens did each target forward yield (`tau`), and was it faster?
+# **Goal.** See speculative decoding do its one trick before we take it apart: decode the same
+# prompt with a large model alone, then with a small helper guessing ahead, and compare the text,
+# the number of forward passes and the time.
+#
+# **Words we use in every chapter.**
+#
+# - **target**: the large language model whose text we want. Decoding on its own, it produces one
+#   token per *forward pass* (one run of the whole network).
+# - **prefill**: the first forward pass, in which the target reads the whole prompt at once and
+#   produces the first new token.
+# - **drafter**: a small model that cheaply guesses the target's next tokens. Gemma 4 ships one
+#   per target and calls it an **MTP head**, for *Multi-Token Prediction*: it predicts several
+#   tokens ahead from the target's own hidden state (chapter 02 opens it up). Google's checkpoints
+#   name it the *assistant*.
+# - **k**: how many tokens the drafter guesses in a row before the target checks them.
+# - **round**: draft k tokens, then one target forward over all of them; the target keeps the
+#   longest prefix it agrees with (the **accepted** drafts) and adds one token of its own (the
+#   **bonus**, or a correction where it disagreed). So every round costs one target forward and
+#   yields between 1 and k + 1 tokens.
+# - **tau**: new tokens per target forward, the prefill included. Plain decoding has tau = 1.
 
 # %%
 import sys
@@ -47,8 +64,8 @@ pair
 # %% [markdown]
 # ## One token at a time
 #
-# Plain decoding: the target reads the prompt, emits one token, reads it back, emits the next.
-# Every new token costs one full target forward pass.
+# Plain decoding: the target reads the prompt (the prefill), emits one token, reads it back,
+# emits the next. Every new token costs one full target forward.
 
 # %%
 prompt = generation.load_prompts("prose", limit=1)[0]
@@ -63,43 +80,70 @@ print(f"plain decoding: {len(plain.new_ids)} tokens, {plain.target_forwards} tar
 # %% [markdown]
 # ## Draft, then verify
 #
-# Speculative decoding with transformers' own `generate(..., assistant_model=drafter)`: each round
-# the drafter proposes `k` tokens, the target scores all of them in one forward, keeps the longest
-# prefix it agrees with, and adds one token of its own (the *bonus*, or a correction where it
-# disagreed). labkit traces every round without changing what transformers does.
+# Speculative decoding with transformers' own `generate(..., assistant_model=drafter)`: each
+# round the drafter proposes `k` tokens and the target checks all of them in one forward. labkit
+# records every round (a *trace*) without changing what transformers does.
 
 # %%
 k = 4
 spec = generation.run(pair, prompt, path="transformers", k=k, **settings)
 same = spec.new_ids == plain.new_ids
-speedup = plain.wall / spec.wall
 print(f"speculative (k = {k}): {len(spec.new_ids)} tokens, {spec.target_forwards} target forwards, {spec.wall:.2f} s")
 print(f"same text as plain decoding: {same}")
 print(f"tau = {metrics.tau(spec):.2f} tokens per target forward (plain decoding: {metrics.tau(plain):.2f})")
-print(f"speedup = {speedup:.2f}x  ({pair.label}, this machine, one prompt)")
+print(f"speedup on this prompt = {plain.wall / spec.wall:.2f}x  ({pair.label}, {spec.decoding}, this machine)")
 
 # %% [markdown]
-# Every token, coloured by how it was produced: green tokens were drafted and accepted (the target
-# only checked them), blue ones the target produced itself. The more green, the fewer target
-# forwards. Hover a tile for its round.
+# Every token, coloured by how it was produced: green tokens were drafted and accepted (the
+# target only checked them), blue ones the target produced itself (the bonus that closes each
+# round, or a correction). The more green, the fewer target forwards. Hover a token for its kind.
 
 # %%
-display(HTML(style.token_html(spec)))
-plots.tokens_figure(spec)
+display(HTML(
+    f"<div style='font-size:0.9em;opacity:0.85'>{len(spec.new_ids)} new tokens in {spec.target_forwards} "
+    f"target forwards · {pair.label} · {spec.decoding}, k = {k}</div>" + style.token_html(spec)))
 
 # %% [markdown]
-# Where the time went: drafting, verifying (target forwards), and everything else. Speculative
+# Where the time went: drafting, verifying (target forwards) and everything else. Speculative
 # decoding pays off only when the target forwards it saves outweigh the drafting it adds.
 
 # %%
-plots.time_split_figure({"plain": plain, f"speculative, k = {k}": spec})
+fig = plots.time_split_figure({"plain": plain, f"speculative, k = {k}": spec})
+fig.update_layout(title_text=f"Where the time went: one prompt, {new_tokens} tokens<br>"
+                  f"<sup>{pair.label} · plain: {plain.decoding} · speculative: {spec.decoding}</sup>",
+                  margin={"t": 110})
+fig
+
+# %% [markdown]
+# ## One prompt is an anecdote
+#
+# A speedup measured once on one prompt mixes the method with luck and with whatever else the
+# machine was doing. The same comparison on six prompts, with a 90 % bootstrap interval over the
+# prompts (each prompt's plain and speculative runs stay paired):
+
+# %%
+prompts = generation.load_prompts("prose", limit=6)
+plains = [generation.run(pair, p, path="plain", **settings) for p in prompts]
+specs = [generation.run(pair, p, path="transformers", k=k, **settings) for p in prompts]
+tau_est = metrics.interval(metrics.tau, specs)
+speed_est = metrics.interval(metrics.speedup, plains, specs)  # each prompt's two runs resampled together
+print(f"{pair.label}, {specs[0].decoding}, k = {k}, {new_tokens} tokens per prompt")
+print(f"tau     = {tau_est}  ({tau_est.sample})")
+print(f"speedup = {speed_est}x ({speed_est.sample})")
+print(f"identical text on {sum(p.new_ids == s.new_ids for p, s in zip(plains, specs))} of {len(prompts)} prompts")
 
 # %% [markdown]
 # ## Try it yourself
 #
-# Type a prompt and press **Run**. The pair box takes `pocket` or the id of a real Gemma 4 target
-# (e.g. `google/gemma-4-E2B-it`); without its weights on disk or a network, you get a message
-# saying so, and the pocket pair keeps working.
+# Type any prompt, pick `k` and a temperature, and press **Run**: the panel decodes it both ways
+# and then plays both runs back side by side at the pace they were measured at, each token
+# appearing when its round finished (**Replay** plays them again, the replay menu slows them
+# down). At temperature 0 both texts should be identical token for token (in exact arithmetic
+# they are; in bf16 a near-tie can flip late in a long text). Above 0 each run is one random draw
+# from the target's distribution, and labkit's speculative path is lossless (chapter 03 shows
+# what that means), so the texts differ only by chance. The pair box takes `pocket` or the id of a
+# real Gemma 4 target (e.g. `google/gemma-4-E2B-it`); without its weights on disk or a network,
+# you get a message saying so, and the pocket pair keeps working.
 
 # %%
 widgets.TourPanel(pair, prompt, k=k, max_new_tokens=new_tokens)
@@ -108,27 +152,44 @@ widgets.TourPanel(pair, prompt, k=k, max_new_tokens=new_tokens)
 # ## Summary
 #
 # - Speculative decoding drafts `k` tokens cheaply and lets the target verify them in one forward.
-# - With greedy decoding the text is the target's own text (checked above); only the number of
-#   target forwards changes. `tau` counts tokens per target forward; plain decoding has `tau = 1`.
-# - A higher `tau` does not guarantee a speedup: drafting and bookkeeping cost time too. Notebooks
-#   03–05 take the rounds apart, measure acceptance, and build the cost model.
+# - With greedy decoding the text is the target's own text (checked above, token for token); only
+#   the number of target forwards changes. `tau` counts tokens per target forward.
+# - A higher `tau` does not guarantee a speedup: drafting and bookkeeping cost time too.
+#   Chapters 01–05 take the rounds apart, measure acceptance, and build the cost model.
 #
 # ## Exercises
 #
-# 1. Compute `tau` yourself from a trace: new tokens divided by target forwards. A `Trace` has
-#    `.new_ids` and `.rounds` (one per target forward, the prefill included). Write it below and
-#    uncomment the checker.
-# 2. Change `k` to 1 and to 8 and rerun the speculative cell. How do `tau` and the speedup move?
-# 3. Try a code prompt: `generation.load_prompts("code", limit=1)[0]`. Is more of it green?
+# 1. **tau by hand.** Compute tau from a trace. A `Trace` has `.new_ids` (the generated tokens)
+#    and `.rounds` (one `Round` per round).
+# 2. **One round, end to end.** Write one greedy speculative round yourself. You get two tools:
+#    `draft(ids, k)` returns the drafter's `k` guesses after the token ids `ids`, and
+#    `target(ids)` runs one target forward over `ids` and returns its logits, one row per
+#    position (row `i` scores the token that comes after `ids[i]`). Return the tokens the round
+#    adds. The checker compares you with labkit's glass-box loop on four prompts, and counts
+#    your target forwards.
+# 3. **Predict, then measure.** Before running anything: what tau do you expect on this prompt
+#    with `k = 1`, and with `k = 8`? Write both guesses down, then uncomment the measurement.
 
 # %%
-from labkit import checks
+from labkit import checks, parts
 
-check_1 = checks.check_tokens_per_forward  # uncomment the call(s) at the bottom once your code is ready
+check_1 = checks.check_tokens_per_forward  # uncomment the calls at the bottom once your code is ready
+check_2 = checks.check_speculative_round
+check_3 = checks.check_prediction
 
 
 def tokens_per_forward(trace):
-    raise NotImplementedError("new tokens / target forwards")
+    raise NotImplementedError("which of the trace's fields counts target forwards? does the prefill count?")
 
+
+def speculative_round(draft, target, ids, k):
+    raise NotImplementedError("draft first; which row of target(...) holds the target's choice for the first "
+                              "draft? keep drafts while they agree, and do not forget the target's own token")
+
+
+predicted = {"k = 1": None, "k = 8": None}  # your guesses for tau
 
 # check_1(tokens_per_forward)
+# check_2(speculative_round, pair)   # draft = parts.draft_fn(pair), target = parts.target_fn(pair) inside
+# measured = {f"k = {kk}": metrics.tau(generation.run(pair, prompt, k=kk, **settings)) for kk in (1, 8)}
+# check_3(predicted, measured)

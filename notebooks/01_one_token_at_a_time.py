@@ -113,10 +113,10 @@ def measure_machine(repeats: int = 3) -> tuple[float, float]:
 
 bandwidth, flops = measure_machine()
 balance = flops / bandwidth  # FLOPs the CPU can do in the time it moves one byte
-knee = balance * 4 / 2  # float32 weights: a forward over n tokens does 2n FLOPs per 4 bytes read
+roofline_knee = balance * 4 / 2  # float32 weights: a forward over n tokens does 2n FLOPs per 4 bytes read
 print(f"this machine, one thread: {bandwidth / 1e9:.1f} GB/s memory, {flops / 1e9:.1f} GFLOP/s")
 print(f"balance: {balance:.1f} FLOP per byte → with float32 weights, compute should start to "
-      f"dominate around n ≈ {knee:.0f} tokens per forward")
+      f"dominate around n ≈ {roofline_knee:.0f} tokens per forward")
 
 # %% [markdown]
 # That is the roofline model in a single number. Below the knee, the weights' trip from memory
@@ -140,9 +140,10 @@ print(f"balance: {balance:.1f} FLOP per byte → with float32 weights, compute s
 
 # %%
 scaled = architecture.scaled_text_decoder("E2B", layers=2, vocab_size=8192)
-print(architecture.text_table(architecture.layer_table(scaled.config)))
-print(f"{architecture.param_counts(scaled)['total'] / 1e6:.0f}M parameters "
-      f"({architecture.param_counts(scaled)['total'] * 4 / 2**20:.0f} MiB in float32), random weights")
+n_params = architecture.param_counts(scaled)["total"]
+architecture.Table(architecture.layer_table(scaled.config),
+                   caption=f"E2B-shaped decoder, random weights: {n_params / 1e6:.0f}M parameters "
+                           f"({n_params * 4 / 2**20:.0f} MiB in float32)")
 
 # %%
 ns = (1, 2, 4, 8, 16)
@@ -153,27 +154,50 @@ curves = {
         scaled, ns, context=128, repeats=repeats["scaled"]
     ),
 }
-for label, rows in curves.items():
-    base = rows[0][1]
-    print(label)
-    for n, seconds in rows:
-        print(f"  n={n:>2}: {seconds * 1e3:7.1f} ms  ×{seconds / base:4.2f} of n=1  "
-              f"({seconds / n * 1e3:6.2f} ms per token)")
+architecture.Table(
+    [{"n": n, **{f"{label}: {what}": value for label, rows in curves.items() for what, value in (
+        ("ms", round(dict(rows)[n] * 1e3, 1)), ("× n = 1", round(dict(rows)[n] / rows[0][1], 2)))}} for n in ns],
+    caption=f"One forward over n new tokens, median of {repeats['target']} (pocket) / {repeats['scaled']} "
+            "(E2B-shaped) timings, 1 CPU thread")
+
+# %% [markdown]
+# Where does each curve stop being flat? `architecture.knee` fits a straight line
+# t(n) = a + b·n through the measured points: `a` is what every forward pays whatever n is
+# (streaming the weights, per-layer overhead), `b` what each extra token adds. The **knee** is
+# n = a / b, where the tokens' own cost has grown as large as the fixed part. Below it, a
+# forward over n tokens costs less than twice its fixed part: the extra tokens are nearly free.
 
 # %%
-architecture.cost_curve_figure(curves, title="One forward over n tokens, measured on this machine")
+knees = {label: architecture.knee(rows) for label, rows in curves.items()}
+for label, n_knee in knees.items():
+    if n_knee <= max(ns):
+        print(f"{label}: knee at n ≈ {n_knee:.1f} tokens")
+    else:
+        print(f"{label}: no knee up to n = {max(ns)}; the fit puts it at n ≈ {n_knee:.0f}" if n_knee < float("inf")
+              else f"{label}: the curve does not rise at all up to n = {max(ns)}")
+print(f"the roofline estimate from this machine's balance (float32): n ≈ {roofline_knee:.0f}")
+
+# %%
+architecture.cost_curve_figure(
+    curves, title=f"One forward over n tokens, measured on this machine ({pair.label} and a random E2B-shaped model)",
+    sample=f"median of {repeats['target']} (pocket) and {repeats['scaled']} (E2B-shaped) timings per n, "
+           "1 CPU thread, after a 64- / 128-token context; dashed lines mark the fitted knees")
 
 # %% [markdown]
 # Read the plot against the dotted diagonal, which is what n separate one-token forwards would
-# cost. Both measured curves stay far below it. Up to the knee the line is nearly flat, because
-# the forward's time is spent streaming weights. Past it the line bends upward as arithmetic
-# takes over. (On some CPUs, n = 1 uses a matrix-vector kernel that is faster than the
-# matrix-matrix kernel used from n = 2 on. If your curve jumps between 1 and 2 and then flattens,
-# that is why. Compare n = 2 with n = 16.)
+# cost; a dashed vertical line marks a knee where the fit puts one inside the measured range, and
+# the legend names each curve's knee. The further a curve stays below the diagonal, the cheaper
+# it is to check many tokens at once. For the E2B-shaped model, compare its knee with the
+# roofline estimate printed above. They need not agree closely: the estimate uses a copy's
+# bandwidth and one large matmul's FLOP rate, while a real forward also pays attention,
+# activations and Python. (On some CPUs, n = 1 uses a matrix-vector kernel that is faster than
+# the matrix-matrix kernel used from n = 2 on. If the curve jumps between 1 and 2 and then
+# flattens, that is why: compare n = 2 with n = 16 in the table.)
 #
-# The pocket target has a different reason to be flat. It is so small that its time goes to
-# per-layer overhead (Python, kernel launches: about 1 ms per layer on a 2-core CPU, whatever the
-# width) rather than to bytes. Either way, the extra tokens ride along nearly for free.
+# The pocket target is flat for a different reason. It is so small that its time goes to
+# per-layer overhead (Python, kernel launches) rather than to bytes, so its knee, if the fit
+# finds one, comes late. Either way, on the numbers above, the extra tokens of a verification
+# pass cost a fraction of their own forwards.
 #
 # ## Why verification is almost free
 #
@@ -200,55 +224,52 @@ for label, rows in curves.items():
 #
 # - Autoregressive decoding runs one forward per token, and every forward reads all the weights.
 # - At small n a forward is **memory-bound**: the time is spent moving weights, so a forward over
-#   n tokens costs about the same as over one, up to the knee n ≈ balance × bytes per weight / 2.
+#   n tokens costs about the same as over one. The roofline model puts the end of that stretch at
+#   n ≈ balance × bytes per weight / 2; the measured curve puts its knee where a straight-line fit's
+#   per-token cost catches up with its fixed cost (`architecture.knee`).
 # - You measured this machine's balance and the cost curve of the pocket target and of a
-#   random-weight model with the real E2B layer geometry (timing needs shapes, not trained weights).
+#   random-weight model with the real E2B layer geometry (timing needs shapes, not trained weights),
+#   and read each curve's knee off the measurement.
 # - Verification of k drafts is one forward over k + 1 tokens, so it costs a fraction of
 #   k + 1 sequential forwards: the room speculative decoding works in.
 
 # %% [markdown]
 # ## Exercises
 #
-# **1.** Write `verification_cost(rows, k)`: from cost-curve rows `[(n, seconds), ...]`, return the
-# time of one forward over k + 1 tokens divided by the time of k + 1 one-token forwards. Then
-# uncomment the checker.
+# **1. Find the knee yourself.** Write `knee_of(rows)`: from cost-curve rows `[(n, seconds), ...]`
+# return the knee as defined above, without calling `architecture.knee`. Return `float("inf")`
+# when the curve does not rise.
+#
+# **2. What verification costs.** Write `verification_cost(rows, k)`: the time of the forward that
+# verifies `k` drafts, as a share of what plain decoding pays for the same number of target
+# tokens, one forward each.
+#
+# **3. Predict, then measure.** The curves above used one CPU thread. With all of this machine's
+# threads (`threads=env.threads`), what will a forward over 8 tokens of the E2B-shaped model cost,
+# as a multiple of its one-token forward? And over 16? Write your guesses, then uncomment the
+# measurement.
 
 # %%
-def verification_cost(rows: list[tuple[int, float]], k: int) -> float:
-    raise NotImplementedError("look up t(k + 1) and t(1) in rows")
+from labkit import checks
+
+check_1 = checks.check_knee  # uncomment the calls at the bottom once your code is ready
+check_2 = checks.check_verification_cost
+check_3 = checks.check_prediction
 
 
-def check_verification_cost(fn) -> None:
-    rows = [(1, 0.010), (2, 0.011), (4, 0.013), (8, 0.020), (16, 0.035)]
-    assert abs(fn(rows, 3) - 0.013 / (4 * 0.010)) < 1e-9
-    assert abs(fn(rows, 7) - 0.020 / (8 * 0.010)) < 1e-9
-    print("✓ verification_cost: on these rows, checking 7 drafts costs", f"{fn(rows, 7):.2f}", "of 8 forwards")
+def knee_of(rows):
+    raise NotImplementedError("fit a straight line through the points (least squares, by hand); "
+                              "which of its two numbers is the fixed part?")
 
 
-# check_verification_cost(verification_cost)
-
-# %% [markdown]
-# **2.** Write `knee(balance, bytes_per_weight)`, the number of tokens per forward at which
-# arithmetic catches up with memory traffic. A forward over n tokens does 2n FLOPs per weight,
-# and the machine does `balance` FLOPs per byte moved. Where is the knee for bf16 weights (2
-# bytes) and for 4-bit weights (0.5 bytes) on this machine?
-
-# %%
-def knee(balance: float, bytes_per_weight: float) -> float:
-    raise NotImplementedError("solve 2 n = balance × bytes_per_weight for n")
+def verification_cost(rows, k):
+    raise NotImplementedError("how many tokens does the verifying forward read? how many plain forwards "
+                              "would produce as many tokens?")
 
 
-def check_knee(fn, balance: float | None = None) -> None:
-    assert abs(fn(10.0, 4) - 20.0) < 1e-9 and abs(fn(10.0, 2) - 10.0) < 1e-9
-    print("✓ knee: at a balance of 10 FLOP/byte, float32 weights turn compute-bound at n = 20")
-    for name, size in [("float32", 4), ("bf16", 2), ("4-bit", 0.5)] if balance else []:
-        print(f"  on this machine with {name} weights: n ≈ {fn(balance, size):.1f}")
+predicted = {"n = 8": None, "n = 16": None}  # your guesses: time relative to n = 1, all threads
 
-
-# check_knee(knee, balance)
-
-# %% [markdown]
-# **3.** (Open) Re-run the cost curve with `threads=env.threads` (the threads `labkit.setup()`
-# chose) and with a longer `context`. Which one moves the knee, and why? Hint: more threads add
-# arithmetic but not memory bandwidth, and attention reads the KV cache, which grows with the
-# context while the weights do not.
+# check_1(knee_of)
+# check_2(verification_cost)
+# rows = dict(architecture.forward_cost_curve(scaled, (1, 8, 16), context=128, repeats=3, threads=env.threads))
+# check_3(predicted, {"n = 8": rows[8] / rows[1], "n = 16": rows[16] / rows[1]})

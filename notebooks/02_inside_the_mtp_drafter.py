@@ -16,14 +16,14 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mtp-lab/mtp-lab/blob/main/notebooks/02_inside_the_mtp_drafter.ipynb)
 #
-# **Goal.** Take apart Gemma 4's *assistant*, the small model Google calls an MTP head, which
-# drafts tokens for its target. First we read its anatomy from the public config files of all
-# four Gemma 4 pairs: layers, widths and parameter counts. The models are built on PyTorch's meta
-# device, so they have every shape and no weights. Then we run one drafting round on the pocket
-# pair and print each tensor's shape as it flows: concat(embedding, hidden) → `pre_projection` →
-# layers that attend to the *target's* keys and values at one constant position →
-# `post_projection`, which is fed back for the next draft. Last comes the centroid head, which
-# scores only a slice of the vocabulary.
+# **Goal.** Take apart Gemma 4's *assistant*, the small drafter Google calls an MTP head
+# (Multi-Token Prediction: it predicts several tokens ahead of its target). First we read its
+# anatomy from the public config files of all four Gemma 4 pairs: layers, widths and parameter
+# counts, set against what Google's model cards publish. Then we run one drafting round on the
+# pocket pair and draw what flows through it, with the shapes measured live: concat(embedding,
+# hidden) → `pre_projection` → layers that attend to the *target's* keys and values at one
+# constant position → `post_projection`, which is fed back for the next draft; and the centroid
+# head, which scores only a slice of the vocabulary.
 
 # %%
 import sys
@@ -44,8 +44,8 @@ print(pair.label, "· the pocket pair, trained in this repo" if pair.is_pocket e
 #
 # `data/configs/` ships the `config.json` of every Gemma 4 instruction-tuned target and its
 # assistant (where each file comes from is in `data/configs/SOURCES.md`). `build_on_meta`
-# builds the real transformers classes on the meta device. Every parameter gets its shape, none
-# gets memory, so a 31B model "loads" in well under a second.
+# builds the real transformers classes on PyTorch's meta device. Every parameter gets its shape,
+# none gets memory, so a 31B model "loads" in well under a second.
 
 # %%
 from labkit import architecture
@@ -62,30 +62,53 @@ for short in architecture.MODELS:
     }
 
 
-def millions(n: int) -> str:
-    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"
+def billions(n: int) -> str:
+    return "–" if n == 0 else f"{n / 1e9:.3f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"
 
 
 components = sorted({c for p in pairs.values() for c in p["target"] if c != "total"},
                     key=lambda c: -max(p["target"].get(c, 0) for p in pairs.values()))
-rows = [{"target component": c, **{s: millions(p["target"].get(c, 0)) for s, p in pairs.items()}}
-        for c in components + ["total"]]
-print(architecture.text_table(rows))
+sizes = {s: architecture.sizes(p["target"]) for s, p in pairs.items()}
+rows = [{"target component": c, **{s: billions(p["target"].get(c, 0)) for s, p in pairs.items()}} for c in components]
+rows += [{"target component": "total: every parameter", **{s: billions(z["total"]) for s, z in sizes.items()}},
+         {"target component": "text model: total − vision and audio towers",
+          **{s: billions(z["text"]) for s, z in sizes.items()}},
+         {"target component": "effective: text − per-layer embedding table",
+          **{s: billions(z["effective"]) for s, z in sizes.items()}}]
+architecture.Table(rows, caption="Gemma 4 targets, counted by labkit from the shipped configs (meta device)")
 
 # %% [markdown]
-# The "effective" sizes in the names E2B and E4B leave out the **Per-Layer Embeddings**: one
-# extra embedding table per layer, looked up rather than multiplied, so it costs memory but
-# almost no compute. In 26B-A4B most of the parameters are **MoE experts**. Each token uses 8 of
-# the 128, which is where "A4B" (about 4B active) comes from. 31B is dense. Now the assistants:
+# A model card's size is one of these three counts, and which one matters. Google's model cards
+# ([E2B](https://huggingface.co/google/gemma-4-E2B-it), [E4B](https://huggingface.co/google/gemma-4-E4B-it),
+# [26B-A4B](https://huggingface.co/google/gemma-4-26B-A4B-it), [31B](https://huggingface.co/google/gemma-4-31B-it))
+# give E2B and E4B an **effective** size, which leaves out the **per-layer embedding table** (one
+# extra embedding per layer, looked up rather than multiplied, so it costs memory but almost no
+# compute) *and* the vision and audio encoders; next to it they give the total with everything.
+# The 26B-A4B and 31B sizes count the **text model** only. In 26B-A4B most parameters are
+# **MoE experts**: each token uses 8 of the 128, which is where "A4B" (about 4B active) comes
+# from. 31B is dense. Each published figure next to the count of the same kind:
+
+# %%
+published = [
+    {"model": s, "model card says": f"{v / 1e9:.1f}B {kind}", "labkit counts": billions(sizes[s][kind]),
+     "difference": f"{sizes[s][kind] / v - 1:+.1%}"}
+    for s, kinds in architecture.PUBLISHED_SIZES.items() for kind, v in kinds.items()
+]
+architecture.Table(published, caption="Published sizes against labkit's count of the same kind",
+                   note="Cards round to two digits. Counting the whole vision tower into 26B-A4B would give "
+                        f"{billions(sizes['26B-A4B']['total'])}, not the card's 25.2B: compare like with like.")
+
+# %% [markdown]
+# Now the assistants:
 
 # %%
 components = sorted({c for p in pairs.values() for c in p["assistant"] if c != "total"},
                     key=lambda c: -max(p["assistant"].get(c, 0) for p in pairs.values()))
-rows = [{"assistant component": c, **{s: millions(p["assistant"].get(c, 0)) for s, p in pairs.items()}}
+rows = [{"assistant component": c, **{s: billions(p["assistant"].get(c, 0)) for s, p in pairs.items()}}
         for c in components + ["total"]]
-rows.append({"assistant component": "assistant / target",
-             **{s: f"{p['assistant']['total'] / p['target']['total']:.1%}" for s, p in pairs.items()}})
-print(architecture.text_table(rows))
+rows.append({"assistant component": "assistant / target text model",
+             **{s: f"{p['assistant']['total'] / sizes[s]['text']:.1%}" for s, p in pairs.items()}})
+architecture.Table(rows, caption="Gemma 4 assistants (drafters), counted from the shipped configs")
 
 # %% [markdown]
 # Most of every assistant is its **embedding table** (vocabulary × width), which the output head
@@ -98,7 +121,8 @@ print(architecture.text_table(rows))
 summaries = {s: architecture.assistant_summary(p["target_cfg"], p["assistant_cfg"]) for s, p in pairs.items()}
 keys = ["target_hidden", "backbone_hidden_size", "drafter_hidden", "drafter_layers", "pre_projection",
         "post_projection", "reads_kv_of_target_layers", "kv_geometry_matches", "rows_scored"]
-print(architecture.text_table([{"": k, **{s: summaries[s][k] for s in summaries}} for k in keys]))
+architecture.Table([{"": k, **{s: summaries[s][k] for s in summaries}} for k in keys],
+                   caption="What each assistant reads from its target (projections as in → out)")
 
 # %% [markdown]
 # `backbone_hidden_size` is the target's width: the assistant takes the target's hidden state in
@@ -108,10 +132,11 @@ print(architecture.text_table([{"": k, **{s: summaries[s][k] for s in summaries}
 # is where those two layers sit in E2B, whose later layers share K/V too:
 
 # %%
-print("E2B target, grouped by kind of layer:")
-print(architecture.text_table(architecture.layer_pattern(pairs["E2B"]["target_cfg"])))
-print("\nE2B assistant:")
-print(architecture.text_table(architecture.layer_table(pairs["E2B"]["assistant_cfg"])))
+from IPython.display import display
+
+display(architecture.Table(architecture.layer_pattern(pairs["E2B"]["target_cfg"]),
+                           caption="E2B target, grouped by kind of layer"))
+architecture.Table(architecture.layer_table(pairs["E2B"]["assistant_cfg"]), caption="E2B assistant")
 
 # %% [markdown]
 # ## The pocket pair, same anatomy, smaller
@@ -123,12 +148,13 @@ print(architecture.text_table(architecture.layer_table(pairs["E2B"]["assistant_c
 # %%
 target, drafter, tokenizer = pair.target, pair.drafter, pair.tokenizer
 pocket = architecture.assistant_summary(target.config, drafter.config)
-print(architecture.text_table([
-    {"part": "target", **{k: v for k, v in architecture.param_counts(target).items()}},
-    {"part": "drafter", **{k: v for k, v in architecture.param_counts(drafter).items()}},
-], columns=["part", "embeddings", "attention", "MLP", "drafter pre/post projection", "centroid head", "total"]))
-print()
-print(architecture.text_table([{"": k, f"{pair.name} pair": pocket[k], "E2B": summaries["E2B"][k]} for k in keys]))
+display(architecture.Table([
+    {"part": "target", **architecture.param_counts(target)},
+    {"part": "drafter", **architecture.param_counts(drafter)},
+], columns=["part", "embeddings", "attention", "MLP", "drafter pre/post projection", "centroid head", "total"],
+    caption=f"{pair.label}: parameters"))
+architecture.Table([{"": k, pair.label: pocket[k], "E2B": summaries["E2B"][k]} for k in keys],
+                   caption=f"{pair.label} next to E2B")
 
 # %% [markdown]
 # ## One drafting round, with live shapes
@@ -140,70 +166,42 @@ print(architecture.text_table([{"": k, f"{pair.name} pair": pocket[k], "E2B": su
 # 2. the target's **last hidden state** at the position before that token,
 # 3. the target's **K/V** from its last sliding and last full layer (`shared_kv_states`).
 #
-# The drafter has no KV cache and no prefill of its own.
+# The drafter has no KV cache and no prefill of its own. `diagram.measure_round` runs one
+# round of k = 3 drafts exactly as labkit's glass-box loop does, with hooks on the drafter's
+# submodules that record every shape as it happens; `diagram.round_figure` draws the path.
 
 # %%
-import torch
+from labkit import diagram
 
 prompt = labkit.load_prompts("prose", limit=1)[0]
-ids = tokenizer(prompt, return_tensors="pt").input_ids.to(pair.device)
-with torch.inference_mode():
-    out = target(input_ids=ids, output_hidden_states=True, return_shared_kv_states=True, use_cache=True)
-next_token = int(out.logits[0, -1].argmax())  # the target's own next token: the round starts after it
-context = ids[0].tolist() + [next_token]
-hidden = out.hidden_states[-1][:, -1:]  # (1, 1, target width): last hidden state before next_token
-shared_kv = out.shared_kv_states
-print(f"context: {len(context)} tokens ({ids.shape[1]} prompt + the target's next token {tokenizer.decode([next_token])!r})")
-print("target hidden state:", tuple(hidden.shape))
-for kind, (k, v) in shared_kv.items():
-    print(f"shared K/V from the target's last {kind:<17}: K {tuple(k.shape)}, V {tuple(v.shape)}"
-          "   (batch, KV heads, tokens, head dim)")
+k = 3
+measured = diagram.measure_round(pair, prompt, k=k)
+diagram.round_figure(measured, label=f"{pair.label}, greedy drafts")
 
 # %% [markdown]
-# Now the round itself: k draft steps, each one the same forward through the drafter. We hook
-# the drafter's submodules to record every output shape as it happens.
+# Step by step, the same round: the token each step reads, the position id, and the draft.
 
 # %%
-k = 3
-embed = target.get_input_embeddings()
-position = torch.tensor([[len(context) - 1]], device=pair.device)  # constant for the whole round
-mask = torch.ones(1, len(context), dtype=torch.long, device=pair.device)
-layer_names = [f"model.layers.{i}" for i in range(drafter.config.get_text_config().num_hidden_layers)]
-watch = ["pre_projection", "model.layers.0.self_attn.q_proj", *layer_names, "model.norm", "post_projection"]
-watch += ["masked_embedding"] if drafter.masked_embedding is not None else ["lm_head"]
-
-token, drafts = context[-1], []
-with torch.inference_mode():
-    for step in range(k):
-        emb = embed(torch.tensor([[token]], device=pair.device))
-        inputs = torch.cat([emb, hidden], dim=-1)
-        print(f"step {step}: position {int(position)}, embedding of {tokenizer.decode([token])!r} {tuple(emb.shape)} "
-              f"⊕ hidden {tuple(hidden.shape)} → input {tuple(inputs.shape)}")
-        with architecture.record_shapes(drafter, watch) as log:
-            d = drafter(inputs_embeds=inputs, position_ids=position, shared_kv_states=shared_kv, attention_mask=mask)
-        token = int(d.logits[0, -1].argmax())
-        hidden = d.last_hidden_state  # post_projection output: the next step's "hidden state"
-        drafts.append(token)
-        for name, shape in log:
-            print(f"    {name:<34} → {shape}")
-        print(f"    logits {tuple(d.logits.shape)} → draft {tokenizer.decode([token])!r}")
-print("drafts:", [tokenizer.decode([t]) for t in drafts], f"({pair.label})")
+architecture.Table([{"step": i + 1, "reads token": repr(s["token_in_text"]), "position id": s["position"],
+                     "hidden state in": "the target's" if i == 0 else "post_projection of step " + str(i),
+                     "draft": repr(s["draft_text"])} for i, s in enumerate(measured["steps"])],
+                   caption=f"One round on the {pair.label}, k = {k}, greedy")
 
 # %% [markdown]
-# Things to notice in the printout:
+# Things to notice:
 #
 # - The input is twice the *target's* width (embedding ⊕ hidden state). `pre_projection` brings it
 #   down to the drafter's width, and `post_projection` brings the result back up to the target's
 #   width. That output is the "hidden state" for the next step. After the first step the
 #   drafter is feeding itself.
-# - Each drafter layer attends to the target's cached K/V of all context tokens. Its queries
-#   have the drafter's heads, and its keys and values have the target's KV heads and head dims.
-#   The drafter writes no K/V of its own, so its drafts are never attended to.
+# - Each drafter layer attends to the target's cached K/V of the context. Its queries have the
+#   drafter's heads, and its keys and values have the target's KV heads and head dims. The
+#   drafter writes no K/V of its own, so its drafts are never attended to.
 # - The position id stays the same for all k steps. The drafter learned to predict "the token after
 #   the next one" from a moved hidden state, not from a moved position.
 #
-# After the round, the target verifies the k drafts in one forward (notebook 01 showed why that
-# is cheap, and notebook 03 covers the acceptance rule).
+# After the round, the target verifies the k drafts in one forward (chapter 01 showed why that
+# is cheap, and chapter 03 covers the acceptance rule).
 #
 # ## The centroid head: scoring a slice of the vocabulary
 #
@@ -213,14 +211,13 @@ print("drafts:", [tokenizer.decode([t]) for t in drafts], f"({pair.label})")
 # token gets a logit below all of them, so it can never win the argmax.
 
 # %%
-for name, s in [("E2B (real config)", summaries["E2B"]), (f"{pair.name} (loaded)", pocket)]:
-    if s["centroid_head"]:
-        print(f"{name}: {s['num_centroids']:,} clusters of {s['rows_per_centroid']:,} tokens; keeps the top "
-              f"{s['centroids_kept']} → scores {s['rows_scored']:,} of {s['vocab_size']:,} rows "
-              f"({s['fraction_scored']:.1%}) per draft step")
-for short in ("26B-A4B", "31B"):
-    s = summaries[short]
-    print(f"{short} (real config): no centroid head, scores all {s['rows_scored']:,} rows")
+architecture.Table(
+    [{"assistant": name, "centroid head": s["centroid_head"], "clusters": s["num_centroids"],
+      "rows per cluster": s["rows_per_centroid"], "clusters kept": s["centroids_kept"],
+      "rows scored per step": s["rows_scored"], "of vocabulary": s["vocab_size"],
+      "share": f"{s['fraction_scored']:.1%}"}
+     for name, s in [*((f"{n} (real config)", s) for n, s in summaries.items()), (f"{pair.label} (loaded)", pocket)]],
+    caption="What the output head scores per draft step")
 
 # %% [markdown]
 # Let's check it live on the pocket drafter. We replay the round, count how many logits at each
@@ -228,7 +225,16 @@ for short in ("26B-A4B", "31B"):
 # the full output head's pick (every row scored).
 
 # %%
+import torch
+
 if drafter.masked_embedding is not None:
+    ids = tokenizer(prompt, return_tensors="pt").input_ids.to(pair.device)
+    with torch.inference_mode():
+        out = target(input_ids=ids, output_hidden_states=True, return_shared_kv_states=True, use_cache=True)
+    context = ids[0].tolist() + [int(out.logits[0, -1].argmax())]
+    embed = target.get_input_embeddings()
+    position = torch.tensor([[len(context) - 1]], device=pair.device)
+    mask = torch.ones(1, len(context), dtype=torch.long, device=pair.device)
     captured = {}  # the drafter's final hidden state, as the centroid head receives it
     hook = drafter.masked_embedding.register_forward_hook(lambda _m, args, _out: captured.update(h=args[0]))
     token, hidden, agree, scored = context[-1], out.hidden_states[-1][:, -1:], 0, []
@@ -236,7 +242,8 @@ if drafter.masked_embedding is not None:
         with torch.inference_mode():
             for step in range(k):
                 inputs = torch.cat([embed(torch.tensor([[token]], device=pair.device)), hidden], dim=-1)
-                d = drafter(inputs_embeds=inputs, position_ids=position, shared_kv_states=shared_kv, attention_mask=mask)
+                d = drafter(inputs_embeds=inputs, position_ids=position, shared_kv_states=out.shared_kv_states,
+                            attention_mask=mask)
                 logits = d.logits[0, -1]
                 full = captured["h"][0, -1] @ drafter.lm_head.weight.T  # every row scored
                 scored.append(int((logits > logits.min()).sum()))
@@ -245,7 +252,7 @@ if drafter.masked_embedding is not None:
     finally:
         hook.remove()
     print(f"rows with a real logit at each step: {scored} of {logits.numel():,} "
-          f"(expected {pocket['rows_scored']:,}; {pair.name} pair, measured)")
+          f"(expected {pocket['rows_scored']:,}; {pair.label}, measured)")
     ordering = drafter.masked_embedding.token_ordering
     if sorted(ordering.tolist()) != list(range(ordering.numel())):
         print("note: this drafter's token_ordering is not a permutation of the vocabulary, so clusters "
@@ -260,57 +267,64 @@ if drafter.masked_embedding is not None:
 # - Its input is concat(target embedding of the last token, target hidden state), projected
 #   from 2 × target width to the drafter's width. Its output is projected back to the target's
 #   width and fed in as the next step's hidden state. The position id stays constant for the round.
-# - Parameter counts from the real configs: the assistants are a fraction of a percent to a few
-#   percent of their targets, and most of an assistant is its embedding table.
+# - Parameter counts from the real configs, compared like with like: "effective" (E2B, E4B) leaves
+#   out the per-layer embedding table and the vision and audio towers; 26B-A4B's and 31B's
+#   published sizes are text-model counts. Each assistant is a few percent of its target's text
+#   model or less, and most of an assistant is its embedding table.
 # - The E2B and E4B assistants score only the rows of the top clusters (the centroid head). The
 #   26B-A4B and 31B assistants score the whole vocabulary.
 
 # %% [markdown]
 # ## Exercises
 #
-# **1.** Write `rows_scored(vocab_size, num_centroids, top_k)`: how many vocabulary rows the centroid
-# head scores per draft step. Then uncomment the checker, which compares your function with every
-# shipped config and with the pocket drafter.
+# **1. A drafting round from the parts.** Write `mtp_round(drafter, embed, ids, hidden, shared_kv, k)`
+# without calling `drafter(...)` itself: use its parts. `drafter.pre_projection` and
+# `drafter.post_projection` are linear layers; `architecture.assistant_layers(drafter, x, shared_kv,
+# position_ids, attention_mask)` runs the four layers (queries from `x`, keys and values from the
+# target); `architecture.assistant_logits(drafter, h)` is the output head. `embed` is the target's
+# input embedding, `ids` the context (its last token not yet through the target), `hidden` the
+# target's last hidden state `(1, 1, target width)`. Return the `k` greedy drafts. The checker
+# compares you with labkit's `glassbox.MTPDrafter` on three prompts.
+#
+# **2.** Write `rows_scored(vocab_size, num_centroids, top_k)`: how many vocabulary rows the centroid
+# head scores per draft step.
+#
+# **3.** Write `kv_source_layers(layer_types, num_kv_shared_layers)`, returning the indices of the two
+# target layers whose K/V the assistant reads, as a dict `{"sliding": i, "full": j}`.
+#
+# **4. Predict, then measure.** The assistant was trained with one constant position id per round.
+# Suppose it instead got a position that advances by one per draft, as an ordinary decoder's
+# would. Of the 4 × 6 = 24 drafts it makes on six prompts (k = 4), how many will change? Write
+# your guess, then uncomment the measurement (`parts.mtp_drafts` drafts either way).
 
 # %%
-def rows_scored(vocab_size: int, num_centroids: int, top_k: int) -> int:
-    raise NotImplementedError("each centroid owns vocab_size / num_centroids rows")
+from labkit import checks, parts
+
+check_1 = checks.check_mtp_round  # uncomment the calls at the bottom once your code is ready
+check_2 = checks.check_rows_scored
+check_3 = checks.check_kv_source_layers
+check_4 = checks.check_prediction
 
 
-def check_rows_scored(fn) -> None:
-    for name, s in [*summaries.items(), (pair.name, pocket)]:
-        if s["centroid_head"]:
-            assert fn(s["vocab_size"], s["num_centroids"], s["centroids_kept"]) == s["rows_scored"], name
-    print("✓ rows_scored matches the E2B, E4B and pocket drafters")
+def mtp_round(drafter, embed, ids, hidden, shared_kv, k):
+    raise NotImplementedError("follow the figure: what goes into pre_projection, which position id does "
+                              "every step use, and which output becomes the next step's hidden state?")
 
 
-# check_rows_scored(rows_scored)
-
-# %% [markdown]
-# **2.** Write `kv_source_layers(layer_types, num_kv_shared_layers)`, returning the indices of the two
-# target layers whose K/V the assistant reads, as a dict `{"sliding": i, "full": j}`. These are the
-# last layer of each type among the layers that compute their own K/V (the first
-# `len(layer_types) - num_kv_shared_layers`).
-
-# %%
-def kv_source_layers(layer_types: list[str], num_kv_shared_layers: int) -> dict[str, int]:
-    raise NotImplementedError("look only at the layers before the KV-shared ones")
+def rows_scored(vocab_size, num_centroids, top_k):
+    raise NotImplementedError("how many rows does one cluster own, and how many clusters are kept?")
 
 
-def check_kv_source_layers(fn) -> None:
-    for name, p in [*pairs.items(), (pair.name, {"target_cfg": target.config})]:
-        cfg = p["target_cfg"].get_text_config()
-        types = [t.removesuffix("_attention") for t in cfg.layer_types]
-        got = fn(types, cfg.num_kv_shared_layers or 0)
-        want = summaries[name] if name in summaries else pocket
-        assert got == want["reads_kv_of_target_layers"], (name, got)
-    print("✓ kv_source_layers: E2B reads", fn([t.removesuffix("_attention") for t in
-          pairs["E2B"]["target_cfg"].get_text_config().layer_types], 20))
+def kv_source_layers(layer_types, num_kv_shared_layers):
+    raise NotImplementedError("which layers compute their own K/V? of those, which is the last of each type?")
 
 
-# check_kv_source_layers(kv_source_layers)
+predicted = {"drafts that change": None}  # your guess, out of 24
 
-# %% [markdown]
-# **3.** (Open) Change the round above to advance the position id by one each step, instead
-# of keeping it constant. Do the pocket drafter's drafts change? Why might a drafter trained
-# with a constant position draft worse with a moving one?
+# check_1(mtp_round, pair)
+# check_2(rows_scored)
+# check_3(kv_source_layers)
+# contexts = [tokenizer(p).input_ids for p in labkit.load_prompts("prose", limit=6)]
+# changed = sum(a != b for ids in contexts for a, b in zip(parts.mtp_drafts(pair, ids, 4),
+#                                                         parts.mtp_drafts(pair, ids, 4, position_step=1)))
+# check_4(predicted, {"drafts that change": changed})

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -18,8 +20,9 @@
 #
 # **Goal.** Understand exactly which drafted tokens the target keeps, and why the output is the
 # target's own: token for token with greedy decoding, and in distribution with sampling. We step
-# through real rounds, then *prove* both claims by measurement, and find the place where
-# transformers' MTP sampling path is not lossless, and the one-line fix.
+# through real rounds (greedy ones, then sampled ones draft by draft), then *prove* both claims by
+# measurement, and find the place where transformers' MTP sampling path is not lossless, and the
+# one-line fix.
 
 # %%
 import sys
@@ -36,7 +39,7 @@ env = labkit.setup()
 # %%
 import torch
 
-from labkit import generation, metrics, plots, rules, widgets
+from labkit import generation, glassbox, metrics, plots, rules, widgets
 from labkit.style import COLORS
 
 # The pocket pair runs offline; a real pair: pair = labkit.load_pair("google/gemma-4-E2B-it")
@@ -73,7 +76,7 @@ stepper
 # %%
 decode = lambda t: pair.tokenizer.decode([t])  # noqa: E731
 shown = next((r for r in greedy.rounds if r.rejected), greedy.rounds[-1])
-plots.round_figure(shown, decode)
+plots.round_figure(shown, decode, label=f"{tag} · {greedy.decoding} · prompt 1 of {len(prompts)}")
 
 # %% [markdown]
 # ## Proof 1: greedy output is identical
@@ -101,6 +104,11 @@ for i, prompt in enumerate(prompts):
 # refills exactly the mass it under-proposed, so the emitted token is distributed *exactly* like
 # `p` (Leviathan et al. 2023). `rules.emitted_distribution` computes that emitted distribution
 # exactly; here it is on a toy vocabulary of six tokens.
+#
+# To say how far one distribution is from another we use the **total variation (TV) distance**,
+# TV(a, b) = ½ Σₓ |a(x) − b(x)|: the most by which the two can disagree on the probability of any
+# event (any set of tokens). It is 0 when they are the same distribution, 1 when they share no
+# token; `rules.tv_distance` computes it.
 
 # %%
 import plotly.graph_objects as go
@@ -117,7 +125,9 @@ fig = go.Figure([go.Bar(x=list(range(6)), y=p.tolist(), name="target p", marker_
 for (name, dist), color in zip(cases.items(), plots.SERIES):
     fig.add_bar(x=list(range(6)), y=dist.tolist(), name=name, marker_color=color)
     print(f"{name:45s} TV distance to p = {rules.tv_distance(dist, p):.4f}")
-plots.styled(fig.update_layout(barmode="group"), "What a sampling round emits (toy vocabulary)")
+fig.update_xaxes(title="token of the toy vocabulary", dtick=1)
+fig.update_yaxes(title="probability the round emits it")
+plots.styled(fig.update_layout(barmode="group"), "What a sampling round emits (toy vocabulary, exact)")
 
 # %% [markdown]
 # The middle case is transformers' MTP path: its candidate generator drafts by **argmax** but
@@ -126,44 +136,88 @@ plots.styled(fig.update_layout(barmode="group"), "What a sampling round emits (t
 # The fix is to tell the verifier the truth: an argmax draft is a point mass (third case), and
 # verifying against a point mass keeps `x` with probability `p(x)` and otherwise resamples from
 # `p` without `x`: exactly `p` again. labkit applies it with `labkit.tracing.lossless`, a forward
-# hook on the drafter, opt-in via `run(..., lossless=True)`.
+# hook on the drafter, and **`labkit.run(..., path="transformers")` uses it by default**: every
+# sampled figure in the other chapters comes from that lossless default (each figure says which
+# path made it). This chapter is the one place that passes `lossless=False`, to show the bias of
+# the path as transformers ships it.
 #
+# ## A sampled round, draft by draft
+#
+# Now the rule at work on the pocket pair, sampling at `T = 1.0` in the glass-box loop (drafts
+# drawn from `q`, so it is lossless). `glassbox.sampled_rounds` runs the loop and keeps, for every
+# round, what the verifier compared and the uniform draws `u` it really made: for each judged
+# draft `x` its `q(x)`, `p(x)` and `min(1, p(x)/q(x))`; the draft is kept when `u` falls in the
+# green keep zone `[0, min(1, p/q))`. After a rejection the round's last token is drawn from the
+# residual `norm(max(0, p − q))` (its top tokens are shown as bars); after `k` kept drafts, the
+# bonus comes from the target's `p`. Press **Next draft**.
+
+# %%
+ids = generation.encode(pair, prompts[0])
+sampled_trace, records = glassbox.sampled_rounds(pair.target, pair.drafter, ids, temperature=1.0, k=4,
+                                                 max_new_tokens=24, seed=0, pair=pair.name)
+where = f"{tag} · {sampled_trace.decoding} · prompt 1"
+print(f"{len(records)} sampled rounds: {sum(r.accepted for r in records)} of "
+      f"{sum(len(r.drafts) for r in records)} judged drafts kept ({where})")
+widgets.SampledRoundStepper(records, pair.tokenizer, label=where)
+
+# %% [markdown]
+# The first round that rejected a draft, as a figure: the target's `p` and the drafter's `q` at
+# the rejected position, and the residual. The residual is zero wherever `q ≥ p` (the drafter
+# already proposed those tokens often enough) and largest where the drafter under-proposed.
+
+# %%
+rejected = next((r for r in records if r.rejected), records[-1])
+plots.residual_figure(rejected, decode, label=where)
+
+# %% [markdown]
 # ## Proof 2: sampled output is distributed like the target's
 #
 # For every real round, the traces record the exact TV distance between what the round's first
 # position emits and the target's `p` (full vocabulary, computed from the actual `p` and `q`).
-# Zero means lossless.
+# Zero means lossless. Four prompts (two code, two prose), 24 tokens each, at `T = 1.0`, on three
+# paths: transformers as shipped (`lossless=False`), transformers with the lossless default, and
+# the glass box.
 
 # %%
 sampled = dict(k=4, max_new_tokens=24, temperature=1.0, stop_at_eos=False)
+prompts = generation.load_prompts("code", limit=2) + generation.load_prompts("prose", limit=2)
 runs = {
-    "transformers (as shipped)": [generation.run(pair, pr, path="transformers", seed=i, **sampled)
-                                  for i, pr in enumerate(prompts)],
-    "transformers + lossless fix": [generation.run(pair, pr, path="transformers", lossless=True, seed=i, **sampled)
-                                    for i, pr in enumerate(prompts)],
+    "transformers, as shipped": [generation.run(pair, pr, path="transformers", lossless=False, seed=i, **sampled)
+                                 for i, pr in enumerate(prompts)],
+    "transformers, lossless (the default)": [generation.run(pair, pr, path="transformers", seed=i, **sampled)
+                                             for i, pr in enumerate(prompts)],
     "glass box": [generation.run(pair, pr, path="glassbox", seed=i, **sampled) for i, pr in enumerate(prompts)],
 }
+mean_tv = lambda traces: metrics.summarize(traces).tv  # noqa: E731
 for name, traces in runs.items():
-    s = metrics.summarize(traces)
-    print(f"{name:30s} mean TV to the target = {s.tv:.4f}   tau = {s.tau:.2f}   ({tag}, T = 1.0)")
+    tv, tau = metrics.interval(mean_tv, traces), metrics.interval(metrics.tau, traces)
+    print(f"{name:38s} mean TV to the target {tv}   tau {tau}")
+    print(f"{'':38s} ({traces[0].decoding}; {tv.sample})")
+print(f"({tag}; intervals resample the {len(prompts)} prompts: with this few they are rough)")
 
 # %%
 fig = go.Figure()
 for (name, traces), color in zip(runs.items(), plots.SERIES):
     tvs = [r.tv for t in traces for r in t.rounds if r.tv is not None]
-    fig.add_trace(go.Box(y=tvs, name=name, marker_color=color, boxpoints="all", jitter=0.4))
-fig.update_yaxes(title="TV distance, emitted vs target, per round")
-plots.styled(fig, f"Is each round lossless? ({tag}, T = 1.0)")
+    fig.add_trace(go.Box(y=tvs, name=traces[0].decoding.replace(", ", "<br>"), marker_color=color,
+                         boxpoints="all", jitter=0.4, showlegend=False))
+rounds = sum(len([r for t in traces for r in t.rounds if r.tv is not None]) for traces in runs.values())
+fig.update_yaxes(title="TV distance to the target, per round", rangemode="tozero")
+fig.update_xaxes(title="decoding path (trace.decoding)", tickangle=0)
+fig.update_layout(height=480)
+plots.styled(fig, f"Is each round lossless? ({tag}, {len(prompts)} prompts × 3 paths, {rounds} rounds)")
 
 # %% [markdown]
 # How big the bias is depends on how far the drafter's softmax is from a point mass: a confident
 # drafter (q of its argmax near 1) is almost a point mass already, an unsure one is not. Greedy
 # decoding is unaffected (the verifier compares argmaxes, never `q`).
 #
-# Both exact paths are lossless, yet their `tau` above differs. A draft sampled from `q` survives
-# with probability Σ min(p, q) = 1 − TV(p, q); an argmax draft verified as a point mass survives
-# with probability p(argmax q). A drafter whose whole distribution tracks the target's gains from
-# sampling its drafts; one that only gets the top token right does not. On the toy vocabulary:
+# Both exact paths are lossless, but they need not be equally fast: a draft sampled from `q`
+# survives with probability Σ min(p, q) = 1 − TV(p, q); an argmax draft verified as a point mass
+# survives with probability p(argmax q). A drafter whose whole distribution tracks the target's
+# gains from sampling its drafts; one that only gets the top token right does not. Compare their
+# `tau` intervals above: where they overlap, these few prompts cannot tell the two apart. On the
+# toy vocabulary the two keep probabilities are exact:
 
 # %%
 print(f"draft ~ q, verified with q:          kept with probability {torch.minimum(p, q).sum():.2f}  (1 − TV)")
@@ -175,36 +229,49 @@ print(f"argmax draft, verified as a point mass: kept with probability {p[q.argma
 #
 # - Greedy: keep drafts while they equal the target's argmax, then add the target's argmax. The
 #   output is the target's own, token for token (shown above on three paths).
-# - Sampling: keep `x ~ q` with probability `min(1, p/q)`, else resample from `norm(max(0, p − q))`.
-#   The output is distributed exactly like the target's, *if the draft was drawn from q*.
+# - Sampling: keep `x ~ q` when a uniform draw `u < min(1, p/q)`, else resample from
+#   `norm(max(0, p − q))`. The output is distributed exactly like the target's (TV distance 0),
+#   *if the draft was drawn from q*.
 # - transformers' MTP path drafts by argmax but verifies against softmax q: measurably not
-#   lossless under sampling. Verifying argmax drafts as point masses makes it exact.
+#   lossless under sampling. Verifying argmax drafts as point masses makes it exact; that is
+#   `labkit.run`'s default, used by every other chapter (`lossless=False` only here).
 # - Exact paths can still differ in speed: a sampled draft is kept with probability 1 − TV(p, q),
 #   an argmax draft verified as a point mass with probability p(argmax q).
 #
 # ## Exercises
 #
 # 1. Write the greedy rule: given `drafted` `(k,)` and `target_logits` `(k + 1, vocab)`, return
-#    `(accepted, bonus)`. Uncomment the checker.
-# 2. Write the residual: given `p` and `q` `(vocab,)`, return `norm(max(0, p − q))`. The checker
-#    verifies that drafting from `q` and resampling from your residual emits exactly `p`.
-# 3. In the toy example, make `q` equal to `p`. What is the acceptance probability of every
-#    draft? What happens to the argmax-drafting case?
+#    `(accepted, bonus)`. Uncomment the checker; it compares you with `rules.greedy_accept`.
+# 2. Write one step of the sampling rule: given the target's `p` and the drafter's `q` `(vocab,)`
+#    at one position, the drafted token `x` and a uniform draw `u`, return `(kept, token)`: keep
+#    `x`, or replace it with a draw from the residual (use `generator` for that draw). The checker
+#    compares you with `rules.sample_step` case by case, then drafts 5,000 tokens from `q` through
+#    your step and measures the TV distance of what comes out to `p`.
+# 3. Predict, then measure. Make the drafter perfect: `q = p` (the toy `p` above). Before running
+#    anything, write down (a) the probability that a draft drawn from `q` is kept and (b) the TV
+#    distance to `p` of what the as-shipped rule emits (draft the argmax of `q`, verify with `q`).
+#    Put both numbers in `prediction`, then let the checker measure them.
 
 # %%
 from labkit import checks
 
-check_1 = checks.check_greedy_verify
-check_2 = checks.check_residual  # uncomment the call(s) at the bottom once your code is ready
+check_1 = checks.check_greedy_verify  # uncomment the calls at the bottom once your code is ready
+check_2 = checks.check_sample_step
+check_3 = checks.check_q_equals_p
 
 
 def greedy_verify(drafted, target_logits):
-    raise NotImplementedError("accept while drafted[j] == target argmax at j; then the target's token")
+    raise NotImplementedError("compare each draft with what the target itself would pick at that "
+                              "position; what does the target's last row give you?")
 
 
-def residual(p, q):
-    raise NotImplementedError("norm(max(0, p - q))")
+def sample_step(p, q, x, u, generator=None):
+    raise NotImplementedError("when is u 'small enough' to keep x? If not, which distribution holds "
+                              "exactly the mass q did not cover? torch.multinomial draws from it")
 
+
+prediction = {"keep": None, "tv_argmax": None}  # your two numbers, before you measure
 
 # check_1(greedy_verify)
-# check_2(residual)
+# check_2(sample_step)
+# check_3(prediction)

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -45,7 +47,7 @@ import json
 from pathlib import Path
 
 import torch
-from IPython.display import HTML, Audio, display
+from IPython.display import HTML, display
 
 from labkit import media, metrics, plots, synthetic, widgets
 
@@ -58,7 +60,9 @@ pair
 # ## The samples
 #
 # The lab ships four pictures and four sounds, drawn by `labkit.synthetic` from seeds the model
-# never saw in training, with the answers they should get (`data/media/samples.json`).
+# never saw in training, with the answers they should get (`data/media/samples.json`). The sounds
+# are short: a browser's player counts whole seconds (a 0.4 s clip reads "0:00"), so each clip's
+# length is written under it.
 
 # %%
 samples = json.loads((media.MEDIA_DIR / "samples.json").read_text())
@@ -67,9 +71,9 @@ sounds = [s for s in samples if s["modality"] == "audio"]
 display(HTML("<div style='display:flex'>" + "".join(
     media.image_html(media.MEDIA_DIR / s["file"], s["answers"]["Describe the picture."], width=140)
     for s in pictures) + "</div>"))
-for s in sounds:
-    print(f"{s['file']}: {s['answers']['Describe the sound.']}")
-    display(Audio(str(media.MEDIA_DIR / s["file"])))
+display(HTML("<div style='display:flex;flex-wrap:wrap'>" + "".join(
+    media.audio_html(media.MEDIA_DIR / s["file"], f"{s['file']}: {s['answers']['Describe the sound.']}")
+    for s in sounds) + "</div>"))
 
 # %% [markdown]
 # ## From a chat to soft tokens
@@ -94,17 +98,19 @@ print(f"{ids.shape[1]} prompt tokens; soft-token runs:", media.soft_token_spans(
 # ## With and without the drafter
 #
 # `labkit.run` takes the extra inputs (`pixel_values`, …) and hands them to the target's prefill
-# only. The drafter joins from the first drafting round on.
+# only. The drafter joins from the first drafting round on. The target ends its answer with the
+# end-of-turn token `<turn|>`; `media.answer` shows the answer without it (the token is still
+# generated and counted).
 
 # %%
 plain = labkit.run(pair, ids, path="plain", max_new_tokens=20, **inputs)
 spec = labkit.run(pair, ids, path="transformers", k=4, max_new_tokens=20, **inputs)
-print("target alone:    ", repr(plain.text))
-print("with the drafter:", repr(spec.text))
+print("target alone:    ", repr(media.answer(plain)))
+print("with the drafter:", repr(media.answer(spec)))
 print(f"same tokens: {plain.new_ids == spec.new_ids} · tau = {metrics.tau(spec):.2f} · "
       f"{spec.target_forwards} target forwards instead of {plain.target_forwards} · "
-      f"speedup {plain.wall / spec.wall:.2f}x   ({tag}, one prompt, measured now)")
-display(HTML(labkit.style.token_html(spec, show_prompt=False)))
+      f"speedup {plain.wall / spec.wall:.2f}x   ({tag}, {spec.decoding}, one prompt, measured now)")
+display(HTML(labkit.style.token_html(media.without_end(spec), show_prompt=False)))
 
 # %% [markdown]
 # ## What the drafter attends to
@@ -131,12 +137,29 @@ plots.kv_figure(media.segments(ids, pair.target.config, generated=len(spec.new_i
 # %% [markdown]
 # Does the drafter actually use those rows? Its attention weights say so. One drafting step for
 # the first answer token, with the weights kept: the share of each drafter layer's attention that
-# lands on the picture's soft tokens, against the text around them (measured on this prompt):
+# lands on the picture's soft tokens, against the text around them, and under each layer the
+# positions it reads most (measured on this prompt):
 
 # %%
 weights = media.drafter_attention(pair, ids, **inputs)
-layer_types = pair.drafter.config.get_text_config().layer_types
-plots.attention_figure(weights, media.segments(ids, pair.target.config), layer_types)
+drafter_config = pair.drafter.config.get_text_config()
+pieces = [pair.tokenizer.decode([t]) for t in ids[0].tolist()]
+print(f"drafter: {drafter_config.num_attention_heads} attention head(s) per layer; "
+      "share of each layer's attention on its 3 most-read positions: "
+      + ", ".join(f"{float(w.topk(3).values.sum()):.0%}" for w in weights))
+plots.attention_figure(weights, media.segments(ids, pair.target.config), drafter_config.layer_types,
+                       pieces=pieces, label=f"{tag}, {pictures[0]['file']}, '{question}', first draft step")
+
+# %% [markdown]
+# Each bar is (almost) all one colour: a layer reads the picture *or* the text, rarely both. That
+# is what this drafter does, not a broken figure. The pocket drafter has a single attention head
+# per layer (printed above; the real E2B/E4B assistants have four), so nothing averages the bars
+# out, and a small trained drafter attends sharply: the printed shares say how much of each
+# layer's attention lands on its three most-read positions, named under its bar. Layers that read
+# image soft tokens pick some patches, not the whole picture. Layers that read text often settle
+# on `<bos>` or a turn marker, positions that carry
+# little about this prompt: an *attention sink*, where a layer parks its attention when it has
+# nothing to fetch at that step. Averaged over the heads of a real assistant, the bars would mix.
 
 # %% [markdown]
 # ## Acceptance per modality and per question
@@ -144,7 +167,7 @@ plots.attention_figure(weights, media.segments(ids, pair.target.config), layer_t
 # Every shipped sample with both of its questions, plain and speculative, greedy, `k = 4`.
 
 # %%
-groups, rows = {}, []
+groups, plains, rows = {}, {}, []
 for s in samples:
     key = "image" if s["modality"] == "image" else "audio"
     for q, truth in s["answers"].items():
@@ -154,26 +177,28 @@ for s in samples:
         plain = labkit.run(pair, ids, path="plain", max_new_tokens=20, **inputs)
         spec = labkit.run(pair, ids, path="transformers", k=4, max_new_tokens=20, **inputs)
         groups.setdefault(f"{key} · {q}", []).append(spec)
+        plains.setdefault(f"{key} · {q}", []).append(plain)
         rows.append({"group": f"{key} · {q}", "same": plain.new_ids == spec.new_ids,
-                     "right": plain.text.replace("<turn|>", "").strip() == truth,
-                     "plain": plain.wall, "spec": spec.wall})
+                     "right": media.answer(plain) == truth})
 
-print(f"{'':34s} {'right':>6s} {'same':>5s} {'tau':>5s} {'speedup':>8s}  acceptance by draft position")
+print(f"{'':34s} {'right':>6s} {'same':>5s} {'tau [90% interval]':>19s} {'speedup [90% interval]':>23s}")
 for name, traces in groups.items():
     sub = [r for r in rows if r["group"] == name]
-    speedup = sum(r["plain"] for r in sub) / sum(r["spec"] for r in sub)
-    by_pos = " ".join(f"{a:.2f}" for a in metrics.acceptance_by_position(traces))
+    tau = metrics.interval(metrics.tau, traces)
+    speedup = metrics.interval(metrics.speedup, plains[name], traces)
     print(f"{name:34s} {sum(r['right'] for r in sub)}/{len(sub):<4d} {all(r['same'] for r in sub)!s:>5s} "
-          f"{metrics.tau(traces):5.2f} {speedup:7.2f}x  {by_pos}")
-print(f"({tag}, {len(rows)} prompts, measured now)")
-plots.acceptance_figure(groups)
+          f"{tau!s:>19s} {speedup!s:>22s}x")
+sample = f"{len(rows)} prompts ({len(rows) // len(groups)} per question), {spec.decoding}, k = 4"
+print(f"({tag}; {sample}; intervals resample each question's {len(rows) // len(groups)} samples)")
+plots.modality_acceptance_figure(groups, label=f"{tag}; {sample}")
 
 # %% [markdown]
 # The answers are short (a handful of tokens) and follow a fixed grammar once the first word is
 # out; the drafts that miss are where the drafter has to *look* at the soft tokens (a colour, a
-# count) rather than follow the grammar. With a model this small the speedup is modest at best: on
-# a CPU each forward costs mostly fixed overhead, and the prefill (towers included) is the same for
-# both paths.
+# count) rather than follow the grammar. Four samples per question make wide intervals: read the
+# table for which questions clearly differ (intervals apart) and treat the rest as unsettled.
+# Whatever the speedup, the prefill (towers included) is the same for both paths, and on answers
+# this short it is a large share of the time.
 #
 # Eight samples say little about how often the target is right. The script that trained the pocket
 # pair (`scripts/train_multimodal.py`) measured that when it built it, on held-out samples drawn
@@ -252,26 +277,44 @@ print(f"{'audio at 8 kHz':28s} -> resampled to {len(media.load_audio(tone, sampl
 # - Greedy speculative decoding with images and audio returns the target's own tokens: the
 #   verification rule does not care where the context came from.
 # - Only the drafter's full-attention layer sees soft tokens beyond its sliding window.
-# - Acceptance depends on the question: answers that follow a grammar accept more than the
-#   words that must be read off the picture or the sound.
+# - Acceptance can depend on the question: drafts that follow the answers' grammar are easy,
+#   words that must be read off the picture or the sound are not. With four samples per question,
+#   the intervals say which of the measured differences are more than noise.
+# - Each pocket drafter layer has one sharp attention head: it reads a patch or two of the
+#   picture, or parks on `<bos>`, so its attention bar is all one colour.
 #
 # ## Exercises
 #
 # 1. Write `token_runs(ids, token_id)`: the `(start, end)` runs of `token_id` in a list of ids
-#    (end exclusive), the way `media.soft_token_spans` finds soft tokens. Uncomment the checker.
-# 2. Ask a question the pocket target was never trained on ("Is the circle big?"). What does it
-#    answer, and does the drafter still reproduce it exactly? Why must it?
-# 3. Record a sound with two beeps (or whistle twice), upload it in the panel, and compare the
-#    soft-token count with the clip's length: how many milliseconds per soft token?
+#    (end exclusive), the way `media.soft_token_spans` finds where a picture's or a sound's soft
+#    tokens sit. Uncomment the checker.
+# 2. Predict, then measure. The lengths of the shipped sounds `beeps_0` … `beeps_3` are under
+#    their players at the top. Before counting anything, predict how many
+#    audio soft tokens the processor gives each, from what this notebook says about audio soft
+#    tokens. Put your numbers in `prediction`; the checker counts them with the pair's processor.
+# 3. Predict, then measure. Ask a question the pocket target was never trained on ("Is the circle
+#    big?") about `scene_0.png`. Will the answer with the drafter be the target's own, token for
+#    token? Write your guess (and, if you like, a guess of `tau`), run both paths greedy, and pass
+#    the two traces to the checker. Why must the answer come out as it does?
 
 # %%
 from labkit import checks
 
-check_1 = checks.check_token_runs  # uncomment the call(s) at the bottom once your code is ready
+check_1 = checks.check_token_runs  # uncomment the calls at the bottom once your code is ready
+check_2 = checks.check_audio_token_prediction
+check_3 = checks.check_untrained_question
 
 
 def token_runs(ids, token_id):
-    raise NotImplementedError("walk the ids; open a run at the first token_id, close it at the next other id")
+    raise NotImplementedError("one pass over the ids: remember where a run of token_id began, and "
+                              "close it when something else comes (or the ids end)")
 
+
+sound_prediction = {"beeps_0.wav": None, "beeps_1.wav": None, "beeps_2.wav": None, "beeps_3.wav": None}
+untrained_prediction = {"same": None, "tau": None}
+# untrained_plain = labkit.run(pair, ..., path="plain", max_new_tokens=20, ...)   # see "With and
+# untrained_spec = labkit.run(pair, ..., path="transformers", k=4, ...)          #  without the drafter"
 
 # check_1(token_runs)
+# check_2(sound_prediction, pair)
+# check_3(untrained_prediction, untrained_plain, untrained_spec)

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -17,8 +19,8 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mtp-lab/mtp-lab/blob/main/notebooks/07_train_a_drafter.ipynb)
 #
 # **Goal.** A drafter is worth exactly as much as its guesses of what the *target* will say next.
-# Here we train one from random weights, live, in a couple of minutes on a laptop CPU. The target
-# writes the training text itself (greedy and sampled). The drafter runs exactly as it does at
+# Here we train one from random weights, live, on a laptop CPU (each step's time is printed as it
+# runs). The target writes the training text itself (greedy and sampled). The drafter runs exactly as it does at
 # inference, from every position at once, and each of its `k` draft steps learns the target's
 # next-token distribution (a KL divergence). Then we race the fresh drafter against an untrained
 # one and against the pair's own, trained by `scripts/train_drafter.py` on more text for longer.
@@ -49,6 +51,7 @@ from labkit import distill, generation, metrics, plots
 pair = labkit.load_pair()
 target, tok = pair.target, pair.tokenizer
 k = 4  # draft steps trained and used per round, the lab's default
+tag = pair.label
 print(pair)
 
 # %% [markdown]
@@ -58,7 +61,8 @@ print(pair)
 # text is the target's own writing. Greedy continuations teach what greedy decoding will ask.
 # Continuations sampled at temperature 0.8 teach the rest of the distribution, which is what
 # sampled decoding will ask. The seeds are the first 12 tokens of the lab's held-out prompts: the
-# first 16 prompts of each kind for training, the last 8 for checking afterwards.
+# first 16 prompts of each kind for training, the last 8 for checking afterwards. Each row is a
+# seed and 48 tokens the target wrote after it.
 
 # %%
 def seeds(kind: str, rows: slice) -> torch.Tensor:
@@ -68,12 +72,13 @@ def seeds(kind: str, rows: slice) -> torch.Tensor:
 
 train_seeds = torch.cat([seeds(kind, slice(0, 16)) for kind in ("prose", "code")])  # (32, 12)
 check_seeds = torch.cat([seeds(kind, slice(16, 24)) for kind in ("prose", "code")])  # (16, 12)
-new_tokens = 80
+new_tokens = 48
+first = train_seeds.shape[1] - 1  # rounds start at a seed's last token, as at inference
 
 t0 = time.perf_counter()
-greedy_rows = distill.continuations(target, train_seeds, new_tokens)  # (32, 92)
+greedy_rows = distill.continuations(target, train_seeds, new_tokens)  # (32, 60)
 sampled_rows = torch.cat([distill.continuations(target, train_seeds, new_tokens, temperature=0.8, seed=s)
-                          for s in range(3)])  # (96, 92): three samples per seed
+                          for s in range(3)])  # (96, 60): three samples per seed
 train_data = torch.cat([greedy_rows, sampled_rows])
 check_data = torch.cat([distill.continuations(target, check_seeds, new_tokens),
                         distill.continuations(target, check_seeds, new_tokens, temperature=0.8, seed=99)])
@@ -99,26 +104,32 @@ config.use_ordered_embeddings = False  # the full output head
 torch.manual_seed(0)
 untrained = type(pair.drafter)(config).eval()
 fresh = copy.deepcopy(untrained)
-print(f"drafter: {sum(p.numel() for p in fresh.parameters()) / 1e6:.2f}M parameters; "
-      f"agreement per draft step before training: {distill.agreement(target, untrained, check_data, k)}")
+print(f"drafter: {sum(p.numel() for p in fresh.parameters()) / 1e6:.2f}M parameters; agreement per draft "
+      f"step before training: {distill.agreement(target, untrained, check_data, k, first=first)}")
 
 # %% [markdown]
 # ## Train it, live
 #
 # One step of `distill.fit`:
 #
-# 1. pick 8 rows and run the frozen target over them once (`distill.target_view`: its input
-#    embeddings, last hidden states, K/V and next-token log-probabilities);
+# 1. pick 8 rows and take the frozen target's view of them (`distill.target_view`: its input
+#    embeddings, last hidden states, K/V and next-token log-probabilities). The target never
+#    changes and the rows are fixed, so `distill.CachedViews` runs the target over every row once,
+#    before training, and each step looks its rows up instead of running the target again;
 # 2. run the drafter's `k` steps from every position at once, as a round starting there would
 #    (`distill.draft_steps`): concat(embedding, hidden) → `pre_projection` → layers reading the
-#    target's K/V at a constant position → `post_projection`, fed back as the next hidden state;
+#    target's K/V at a constant position → `post_projection`, fed back as the next hidden state
+#    (from positions after the seed only: `first`, where rounds start at inference);
 # 3. move each step's distribution towards the target's: KL(target ‖ drafter), averaged over the
 #    steps (`distill.distill_loss`), one AdamW step.
 #
 # The whole loop is 30 lines; read it with `distill.fit??`.
 
 # %%
-steps = 60 if env.testing else 150  # ~75 s on 2 cores; the test suite's run is shorter
+steps = 150
+t0 = time.perf_counter()
+views = distill.CachedViews(target, train_data)  # the target's forward over every row, once
+cache_seconds = time.perf_counter() - t0
 bar = tqdm(total=steps, desc="distil")
 
 
@@ -128,12 +139,14 @@ def show(step: int, kl: float, agree: list[float]) -> None:
 
 
 t0 = time.perf_counter()
-history = distill.fit(fresh, target, train_data, steps=steps, k=k, every=show)
+history = distill.fit(fresh, target, views, steps=steps, k=k, first=first, every=show)
 bar.close()
 train_seconds = time.perf_counter() - t0
 fresh.eval()
-print(f"{steps} steps in {train_seconds:.0f} s on {env.device} ({train_seconds / steps:.2f} s per step)")
-plots.distill_figure(history)
+print(f"target views of {len(train_data)} rows: {cache_seconds:.1f} s; {steps} steps: {train_seconds:.0f} s "
+      f"on {env.device} ({train_seconds / steps:.2f} s per step)")
+plots.distill_figure(history, label=f"{tag}, {len(train_data)} rows of {train_data.shape[1]} tokens, "
+                                    f"8 rows a step, {steps} steps in {train_seconds:.0f} s")
 
 # %% [markdown]
 # ## Did it learn the target, or the training rows?
@@ -143,9 +156,9 @@ plots.distill_figure(history)
 
 # %%
 agreement = {
-    "untrained": distill.agreement(target, untrained, check_data, k),
-    f"fresh ({steps} steps, {train_seconds:.0f} s)": distill.agreement(target, fresh, check_data, k),
-    "the pair's own": distill.agreement(target, pair.drafter, check_data, k,
+    "untrained": distill.agreement(target, untrained, check_data, k, first=first),
+    f"fresh ({steps} steps, {train_seconds:.0f} s)": distill.agreement(target, fresh, check_data, k, first=first),
+    "the pair's own": distill.agreement(target, pair.drafter, check_data, k, first=first,
                                         ordered=bool(pair.drafter.config.use_ordered_embeddings)),
 }
 for name, agree in agreement.items():
@@ -168,16 +181,22 @@ for name, drafter in drafters.items():
     race[name] = [generation.run(with_drafter, p, k=k, max_new_tokens=48, stop_at_eos=False)
                   for p in race_prompts]
     same = all(a.new_ids == b.new_ids for a, b in zip(plain, race[name]))
-    s = metrics.summarize(race[name])
-    print(f"{name:>15s}: tau {s.tau:.2f}, α {s.alpha:.2f}, same tokens as the target alone: {same}")
+    tau, speedup = metrics.interval(metrics.tau, race[name]), metrics.interval(metrics.speedup, plain, race[name])
+    print(f"{name:>15s}: tau {tau}, α {metrics.alpha(race[name]):.2f}, speedup {speedup}x, "
+          f"same tokens as the target alone: {same}")
     assert same, "speculative decoding changed the target's greedy output"
-plots.acceptance_figure(race, theory=False)
+sample = f"{len(race_prompts)} prompts × 48 tokens, {race['fresh'][0].decoding}, k = {k}"
+print(f"({tag}; {sample}; {tau.sample.split(', ', 2)[-1]} over the prompts)")
+fig = plots.acceptance_figure(race, theory=False)
+plots.styled(fig, f"Acceptance by draft position, per drafter<br><sup>{tag}; {sample}</sup>").update_layout(margin_t=110)
 
 # %% [markdown]
-# The untrained drafter's drafts are noise: almost every round keeps none, `tau` is about one
-# token per target forward, and decoding is slower than with no drafter at all
-# (`05_speed_and_cost`). A couple of minutes of distillation already buys real drafts. How far the
-# pair's own drafter is ahead depends on how long it was trained: a drafter of width 256, four
+# The untrained drafter's drafts are noise: its `tau` sits near one token per target forward, so
+# it pays for drafting and gets almost nothing back; its speedup above says whether that made
+# decoding slower than the target alone here (`05_speed_and_cost` explains the cost). The fresh
+# drafter, after the training time printed above, keeps real drafts: compare its `tau` interval
+# with the untrained one's. How far the pair's own drafter is ahead depends on how long it was
+# trained: a drafter of width 256, four
 # `scripts/train_drafter.py` runs each going on from the one before, 9,250 steps in all, the first
 # two of 16 rows, the last two of 64, on the target's continuations of up to 20,480 prompts; its
 # later stages train on the continuations alone, then add greedy continuations of short prompts,
@@ -228,7 +247,8 @@ print("  " + "  ".join(f"x{s:g}: {v:.2f}" for s, v in kept.items()) + f"   (best
 
 # %%
 def kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
-    raise NotImplementedError("sum over the vocabulary of p * (log p - log q), with p = log_p.exp()")
+    raise NotImplementedError("you are given logs: how do you get p back? Which axis do you sum over, "
+                              "and what shape should the result have?")
 
 
 from labkit import checks  # noqa: E402
@@ -236,11 +256,20 @@ from labkit import checks  # noqa: E402
 # checks.check_kl(kl)
 
 # %% [markdown]
-# **2.** Train a second fresh drafter on the greedy rows only (`greedy_rows`), for the same
+# **2.** (Open) Train a second fresh drafter on the greedy rows only (`greedy_rows`), for the same
 # number of steps. Compare its `tau` with `fresh`'s at temperature 0.8, using
-# `generation.run(..., temperature=0.8, lossless=True)`. Which drafter wins when the target samples,
-# and why?
+# `generation.run(..., temperature=0.8)` (sampled, lossless by default). Which drafter wins when
+# the target samples, and why? The solution runs it.
 #
-# **3.** (Open) Train with `k=1`: only the first draft step learns. Then draft with `k = 4` and look at
-# acceptance by position. Why do positions 2–4 collapse? (Hint: what does step 2 read that step 1
-# did not?)
+# **3.** Predict, then measure. Train a fresh drafter with `k=1`: only the first draft step
+# learns. Then draft with `k = 4` (greedy). Given that its first draft was kept, will its second
+# draft be kept more often, as often, or less often than the first? Write your prediction, then
+# pass it and the traces to the checker, which measures it. (Hint: what does step 2 read that
+# step 1 did not, and which of its inputs did training with `k=1` never reach?)
+
+# %%
+prediction = {"step_2": None}  # "more", "as often" or "less"
+# one_step = type(pair.drafter)(config); distill.fit(one_step, target, views, steps=steps, k=1, first=first)
+# traces = [generation.run(replace(pair, drafter=one_step.eval()), p, k=4, max_new_tokens=48,
+#                          stop_at_eos=False) for p in race_prompts]
+# checks.check_one_step_prediction(prediction, traces)

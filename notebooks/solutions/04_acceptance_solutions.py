@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -13,15 +15,105 @@
 
 # %% [markdown]
 # # 04 · Acceptance: solutions
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mtp-lab/mtp-lab/blob/main/notebooks/solutions/04_acceptance_solutions.ipynb)
+#
+# Worked solutions to the exercises of `04_acceptance`, each run against its checker.
 
 # %%
-from labkit import checks
+import sys
+
+if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() installs it
+    # !git clone -q --depth 1 https://github.com/mtp-lab/mtp-lab /content/mtp-lab
+    sys.path.insert(0, "/content/mtp-lab")
+
+# %%
+import labkit
+
+env = labkit.setup()
+
+# %%
+from labkit import checks, generation, metrics
+
+# %% [markdown]
+# ## 1. Per-token acceptance from rounds
+#
+# A round judges its kept drafts and, if it turned one down, that one too; drafts after a
+# rejection are never judged. A round that kept every draft judged exactly `k`; a round cut short
+# by the token budget judged only the drafts it kept (`Round.rejected` is False for both).
 
 
+# %%
+def alpha_from_rounds(rounds):
+    accepted = sum(r.accepted for r in rounds)
+    judged = accepted + sum(1 for r in rounds if r.rejected)
+    return accepted / judged
+
+
+checks.check_alpha_from_rounds(alpha_from_rounds)
+
+# %% [markdown]
+# ## 2. The closed form
+#
+# A round yields 1 token (the target's own) plus one for each leading draft kept. Draft j is kept
+# along with all before it with probability `α^j`, so the expected count is
+# `1 + α + α² + … + α^k = (1 − α^(k+1)) / (1 − α)`, and `k + 1` at `α = 1`.
+
+
+# %%
 def expected_tau(alpha, k):
     if alpha == 1:
         return k + 1.0  # every draft kept, plus the target's token
-    return (1 - alpha ** (k + 1)) / (1 - alpha)  # 1 + alpha + ... + alpha^k
+    return (1 - alpha ** (k + 1)) / (1 - alpha)
 
 
 checks.check_expected_tau(expected_tau)
+
+# %% [markdown]
+# ## 3. Predict, then measure: the chat template on prose
+#
+# A prediction first (write yours before running the cell): wrapped in the chat template, the
+# pocket target, trained on plain text, sees tokens it rarely saw in training and answers
+# less predictably, so acceptance should fall. Then four prose prompts each way, with intervals.
+
+# %%
+pair = labkit.load_pair()
+prose = generation.load_prompts("prose", limit=4)
+kw = {"k": 4, "max_new_tokens": 32, "stop_at_eos": False}
+plain_prompts = [generation.run(pair, p, seed=i, **kw) for i, p in enumerate(prose)]
+chat_prompts = [generation.run(pair, p, seed=i, chat=True, **kw) for i, p in enumerate(prose)]
+without = metrics.interval(metrics.alpha, plain_prompts)
+with_chat = metrics.interval(metrics.alpha, chat_prompts)
+print(f"α without the template {without}, with it {with_chat} ({without.sample}): "
+      f"with the template acceptance is {with_chat.versus(without)}")
+
+# %% [markdown]
+# Four prompts give wide intervals: if they overlap, the honest answer is "no clear difference on
+# this sample", whatever the point estimates say. The shipped traces hold the same comparison on
+# 24 code prompts (`labkit.load_traces("acceptance")`, group "code, k = 4, chat template").
+#
+# ## 4. Where real drafts part from the coin model
+
+# %%
+shipped, _ = labkit.load_traces("acceptance")
+gaps = {}
+for k in (1, 2, 3, 4, 5, 6, 8):
+    traces = shipped[f"code, k = {k}"]
+    per_round = metrics.interval(metrics.tokens_per_round, traces)
+    coin = metrics.expected_tau(metrics.alpha(traces), k)
+    gaps[k] = per_round.value - coin
+    print(f"k = {k}: tokens per full round {per_round}, coin model {coin:.2f}, gap {gaps[k]:+.2f} "
+          f"({'inside' if per_round.contains(coin) else 'outside'} the interval)")
+furthest = max(gaps, key=lambda k: abs(gaps[k]))
+print(f"furthest from the coin model: k = {furthest} ({gaps[furthest]:+.2f})")
+cond = metrics.acceptance_by_position(shipped["code, k = 4"], conditional=True)
+print("conditional acceptance by position at k = 4:", " / ".join(f"{a:.2f}" for a in cond))
+
+# %% [markdown]
+# The coin model gives every draft the same chance. Real drafts do not have it: the conditional
+# acceptance printed last says how each position fares once the drafts before it were kept. A
+# position that is harder than the pooled `α` (here, compare the first with the rest) costs the
+# most, because every later token of the round depends on it; positions that are easier once a
+# run has started (a copy, a cliché, a closing bracket) give some of it back. The sign of the gap
+# is the sum of the two; whether it is real is what the interval says, and the printed lines
+# say, `k` by `k`, whether the coin model sits inside it.
