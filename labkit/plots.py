@@ -230,8 +230,8 @@ def acceptance_figure(data: Traces, conditional: bool = False, theory: bool = Tr
     return fig
 
 
-def tau_histogram(data: Traces, theory: bool = True) -> go.Figure:
-    """How many drafts each round kept, 0 … k, per group; with the i.i.d. expectation (`04_acceptance`).
+def tau_histogram(data: Traces, theory: bool = True, title: str = "Accepted drafts per round") -> go.Figure:
+    """How many drafts each round kept, 0 … k, per group; with the coin model's expectation (`04_acceptance`).
 
     Only full rounds count (drafted k and were not cut by the end of generation). With acceptance
     alpha, P(n accepted) = alpha^n (1 - alpha) for n < k, and alpha^k for n = k.
@@ -252,12 +252,14 @@ def tau_histogram(data: Traces, theory: bool = True) -> go.Figure:
             a = metrics.alpha(traces)
             ys = [a**n * (1 - a) for n in range(k)] + [a**k]
             fig.add_trace(go.Scatter(x=_centers(range(k + 1), i, len(groups)), y=ys, mode="lines+markers",
-                                     name=f"{label}: i.i.d. theory, α = {a:.2f}",
+                                     name=f"{label}: coin model, α = {a:.2f}",
                                      line={"color": color, "dash": "dot"}))
     fig.update_layout(barmode="group")
     fig.update_xaxes(title="drafts accepted in the round (tokens emitted = this + 1)", dtick=1)
     fig.update_yaxes(title="fraction of rounds")
-    return styled(fig, "Accepted drafts per round")
+    styled(fig, title)
+    fig.update_layout(legend={"y": -0.2, "yanchor": "top"}, margin={"b": 110}, height=460)
+    return fig
 
 
 def _value(x: Any) -> float | None:
@@ -337,7 +339,7 @@ def speedup_figure(rows: Sequence[Mapping[str, Any]], title: str) -> go.Figure:
     return fig
 
 
-def time_split_figure(data: Traces) -> go.Figure:
+def time_split_figure(data: Traces, title: str = "Time split") -> go.Figure:
     """Where the seconds went: drafter, target (verify) and everything else (`05_speed_and_cost`)."""
     groups = _groups(data)
     labels = list(groups)
@@ -350,7 +352,9 @@ def time_split_figure(data: Traces) -> go.Figure:
                              marker_color=color, hovertemplate="%{x:.3f} s<extra>" + part + "</extra>"))
     fig.update_layout(barmode="stack", height=160 + 50 * len(labels))
     fig.update_xaxes(title="seconds")
-    return styled(fig, "Time split")
+    styled(fig, title)
+    fig.update_layout(margin={"t": 100})  # room for the legend between a two-line title and the bars
+    return fig
 
 
 def cost_curve_figure(rows: Sequence[Mapping[str, Any]], relative: bool = True) -> go.Figure:

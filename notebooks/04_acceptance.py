@@ -90,13 +90,12 @@ for kind, traces in by_kind.items():
     alpha_ = metrics.interval(metrics.alpha, traces)
     per_round = metrics.interval(metrics.tokens_per_round, traces)
     stats[kind] = (tau_, alpha_, per_round)
-    print(f"{kind:5s} ({tag}, k = 4, greedy; {tau_.sample}):\n"
-          f"   tau {tau_}   α {alpha_}   tokens per full round {per_round} "
-          f"(coin model with this α: {metrics.expected_tau(alpha_.value, 4):.2f})")
+    print(f"{kind:5s} ({tag}, k = 4, greedy; {tau_.sample}):\n   tau {tau_}   α {alpha_}\n"
+          f"   tokens per full round {per_round}, coin model with this α {metrics.expected_tau(alpha_.value, 4):.2f}")
 verdict = stats["code"][2].versus(stats["prose"][2])
 print(f"\ncode against prose, tokens per full round: {verdict}")
-plots.acceptance_figure(by_kind, title=f"Acceptance by draft position ({tag}, k = 4, greedy, "
-                                       "transformers' assisted generate)")
+plots.acceptance_figure(by_kind, title="Acceptance by draft position<br>"
+                                       f"<sup>{tag}, k = 4, {by_kind['code'][0].decoding}</sup>")
 
 # %% [markdown]
 # The bars carry their intervals; the dotted lines are the coin model with each kind's `α`.
@@ -113,13 +112,14 @@ plots.acceptance_figure(by_kind, title=f"Acceptance by draft position ({tag}, k 
 cond = {kind: [metrics.interval(lambda ts, j=j: metrics.acceptance_by_position(ts, conditional=True)[j], traces)
                for j in range(4)] for kind, traces in by_kind.items()}
 for kind, est in cond.items():
-    print(f"{kind:5s}: α_1 {est[0]}  α_2 {est[1]}  α_3 {est[2]}  α_4 {est[3]}  → α_4 against α_1: "
-          f"{est[3].versus(est[0])}")
-plots.acceptance_figure(by_kind, conditional=True,
-                        title=f"Conditional acceptance by position ({tag}, k = 4, greedy)")
+    print(f"{kind:5s}: α_1 {est[0]}  α_2 {est[1]}  α_3 {est[2]}  α_4 {est[3]}\n"
+          f"       α_4 against α_1: {est[3].versus(est[0])}; α_2 against α_1: {est[1].versus(est[0])}")
+plots.acceptance_figure(by_kind, conditional=True, title="Conditional acceptance by position<br>"
+                        f"<sup>{tag}, k = 4, {by_kind['code'][0].decoding}</sup>")
 
 # %%
-plots.tau_histogram(by_kind)
+plots.tau_histogram(by_kind, title="Accepted drafts per round<br>"
+                    f"<sup>{tag}, k = 4, {by_kind['code'][0].decoding}, 24 prompts of each kind</sup>")
 
 # %% [markdown]
 # ## A live slice
@@ -142,10 +142,10 @@ def measure(kind="code", k=4, **kw):
 
 live = measure()
 same = [a.new_ids[:32] == b.new_ids[:32] for a, b in zip(live, shipped["code, k = 4"][:2])]
-print(f"live ({tag}, 2 code prompts × 32 tokens, {live[0].decoding}): tokens per full round "
-      f"{metrics.tokens_per_round(live):.2f}; shipped 24-prompt interval {stats['code'][2]} → "
-      f"{'inside' if stats['code'][2].contains(metrics.tokens_per_round(live)) else 'outside'}; "
-      f"first 32 tokens identical to the shipped traces' on {sum(same)} of 2 prompts")
+print(f"live ({tag}, 2 code prompts × 32 tokens, {live[0].decoding}):\n"
+      f"   tokens per full round {metrics.tokens_per_round(live):.2f}; the shipped 24-prompt interval "
+      f"{stats['code'][2]}: {'inside' if stats['code'][2].contains(metrics.tokens_per_round(live)) else 'outside'}\n"
+      f"   first 32 tokens identical to the shipped traces' on {sum(same)} of 2 prompts")
 
 # %% [markdown]
 # ## Sweeping k
@@ -162,9 +162,10 @@ for k in ks:
     rows.append({"k": k, "tau": metrics.interval(metrics.tau, traces), "alpha": metrics.alpha(traces),
                  "per_round": metrics.interval(metrics.tokens_per_round, traces), "label": "code"})
     r = rows[-1]
-    print(f"k = {k}: tokens per full round {r['per_round']}, coin model with this k's α = {r['alpha']:.2f}: "
+    print(f"k = {k}: tokens per full round {r['per_round']}, coin model (α = {r['alpha']:.2f}) "
           f"{metrics.expected_tau(r['alpha'], k):.2f}; tau {r['tau']}")
-plots.sweep_figure(rows, title=f"Tokens per target forward against k ({tag}, 24 code prompts, greedy)")
+plots.sweep_figure(rows, title="Tokens per target forward against k<br>"
+                   f"<sup>{tag}, 24 code prompts, {shipped['code, k = 1'][0].decoding}</sup>")
 
 # %% [markdown]
 # ## Temperature, schedule, chat template
@@ -200,11 +201,12 @@ base = metrics.interval(metrics.tau, variants["greedy, constant k"])
 for name, traces in variants.items():
     t = metrics.interval(metrics.tau, traces)
     a = metrics.interval(metrics.alpha, traces)
-    against = "" if name.startswith("greedy") else f"   against greedy, constant k: {t.versus(base)}"
-    print(f"{name:24s} tau {t}   α {a}   ({traces[0].decoding}){against}")
+    against = "" if name.startswith("greedy") else f"; against greedy, constant k: {t.versus(base)}"
+    print(f"{name:24s} tau {t}   α {a}{against}\n{'':24s} ({traces[0].decoding})")
 plots.acceptance_figure({name: variants[name] for name in ("greedy, constant k", "T = 0.7", "T = 1.0")},
-                        theory=False, title=f"Acceptance by position at three temperatures ({tag}, code, k = 4, "
-                                            "lossless)")
+                        theory=False, title="Acceptance by position at three temperatures<br>"
+                                            f"<sup>{tag}, code, k = 4, transformers' assisted generate, "
+                                            "lossless</sup>")
 
 # %% [markdown]
 # ## Explore

@@ -63,8 +63,8 @@ ks = sorted(int(name.split("= ")[1]) for name in speed if name.startswith("k = "
 spec = {k: speed[f"k = {k}"] for k in ks}
 measured = {k: metrics.interval(metrics.speedup, plain, spec[k]) for k in ks}
 for k in ks:
-    print(f"k = {k}: speedup {measured[k]}x   tokens per full round "
-          f"{metrics.tokens_per_round(spec[k]):.2f}   ({measured[k].sample}; {spec[k][0].decoding})")
+    print(f"k = {k}: speedup {measured[k]}x   tokens per full round {metrics.tokens_per_round(spec[k]):.2f}")
+print(f"({measured[ks[0]].sample} at each k; {spec[ks[0]][0].decoding})")
 
 # %% [markdown]
 # ## The cost model
@@ -120,8 +120,8 @@ for key, name in (("textbook", "textbook"), ("no_loop", "forwards only"), ("mode
     worst = max(gaps, key=abs)
     print(f"{name:14s}: largest gap to the measurement {worst:+.1%}"
           + (f" ({'within' if abs(worst) <= 0.10 else 'outside'} 10 % at every k)" if key == "model" else ""))
-plots.speedup_figure(rows, title=f"Speedup against k: measured and predicted ({tag}, 24 code prompts × 64 tokens, "
-                                 "greedy, transformers' assisted generate)")
+plots.speedup_figure(rows, title="Speedup against k: measured and predicted<br>"
+                                 f"<sup>{tag}, 24 code prompts × 64 tokens, {spec[4][0].decoding}</sup>")
 
 # %% [markdown]
 # The printed gaps say what each cost is worth on this pair. The step from the textbook to
@@ -135,7 +135,8 @@ plots.speedup_figure(rows, title=f"Speedup against k: measured and predicted ({t
 # Where the seconds went, per path (all shipped traces):
 
 # %%
-plots.time_split_figure({"plain": plain, **{f"k = {k}": spec[k] for k in ks}})
+plots.time_split_figure({"plain": plain, **{f"k = {k}": spec[k] for k in ks}},
+                        title=f"Where the time went<br><sup>{tag}, 24 code prompts × 64 tokens, greedy</sup>")
 
 # %% [markdown]
 # ## A live slice
@@ -153,9 +154,10 @@ live_plain = [generation.run(pair, p, path="plain", seed=i, **kw) for i, p in en
 live_spec = [generation.run(pair, p, k=4, seed=i, **kw) for i, p in enumerate(live_prompts)]
 live_costs = experiments.fit_costs(live_plain, live_spec)
 live = metrics.speedup(live_plain, live_spec)
-print(f"live, {tag}, 2 code prompts × 32 tokens, k = 4: measured {live:.2f}x, cost model fitted on it "
-      f"{experiments.predict(live_costs, live_spec):.2f}x; shipped k = 4 interval {measured[4]}x; "
-      f"this machine's c = {live_costs.c:.3f}, o = {live_costs.loop_plain / live_costs.t_target:.2f}")
+print(f"live, {tag}, 2 code prompts × 32 tokens, k = 4: measured {live:.2f}x, "
+      f"cost model fitted on it {experiments.predict(live_costs, live_spec):.2f}x\n"
+      f"   the shipped k = 4 interval {measured[4]}x; this machine's c = {live_costs.c:.3f}, "
+      f"o = {live_costs.loop_plain / live_costs.t_target:.2f}")
 
 # %% [markdown]
 # ## Why can it come out slower?
@@ -194,8 +196,8 @@ accept, _ = labkit.load_traces("acceptance")
 for name in ("code, k = 4", "code, k = 4, T = 1.0"):
     traces = accept[name]
     predicted = metrics.interval(lambda s: experiments.predict(costs, s), traces)
-    print(f"{traces[0].decoding:55s} tokens per full round {metrics.interval(metrics.tokens_per_round, traces)}"
-          f"   predicted speedup {predicted}x")
+    print(f"{traces[0].decoding}:\n   tokens per full round "
+          f"{metrics.interval(metrics.tokens_per_round, traces)}, predicted speedup {predicted}x")
 
 # %% [markdown]
 # ## A prediction for a real E2B pair on this machine

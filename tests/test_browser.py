@@ -189,11 +189,14 @@ def shot(page, label: str) -> None:
 def figure_shots(page, name: str, seconds: float) -> int:
     """A screenshot of every plotly figure the notebook drew, and Run All's wall time, as artefacts
     to look at after a run (tests/artifacts/browser_<name>_figure_NN.png, browser_times.json)."""
-    figures = page.locator(".jp-OutputArea-output .js-plotly-plot")
+    # JupyterLab draws a plotly output once it is scrolled into view: visit each, then shoot it
+    figures = page.locator(".jp-RenderedPlotly")  # in a cell's output area or in a widget's Output
     count = figures.count()
     for i in range(count):
-        figures.nth(i).scroll_into_view_if_needed()
-        figures.nth(i).screenshot(path=str(ARTIFACTS / f"browser_{name}_figure_{i:02d}.png"))
+        figure = figures.nth(i)
+        figure.scroll_into_view_if_needed()
+        figure.locator(".main-svg").first.wait_for(timeout=20_000)
+        figure.screenshot(path=str(ARTIFACTS / f"browser_{name}_figure_{i:02d}.png"))
     path = ARTIFACTS / "browser_times.json"
     times = json.loads(path.read_text()) if path.exists() else {}
     times[name] = {"run_all_seconds": round(seconds, 1), "figures": count}
