@@ -2,6 +2,7 @@
 # make test   install if needed, then every test: labkit, every notebook executed, the browser test
 # make setup  create .venv and install labkit with its dev tools (done once; redone when pyproject.toml changes)
 # make lint   ruff
+# make matrix the unit tests and upstream findings on each transformers release of README's "Tested with"
 # make pocket build the pocket pairs (text; multimodal) into data/pocket/ if the checkout lacks their weights (quick recipes)
 
 PYTHON ?= python3
@@ -24,7 +25,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # torch==2.13.0 comes from whatever pip is configured with (a local wheel on offline machines).
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: setup lab test lint pocket
+.PHONY: setup lab test lint pocket matrix
 
 setup: $(STAMP)
 
@@ -73,3 +74,8 @@ test: setup pocket $(COLAB_WIDGETS)/.installed
 
 lint: setup
 	$(BIN)/ruff check labkit tests scripts
+
+# Slow (each release: an install into .venv/transformers-matrix/, then the fast tests); writes
+# docs/version-matrix.md. Run it before raising the transformers ceiling in pyproject.toml.
+matrix: setup
+	$(BIN)/python scripts/version_matrix.py

@@ -119,6 +119,15 @@ def _masks(first: int, n_anchor: int, length: int, window: int, device: torch.de
     return {"full_attention": full[None, None], "sliding_attention": sliding[None, None]}
 
 
+# Every anchor's output is needed, so say so. transformers 5.24's Gemma4TextModel otherwise takes its
+# integer `logits_to_keep` (default 0) as leave to drop positions before the KV-shared layers, and
+# in an assistant (every layer KV-shared, no per-layer embeddings) that step subscripts
+# `per_layer_inputs`, which is None: a TypeError on any forward over more than one position
+# (docs/transformers-5.24-assistant.md). A slice is never taken as that leave; older releases pass
+# it on unused, so outputs are unchanged. tests/test_packaging.py has the canary for upstream's fix.
+EVERY_POSITION = {"logits_to_keep": slice(None)}
+
+
 def draft_steps(
     drafter: torch.nn.Module, view: TargetView, k: int, ordered: bool = False, first: int = 0
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -146,6 +155,7 @@ def draft_steps(
             attention_mask=masks,
             shared_kv_states=view.shared_kv,
             use_cache=False,
+            **EVERY_POSITION,
         ).last_hidden_state
         if ordered:
             logits = drafter.masked_embedding(last, drafter.lm_head.weight)

@@ -1,8 +1,9 @@
 """The setup cell every notebook starts with: `env = labkit.setup()`.
 
-One call seeds python, numpy and torch, picks the device (cuda → mps → cpu), sets torch's CPU
-threads, picks a plotly renderer for the frontend, checks the transformers version, and prints the
-versions a bug report needs. In Colab it first installs the lab's package and its missing
+One call seeds python, numpy and torch, picks the device (cuda → mps → cpu) and precision that
+every later `load_pair` uses unless told otherwise (`choose`), sets torch's CPU threads, picks a
+plotly renderer for the frontend, checks the transformers version, and prints the versions a bug
+report needs. In Colab it first installs the lab's package and its missing
 dependencies (never torch or jupyterlab: Colab brings its own). Introduced in `00_tour`.
 
 In Colab, `import labkit` needs the lab's checkout first; the notebooks' first cell clones it:
@@ -14,7 +15,7 @@ In Colab, `import labkit` needs the lab's checkout first; the notebooks' first c
 
 This module imports only the standard library at the top, so it works before anything is installed.
 Left out: full determinism (`torch.use_deterministic_algorithms`; seeds make runs repeatable on one
-machine, not bitwise across hardware), multi-GPU placement, and choosing a dtype per model.
+machine, not bitwise across hardware), multi-GPU placement, and mixed precision within a model.
 """
 
 from __future__ import annotations
@@ -36,12 +37,20 @@ from labkit.errors import UnsupportedVersionError
 REPO_URL = "https://github.com/mtp-lab/mtp-lab"  # the lab's home; Colab installs from here
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-TRANSFORMERS_MIN = (5, 8)  # the first release that knows `gemma4_assistant`
-TRANSFORMERS_BROKEN = ((5, 23),)  # releases that cannot construct Gemma4AssistantForCausalLM
-TRANSFORMERS_PIN = "transformers>=5.8,<5.23"  # what pyproject.toml asks for
+# What pyproject.toml asks for: 5.8 is the first release that knows `gemma4_assistant`; 5.23.x cannot
+# construct Gemma4AssistantForCausalLM; the ceiling is the newest release scripts/version_matrix.py
+# has passed (raise it only after a matrix run; tests/test_env.py checks the two agree).
+TRANSFORMERS_PIN = "transformers>=5.8,!=5.23.*,<5.25"
+TRANSFORMERS_TOO_OLD = "<5.8"  # no gemma4_assistant
+TRANSFORMERS_BROKEN = "==5.23.*"  # cannot construct Gemma4AssistantForCausalLM
+# The releases whose unit tests passed in scripts/version_matrix.py (README, "Tested with"; 5.8.1
+# and 5.15.1 were run too and fail some), and the range they span, which Colab installs.
+TRANSFORMERS_TESTED = ("5.22.2", "5.24.0")
+TRANSFORMERS_RECOMMENDED = "transformers>=5.22,!=5.23.*,<5.25"
 COLAB_SKIP = ("torch", "jupyterlab", "ipywidgets")  # Colab's own builds stay (ipywidgets 7.7 works)
 MAX_CPU_THREADS = 8  # beyond this, small-batch decoding only pays more synchronisation
 SHOWN_PACKAGES = ("torch", "transformers", "ipywidgets", "plotly")
+_ACTIVE: LabEnv | None = None  # what the last setup() chose: choose() and load_pair() follow it
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ class LabEnv:
     """What `setup()` chose; notebooks read `env.device` and `env.dtype` from it."""
 
     device: str  # "cuda", "mps" or "cpu": where models and tensors go
-    dtype: Any  # torch.dtype suggested for real Gemma 4 pairs on this device (float32 on CPU)
+    dtype: Any  # torch.dtype for real Gemma 4 pairs on this device (pocket pairs: always float32)
     seed: int  # seeds python's random, numpy and torch
     colab: bool  # running in Google Colab
     renderer: str  # plotly's default renderer, chosen for the frontend
@@ -57,6 +66,7 @@ class LabEnv:
     threads: int = 0  # torch CPU threads (0: left as torch set them)
     testing: bool = False  # LABKIT_TEST=1: the test suite is executing the notebook; keep runs small
     pair: str | None = None  # the loaded pair, as setup() described it, if one was passed
+    note: str = ""  # a warning worth a line, e.g. a transformers release outside the tested range
 
     def __repr__(self) -> str:
         dtype = str(self.dtype).removeprefix("torch.")
@@ -71,6 +81,7 @@ class LabEnv:
             "plotly renderer": self.renderer,
             **({"pair": self.pair} if self.pair else {}),
             **self.versions,
+            **({"note": self.note} if self.note else {}),
         }
         cells = "".join(
             f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
@@ -91,27 +102,47 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _major_minor(version: str) -> tuple[int, int]:
-    m = re.match(r"(\d+)\.(\d+)", version)
-    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+def tested_range() -> str:
+    """'5.8.1 to 5.24.0': the transformers releases the version matrix passed."""
+    return f"{TRANSFORMERS_TESTED[0]} to {TRANSFORMERS_TESTED[-1]}"
 
 
-def check_transformers(version: str | None) -> None:
-    """Raise `UnsupportedVersionError` unless this transformers version can run the lab."""
+def check_transformers(version: str | None = None) -> str:
+    """Raise `UnsupportedVersionError` unless this transformers version can run the lab; return a
+    one-line note (else "") when it can but lies outside the tested range.
+
+    version: a version string; None reads the installed one (and raises if there is none).
+    """
     fix = f"Run `pip install '{TRANSFORMERS_PIN}'` (then restart the kernel), or `make setup` in the repo."
     if version is None:
+        version = _version("transformers")
+    if version is None:
         raise UnsupportedVersionError(f"transformers is not installed. {fix}")
-    mm = _major_minor(version)
-    if mm < TRANSFORMERS_MIN:
+    from packaging.specifiers import SpecifierSet  # transformers depends on packaging
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        return f"transformers {version}: not a version labkit can read; the lab is tested with {tested_range()}."
+    release = Version(parsed.base_version)  # 5.25.0.dev0 is judged as 5.25.0
+    if release in SpecifierSet(TRANSFORMERS_TOO_OLD):
         raise UnsupportedVersionError(
             f"transformers {version} is too old: the Gemma 4 MTP drafter (gemma4_assistant) arrived in "
-            f"{'.'.join(map(str, TRANSFORMERS_MIN))}. {fix}"
+            f"5.8. The lab is tested with {tested_range()}. {fix}"
         )
-    if mm in TRANSFORMERS_BROKEN:
+    if release in SpecifierSet(TRANSFORMERS_BROKEN):
         raise UnsupportedVersionError(
             f"transformers {version} cannot construct Gemma4AssistantForCausalLM, the MTP drafter this lab "
-            f"is about. {fix}"
+            f"is about (its kv_sharing_modes check rejects the assistant). {fix}"
         )
+    if release not in SpecifierSet(TRANSFORMERS_RECOMMENDED.removeprefix("transformers")):
+        where = "newer" if release > Version(TRANSFORMERS_TESTED[-1]) else "older"
+        known = "; 5.8.1 and 5.15.1 fail some of its tests, docs/version-matrix.md" if where == "older" else ""
+        return (f"transformers {version} is {where} than the releases the lab is tested with "
+                f"({tested_range()}{known}); if something breaks, `pip install '{TRANSFORMERS_RECOMMENDED}'` "
+                "and restart the kernel.")
+    return ""
 
 
 def _pip(*args: str) -> None:
@@ -134,28 +165,39 @@ def colab_install() -> bool:
         for r in importlib.metadata.requires("labkit") or []
         if "extra ==" not in r and _requirement_name(r) not in COLAB_SKIP
     ]
+    # Colab ships a transformers the pin admits but the tests fail on (5.15): ask for a tested one.
+    wanted = [TRANSFORMERS_RECOMMENDED if _requirement_name(r) == "transformers" else r for r in wanted]
     if wanted:
         _pip(*wanted)
     return True
 
 
-def _pick_device(torch: Any, device: str | None) -> str:
-    if device is not None:
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
+def choose(device: Any = None, dtype: Any = None, *, pocket: bool = False) -> tuple[str, Any]:
+    """The lab's one decision of where models run and in what precision: (device, torch dtype).
 
+    device: used if given; else the one `setup()` chose, if it ran; else cuda → mps → cpu.
+    dtype: used if given; else float32 for a pocket pair on every device (its models are tiny, so
+    exact arithmetic costs nothing, and greedy speculative text then equals plain decoding's on a
+    GPU too) and on a CPU (bf16 matmuls are many times slower on CPUs without AMX); on a GPU that
+    computes bfloat16 natively (CUDA compute capability 8.0+, ROCm), bfloat16 like the released
+    weights; float16 on older GPUs (Colab's T4, where bf16 is only emulated) and on Apple's mps.
+    `load_pair` and `setup` both ask this function. Introduced in `00_tour`.
+    """
+    import torch
 
-def _pick_dtype(torch: Any, device: str) -> Any:
+    if device is None and _ACTIVE is not None:
+        device = _ACTIVE.device
+    if device is None:
+        mps = getattr(torch.backends, "mps", None)
+        device = "cuda" if torch.cuda.is_available() else "mps" if mps is not None and mps.is_available() else "cpu"
+    device = str(device)
+    if dtype is not None:
+        return device, dtype
+    if pocket or device == "cpu":
+        return device, torch.float32
     if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device == "mps":
-        return torch.float16
-    return torch.float32  # CPUs emulate half precision slowly
+        return device, torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+    return device, torch.float16 if device.startswith("mps") else torch.float32
 
 
 def _cpu_threads() -> int:
@@ -203,7 +245,7 @@ def setup(seed: int = 0, pair: Any = None, quiet: bool = False, device: str | No
     colab = in_colab()
     if colab:
         colab_install()
-    check_transformers(_version("transformers"))
+    version_note = check_transformers()
 
     import numpy as np
     import torch
@@ -212,7 +254,9 @@ def setup(seed: int = 0, pair: Any = None, quiet: bool = False, device: str | No
     np.random.seed(seed)
     torch.manual_seed(seed)  # seeds every CUDA device too
 
-    chosen = _pick_device(torch, device)
+    global _ACTIVE
+    _ACTIVE = None  # a new setup decides afresh
+    chosen, dtype = choose(device)
     threads = 0
     if chosen == "cpu":
         threads = _cpu_threads()
@@ -226,7 +270,7 @@ def setup(seed: int = 0, pair: Any = None, quiet: bool = False, device: str | No
     versions["labkit"] = __version__
     env = LabEnv(
         device=chosen,
-        dtype=_pick_dtype(torch, chosen),
+        dtype=dtype,
         seed=seed,
         colab=colab,
         renderer=_pick_renderer(colab),
@@ -234,24 +278,34 @@ def setup(seed: int = 0, pair: Any = None, quiet: bool = False, device: str | No
         threads=threads,
         testing=os.environ.get("LABKIT_TEST") == "1",
         pair=describe_pair(pair) if pair is not None else None,
+        note=version_note,
     )
+    _ACTIVE = env
     if not quiet:
         print(summary(env))
     return env
+
+
+def active() -> LabEnv | None:
+    """What the last `setup()` chose, or None if it has not run in this process."""
+    return _ACTIVE
 
 
 def summary(env: LabEnv) -> str:
     """The lines `setup()` prints."""
     dtype = str(env.dtype).removeprefix("torch.")
     threads = f", {env.threads} thread{'s' if env.threads > 1 else ''}" if env.threads else ""
+    pocket = "; pocket pairs float32" if dtype != "float32" else ""
     lines = [
         f"MTP Lab · labkit {env.versions.get('labkit', '?')} · seed {env.seed}"
         + (" · Google Colab" if env.colab else ""),
-        f"device {env.device} ({dtype}{threads}) · plotly renderer {env.renderer}",
+        f"device {env.device} ({dtype}{threads}{pocket}) · plotly renderer {env.renderer}",
         " · ".join(f"{k} {v}" for k, v in env.versions.items() if k != "labkit"),
     ]
     if env.pair:
         lines.append(f"pair {env.pair}")
+    if env.note:
+        lines.append(env.note)
     if env.testing:
         lines.append("LABKIT_TEST=1: small workloads for the test suite")
     return "\n".join(lines)

@@ -27,9 +27,9 @@ from typing import Any
 
 import torch
 
-from labkit import pocket
+from labkit import env, pocket
 from labkit.errors import (
-    ModelNotFoundError, NotEnoughMemoryError, OfflineError, PairError, UnsupportedVersionError,
+    ModelNotFoundError, NotEnoughMemoryError, OfflineError, PairError,
 )
 
 KNOWN_TARGETS = ("google/gemma-4-E2B-it", "google/gemma-4-E4B-it", "google/gemma-4-26B-A4B-it",
@@ -77,37 +77,15 @@ class Pair:
 
 
 def check_transformers(version: str | None = None) -> None:
-    """Refuse transformers versions that cannot run a Gemma 4 assistant."""
-    if version is None:
-        import transformers
-
-        version = transformers.__version__
-    major, minor = (int(x) for x in version.split(".")[:2])
-    if (major, minor) < (5, 8):
-        raise UnsupportedVersionError(
-            f"transformers {version} does not know Gemma 4's assistant (needs >= 5.8); "
-            "run `pip install 'transformers>=5.8,<5.23'` (or `make setup`)")
-    if (major, minor) == (5, 23):
-        raise UnsupportedVersionError(
-            f"transformers {version} cannot construct Gemma4AssistantForCausalLM (its kv_sharing_modes "
-            "check rejects the assistant); run `pip install 'transformers>=5.8,<5.23'` (5.22.2 works)")
+    """Refuse transformers versions that cannot run a Gemma 4 assistant (None: the installed one).
+    The rule lives in `labkit.env.check_transformers`; a release outside the tested range passes
+    here and is named by `setup()`."""
+    env.check_transformers(version)
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    if device is None:
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(device)
-
-
-def default_dtype(device: torch.device) -> torch.dtype:
-    # cuda: bf16 like the released weights. mps: fp16 (bf16 kernels are missing or slow on older
-    # macOS). cpu: fp32, because bf16 matmuls on CPUs without AMX are many times slower and greedy
-    # outputs drift from exact after a few dozen tokens in half precision.
-    return {"cuda": torch.bfloat16, "mps": torch.float16}.get(device.type, torch.float32)
+    """`device`, else `setup()`'s choice, else cuda → mps → cpu (`labkit.env.choose`)."""
+    return torch.device(env.choose(device)[0])
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -260,7 +238,11 @@ def load_pair(
     check_memory: bool = True,
     local_files_only: bool | None = None,
 ) -> Pair:
-    """The pocket pair (no arguments), or a target id/folder with its drafter (derived if omitted)."""
+    """The pocket pair (no arguments), or a target id/folder with its drafter (derived if omitted).
+
+    device, dtype: where and in what precision; by default what `labkit.setup()` chose, with
+    float32 for a pocket pair on every device (`labkit.env.choose` has the rule).
+    """
     check_transformers()
     is_pocket = target in (None, "pocket", "pocket-multimodal")
     pocket_media = target == "pocket-multimodal"
@@ -285,8 +267,8 @@ def load_pair(
             raise PairError(f"{target} is a local folder: name its drafter too, "
                             "load_pair(target_folder, drafter_folder)")
         drafter = f"{target}-assistant"
-    dev = resolve_device(device)
-    dtype = dtype or (torch.float32 if is_pocket else default_dtype(dev))
+    chosen, dtype = env.choose(device, dtype, pocket=is_pocket)  # setup()'s device unless told otherwise
+    dev = torch.device(chosen)
 
     t_cfg = read_config(target, local_files_only)
     d_cfg = read_config(drafter, local_files_only)

@@ -84,12 +84,52 @@ def test_supported_transformers(version):
     ("5.23.1", "cannot construct"),
     ("5.7.2", "too old"),
     ("4.57.0", "too old"),
-    (None, "not installed"),
 ])
 def test_unsupported_transformers(version, words):
     with pytest.raises(UnsupportedVersionError, match=words) as err:
         labenv.check_transformers(version)
     assert labenv.TRANSFORMERS_PIN in str(err.value)  # the message says what to install
+
+
+def test_missing_transformers(monkeypatch):
+    monkeypatch.setattr(labenv, "_version", lambda p: None)
+    with pytest.raises(UnsupportedVersionError, match="not installed"):
+        labenv.check_transformers()
+
+
+@pytest.mark.parametrize("version, outside", [
+    ("5.8.0", True), ("5.15.1", True), ("5.21.0", True), ("5.22.2", False), ("5.24.0", False),
+    ("5.24.1", False), ("5.25.0", True), ("5.25.0.dev0", True), ("6.0.0", True),
+])
+def test_versions_outside_the_tested_range_get_a_note(version, outside):
+    note = labenv.check_transformers(version)
+    assert bool(note) is outside
+    if outside:
+        assert "5.22.2 to 5.24.0" in note and labenv.TRANSFORMERS_RECOMMENDED in note
+        from packaging.version import Version
+
+        assert ("older" in note) is (Version(version) < Version("5.22"))
+
+
+def test_setup_names_the_tested_range(monkeypatch, renderer, capsys):
+    real = labenv._version
+    monkeypatch.setattr(labenv, "_version", lambda p: "5.30.0" if p == "transformers" else real(p))
+    env = labkit.setup()
+    assert "5.22.2 to 5.24.0" in env.note and env.note in capsys.readouterr().out
+
+
+def test_the_tested_releases_are_within_the_pin():
+    from packaging.specifiers import SpecifierSet
+
+    pin = SpecifierSet(labenv.TRANSFORMERS_PIN.removeprefix("transformers"))
+    tested = SpecifierSet(labenv.TRANSFORMERS_RECOMMENDED.removeprefix("transformers"))
+    assert all(v in pin and v in tested for v in labenv.TRANSFORMERS_TESTED)
+    assert not list(tested.filter(["5.21.0", "5.23.0", "5.25.0"]))
+    newest = labenv.TRANSFORMERS_TESTED[-1]
+    major, minor = map(int, newest.split(".")[:2])
+    assert f"{major}.{minor + 1}.0" not in pin  # the ceiling is the newest release the matrix passed
+    readme = (ROOT / "README.md").read_text()
+    assert all(v in readme for v in labenv.TRANSFORMERS_TESTED)  # its "Tested with" table
 
 
 def test_setup_refuses_transformers_5_23(monkeypatch):
@@ -117,7 +157,7 @@ def test_colab_installs_the_lab_but_keeps_colab_torch(monkeypatch, renderer):
     assert env.colab and env.renderer == "colab"
     assert calls[0] == ("--no-deps", "-e", str(ROOT))
     names = {labenv._requirement_name(r) for r in calls[1]}
-    assert "transformers>=5.8,<5.23" in calls[1] and "accelerate" in names
+    assert labenv.TRANSFORMERS_RECOMMENDED in calls[1] and "accelerate" in names  # a tested transformers
     assert not names & {"torch", "jupyterlab", "ipywidgets", "pytest"}
 
 
@@ -153,3 +193,46 @@ def test_cpu_threads_leave_busy_cores_alone(monkeypatch):
     assert labenv._cpu_threads() == 1
     monkeypatch.setenv("LABKIT_THREADS", "3")
     assert labenv._cpu_threads() == 3
+
+
+# ---------------------------------------------------------------- one decision for device and dtype
+
+
+@pytest.fixture
+def gpu(monkeypatch):
+    """A CUDA machine as torch reports it, without one: set bf16 with gpu(bf16=...)."""
+    monkeypatch.setattr(labenv, "_ACTIVE", None)  # and put back whatever setup() chose before
+
+    def make(bf16: bool):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: bf16)
+    return make
+
+
+@pytest.mark.parametrize("bf16, expected", [(True, torch.bfloat16), (False, torch.float16)])
+def test_cuda_dtype_depends_on_native_bf16(gpu, bf16, expected):
+    gpu(bf16)
+    assert labenv.choose() == ("cuda", expected)  # Colab's T4 (no native bf16): float16
+    assert labenv.choose(pocket=True) == ("cuda", torch.float32)  # pocket pairs: fp32 everywhere
+    assert labenv.choose("cpu") == ("cpu", torch.float32)
+    assert labenv.choose(dtype=torch.float32) == ("cuda", torch.float32)  # told otherwise
+
+
+def test_mps_and_cpu(monkeypatch):
+    monkeypatch.setattr(labenv, "_ACTIVE", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert labenv.choose("mps") == ("mps", torch.float16)
+    assert labenv.choose("mps", pocket=True) == ("mps", torch.float32)
+    assert labenv.choose("cpu")[1] == torch.float32
+
+
+def test_setup_and_later_calls_share_one_choice(gpu, renderer, capsys):
+    gpu(False)
+    env = labkit.setup()
+    assert (env.device, env.dtype) == ("cuda", torch.float16)
+    assert "pocket pairs float32" in capsys.readouterr().out
+    assert labenv.active() is env
+    assert labenv.choose() == ("cuda", torch.float16)  # load_pair asks this, so it follows setup
+    labkit.setup(device="cpu", quiet=True)
+    assert labenv.choose() == ("cpu", torch.float32) and labenv.choose(pocket=True)[0] == "cpu"
+    assert labenv.choose("cuda:1") == ("cuda:1", torch.float16)

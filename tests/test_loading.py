@@ -75,9 +75,27 @@ def test_shipped_real_configs_estimate_their_public_sizes():
 
 
 def test_device_and_dtype_choice():
-    assert loading.default_dtype(torch.device("cpu")) == torch.float32
-    assert loading.default_dtype(torch.device("cuda")) == torch.bfloat16
     assert loading.resolve_device("cpu") == torch.device("cpu")
+
+
+def test_load_pair_takes_device_and_dtype_from_the_one_decision(tiny, monkeypatch):
+    """load_pair asks labkit.env.choose (setup's choice unless told otherwise) and obeys it."""
+    from labkit import env as labenv
+
+    asked = []
+
+    def choose(device=None, dtype=None, *, pocket=False):
+        asked.append((device, dtype, pocket))
+        return "cpu", dtype or torch.bfloat16
+
+    monkeypatch.setattr(labenv, "choose", choose)
+    pair = labkit.load_pair(tiny / "target", tiny / "drafter")
+    assert asked == [(None, None, False)]
+    assert pair.dtype == torch.bfloat16 and next(pair.target.parameters()).dtype == torch.bfloat16
+    assert next(pair.drafter.parameters()).dtype == torch.bfloat16
+    pair = labkit.load_pair(tiny / "target", tiny / "drafter", device="cpu", dtype=torch.float32)
+    assert asked[-1] == ("cpu", torch.float32, False) and pair.dtype == torch.float32
+
 
 
 def test_hub_id_derives_the_drafter_and_loads_through_from_pretrained(tiny, tmp_path):

@@ -59,7 +59,7 @@ def test_python_range():
 
 @pytest.mark.parametrize("version, allowed", [
     ("5.7.0", False), ("5.8.0", True), ("5.15.0", True), ("5.22.2", True),
-    ("5.23.0", False), ("5.23.1", False),
+    ("5.23.0", False), ("5.23.1", False), ("5.24.0", True), ("5.25.0", False),
 ])
 def test_transformers_pin_excludes_5_23(version, allowed):
     assert (Version(version) in pip_requirements()["transformers"]) is allowed
@@ -107,3 +107,47 @@ def test_transformers_can_build_tiny_assistant():
         assert assisted.tolist() == plain.tolist()  # greedy: speculative output equals the target's
     finally:
         torch.set_num_threads(threads)
+
+
+def _two_positions_through_an_assistant(**kwargs):
+    """A tiny random assistant's logits for two positions at once, as labkit.distill runs it."""
+    from transformers import Gemma4AssistantForCausalLM, Gemma4ForCausalLM
+
+    from fixtures import trained_tiny
+
+    torch.manual_seed(0)
+    target_cfg, drafter_cfg = trained_tiny.configs()
+    target = Gemma4ForCausalLM(target_cfg).eval()
+    drafter = Gemma4AssistantForCausalLM(drafter_cfg).eval()
+    ids = torch.randint(3, trained_tiny.VOCAB, (1, 8), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = target(input_ids=ids, output_hidden_states=True, return_shared_kv_states=True, use_cache=False)
+        x = torch.cat([target.get_input_embeddings()(ids), out.hidden_states[-1]], dim=-1)[:, -2:]
+        return drafter(inputs_embeds=x, position_ids=torch.tensor([[8, 8]]),
+                       shared_kv_states=dict(out.shared_kv_states), **kwargs).logits
+
+
+def test_multi_position_assistant_forward_canary():
+    """The canary for docs/transformers-5.24-assistant.md: transformers 5.24 crashes on an assistant
+    forward over several positions with an integer `logits_to_keep` (its default), so labkit.distill
+    passes `distill.EVERY_POSITION`. The workaround must work on every release and change nothing;
+    the crash is expected from 5.24 on. When this test fails because the plain call works again,
+    upstream has fixed it: write the first fixed release into the doc, and drop the workaround once
+    the pin's floor is past it."""
+    import transformers
+
+    from labkit import distill
+
+    version = Version(Version(transformers.__version__).base_version)
+    worked_around = _two_positions_through_an_assistant(**distill.EVERY_POSITION)
+    try:
+        plain = _two_positions_through_an_assistant()
+    except TypeError as e:
+        assert "not subscriptable" in str(e)
+        assert version >= Version("5.24"), f"transformers {version} crashes too: add it to the doc"
+        return
+    assert version < Version("5.24"), (
+        f"transformers {version} runs a multi-position assistant forward with an integer logits_to_keep: "
+        "upstream has fixed the per_layer_inputs crash. Record the release in "
+        "docs/transformers-5.24-assistant.md; distill.EVERY_POSITION can go once the pin excludes the broken ones.")
+    assert torch.equal(plain, worked_around)  # the workaround changes no number
