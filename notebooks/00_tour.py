@@ -38,6 +38,11 @@
 #   **bonus**, or a correction where it disagreed). So every round costs one target forward and
 #   yields between 1 and k + 1 tokens.
 # - **tau**: new tokens per target forward, the prefill included. Plain decoding has tau = 1.
+#
+# The lab is tested with transformers 5.22.2 and 5.24.0 on a CPU in float32 (README, "Tested
+# with"); `labkit.setup()` prints a line when it finds another release. On a GPU it picks bfloat16
+# for real Gemma 4 pairs (float16 where bfloat16 is not native, as on Colab's T4); the pocket pairs
+# stay in float32 on every device.
 
 # %%
 import sys
