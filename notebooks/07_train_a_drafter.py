@@ -256,10 +256,11 @@ from labkit import checks  # noqa: E402
 # checks.check_kl(kl)
 
 # %% [markdown]
-# **2.** (Open) Train a second fresh drafter on the greedy rows only (`greedy_rows`), for the same
-# number of steps. Compare its `tau` with `fresh`'s at temperature 0.8, using
-# `generation.run(..., temperature=0.8)` (sampled, lossless by default). Which drafter wins when
-# the target samples, and why? The solution runs it.
+# **2.** Predict, then measure. Train a second fresh drafter on the greedy rows only
+# (`greedy_rows`), for the same number of steps. Before you measure, write down the `tau` you
+# expect for it and for `fresh` at temperature 0.8 in `predicted_tau`; then measure both with
+# `generation.run(..., temperature=0.8)` (sampled, lossless by default) and pass both dicts to
+# the checker. Which drafter wins when the target samples, and why? The solution runs it.
 #
 # **3.** Predict, then measure. Train a fresh drafter with `k=1`: only the first draft step
 # learns. Then draft with `k = 4` (greedy). Given that its first draft was kept, will its second
@@ -268,6 +269,10 @@ from labkit import checks  # noqa: E402
 # step 1 did not, and which of its inputs did training with `k=1` never reach?)
 
 # %%
+predicted_tau = {"greedy rows only": None, "greedy + sampled rows": None}  # your guesses, before measuring
+# measured_tau = {"greedy rows only": ..., "greedy + sampled rows": ...}  # metrics.tau of each drafter's traces
+# checks.check_prediction(predicted_tau, measured_tau)
+
 prediction = {"step_2": None}  # "more", "as often" or "less"
 # one_step = type(pair.drafter)(config); distill.fit(one_step, target, views, steps=steps, k=1, first=first)
 # traces = [generation.run(replace(pair, drafter=one_step.eval()), p, k=4, max_new_tokens=48,
