@@ -41,6 +41,8 @@ from transformers import (
 )
 from transformers.initialization import no_init_weights
 
+from labkit.glassbox import cache_kwargs
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "data" / "configs"  # one folder per model, named like the hub id
 MODELS = {  # short name -> hub id of the target; the assistant is "<id>-assistant"
@@ -327,7 +329,7 @@ def forward_cost_curve(
     gen = torch.Generator().manual_seed(seed)
     prompt = torch.randint(vocab, (1, context), generator=gen).to(device)
     cache = DynamicCache(config=model.config.get_text_config())
-    model(input_ids=prompt, past_key_values=cache, use_cache=True)
+    model(input_ids=prompt, **cache_kwargs(model, cache), use_cache=True)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def once(n: int) -> float:
@@ -337,7 +339,7 @@ def forward_cost_curve(
         t0 = time.perf_counter()
         model(
             input_ids=ids,
-            past_key_values=kv,
+            **cache_kwargs(model, kv),
             use_cache=True,
             position_ids=torch.arange(context, context + n, device=device)[None],
             attention_mask=torch.ones(1, context + n, dtype=torch.long, device=device),

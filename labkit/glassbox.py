@@ -28,6 +28,7 @@ Left out: batches, tree drafts, static caches and CUDA graphs (so it is slower t
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,6 +119,12 @@ def _sampled_round(index: int, context: list[int], drafted: list[int], qs: list[
                         tuple(emitted), temperature)
 
 
+def cache_kwargs(model: torch.nn.Module, cache: Any) -> dict[str, Any]:
+    """The K/V cache as `model.forward` names it: `cache` from transformers 5.24 on (where
+    `past_key_values` still works but warns on every call), `past_key_values` before."""
+    return {"cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values": cache}
+
+
 class MTPDrafter:
     """Gemma 4's assistant: drafts from the target's hidden state and K/V, at a constant position."""
 
@@ -176,7 +183,7 @@ class IndependentDrafter:
         tokens, qs = [], []
         for _ in range(k):
             out = self.model(
-                input_ids=torch.tensor([feed], device=device), past_key_values=self.cache, use_cache=True
+                input_ids=torch.tensor([feed], device=device), **cache_kwargs(self.model, self.cache), use_cache=True
             )
             self.seen += feed
             token, q = pick(out.logits[0, -1])
@@ -280,7 +287,7 @@ def speculate(
         ids = torch.tensor([tokens], device=device)
         return target(
             input_ids=ids,
-            past_key_values=cache,
+            **cache_kwargs(target, cache),
             attention_mask=torch.ones(1, start + len(tokens), dtype=torch.long, device=device),
             position_ids=torch.arange(start, start + len(tokens), device=device)[None],
             use_cache=True,
