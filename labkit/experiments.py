@@ -1,18 +1,15 @@
-"""Measurements the notebooks repeat: sweeps over k, step costs, and the cost model's prediction.
+"""The cost model of `05_speed_and_cost`, fitted on traces, and timings of a real pair's shapes.
 
-`speed_sweep` times plain decoding and speculative decoding for several k on the same prompts and
-returns one row per k (tau, alpha, speedup, c): what `plots.sweep_figure` draws. `step_costs`
-reads a drafter step's and a target forward's cost off the traces. `predicted_speedup` is the cost
-model of `05_speed_and_cost`: tau(alpha, k) / (k c + v(k + 1)), where v(n) is the cost of a target
-forward over n tokens relative to one token (v = 1 is the textbook's "verification is free").
-`CostModel` / `fit_costs` add what the textbook leaves out, the decoding loop's own work per step
-(paid per token by plain decoding, per round by speculation), and `predict` turns a fitted model
-into a speedup for a set of traces. `real_pair_costs` measures c and v for a real pair's *shapes*
-on this machine, with random weights.
+`predicted_speedup` is the textbook-shaped model: tau(alpha, k) / (k c + v(k + 1)), where v(n) is
+the cost of a target forward over n tokens relative to one token (v = 1 is the textbook's
+"verification is free"). `CostModel` / `fit_costs` add what the textbook leaves out, the decoding
+loop's own work per step (paid per token by plain decoding, per round by speculation), and
+`predict` turns a fitted model into a speedup for a set of traces. `real_pair_costs` measures c
+and v for a real pair's *shapes* on this machine, with random weights.
 
-Introduced in `05_speed_and_cost` (`speed_sweep` is also used in `04_acceptance`).
-Intervals come from `metrics.interval` (prompts resampled). Left out: timing noise within a prompt
-(each is timed once), batched serving, and GPU-specific effects (CUDA graphs, kernel fusion).
+Introduced in `05_speed_and_cost`. Intervals come from `metrics.interval` (prompts resampled).
+Left out: timing noise within a prompt (each is timed once), batched serving, and GPU-specific
+effects (CUDA graphs, kernel fusion).
 """
 
 from __future__ import annotations
@@ -26,47 +23,7 @@ from typing import Any
 import torch
 
 from labkit import metrics
-from labkit.generation import run
 from labkit.trace import Trace
-
-
-def step_costs(plain: Sequence[Trace], spec: Sequence[Trace]) -> dict[str, float]:
-    """Seconds of one target forward over one token (from plain traces, prefill excluded), of one
-    drafter step (from speculative traces), and their ratio c."""
-    target = [r.t_verify for t in plain for r in t.rounds[1:]]
-    drafting = [r for t in spec for r in t.rounds if r.k > 0]
-    t_target = statistics.median(target) if target else float("nan")
-    t_draft = sum(r.t_draft for r in drafting) / max(1, sum(r.k for r in drafting))
-    return {"t_target": t_target, "t_draft": t_draft, "c": t_draft / t_target}
-
-
-def speed_sweep(
-    pair: Any,
-    prompts: Sequence[str],
-    ks: Sequence[int],
-    *,
-    max_new_tokens: int = 32,
-    temperature: float = 0.0,
-    path: str = "transformers",
-) -> tuple[list[dict[str, Any]], dict[int, list[Trace]]]:
-    """Plain once, then speculative at every k, on the same prompts: rows for `plots.sweep_figure`.
-
-    Generation runs to max_new_tokens (no EOS), so every path produces the same number of tokens
-    and wall times compare like for like. A warm-up call first pays torch's lazy initialisation.
-    """
-    kw = {"max_new_tokens": max_new_tokens, "temperature": temperature, "stop_at_eos": False}
-    run(pair, prompts[0], path=path, k=max(ks), **{**kw, "max_new_tokens": 4})  # warm-up
-    plain = [run(pair, p, path="plain", seed=i, **kw) for i, p in enumerate(prompts)]
-    t_plain = sum(t.wall for t in plain)
-    rows, traces = [], {}
-    for k in ks:
-        spec = [run(pair, p, path=path, k=k, seed=i, **kw) for i, p in enumerate(prompts)]
-        traces[k] = spec
-        s = metrics.summarize(spec)
-        rows.append({"k": k, "tau": s.tau, "alpha": s.alpha, "speedup": t_plain / s.seconds,
-                     "c": step_costs(plain, spec)["c"], "seconds": s.seconds, "plain_seconds": t_plain})
-    traces[0] = plain
-    return rows, traces
 
 
 def predicted_speedup(alpha: float, k: int, c: float, verify: float = 1.0) -> float:
