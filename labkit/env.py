@@ -64,7 +64,7 @@ class LabEnv:
     renderer: str  # plotly's default renderer, chosen for the frontend
     versions: dict[str, str] = field(default_factory=dict, hash=False)  # package -> version
     threads: int = 0  # torch CPU threads (0: left as torch set them)
-    testing: bool = False  # LABKIT_TEST=1: the test suite is executing the notebook; keep runs small
+    testing: bool = False  # LABKIT_TEST=1: the test suite is executing the notebook (workloads unchanged)
     pair: str | None = None  # the loaded pair, as setup() described it, if one was passed
     note: str = ""  # a warning worth a line, e.g. a transformers release outside the tested range
 
@@ -103,7 +103,7 @@ def _version(package: str) -> str | None:
 
 
 def tested_range() -> str:
-    """'5.8.1 to 5.24.0': the transformers releases the version matrix passed."""
+    """'5.22.2 to 5.24.0': the transformers releases whose tests passed in the version matrix."""
     return f"{TRANSFORMERS_TESTED[0]} to {TRANSFORMERS_TESTED[-1]}"
 
 
@@ -307,5 +307,5 @@ def summary(env: LabEnv) -> str:
     if env.note:
         lines.append(env.note)
     if env.testing:
-        lines.append("LABKIT_TEST=1: small workloads for the test suite")
+        lines.append("LABKIT_TEST=1: executed by the test suite (the same workloads as a learner's run)")
     return "\n".join(lines)

@@ -111,10 +111,7 @@ def emitted_distribution(
     p, q_verify, draft_from = p.double(), q_verify.double(), draft_from.double()
     keep = torch.where(q_verify > 0, torch.clamp(p / q_verify, max=1.0), torch.ones_like(p))
     kept = draft_from * keep  # mass that leaves as the draft itself
-    residual = torch.clamp(p - q_verify, min=0.0)
-    total = residual.sum()
-    residual = residual / total if total > 0 else p
-    return kept + (1.0 - kept.sum()) * residual
+    return kept + (1.0 - kept.sum()) * residual(p, q_verify)
 
 
 def tv_distance(a: torch.Tensor, b: torch.Tensor) -> float:

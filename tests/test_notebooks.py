@@ -2,8 +2,9 @@
 
 Notebooks run in a fresh kernel of *this* interpreter (the venv's ipykernel, whatever kernels the
 user has installed elsewhere), with a 120 s limit per cell, in the notebook's own folder (as
-JupyterLab would), with LABKIT_TEST=1 so they can keep workloads small. Wall times go to
-tests/artifacts/notebook_times.json and the executed copies to tests/artifacts/executed/.
+JupyterLab would), with LABKIT_TEST=1 (which changes no workload: the suite runs what a learner
+runs). Wall times go to tests/artifacts/notebook_times.json and the executed copies to
+tests/artifacts/executed/.
 There is no exclude list: a notebook that cannot run in the suite is a failing notebook.
 """
 
