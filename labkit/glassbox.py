@@ -28,6 +28,7 @@ Left out: batches, tree drafts, static caches and CUDA graphs (so it is slower t
 
 from __future__ import annotations
 
+import functools
 import inspect
 import time
 from collections.abc import Callable
@@ -119,10 +120,16 @@ def _sampled_round(index: int, context: list[int], drafted: list[int], qs: list[
                         tuple(emitted), temperature)
 
 
+@functools.lru_cache(maxsize=None)
+def _cache_name(cls: type) -> str:
+    return "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
+
+
 def cache_kwargs(model: torch.nn.Module, cache: Any) -> dict[str, Any]:
     """The K/V cache as `model.forward` names it: `cache` from transformers 5.24 on (where
-    `past_key_values` still works but warns on every call), `past_key_values` before."""
-    return {"cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values": cache}
+    `past_key_values` still works but warns on every call), `past_key_values` before. The
+    signature is read once per model class, not on every drafting step."""
+    return {_cache_name(type(model)): cache}
 
 
 class MTPDrafter:
