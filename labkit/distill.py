@@ -307,8 +307,9 @@ def continuations(
     prompts = prompts.to(device_of(target))
     return target.generate(
         prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=new_tokens,
-        min_new_tokens=new_tokens, do_sample=sampling, temperature=temperature if sampling else None,
-        top_k=0 if sampling else None, top_p=None, pad_token_id=target.config.pad_token_id,
+        min_new_tokens=new_tokens, do_sample=sampling, temperature=temperature if sampling else 1.0,
+        # set, not None: None is filled in from a real checkpoint's sampling defaults (top_p 0.95)
+        top_k=0 if sampling else 50, top_p=1.0, pad_token_id=target.config.pad_token_id,
     ).cpu()
 
 

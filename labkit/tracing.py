@@ -40,16 +40,18 @@ def generation_config(
 ) -> GenerationConfig:
     """The one GenerationConfig every labkit path uses: greedy at temperature 0, else sampling.
 
-    top_k is switched off explicitly: Gemma checkpoints ship a top_k default, and the lab compares
-    every path against the same target distribution (temperature, then top-p).
+    top_k and top_p are always set: a setting left unset is filled in from the checkpoint's own
+    generation_config, and Gemma 4's ship sampling defaults (top_k 64, top_p 0.95). Unset, they
+    would cut transformers' distribution but not the glass box's (the lab compares every path
+    against the same target distribution: temperature, then top-p), and warn on every greedy run.
     """
     sampling = temperature > 0.0
     return GenerationConfig(
         max_new_tokens=max_new_tokens,
         do_sample=sampling,
-        temperature=temperature if sampling else None,
-        top_p=top_p if sampling and top_p < 1.0 else None,
-        top_k=0 if sampling else None,
+        temperature=temperature if sampling else 1.0,
+        top_p=top_p if sampling else 1.0,
+        top_k=0 if sampling else 50,  # 50: GenerationConfig's own default, the one greedy does not warn about
         eos_token_id=eos_token_id,
         pad_token_id=pad_token_id,
     )

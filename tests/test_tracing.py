@@ -1,5 +1,7 @@
 """Tracing transformers' assisted generate changes nothing and records every round."""
 
+import copy
+
 import pytest
 import torch
 
@@ -70,3 +72,24 @@ def test_audit_finds_stale_kv_after_rejections(pair):
                   if a.full_stale]
     assert stale, "no round after a rejection in 20 prompts"
     assert all(a.full_len == a.position + 1 and a.full_stale == 1 for a in stale)
+
+
+def test_a_checkpoints_sampling_defaults_stay_out_of_the_lab(pair):
+    """Gemma 4 checkpoints ship do_sample, top_k 64 and top_p 0.95 in generation_config.json; a
+    setting labkit leaves unset is filled in from there, so transformers' path would sample from
+    a cut distribution while the glass box samples from the whole one."""
+    target, drafter = pair
+    ids = _ids(2)
+    clean = trace_generate(target, drafter, ids, k=4, max_new_tokens=40, temperature=1.0, seed=0)
+    saved = target.generation_config
+    target.generation_config = copy.deepcopy(saved)
+    target.generation_config.update(do_sample=True, top_k=64, top_p=0.95, temperature=1.0)
+    try:
+        resolved, _ = target._prepare_generation_config(generation_config(max_new_tokens=4, temperature=1.0))
+        assert (resolved.top_k, resolved.top_p) == (0, 1.0)
+        shipped = trace_generate(target, drafter, ids, k=4, max_new_tokens=40, temperature=1.0, seed=0)
+        greedy, _ = target._prepare_generation_config(generation_config(max_new_tokens=4))
+        assert not greedy.do_sample and greedy.top_p == 1.0
+    finally:
+        target.generation_config = saved
+    assert list(shipped.output_ids) == list(clean.output_ids)
