@@ -185,9 +185,28 @@ def count_parameters(config, role: str = "target") -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def stored_dtype(config) -> torch.dtype | None:
+    """The precision a checkpoint's weights are stored in, as its config.json names it."""
+    stored = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    if isinstance(stored, str):
+        stored = getattr(torch, stored, None)
+    return stored if isinstance(stored, torch.dtype) else None
+
+
 def estimate_memory_gb(config, dtype: torch.dtype, role: str = "target", overhead: float = 1.2) -> float:
-    """Weights x bytes per parameter x `overhead` (activations, KV cache, allocator slack)."""
-    return count_parameters(config, role) * torch.finfo(dtype).bits / 8 * overhead / 1e9
+    """Peak memory of loading and running a model in `dtype`, in GB: the larger of
+
+    - its weights x `overhead` (activations, KV cache, allocator slack), and
+    - its weights plus the checkpoint's own copy, when the checkpoint is stored in another
+      precision: loading bfloat16 files into float32 holds both for a while.
+
+    scripts/real_shape.py measures the peak for Gemma 4 E2B shapes (tests/test_real_shape.py).
+    """
+    n = count_parameters(config, role)
+    weights = n * torch.finfo(dtype).bits / 8
+    stored = stored_dtype(config)
+    converting = n * torch.finfo(stored).bits / 8 if stored not in (None, dtype) else 0.0
+    return max(weights * overhead, weights + converting) / 1e9
 
 
 def available_memory_gb(device: torch.device) -> float | None:
@@ -279,7 +298,9 @@ def load_pair(
         raise NotEnoughMemoryError(
             f"{target} + its drafter need about {need:.1f} GB in {str(dtype).removeprefix('torch.')} "
             f"but {dev} has {have:.1f} GB free. Pick a smaller target (e.g. google/gemma-4-E2B-it), "
-            "another device, or the pocket pair: labkit.load_pair().")
+            "another device, or the pocket pair: labkit.load_pair(). On a CPU the estimate is an upper "
+            "bound (weights stored in the precision asked for are paged in as used): "
+            "load_pair(..., check_memory=False) tries anyway.")
 
     from transformers import AutoTokenizer
 

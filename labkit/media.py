@@ -105,6 +105,20 @@ def save_processor(processor: Any, folder: str | Path) -> None:
     (folder / "processor_config.json").write_text(json.dumps(config, indent=1) + "\n")
 
 
+def write_processor(folder: str | Path, soft_tokens_per_image: int) -> Any:
+    """Add Gemma 4's chat template and a processor_config.json to a folder holding a tokenizer
+    (tokenizer.json with Gemma 4's media tokens), and return the processor they make."""
+    from transformers import AutoTokenizer
+
+    folder = Path(folder)
+    (folder / "chat_template.jinja").write_text(CHAT_TEMPLATE)
+    tokenizer = AutoTokenizer.from_pretrained(folder, extra_special_tokens=MEDIA_TOKENS)
+    processor = build_processor(tokenizer, {"max_soft_tokens": soft_tokens_per_image}, {},
+                                image_seq_length=soft_tokens_per_image, chat_template=CHAT_TEMPLATE)
+    save_processor(processor, folder)
+    return processor
+
+
 def processor_from_folder(folder: str | Path, tokenizer: Any = None) -> Any:
     """The processor saved by `save_processor` (or a hub folder's processor_config.json)."""
     from transformers import AutoTokenizer

@@ -165,7 +165,6 @@ def multimodal_processor(out: Path):  # -> labkit.media processor
     import json
     import shutil
 
-    from transformers import AutoTokenizer
 
     from labkit import media
 
@@ -183,9 +182,5 @@ def multimodal_processor(out: Path):  # -> labkit.media processor
     tc = json.loads((out / "tokenizer_config.json").read_text())
     tc["extra_special_tokens"] = [t.replace("<unused0>", "<|video|>") for t in tc["extra_special_tokens"]]
     (out / "tokenizer_config.json").write_text(json.dumps(tc, indent=1))
-    (out / "chat_template.jinja").write_text(media.CHAT_TEMPLATE)
-    tokenizer = AutoTokenizer.from_pretrained(out, extra_special_tokens=media.MEDIA_TOKENS)
-    processor = media.build_processor(tokenizer, {"max_soft_tokens": 70}, {}, image_seq_length=70,
-                                      chat_template=media.CHAT_TEMPLATE)
-    media.save_processor(processor, out)
+    media.write_processor(out, soft_tokens_per_image=70)
     return media.processor_from_folder(out)

@@ -61,9 +61,13 @@ def test_parameter_count_from_config_matches_the_model(pair):
     assert loading.count_parameters(pair.target.config) == sum(p.numel() for p in pair.target.parameters())
     assert loading.count_parameters(pair.drafter.config, "drafter") == \
         sum(p.numel() for p in pair.drafter.parameters())
-    n = loading.count_parameters(pair.target.config)
-    assert loading.estimate_memory_gb(pair.target.config, torch.bfloat16, overhead=1.0) == pytest.approx(
-        n * 2 / 1e9)
+    n, config = loading.count_parameters(pair.target.config), pair.target.config
+    stored = loading.stored_dtype(config)
+    assert stored == torch.float32  # as saved by the fixture
+    assert loading.estimate_memory_gb(config, torch.float32, overhead=1.0) == pytest.approx(n * 4 / 1e9)
+    assert loading.estimate_memory_gb(config, torch.float32) == pytest.approx(n * 4 * 1.2 / 1e9)
+    # converting float32 files to bfloat16 holds both copies for a while
+    assert loading.estimate_memory_gb(config, torch.bfloat16) == pytest.approx(n * (2 + 4) / 1e9)
 
 
 def test_shipped_real_configs_estimate_their_public_sizes():
@@ -172,3 +176,18 @@ def test_multimodal_without_torchvision_names_the_install(tiny, monkeypatch):
     monkeypatch.setattr(transformers.AutoProcessor, "from_pretrained", no_torchvision)
     pair = labkit.load_pair(tiny / "target-multimodal", tiny / "drafter")
     assert pair.processor is None and "pip install torchvision" in pair.media_unavailable
+
+
+def test_first_difference_and_the_logit_gap_there(pair):
+    from labkit.generation import first_difference, logit_gap, next_logits
+
+    assert first_difference([1, 2, 3], [1, 2, 3]) is None
+    assert first_difference([1, 2, 3], [1, 5, 3]) == 1
+    assert first_difference([1, 2, 3], [1, 2]) == 2  # one ending early differs where it ends
+    logits = next_logits(pair, "The cat", [5, 6])
+    assert logits.shape == (pair.target.config.get_text_config().vocab_size,) and logits.dtype == torch.float32
+    gap, (best, second) = logit_gap(pair, "The cat", [5, 6])
+    assert gap == pytest.approx(float(logits[best] - logits[second])) and gap >= 0
+    assert best == int(logits.argmax())
+    plain = run(pair, "The cat", path="plain", max_new_tokens=3, stop_at_eos=False)
+    assert logit_gap(pair, "The cat")[1][0] == plain.new_ids[0]  # greedy takes the best logit
