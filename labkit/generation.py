@@ -173,3 +173,28 @@ def run(
             **common, **model_inputs,
         )
     return trace.with_pieces(tok)
+
+
+def first_difference(a: Sequence[int], b: Sequence[int]) -> int | None:
+    """The first position where two token sequences differ (one ending early counts), else None."""
+    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None)
+    return at if at is not None or len(a) == len(b) else min(len(a), len(b))
+
+
+@torch.no_grad()
+def next_logits(pair: Any, prompt: str | Sequence[int] | torch.Tensor, continuation: Sequence[int] = (),
+                **model_inputs: Any) -> torch.Tensor:
+    """(vocab,) the target's logits for the token after `prompt` + `continuation`, computed in the
+    pair's precision by one forward over the whole sequence, returned as float32."""
+    ids = encode(pair, prompt)
+    seq = torch.cat([ids[0], torch.as_tensor(list(continuation), dtype=ids.dtype, device=ids.device)])[None]
+    return pair.target(input_ids=seq, logits_to_keep=1, **model_inputs).logits[0, -1].float()
+
+
+def logit_gap(pair: Any, prompt: str | Sequence[int] | torch.Tensor, continuation: Sequence[int] = (),
+              **model_inputs: Any) -> tuple[float, list[int]]:
+    """(gap, [best, second]): how far apart the target's two best logits are for the token after
+    `prompt` + `continuation`, in the pair's precision; 0 is an exact tie. Introduced in
+    `03_verify_and_accept`, where half precision breaks such ties differently on different passes."""
+    top = next_logits(pair, prompt, continuation, **model_inputs).topk(2)
+    return float(top.values[0] - top.values[1]), top.indices.tolist()

@@ -39,10 +39,13 @@
 #   yields between 1 and k + 1 tokens.
 # - **tau**: new tokens per target forward, the prefill included. Plain decoding has tau = 1.
 #
-# The lab is tested with transformers 5.22.2 and 5.24.0 on a CPU in float32 (README, "Tested
-# with"); `labkit.setup()` prints a line when it finds another release. On a GPU it picks bfloat16
-# for real Gemma 4 pairs (float16 where bfloat16 is not native, as on Colab's T4); the pocket pairs
-# stay in float32 on every device.
+# The lab is tested with transformers 5.22.0, 5.22.2 and 5.24.0 on a CPU, in float32, and in
+# bfloat16 and float16 for the half-precision check (README, "Tested with"); `labkit.setup()` prints
+# a line when it finds another release. On a GPU it picks bfloat16 for real Gemma 4 pairs (float16
+# where bfloat16 is not native, as on Colab's T4); the pocket pairs stay in float32 on every
+# device, so their speculative text is the target's own, token for token. In bfloat16 a near-tie
+# can break differently (on the lab's test CPU, 16 of 24 shipped prompts within 96 tokens;
+# chapter 03 shows one).
 
 # %%
 import sys
@@ -144,7 +147,7 @@ print(f"identical text on {sum(p.new_ids == s.new_ids for p, s in zip(plains, sp
 # and then plays both runs back side by side at the pace they were measured at, each token
 # appearing when its round finished (**Replay** plays them again, the replay menu slows them
 # down). At temperature 0 both texts should be identical token for token (in exact arithmetic
-# they are; in bf16 a near-tie can flip late in a long text). Above 0 each run is one random draw
+# they are; in bf16 a near-tie can break differently). Above 0 each run is one random draw
 # from the target's distribution, and labkit's speculative path is lossless (chapter 03 shows
 # what that means), so the texts differ only by chance. The pair box takes `pocket` or the id of a
 # real Gemma 4 target (e.g. `google/gemma-4-E2B-it`); without its weights on disk or a network,

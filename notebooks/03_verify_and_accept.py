@@ -92,9 +92,36 @@ for i, prompt in enumerate(prompts):
     print(f"prompt {i}: plain == transformers == glass box: {same}  ({len(outs['plain'])} tokens each)")
 
 # %% [markdown]
-# (In float32 on a CPU this holds exactly. In bf16 on a GPU, a verify pass over `k + 1` tokens
-# can round a near-tie differently from a one-token pass, so greedy outputs may diverge late:
-# the rule is exact, the arithmetic is not.)
+# In float32, as here, this holds exactly, on a CPU and on a GPU. In half precision it need not:
+# a verify pass scores `k + 1` positions in one matrix product, plain decoding scores one, and the
+# two can round a near-tie differently. Try it: the same pocket weights in bfloat16, one prompt
+# decoded both ways.
+
+# %%
+half = labkit.load_pair(dtype=torch.bfloat16)  # the same weights, rounded to bfloat16
+prompt = generation.load_prompts("prose", limit=11)[10]
+plain16 = generation.run(half, prompt, path="plain", max_new_tokens=48)
+spec16 = generation.run(half, prompt, path="transformers", k=4, max_new_tokens=48)
+at = generation.first_difference(plain16.new_ids, spec16.new_ids)
+if at is None:
+    print(f"bfloat16 on this {half.device}: identical, all {len(plain16.new_ids)} tokens")
+else:
+    gap, _ = generation.logit_gap(half, prompt, plain16.new_ids[:at])
+    print(f"bfloat16 on this {half.device}: the same {at} tokens, then plain decoding writes "
+          f"{plain16.pieces[at]!r} and speculative decoding {spec16.pieces[at]!r}")
+    tie = "exactly tied" if gap == 0 else f"{gap:.4f} apart"
+    print(f"there the target's two best logits are {tie} (bfloat16 stores numbers near 10 in steps "
+          "of 0.0625)")
+    print("plain:      ", repr("".join(plain16.pieces[at:at + 8])), "...")
+    print("speculative:", repr("".join(spec16.pieces[at:at + 8])), "...")
+
+# %% [markdown]
+# On the 2-core CPU the lab is tested on, this prompt splits within its first few tokens, and
+# 16 of 24 shipped prompts split within 96 tokens, every one at an exact tie or within two
+# bfloat16 steps; in float32 and in float16 all 24 stayed identical (docs/half-precision.md has
+# the table; another processor may break other ties). Both texts are greedy decodings of the same
+# model: the rule is exact, the arithmetic is not. That is why the pocket pairs run in float32 on
+# every device, and why a real Gemma 4 pair in bfloat16 on a GPU can show the same split.
 #
 # ## The sampling rule
 #
@@ -139,8 +166,8 @@ plots.styled(fig.update_layout(barmode="group"), "What a sampling round emits (t
 # hook on the drafter, and **`labkit.run(..., path="transformers")` uses it by default**: every
 # sampled figure in the other chapters comes from that lossless default (each figure says which
 # path made it). This chapter is the one place that passes `lossless=False`, to show the bias of
-# the path as transformers ships it. The bias was measured on transformers 5.8.1, 5.15.1, 5.22.2
-# and 5.24.0 (`scripts/version_matrix.py`, docs/version-matrix.md): TV 0.49 on all four.
+# the path as transformers ships it. The bias was measured on transformers 5.8.1, 5.15.1, 5.22.0,
+# 5.22.2 and 5.24.0 (`scripts/version_matrix.py`, docs/version-matrix.md): TV 0.49 on all five.
 #
 # ## A sampled round, draft by draft
 #
