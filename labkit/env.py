@@ -37,16 +37,17 @@ from labkit.errors import UnsupportedVersionError
 REPO_URL = "https://github.com/mtp-lab/mtp-lab"  # the lab's home; Colab installs from here
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# What pyproject.toml asks for: 5.8 is the first release that knows `gemma4_assistant`; 5.23.x cannot
-# construct Gemma4AssistantForCausalLM; the ceiling is the newest release scripts/version_matrix.py
-# has passed (raise it only after a matrix run; tests/test_env.py checks the two agree).
-TRANSFORMERS_PIN = "transformers>=5.8,!=5.23.*,<5.25"
-TRANSFORMERS_TOO_OLD = "<5.8"  # no gemma4_assistant
+# What pyproject.toml asks for: from the lowest release the version matrix passes (5.8 is the first
+# that knows `gemma4_assistant`, but 5.8.1 and 5.15.1 fail the lab's tests); 5.23.x cannot construct
+# Gemma4AssistantForCausalLM; the ceiling is the newest release scripts/version_matrix.py has passed
+# (raise it only after a matrix run; tests/test_env.py checks the two agree).
+TRANSFORMERS_PIN = "transformers>=5.22,!=5.23.*,<5.25"
+TRANSFORMERS_TOO_OLD = "<5.8"  # no gemma4_assistant: nothing works (5.8 to 5.21 get a note instead)
 TRANSFORMERS_BROKEN = "==5.23.*"  # cannot construct Gemma4AssistantForCausalLM
 # The releases whose unit tests passed in scripts/version_matrix.py (README, "Tested with"; 5.8.1
 # and 5.15.1 were run too and fail some), and the range they span, which Colab installs.
-TRANSFORMERS_TESTED = ("5.22.2", "5.24.0")
-TRANSFORMERS_RECOMMENDED = "transformers>=5.22,!=5.23.*,<5.25"
+TRANSFORMERS_TESTED = ("5.22.0", "5.22.2", "5.24.0")
+TRANSFORMERS_RECOMMENDED = TRANSFORMERS_PIN
 COLAB_SKIP = ("torch", "jupyterlab", "ipywidgets")  # Colab's own builds stay (ipywidgets 7.7 works)
 MAX_CPU_THREADS = 8  # beyond this, small-batch decoding only pays more synchronisation
 SHOWN_PACKAGES = ("torch", "transformers", "ipywidgets", "plotly")
@@ -103,7 +104,7 @@ def _version(package: str) -> str | None:
 
 
 def tested_range() -> str:
-    """'5.22.2 to 5.24.0': the transformers releases whose tests passed in the version matrix."""
+    """'5.22.0 to 5.24.0': the transformers releases whose tests passed in the version matrix."""
     return f"{TRANSFORMERS_TESTED[0]} to {TRANSFORMERS_TESTED[-1]}"
 
 

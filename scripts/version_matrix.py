@@ -40,10 +40,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # (release, why it is in the matrix)
 RELEASES = {
-    "5.8.1": "lowest the lab claims (>=5.8)",
-    "5.15.1": "Colab's (5.15)",
-    "5.22.2": "`make setup`'s",
-    "5.24.0": "newest",
+    "5.8.1": "first with gemma4_assistant; below the pin",
+    "5.15.1": "Colab's (5.15); below the pin",
+    "5.22.0": "lowest the lab claims (>=5.22)",
+    "5.22.2": "the pocket pairs' and shipped traces'",
+    "5.24.0": "newest; what `make setup` installs",
 }
 FAST = "not slow and not notebooks and not browser"
 

@@ -58,7 +58,7 @@ def test_python_range():
 
 
 @pytest.mark.parametrize("version, allowed", [
-    ("5.7.0", False), ("5.8.0", True), ("5.15.0", True), ("5.22.2", True),
+    ("5.7.0", False), ("5.8.0", False), ("5.15.0", False), ("5.21.1", False), ("5.22.0", True), ("5.22.2", True),
     ("5.23.0", False), ("5.23.1", False), ("5.24.0", True), ("5.25.0", False),
 ])
 def test_transformers_pin_excludes_5_23(version, allowed):
