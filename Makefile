@@ -3,6 +3,7 @@
 # make setup  create .venv and install labkit with its dev tools (done once; redone when pyproject.toml changes)
 # make lint   ruff
 # make matrix the unit tests and upstream findings on each transformers release of README's "Tested with"
+# make gpu-check  on a CUDA machine: cuda tests, every notebook, full-depth E2B shapes, half precision (scripts/gpu_check.sh)
 # make pocket build the pocket pairs (text; multimodal) into data/pocket/ if the checkout lacks their weights (quick recipes)
 
 PYTHON ?= python3
@@ -25,7 +26,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # torch==2.13.0 comes from whatever pip is configured with (a local wheel on offline machines).
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: setup lab test lint pocket matrix
+.PHONY: setup lab test lint pocket matrix gpu-check
 
 setup: $(STAMP)
 
@@ -79,3 +80,7 @@ lint: setup
 # docs/version-matrix.md. Run it before raising the transformers ceiling in pyproject.toml.
 matrix: setup
 	$(BIN)/python scripts/version_matrix.py
+
+# On a machine with CUDA only; figures in runs/gpu-check/ (or $OUT/).
+gpu-check: setup pocket
+	bash scripts/gpu_check.sh

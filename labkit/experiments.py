@@ -132,11 +132,15 @@ def predict(costs: CostModel, spec: Sequence[Trace], loop: bool = True) -> float
 
 @torch.inference_mode()
 def _median_time(fn: Any, repeats: int) -> float:
+    # a GPU runs kernels asynchronously: without a sync the clock stops at the last launch
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     fn()  # warm-up
     samples = []
     for _ in range(repeats):
+        sync()
         t0 = time.perf_counter()
         fn()
+        sync()
         samples.append(time.perf_counter() - t0)
     return statistics.median(samples)
 

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The GPU run of issue "Ready where learners run it", as one script (make gpu-check): on a machine
+# with CUDA, the cuda tests, every notebook (labkit.setup() picks the GPU), the full-depth E2B-shaped
+# pair and the half-precision identity check. Figures land in ${OUT:-runs/gpu-check}/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${OUT:-runs/gpu-check}"
+mkdir -p "$out"
+py=.venv/bin/python
+$py -c "import torch; assert torch.cuda.is_available(), 'no CUDA device: this check is for a GPU machine'; print(torch.cuda.get_device_name())" | tee "$out/device.txt"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >> "$out/device.txt" || true
+$py -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$out/test_cuda.txt"
+$py -m pytest -q -p no:cacheprovider -m notebooks tests/test_notebooks.py 2>&1 | tee "$out/notebooks.txt"
+cp tests/artifacts/notebook_times.json "$out/" 2>/dev/null || true
+$py scripts/real_shape.py --out "${TMPDIR:-/tmp}/e2b-full" --layers 35 2>&1 | grep -v "Loading weights\|Writing model" | tee "$out/real_shape.txt"
+cp "${TMPDIR:-/tmp}/e2b-full/measured.json" "$out/real_shape.json"
+$py scripts/half_precision.py --device cuda --json "$out/half_precision.json" 2>&1 | tee "$out/half_precision.txt"
