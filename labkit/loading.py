@@ -76,18 +76,6 @@ class Pair:
 # ---------------------------------------------------------------- checks before loading
 
 
-def check_transformers(version: str | None = None) -> None:
-    """Refuse transformers versions that cannot run a Gemma 4 assistant (None: the installed one).
-    The rule lives in `labkit.env.check_transformers`; a release outside the tested range passes
-    here and is named by `setup()`."""
-    env.check_transformers(version)
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """`device`, else `setup()`'s choice, else cuda → mps → cpu (`labkit.env.choose`)."""
-    return torch.device(env.choose(device)[0])
-
-
 def _hub_reachable(timeout: float = 3.0) -> bool:
     if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
         return False
@@ -262,7 +250,7 @@ def load_pair(
     device, dtype: where and in what precision; by default what `labkit.setup()` chose, with
     float32 for a pocket pair on every device (`labkit.env.choose` has the rule).
     """
-    check_transformers()
+    env.check_transformers()  # refuses what cannot work; setup() names the tested range
     is_pocket = target in (None, "pocket", "pocket-multimodal")
     pocket_media = target == "pocket-multimodal"
     if pocket_media:

@@ -111,6 +111,55 @@ def tokens_figure(trace: Trace, width: int = 60, show_prompt: bool = False) -> g
     return styled(fig, f"{n} tokens in {trace.target_forwards} target forwards ({trace.pair}, {trace.decoding})")
 
 
+# -- 01_one_token_at_a_time ------------------------------------------------------------------------
+
+
+_REL_TICKS = (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+
+
+def cost_curve_figure(curves: dict[str, list[tuple[int, float]]], title: str = "", sample: str = "") -> go.Figure:
+    """Forward time over n tokens relative to n = 1, one line per model (`01_one_token_at_a_time`).
+
+    A flat line means extra tokens are nearly free (memory-bound); a line along y = n means every
+    token costs a full forward (compute-bound). The dotted diagonal is that worst case. Each
+    curve's knee (`architecture.knee`) is marked where it falls inside the measured range, else named in the
+    legend. `sample` says what was measured (repeats, context), under the title.
+    """
+    import math
+
+    from labkit.architecture import knee  # the fit that reads a curve; architecture measures it
+
+    palette = [COLORS["bonus"], "#E69F00", COLORS["accepted"], "#CC79A7"]
+    fig = go.Figure()
+    ns = sorted({n for rows in curves.values() for n, _ in rows})
+    fig.add_trace(go.Scatter(x=ns, y=ns, mode="lines", name="n separate forwards (y = n)",
+                             line=dict(color=INK, dash="dot", width=1)))
+    top = max(ns)
+    for (label, rows), color in zip(curves.items(), palette):
+        base = dict(rows)[min(n for n, _ in rows)]
+        n_knee = knee(rows)
+        where = f"knee ≈ {n_knee:.0f}" if n_knee <= max(ns) else f"no knee up to n = {max(ns)}"
+        fig.add_trace(go.Scatter(
+            x=[n for n, _ in rows], y=[t / base for _, t in rows], mode="lines+markers",
+            name=f"{label} ({where})", line=dict(color=color, width=3), marker=dict(size=8),
+            customdata=[t * 1e3 for _, t in rows], hovertemplate="n=%{x}: %{customdata:.1f} ms (×%{y:.2f})<extra></extra>",
+        ))
+        top = max(top, max(t / base for _, t in rows))
+        if min(ns) < n_knee <= max(ns):
+            fig.add_vline(x=n_knee, line=dict(color=color, dash="dash", width=1.5))
+            fig.add_annotation(x=math.log10(n_knee), y=1, yref="paper", text=f"knee ≈ {n_knee:.0f}",
+                               showarrow=False, xanchor="left", yanchor="top", xshift=4,
+                               font=dict(color=color))
+    ticks = [v for v in _REL_TICKS if v <= top * 1.05]
+    fig.update_xaxes(type="log", tickvals=ns, ticktext=[str(n) for n in ns], title="tokens in one forward (n)")
+    fig.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{v:g}×" for v in ticks],
+                     title="time relative to n = 1", range=[math.log10(0.8), math.log10(top * 1.15)])
+    styled(fig, title + (f"<br><sup>{sample}</sup>" if sample else ""))
+    fig.update_layout(height=460, legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+                      margin=dict(b=120, t=90))
+    return fig
+
+
 # -- 03_verify_and_accept ------------------------------------------------------------------------------
 
 
@@ -355,28 +404,6 @@ def time_split_figure(data: Traces, title: str = "Time split") -> go.Figure:
     styled(fig, title)
     fig.update_layout(margin={"t": 100})  # room for the legend between a two-line title and the bars
     return fig
-
-
-def cost_curve_figure(rows: Sequence[Mapping[str, Any]], relative: bool = True) -> go.Figure:
-    """Forward time against the number of tokens in the forward, one line per model (`05_speed_and_cost`).
-
-    rows: dicts with "n", "seconds" and optionally "label". relative=True divides by each line's
-    time at n = 1: a flat line means the extra tokens were free.
-    """
-    labels = list(dict.fromkeys(str(r.get("label", "model")) for r in rows))
-    fig = go.Figure()
-    for i, label in enumerate(labels):
-        sub = sorted((r for r in rows if str(r.get("label", "model")) == label), key=lambda r: r["n"])
-        base = sub[0]["seconds"] if relative else 1.0
-        ys = [r["seconds"] / base if relative else 1000 * r["seconds"] for r in sub]
-        fig.add_trace(go.Scatter(x=[r["n"] for r in sub], y=ys, mode="lines+markers", name=label,
-                                 line={"color": SERIES[i % len(SERIES)] if len(labels) > 1 else COLORS["bonus"]}))
-    if relative:
-        fig.add_hline(y=1.0, line={"color": INK, "width": 1, "dash": "dot"})
-    fig.update_xaxes(title="tokens in one forward")
-    fig.update_yaxes(title="time / time for 1 token" if relative else "milliseconds per forward")
-    return styled(fig, "Cost of one forward pass")
-
 
 
 # -- 06_multimodal -------------------------------------------------------------------------------

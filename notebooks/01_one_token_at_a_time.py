@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -59,7 +61,7 @@ import time
 
 from transformers import DynamicCache
 
-from labkit import architecture
+from labkit import architecture, plots
 
 tokenizer, target = pair.tokenizer, pair.target
 prompt = labkit.load_prompts("prose", limit=1)[0]
@@ -178,7 +180,7 @@ for label, n_knee in knees.items():
 print(f"the roofline estimate from this machine's balance (float32): n ≈ {roofline_knee:.0f}")
 
 # %%
-architecture.cost_curve_figure(
+plots.cost_curve_figure(
     curves, title=f"One forward over n tokens, measured on this machine ({pair.label} and a random E2B-shaped model)",
     sample=f"median of {repeats['target']} (pocket) and {repeats['scaled']} (E2B-shaped) timings per n, "
            "1 CPU thread, after a 64- / 128-token context; dashed lines mark the fitted knees")

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from labkit import architecture as A
+from labkit import plots
 
 TARGETS = list(A.MODELS)
 ALL = TARGETS + [f"{t}-assistant" for t in TARGETS]
@@ -139,7 +140,7 @@ def test_knee_of_a_measured_curve():
     assert A.knee([(1, 0.0), (2, 1.0), (4, 3.0)]) == 0.0  # all arithmetic: the knee is at the start
     with pytest.raises(ValueError):
         A.knee([(1, 0.01)])
-    fig = A.cost_curve_figure({"model": flat_then_linear, "flat": [(1, 0.01), (16, 0.0101)]}, title="t", sample="s")
+    fig = plots.cost_curve_figure({"model": flat_then_linear, "flat": [(1, 0.01), (16, 0.0101)]}, title="t", sample="s")
     ticks = list(fig.layout.yaxis.ticktext)
     assert ticks[0] == "1×" and all(t.endswith("×") for t in ticks)  # no bare "9", "8" minor labels
     assert any("knee ≈ 10" in (a.text or "") for a in fig.layout.annotations)

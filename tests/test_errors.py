@@ -84,17 +84,6 @@ def test_not_enough_memory(tiny, monkeypatch):
         labkit.load_pair(tiny / "target", tiny / "drafter")
 
 
-@pytest.mark.parametrize("version", ["5.23.0", "5.23.1", "5.7.2", "4.57.0"])
-def test_unsupported_transformers(version):
-    with pytest.raises(errors.UnsupportedVersionError, match="transformers>=5.22"):  # what to install
-        loading.check_transformers(version)
-
-
-@pytest.mark.parametrize("version", ["5.8.0", "5.22.2"])
-def test_supported_transformers(version):
-    loading.check_transformers(version)
-
-
 def test_errors_are_labkit_errors():
     for cls in (errors.BadInputError, errors.PairError, errors.ModelNotFoundError, errors.OfflineError,
                 errors.NotEnoughMemoryError, errors.UnsupportedVersionError):

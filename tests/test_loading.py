@@ -78,10 +78,6 @@ def test_shipped_real_configs_estimate_their_public_sizes():
     loading.check_pair(cfg, loading.read_config(REPO / "data" / "configs" / "gemma-4-E2B-it-assistant"))
 
 
-def test_device_and_dtype_choice():
-    assert loading.resolve_device("cpu") == torch.device("cpu")
-
-
 def test_load_pair_takes_device_and_dtype_from_the_one_decision(tiny, monkeypatch):
     """load_pair asks labkit.env.choose (setup's choice unless told otherwise) and obeys it."""
     from labkit import env as labenv

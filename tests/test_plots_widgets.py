@@ -55,8 +55,7 @@ def test_every_figure_builds_with_the_lab_colours():
                                           "model": 1.05 + 0.1 * k, "no_loop": 1 + 0.05 * k, "textbook": 1.3}
                                          for k in (1, 2, 4)], title="t"),
         "split": plots.time_split_figure({"plain": [tr], "spec": [other]}),
-        "cost": plots.cost_curve_figure([{"n": n, "seconds": 0.01 + 0.001 * n, "label": m}
-                                         for n in (1, 2, 4) for m in ("x", "y")]),
+        "cost": plots.cost_curve_figure({m: [(n, 0.01 + 0.001 * n) for n in (1, 2, 4)] for m in ("x", "y")}),
     }
     for name, fig in figs.items():
         assert fig.data, name
