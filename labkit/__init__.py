@@ -20,6 +20,7 @@ _EXPORTS = {
     "run": "labkit.generation",
     "load_prompts": "labkit.generation",
     "Trace": "labkit.trace",
+    "Decoding": "labkit.trace",
     "Round": "labkit.trace",
     "load_traces": "labkit.trace",
     "summarize": "labkit.metrics",
@@ -30,8 +31,8 @@ _EXPORTS = {
 _MODULES = ("plots", "widgets", "style", "media", "synthetic")
 
 __all__ = [  # literal, so tools can read it; tests/test_env.py checks it against _EXPORTS
-    "__version__", "setup", "LabEnv", "load_pair", "Pair", "run", "load_prompts", "Trace", "Round", "load_traces",
-    "summarize", "tau", "speculate", "trace_generate", "plots", "widgets", "style", "media", "synthetic",
+    "__version__", "setup", "LabEnv", "load_pair", "Pair", "run", "load_prompts", "Trace", "Decoding", "Round",
+    "load_traces", "summarize", "tau", "speculate", "trace_generate", "plots", "widgets", "style", "media", "synthetic",
 ]
 
 
@@ -57,5 +58,5 @@ if TYPE_CHECKING:  # editors and type checkers see the real names
     from labkit.glassbox import speculate
     from labkit.loading import Pair, load_pair
     from labkit.metrics import summarize, tau
-    from labkit.trace import Round, Trace, load_traces
+    from labkit.trace import Decoding, Round, Trace, load_traces
     from labkit.tracing import trace_generate

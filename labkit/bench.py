@@ -14,6 +14,7 @@ Left out: warm-up beyond one prompt, confidence intervals, batched serving.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Callable, Sequence
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -23,6 +24,7 @@ import torch
 from labkit import metrics
 from labkit.generation import _text_tokenizer, check_settings, encode
 from labkit.glassbox import speculate
+from labkit.trace import Decoding
 from labkit.tracing import drafter_settings, generation_config, trace_generate
 
 
@@ -64,20 +66,21 @@ def bench(
         eos_token_id=None, pad_token_id=tok.pad_token_id,
     )
     # No EOS: every path produces exactly max_new_tokens, so times compare like for like.
-    common = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                  pad_token_id=tok.pad_token_id, pair=pair.name)
+    # transformers' path as shipped (its sampling is biased; the lossless hook is measured apart)
+    shipped = Decoding(k=k, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
+                       lossless=False)
+    common = dict(pad_token_id=tok.pad_token_id, pair=pair.name)
     times = {"plain": 0.0, "transformers": 0.0, "transformers_traced": 0.0, "glassbox": 0.0}
     same = {"plain_vs_transformers": True, "traced_vs_untraced": True, "glassbox_vs_plain": True}
     traced, glass, lossless = [], [], []
     encoded = [encode(pair, p) for p in prompts]
     for ids in encoded:
-        check_settings(pair, ids.shape[1], k=k, max_new_tokens=max_new_tokens,
-                       temperature=temperature, top_p=top_p, path="transformers")
+        check_settings(pair, ids.shape[1], shipped, "transformers")
     # Warm-up: first calls pay for lazy initialisation in torch and transformers.
     with drafter_settings(pair.drafter, k, "constant"):
         _timed_generate(pair, encoded[0], cfg, seed)
         _timed_generate(pair, encoded[0], cfg, seed, assistant_model=pair.drafter)
-    speculate(pair.target, pair.drafter, encoded[0], k=k, max_new_tokens=8)
+    speculate(pair.target, pair.drafter, encoded[0], Decoding(k=k, max_new_tokens=8))
 
     second = itemgetter(1)
     for ids in tqdm(encoded, desc=f"bench k={k} T={temperature}", disable=not progress):
@@ -87,12 +90,11 @@ def bench(
             assisted, t = _fastest(repeats, lambda: _timed_generate(
                 pair, ids, cfg, seed, assistant_model=pair.drafter), second)
         times["transformers"] += t
-        tr = _fastest(repeats, lambda: trace_generate(pair.target, pair.drafter, ids, k=k, seed=seed, **common),
+        tr = _fastest(repeats, lambda: trace_generate(pair.target, pair.drafter, ids, shipped, **common),
                       attrgetter("wall"))
         times["transformers_traced"] += tr.wall
-        g = _fastest(repeats, lambda: speculate(
-            pair.target, pair.drafter, ids, k=k, seed=seed, max_new_tokens=max_new_tokens,
-            temperature=temperature, top_p=top_p, pair=pair.name), attrgetter("wall"))
+        g = _fastest(repeats, lambda: speculate(pair.target, pair.drafter, ids, shipped, pair=pair.name),
+                     attrgetter("wall"))
         times["glassbox"] += g.wall
         traced.append(tr)
         glass.append(g)
@@ -101,8 +103,8 @@ def bench(
             same["plain_vs_transformers"] &= plain == assisted
             same["glassbox_vs_plain"] &= list(g.output_ids) == plain
         else:
-            lossless.append(trace_generate(pair.target, pair.drafter, ids, k=k, seed=seed,
-                                           lossless_sampling=True, **common))
+            lossless.append(trace_generate(pair.target, pair.drafter, ids, replace(shipped, lossless=True),
+                                           **common))
     if temperature > 0.0:  # sampled outputs differ by design; equality is only owed to tracing
         same = {"traced_vs_untraced": same["traced_vs_untraced"]}
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from labkit import metrics, rules
-from labkit.trace import Round, Trace
+from labkit.trace import Decoding, Round, Trace
 
 
 def synthetic_trace(accepted: Sequence[int], k: int) -> Trace:
@@ -24,7 +24,8 @@ def synthetic_trace(accepted: Sequence[int], k: int) -> Trace:
         drafted = tuple(range(10 * i, 10 * i + k))
         rounds.append(Round(i, 0, k, drafted, (0.5,) * k, (0.5,) * k, drafted[:a] + (1,) * (k + 1 - a),
                             a, drafted[:a] + (1,), 0.0, 0.0, 0.0))
-    return Trace(path="glassbox", drafter="mtp", pair="synthetic", prompt_ids=(1, 2, 3), rounds=tuple(rounds), k=k)
+    return Trace(path="glassbox", drafter="mtp", pair="synthetic", prompt_ids=(1, 2, 3), rounds=tuple(rounds),
+                 settings=Decoding(k=k))
 
 
 def _cases() -> list[Trace]:
@@ -201,7 +202,7 @@ def check_speculative_round(fn: Callable, pair, k: int = 6, prompts: int = 4) ->
     accepted = []
     for text in load_prompts("prose", limit=prompts):
         ids = encode(pair, text)
-        trace = speculate(pair.target, pair.drafter, ids, k=k, max_new_tokens=k + 2, pair=pair.name)
+        trace = speculate(pair.target, pair.drafter, ids, Decoding(k=k, max_new_tokens=k + 2), pair=pair.name)
         first, second = trace.rounds[0], trace.rounds[1]
         context = ids[0].tolist() + list(first.emitted)
         target = parts.target_fn(pair)

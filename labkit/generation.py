@@ -23,7 +23,7 @@ import torch
 from labkit.errors import BadInputError
 from labkit.glassbox import IndependentDrafter, MTPDrafter, PromptLookupDrafter, speculate
 from labkit.tracing import trace_generate
-from labkit.trace import Trace
+from labkit.trace import Decoding, Trace
 
 PATHS = ("plain", "transformers", "glassbox")
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "data" / "prompts"
@@ -93,9 +93,9 @@ def _is_real(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and not math.isnan(x)
 
 
-def check_settings(
-    pair: Any, n_prompt: int, *, k: int, max_new_tokens: int, temperature: float, top_p: float, path: str
-) -> None:
+def check_settings(pair: Any, n_prompt: int, settings: Decoding, path: str) -> None:
+    """A BadInputError saying what to change, for any setting the pair cannot run with."""
+    k, max_new_tokens, temperature, top_p = settings.k, settings.max_new_tokens, settings.temperature, settings.top_p
     if path not in PATHS:
         raise BadInputError(f"unknown path {path!r}; choose one of {PATHS}")
     if not _is_int(k):
@@ -138,6 +138,9 @@ def run(
 ) -> Trace:
     """Generate from `prompt` along `path` and return the trace, with decoded pieces attached.
 
+    The decoding keywords (k, max_new_tokens, temperature, top_p, schedule, lossless, kv, seed)
+    become one `Decoding`, which the trace keeps (`trace.settings`).
+
     lossless: for path "transformers" with sampling, verify argmax drafts as the point masses they
     are (`labkit.tracing.lossless`), so the output is distributed exactly like the target's. On by
     default; `lossless=False` runs transformers' as-shipped MTP sampling rule, whose output is
@@ -146,15 +149,12 @@ def run(
     object to use as an independent drafter.
     """
     ids = encode(pair, prompt, chat=chat)
-    check_settings(
-        pair, ids.shape[1], k=k, max_new_tokens=max_new_tokens, temperature=temperature,
-        top_p=top_p, path=path,
-    )
+    settings = Decoding(k=k, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                        schedule=schedule, lossless=lossless, kv=kv, seed=seed)
+    check_settings(pair, ids.shape[1], settings, path)
     tok = _text_tokenizer(pair.tokenizer)
     # The target's own stop tokens (a chat model also ends its turn: Gemma 4's <turn|>), else <eos>.
     eos = (pair.target.generation_config.eos_token_id or tok.eos_token_id) if stop_at_eos else None
-    common = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
-                  pair=pair.name, eos_token_id=eos)
     if path == "glassbox":
         if drafter == "mtp":
             source = MTPDrafter(pair.target, pair.drafter)
@@ -164,14 +164,10 @@ def run(
             source = IndependentDrafter(drafter)
         else:
             raise BadInputError(f"unknown drafter {drafter!r}; use 'mtp', 'prompt-lookup' or a model")
-        trace = speculate(pair.target, source, ids, k=k, schedule=schedule, kv=kv, **common,
-                          **model_inputs)
+        trace = speculate(pair.target, source, ids, settings, pair=pair.name, eos_token_id=eos, **model_inputs)
     else:
-        trace = trace_generate(
-            pair.target, pair.drafter if path == "transformers" else None, ids, k=k,
-            schedule=schedule, lossless_sampling=lossless, pad_token_id=tok.pad_token_id,
-            **common, **model_inputs,
-        )
+        trace = trace_generate(pair.target, pair.drafter if path == "transformers" else None, ids, settings,
+                               pair=pair.name, eos_token_id=eos, pad_token_id=tok.pad_token_id, **model_inputs)
     return trace.with_pieces(tok)
 
 

@@ -32,14 +32,14 @@ import functools
 import inspect
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from transformers import DynamicCache
 
 from labkit import rules
-from labkit.trace import Round, Trace
+from labkit.trace import Decoding, Round, Trace, check_model_inputs
 
 # A drafting policy: logits (vocab,) → (token, q), q the distribution the token came from (vocab,).
 Pick = Callable[[torch.Tensor], tuple[int, torch.Tensor]]
@@ -254,14 +254,8 @@ def speculate(
     target: torch.nn.Module,
     drafter: torch.nn.Module | MTPDrafter | IndependentDrafter | PromptLookupDrafter,
     input_ids: torch.Tensor,
+    settings: Decoding = Decoding(),
     *,
-    k: int = 4,
-    max_new_tokens: int = 64,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
-    schedule: str = "constant",
-    kv: str = "exact",
-    seed: int | None = 0,
     eos_token_id: int | list[int] | None = None,
     pair: str = "",
     record: list[SampledRound] | None = None,
@@ -269,11 +263,14 @@ def speculate(
 ) -> Trace:
     """Speculative decoding in the open. input_ids: (1, prompt_len). Returns a `Trace`.
 
-    schedule "heuristic" drafts k + 2 after a fully accepted round and k - 1 (at least 1) after a
-    rejection. `prefill_inputs` (pixel_values, ...) go to the target's prefill only: images and
-    audio reach the drafter through the target's K/V, never directly. `record`, if given, receives
-    a `SampledRound` for every sampled round with drafts (see `sampled_rounds`).
+    settings: k, max_new_tokens, temperature, top_p, schedule, kv and seed (`Decoding`; the
+    glass box is always lossless). `prefill_inputs` (pixel_values, ...) go to the target's prefill
+    only: images and audio reach the drafter through the target's K/V, never directly. `record`,
+    if given, receives a `SampledRound` for every sampled round with drafts (see `sampled_rounds`).
     """
+    check_model_inputs(prefill_inputs)
+    k, max_new_tokens, temperature, top_p = settings.k, settings.max_new_tokens, settings.temperature, settings.top_p
+    schedule, kv, seed = settings.schedule, settings.kv, settings.seed
     if not isinstance(drafter, (MTPDrafter, IndependentDrafter, PromptLookupDrafter)):
         drafter = MTPDrafter(target, drafter)
     device = input_ids.device
@@ -382,13 +379,8 @@ def speculate(
         pair=pair,
         prompt_ids=tuple(prompt),
         rounds=tuple(rounds),
-        temperature=temperature,
-        top_p=top_p,
-        k=k,
-        schedule=schedule,
-        lossless=True,
+        settings=replace(settings, lossless=True),
         wall=now() - t_start,
-        meta={"kv": kv},
     )
 
 
@@ -397,11 +389,8 @@ def sampled_rounds(
     target: torch.nn.Module,
     drafter: torch.nn.Module | MTPDrafter,
     input_ids: torch.Tensor,
+    settings: Decoding,
     *,
-    temperature: float,
-    k: int = 4,
-    max_new_tokens: int = 24,
-    seed: int | None = 0,
     pair: str = "",
     **kw: Any,
 ) -> tuple[Trace, list[SampledRound]]:
@@ -410,9 +399,8 @@ def sampled_rounds(
     Returns the ordinary trace and one `SampledRound` per round with drafts, holding the u draws
     the loop really made: the sampled round stepper reads them, and replays nothing.
     """
-    if temperature <= 0:
+    if settings.greedy:
         raise ValueError("sampled_rounds needs temperature > 0: greedy rounds draw no u")
     record: list[SampledRound] = []
-    trace = speculate(target, drafter, input_ids, k=k, max_new_tokens=max_new_tokens, temperature=temperature,
-                      seed=seed, pair=pair, record=record, **kw)
+    trace = speculate(target, drafter, input_ids, settings, pair=pair, record=record, **kw)
     return trace, record

@@ -22,8 +22,35 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: settings nested in a `Decoding`; schema 1 files (flat settings) still load
 TRACES_DIR = Path(__file__).resolve().parent.parent / "data" / "traces"
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How one generation decodes. `run` builds one from its keywords, `speculate` and
+    `trace_generate` take one, and every `Trace` keeps the one it ran with."""
+
+    k: int = 4  # tokens drafted per round (the first round's under "heuristic"); 0 on plain traces
+    max_new_tokens: int = 64
+    temperature: float = 0.0  # 0 means greedy
+    top_p: float = 1.0  # nucleus cut after the temperature; 1 keeps every token
+    schedule: str = "constant"  # "heuristic": k + 2 after a fully accepted round, k - 1 after a rejection
+    lossless: bool = True  # transformers' path, sampling: verify argmax drafts as the point masses they are
+    kv: str = "exact"  # glass box: "transformers" slices the drafter's K/V as transformers does
+    seed: int | None = 0  # sampling seed; None leaves torch's generator alone
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+def check_model_inputs(model_inputs: dict[str, Any]) -> None:
+    """Decoding settings given as loose keywords would travel on to the model as inputs: stop them."""
+    loose = sorted(set(model_inputs) & {f.name for f in fields(Decoding)})
+    if loose:
+        raise TypeError(f"{', '.join(loose)}: decoding settings go in one Decoding, "
+                        "e.g. Decoding(k=4, max_new_tokens=32)")
 
 
 @dataclass(frozen=True)
@@ -68,11 +95,7 @@ class Trace:
     pair: str  # "pocket" or a model id
     prompt_ids: tuple[int, ...]  # (prompt_len,)
     rounds: tuple[Round, ...]  # (n_rounds,)
-    temperature: float = 0.0  # 0 means greedy
-    top_p: float = 1.0
-    k: int = 0  # the starting draft length
-    schedule: str = "constant"  # "constant" or "heuristic"
-    lossless: bool = True  # False: transformers' MTP sampling rule, whose output is biased
+    settings: Decoding = Decoding(k=0)  # as run; lossless False only for transformers' biased sampling
     wall: float = 0.0  # seconds for the whole call, as the caller saw it
     pieces: tuple[str, ...] = ()  # decoded text of each new token, for plots without a tokenizer
     prompt_text: str = ""
@@ -86,9 +109,17 @@ class Trace:
     def output_ids(self) -> tuple[int, ...]:
         return self.prompt_ids + self.new_ids
 
+    # the settings read most, by their names in every notebook
+    k = property(lambda self: self.settings.k, doc="the starting draft length (0: plain decoding)")
+    temperature = property(lambda self: self.settings.temperature, doc="0 means greedy")
+    top_p = property(lambda self: self.settings.top_p)
+    schedule = property(lambda self: self.settings.schedule)
+    lossless = property(lambda self: self.settings.lossless,
+                        doc="False only for transformers' MTP sampling rule as shipped, which is biased")
+
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0.0
+        return self.settings.greedy
 
     @property
     def target_forwards(self) -> int:
@@ -123,11 +154,18 @@ class Trace:
         return {"schema": SCHEMA_VERSION, **asdict(self)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Trace:
+    def from_dict(cls, data: dict[str, Any], schema: int | None = None) -> Trace:
         data = dict(data)
-        schema = data.pop("schema", SCHEMA_VERSION)
-        if schema != SCHEMA_VERSION:
+        schema = data.pop("schema", schema or SCHEMA_VERSION)
+        if schema not in (1, SCHEMA_VERSION):
             raise ValueError(f"trace schema {schema} is not {SCHEMA_VERSION}; re-record the trace")
+        if schema == 1:  # flat settings; max_new_tokens unrecorded: what was emitted
+            flat = {name: data.pop(name) for name in ("temperature", "top_p", "k", "schedule", "lossless")
+                    if name in data}
+            kv = data.get("meta", {}).get("kv", "exact")
+            emitted = sum(len(r["emitted"]) for r in data["rounds"])
+            data["settings"] = dict(flat, kv=kv, max_new_tokens=emitted, seed=None)
+        data["settings"] = Decoding(**data.get("settings", {}))
         round_names = {f.name for f in fields(Round)}
         rounds = tuple(
             Round(**{k: tuple(v) if isinstance(v, list) else v for k, v in r.items() if k in round_names})
@@ -179,7 +217,8 @@ def load_traces(name: str | Path) -> tuple[dict[str, list[Trace]], dict[str, Any
         known = sorted(p.stem for p in TRACES_DIR.glob("*.json"))
         raise FileNotFoundError(f"no trace set {name!r}; the lab ships {known or 'none'} in {TRACES_DIR}")
     data = json.loads(path.read_text())
-    if data.get("schema") != SCHEMA_VERSION:
-        raise ValueError(f"{path.name}: trace schema {data.get('schema')} is not {SCHEMA_VERSION}; re-record it")
-    groups = {name: [Trace.from_dict(t) for t in traces] for name, traces in data["groups"].items()}
+    schema = data.get("schema")
+    if schema not in (1, SCHEMA_VERSION):
+        raise ValueError(f"{path.name}: trace schema {schema} is not {SCHEMA_VERSION}; re-record it")
+    groups = {name: [Trace.from_dict(t, schema) for t in traces] for name, traces in data["groups"].items()}
     return groups, data["meta"]

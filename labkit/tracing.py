@@ -20,14 +20,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from labkit import rules
-from labkit.trace import Round, Trace
+from labkit.trace import Decoding, Round, Trace, check_model_inputs
 
 
 def generation_config(
@@ -222,14 +222,8 @@ def trace_generate(
     target: torch.nn.Module,
     drafter: torch.nn.Module | None,
     input_ids: torch.Tensor,
+    settings: Decoding = Decoding(),
     *,
-    k: int = 4,
-    max_new_tokens: int = 64,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
-    schedule: str = "constant",
-    lossless_sampling: bool = False,
-    seed: int | None = 0,
     pair: str = "",
     eos_token_id: int | list[int] | None = None,
     pad_token_id: int | None = None,
@@ -237,15 +231,20 @@ def trace_generate(
 ) -> Trace:
     """Run transformers' `generate` (assisted when `drafter` is given) and record every round.
 
-    input_ids: (1, prompt_len). `model_inputs` go to `generate` unchanged (pixel_values, ...).
+    input_ids: (1, prompt_len). settings: k, max_new_tokens, temperature, top_p, schedule, lossless
+    and seed (`Decoding`; kv is the glass box's). `model_inputs` go to `generate` unchanged
+    (pixel_values, ...).
     """
-    sampling = temperature > 0.0
+    check_model_inputs(model_inputs)
+    k, schedule, seed = settings.k, settings.schedule, settings.seed
+    sampling = not settings.greedy
+    exact = settings.lossless and sampling and drafter is not None  # the lossless hook is needed
     sync = input_ids.device.type == "cuda"
-    tracer = _Tracer(sampling, lossless_sampling and drafter is not None, sync)
+    tracer = _Tracer(sampling, exact, sync)
     cfg = generation_config(
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_p=top_p,
+        max_new_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
         eos_token_id=eos_token_id,
         pad_token_id=pad_token_id,
     )
@@ -260,7 +259,7 @@ def trace_generate(
             drafter.register_forward_hook(tracer.drafter_post),
         ]
     try:
-        with _assisted(drafter, k, schedule, lossless_sampling and sampling):
+        with _assisted(drafter, k, schedule, exact):
             if seed is not None:
                 torch.manual_seed(seed)
             tracer._t0 = start = tracer.now()
@@ -282,11 +281,8 @@ def trace_generate(
         pair=pair,
         prompt_ids=tuple(input_ids[0].tolist()),
         rounds=rounds,
-        temperature=temperature,
-        top_p=top_p,
-        k=k if drafter is not None else 0,
-        schedule=schedule,
-        lossless=not sampling or drafter is None or lossless_sampling,
+        settings=replace(settings, k=k if drafter is not None else 0,
+                         lossless=settings.lossless or not sampling or drafter is None),
         wall=end - start,
     )
 

@@ -181,8 +181,8 @@ plots.styled(fig.update_layout(barmode="group"), "What a sampling round emits (t
 
 # %%
 ids = generation.encode(pair, prompts[0])
-sampled_trace, records = glassbox.sampled_rounds(pair.target, pair.drafter, ids, temperature=1.0, k=4,
-                                                 max_new_tokens=24, seed=0, pair=pair.name)
+sampled_trace, records = glassbox.sampled_rounds(
+    pair.target, pair.drafter, ids, labkit.Decoding(k=4, max_new_tokens=24, temperature=1.0, seed=0), pair=pair.name)
 where = f"{tag} · {sampled_trace.decoding} · prompt 1"
 print(f"{len(records)} sampled rounds: {sum(r.accepted for r in records)} of "
       f"{sum(len(r.drafts) for r in records)} judged drafts kept ({where})")

@@ -23,6 +23,7 @@ import re
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -80,6 +81,7 @@ def main() -> None:
     from labkit.generation import load_prompts
     from labkit.glassbox import speculate
     from labkit.pocket import TOKENIZER_DIR
+    from labkit.trace import Decoding
     from labkit.tracing import drafter_settings, generation_config, trace_generate
     from labkit.train import bytes_per_token_table, eval_windows, evaluate, tokenize_jsonl
 
@@ -101,10 +103,11 @@ def main() -> None:
 
     prompts = {kind: load_prompts(kind, args.n) for kind in ("prose", "code")}
     enc = {kind: [tok(p, return_tensors="pt").input_ids for p in ps] for kind, ps in prompts.items()}
-    common = dict(max_new_tokens=args.new_tokens, pad_token_id=tok.pad_token_id)
+    common = dict(pad_token_id=tok.pad_token_id)
+    greedy = Decoding(max_new_tokens=args.new_tokens)
     # Warm-up (lazy initialisation), then plain vs assisted, alternating per prompt.
-    trace_generate(target, None, enc["prose"][0], max_new_tokens=8)
-    trace_generate(target, drafter, enc["prose"][0], k=4, max_new_tokens=8)
+    trace_generate(target, None, enc["prose"][0], Decoding(max_new_tokens=8))
+    trace_generate(target, drafter, enc["prose"][0], Decoding(k=4, max_new_tokens=8))
     plain, spec, samples, samples_tf = {}, {}, {}, {}
     greedy = generation_config(**common)
 
@@ -130,13 +133,12 @@ def main() -> None:
             wall["plain"] += t_plain
             wall["assisted"] += t_spec
             same_untraced &= plain_ids == spec_ids
-            plain[kind].append(trace_generate(target, None, ids, **common))
-            spec[kind].append(trace_generate(target, drafter, ids, k=4, **common))
+            plain[kind].append(trace_generate(target, None, ids, greedy, **common))
+            spec[kind].append(trace_generate(target, drafter, ids, replace(greedy, k=4), **common))
             same_untraced &= list(spec[kind][-1].new_ids) == spec_ids
-            samples[kind].append(speculate(target, drafter, ids, k=4, temperature=0.8,
-                                           max_new_tokens=args.new_tokens))
-            samples_tf[kind].append(trace_generate(target, drafter, ids, k=4, temperature=0.8,
-                                                   lossless_sampling=True, **common))
+            sampled = replace(greedy, k=4, temperature=0.8)  # lossless on both paths
+            samples[kind].append(speculate(target, drafter, ids, sampled))
+            samples_tf[kind].append(trace_generate(target, drafter, ids, sampled, **common))
         print(f"{kind}: generated {len(ids_list)} x {args.new_tokens} tokens on every path")
     all_plain = plain["prose"] + plain["code"]
     all_spec = spec["prose"] + spec["code"]

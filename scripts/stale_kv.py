@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,6 +38,7 @@ def main() -> None:
     from labkit.generation import encode, load_prompts
     from labkit.glassbox import speculate
     from labkit.loading import load_pair
+    from labkit.trace import Decoding
     from labkit.tracing import audit_drafter_kv, trace_generate
 
     if args.tiny:  # no tokenizer: random token prompts, as in the tests
@@ -58,12 +60,10 @@ def main() -> None:
     for ids in inputs:
         audits += audit_drafter_kv(target, drafter, ids, k=args.k,
                                    max_new_tokens=args.max_new_tokens)
-        tf.append(trace_generate(target, drafter, ids, k=args.k,
-                                 max_new_tokens=args.max_new_tokens))
-        compat.append(speculate(target, drafter, ids, k=args.k, kv="transformers",
-                                max_new_tokens=args.max_new_tokens))
-        exact.append(speculate(target, drafter, ids, k=args.k, kv="exact",
-                               max_new_tokens=args.max_new_tokens))
+        greedy = Decoding(k=args.k, max_new_tokens=args.max_new_tokens)
+        tf.append(trace_generate(target, drafter, ids, greedy))
+        compat.append(speculate(target, drafter, ids, replace(greedy, kv="transformers")))
+        exact.append(speculate(target, drafter, ids, replace(greedy, kv="exact")))
     result = {
         "pair": name,
         "prompts": len(inputs),

@@ -289,6 +289,7 @@ def measure(target, drafter, processor, n: int, k: int = 4) -> dict:
     from tqdm.auto import tqdm
 
     from labkit import metrics
+    from labkit.trace import Decoding
     from labkit.tracing import trace_generate
 
     per: dict[str, list[bool]] = {}
@@ -302,9 +303,10 @@ def measure(target, drafter, processor, n: int, k: int = 4) -> dict:
             batch = encode(processor, modality, [ex.item], [prompt_text(processor, modality, ex.question)])
             ids = batch.pop("input_ids")
             batch.pop("attention_mask")
-            common = dict(k=k, max_new_tokens=20, eos_token_id=eos, pad_token_id=0, **batch)
-            plain = trace_generate(target, None, ids, **common)
-            spec = trace_generate(target, drafter, ids, **common)
+            common = dict(eos_token_id=eos, pad_token_id=0, **batch)
+            greedy = Decoding(k=k, max_new_tokens=20)
+            plain = trace_generate(target, None, ids, greedy, **common)
+            spec = trace_generate(target, drafter, ids, greedy, **common)
             identical &= plain.new_ids == spec.new_ids
             seconds["plain"] += plain.wall
             seconds["drafter"] += spec.wall

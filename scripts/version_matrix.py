@@ -147,6 +147,7 @@ def probe() -> dict:
 
     from labkit import metrics
     from labkit.glassbox import speculate
+    from labkit.trace import Decoding
     from labkit.tracing import audit_drafter_kv, trace_generate
 
     torch.set_num_threads(1)
@@ -181,14 +182,14 @@ def probe() -> dict:
                 "rounds_with_stale_full_kv": sum(a.full_stale > 0 for a in audits),
                 "rounds_with_stale_sliding_kv": sum(a.sliding_stale > 0 for a in audits)}
 
-    def tv(**kw) -> float:
-        return metrics.summarize(trace_generate(target, drafter, prompts[0], k=4, max_new_tokens=40,
-                                                temperature=1.0, **kw)).tv
+    def tv(lossless: bool) -> float:
+        settings = Decoding(k=4, max_new_tokens=40, temperature=1.0, lossless=lossless)
+        return metrics.summarize(trace_generate(target, drafter, prompts[0], settings)).tv
 
     attempt("stale_kv", stale_kv)
-    attempt("sampling_tv", lambda: {"transformers": tv(), "transformers_lossless": tv(lossless_sampling=True)})
+    attempt("sampling_tv", lambda: {"transformers": tv(False), "transformers_lossless": tv(True)})
     attempt("glassbox_tv", lambda: metrics.summarize(
-        speculate(target, drafter, prompts[0], k=4, max_new_tokens=40, temperature=1.0)).tv)
+        speculate(target, drafter, prompts[0], Decoding(k=4, max_new_tokens=40, temperature=1.0))).tv)
     return out
 
 

@@ -4,11 +4,14 @@ All on a tiny *trained* Gemma 4 pair (tests/fixtures/trained_tiny.py) in fp32, s
 and reject real drafts.
 """
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from labkit import metrics, rules
 from labkit.glassbox import IndependentDrafter, PromptLookupDrafter, speculate
+from labkit.trace import Decoding
 from labkit.tracing import trace_generate
 
 from fixtures import trained_tiny
@@ -29,8 +32,8 @@ def test_greedy_equals_target_and_transformers(pair, k):
     target, drafter = pair
     for ids in prompts():
         plain = target.generate(ids, do_sample=False, max_new_tokens=48)[0].tolist()
-        assisted = trace_generate(target, drafter, ids, k=k, max_new_tokens=48)
-        glass = speculate(target, drafter, ids, k=k, max_new_tokens=48)
+        assisted = trace_generate(target, drafter, ids, Decoding(k=k, max_new_tokens=48))
+        glass = speculate(target, drafter, ids, Decoding(k=k, max_new_tokens=48))
         assert list(glass.output_ids) == plain
         assert list(assisted.output_ids) == plain
 
@@ -40,8 +43,8 @@ def test_glassbox_in_transformers_kv_mode_reproduces_every_round(pair):
     target, drafter = pair
     rounds = 0
     for ids in prompts(10):
-        tf = trace_generate(target, drafter, ids, k=4, max_new_tokens=60)
-        gb = speculate(target, drafter, ids, k=4, max_new_tokens=60, kv="transformers")
+        tf = trace_generate(target, drafter, ids, Decoding(k=4, max_new_tokens=60))
+        gb = speculate(target, drafter, ids, Decoding(k=4, max_new_tokens=60, kv="transformers"))
         assert [(r.drafted, r.accepted, r.emitted) for r in tf.rounds] == \
                [(r.drafted, r.accepted, r.emitted) for r in gb.rounds]
         rounds += len(tf.rounds)
@@ -50,14 +53,14 @@ def test_glassbox_in_transformers_kv_mode_reproduces_every_round(pair):
 
 def test_rounds_reject_and_accept(pair):
     target, drafter = pair
-    traces = [speculate(target, drafter, ids, k=4, max_new_tokens=60) for ids in prompts(10)]
+    traces = [speculate(target, drafter, ids, Decoding(k=4, max_new_tokens=60)) for ids in prompts(10)]
     assert any(r.rejected for t in traces for r in t.rounds)
     assert metrics.tau(traces) > 2.0
 
 
 def test_heuristic_schedule(pair):
     target, drafter = pair
-    t = speculate(target, drafter, prompts(1)[0], k=2, max_new_tokens=60, schedule="heuristic")
+    t = speculate(target, drafter, prompts(1)[0], Decoding(k=2, max_new_tokens=60, schedule="heuristic"))
     ks = [r.k for r in t.rounds[1:]]
     assert len(set(ks)) > 1  # it adapts
     for prev, nxt in zip(t.rounds[1:], t.rounds[2:]):
@@ -69,8 +72,8 @@ def test_other_drafters_are_lossless_greedy(pair):
     target, drafter = pair
     for ids in prompts(3):
         plain = target.generate(ids, do_sample=False, max_new_tokens=40)[0].tolist()
-        lookup = speculate(target, PromptLookupDrafter(trained_tiny.VOCAB), ids, k=4, max_new_tokens=40)
-        indep = speculate(target, IndependentDrafter(target), ids, k=3, max_new_tokens=40)
+        lookup = speculate(target, PromptLookupDrafter(trained_tiny.VOCAB), ids, Decoding(k=4, max_new_tokens=40))
+        indep = speculate(target, IndependentDrafter(target), ids, Decoding(k=3, max_new_tokens=40))
         assert list(lookup.output_ids) == plain and lookup.drafter == "prompt-lookup"
         assert list(indep.output_ids) == plain
         assert metrics.tau(indep) == pytest.approx(4.0, abs=0.5)  # the target drafting itself
@@ -84,7 +87,7 @@ def test_sampling_matches_the_target_distribution(pair):
     temperature = 1.0
     first_counts: dict[int, torch.Tensor] = {}
     for seed in range(600):
-        t = speculate(target, drafter, ids, k=3, max_new_tokens=2, temperature=temperature, seed=seed)
+        t = speculate(target, drafter, ids, Decoding(k=3, max_new_tokens=2, temperature=temperature, seed=seed))
         first, second = t.new_ids
         first_counts.setdefault(first, torch.zeros(trained_tiny.VOCAB))[second] += 1
     first, counts = max(first_counts.items(), key=lambda kv: kv[1].sum())
@@ -101,10 +104,10 @@ def test_exact_distance_to_target(pair):
     """transformers' MTP sampling path is biased; the point-mass fix and the glass box are not."""
     target, drafter = pair
     ids = prompts(1)[0]
-    tf = trace_generate(target, drafter, ids, k=4, max_new_tokens=40, temperature=1.0)
-    fixed = trace_generate(target, drafter, ids, k=4, max_new_tokens=40, temperature=1.0,
-                           lossless_sampling=True)
-    gb = speculate(target, drafter, ids, k=4, max_new_tokens=40, temperature=1.0)
+    settings = Decoding(k=4, max_new_tokens=40, temperature=1.0)
+    tf = trace_generate(target, drafter, ids, replace(settings, lossless=False))  # as transformers ships it
+    fixed = trace_generate(target, drafter, ids, settings)
+    gb = speculate(target, drafter, ids, settings)
     assert metrics.summarize(tf).tv > 0.05
     assert metrics.summarize(fixed).tv < 1e-6
     assert metrics.summarize(gb).tv < 1e-6
@@ -117,8 +120,9 @@ def test_sampled_rounds_record_the_draws_the_loop_made(pair):
 
     target, drafter = pair
     for ids in prompts(3):
-        plain_run = speculate(target, drafter, ids, k=4, max_new_tokens=30, temperature=1.0, seed=5)
-        trace, rounds = sampled_rounds(target, drafter, ids, k=4, max_new_tokens=30, temperature=1.0, seed=5)
+        plain_run = speculate(target, drafter, ids, Decoding(k=4, max_new_tokens=30, temperature=1.0, seed=5))
+        settings = Decoding(k=4, max_new_tokens=30, temperature=1.0, seed=5)
+        trace, rounds = sampled_rounds(target, drafter, ids, settings)
         assert trace.output_ids == plain_run.output_ids  # recording draws nothing extra
         drafting = [r for r in trace.rounds if r.k > 0]
         assert [r.index for r in rounds] == [r.index for r in drafting]
@@ -131,4 +135,4 @@ def test_sampled_rounds_record_the_draws_the_loop_made(pair):
             if rec.rejected:  # redrawn from the residual: a token the drafter under-proposed
                 assert all(m >= 0 for *_, m in rec.top) and dict((t, m) for t, *_, m in rec.top)[rec.token] > 0
     with pytest.raises(ValueError):
-        sampled_rounds(target, drafter, prompts(1)[0], temperature=0.0)
+        sampled_rounds(target, drafter, prompts(1)[0], Decoding(temperature=0.0))

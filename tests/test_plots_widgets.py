@@ -12,7 +12,7 @@ import pytest
 from labkit import metrics, plots
 from labkit.errors import OfflineError
 from labkit.style import COLORS
-from labkit.trace import Round, Trace
+from labkit.trace import Decoding, Round, Trace
 from labkit.widgets import RoundStepper, SweepExplorer, TourPanel, round_html
 
 
@@ -33,7 +33,7 @@ def make_trace(accepted=(2, 0, 3, 1, 3), k=3, temperature=0.0, seed=0, path="gla
         nxt += k
     pieces = tuple(f"t{t} " for r in rounds for t in r.emitted)
     return Trace(path=path, drafter="mtp", pair="pocket", prompt_ids=(1, 2, 3, 4, 5), rounds=tuple(rounds),
-                 temperature=temperature, k=k, wall=0.1, pieces=pieces, prompt_text="a prompt ")
+                 settings=Decoding(k=k, temperature=temperature), wall=0.1, pieces=pieces, prompt_text="a prompt ")
 
 
 def colors_in(fig):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from labkit import metrics, rules
-from labkit.trace import Round, Trace
+from labkit.trace import Decoding, Round, Trace
 
 
 def _dists(seed=0, vocab=6):
@@ -79,7 +79,7 @@ def _trace():
         _round(2, 3, [4, 5, 6], 1, [4, 8], tv=0.2),  # second draft rejected
         _round(3, 3, [1, 1, 1], 0, [5], tv=0.4),  # first rejected
     )
-    return Trace("glassbox", "mtp", "test", (1, 2), rounds, k=3, wall=0.5)
+    return Trace("glassbox", "mtp", "test", (1, 2), rounds, Decoding(k=3), wall=0.5)
 
 
 def test_metrics_by_hand():
@@ -198,7 +198,7 @@ def _timed(accepted, k, t_draft, verify, loop, prefill=0.05, plain_steps=0, plai
                             drafted[:a] + (1,), k * t_draft, verify[0] + verify[1] * (k + 1), loop[0] + loop[1] * k))
     wall = sum(r.seconds for r in rounds)
     return Trace(path="plain" if plain_steps else "transformers", drafter="mtp", pair="synthetic", prompt_ids=(1, 2, 3),
-                 rounds=tuple(rounds), k=k, wall=wall)
+                 rounds=tuple(rounds), settings=Decoding(k=k), wall=wall)
 
 
 def test_cost_model_recovers_the_seconds_it_was_built_from():
