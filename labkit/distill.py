@@ -14,22 +14,70 @@ clusters hold the target's probability mass, so only top_k clusters' rows are sc
 `continuations` lets the target write the drafter's training data, `fit` is the training loop
 (AdamW, warm-up then cosine, optional resumable checkpoints), `agreement` the held-out check and
 `logit_scale` a last calibration of the drafter's confidence for sampled drafting;
-`07_train_a_drafter` trains a drafter live with them, `scripts/train_drafter.py` the shipped one.
+`07_train_a_drafter` trains a drafter live with them, `scripts/train_drafter.py` the shipped one
+(with the centroid head's clustering from pocketbuild/drafter.py).
 Everything runs on the target's and drafter's device (put both on a GPU and token rows follow them;
 rows returned by `continuations` are on the CPU).
-Left out: mixed precision, multi-GPU, and training the target (see labkit/train.py).
+`TrainConfig`, `make_optimizer` and `lr_factor` are the optimizer and schedule `fit` uses; the
+pocket build (pocketbuild/, which imports them) trains its models with the same.
+Left out: mixed precision, multi-GPU, and training the target (pocketbuild/train.py).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from labkit.train import TrainConfig, device_of, lr_factor, make_optimizer
+
+
+# ---------------------------------------------------------------- the optimizer and schedule
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000  # optimizer steps in total (the cosine schedule ends here)
+    batch: int = 16  # sequences per step
+    seq_len: int = 256  # tokens per sequence (the model sees seq_len, predicts seq_len)
+    lr: float = 2e-3  # peak learning rate; high because the model is tiny
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio, not to 0
+    warmup: int = 100  # linear warm-up steps: Adam's moment estimates are noisy at first
+    weight_decay: float = 0.1  # on matrices only, never on norms
+    beta1: float = 0.9
+    beta2: float = 0.95  # shorter memory than 0.999: steadier for small-batch LM training
+    grad_clip: float = 1.0  # global grad-norm clip: guards against rare loss spikes
+    eval_every: int = 200  # steps between validation passes
+    eval_windows: int = 32  # windows per val set during training (the final pass can use all)
+    ckpt_every: int = 100  # steps between checkpoints (a checkpoint takes well under a second)
+    log_every: int = 10  # steps between train-loss lines in log.jsonl
+    threads: int = 2  # torch.set_num_threads: one per physical core is fastest
+    seed: int = 0
+
+
+def device_of(model: torch.nn.Module) -> torch.device:
+    """Where a model's weights are: inputs are moved there."""
+    return next(model.parameters()).device
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices (embeddings included) but not on norm weights."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to 1, then cosine down to min_lr_ratio at the last step."""
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 @dataclass(frozen=True)
@@ -203,58 +251,6 @@ def distill_loss(
     return torch.stack(losses).mean(), agree
 
 
-def balanced_clusters(weight: torch.Tensor, n_clusters: int, iters: int = 8, seed: int = 0) -> torch.Tensor:
-    """Group vocabulary rows into n_clusters equal clusters (greedy balanced k-means).
-
-    weight: (vocab, hidden). Returns token_ordering (vocab,): cluster c owns the ids in
-    token_ordering[c * size : (c + 1) * size], the layout Gemma4AssistantMaskedEmbedder reads.
-    """
-    vocab = weight.shape[0]
-    size = vocab // n_clusters
-    if size * n_clusters != vocab:
-        raise ValueError(f"vocabulary {vocab} must split into {n_clusters} equal clusters")
-    w = F.normalize(weight.detach().float().cpu(), dim=-1)
-    g = torch.Generator().manual_seed(seed)
-    centers = w[torch.randperm(vocab, generator=g)[:n_clusters]].clone()
-    for _ in range(iters):
-        score = w @ centers.T  # (vocab, n_clusters)
-        assign = torch.full((vocab,), -1, dtype=torch.long)
-        room = torch.full((n_clusters,), size)
-        # Most confident (token, cluster) pairs first; a full cluster takes no more tokens.
-        for flat in score.flatten().argsort(descending=True).tolist():
-            t, c = divmod(flat, n_clusters)
-            if assign[t] < 0 and room[c] > 0:
-                assign[t] = c
-                room[c] -= 1
-        centers = F.normalize(torch.stack([w[assign == c].mean(0) for c in range(n_clusters)]), dim=-1)
-    return torch.cat([(assign == c).nonzero().flatten() for c in range(n_clusters)])
-
-
-def centroid_loss(drafter: torch.nn.Module, view: TargetView, k: int) -> tuple[torch.Tensor, float]:
-    """Train the centroid head to put the target's probability mass in its top clusters.
-
-    Returns the loss and the coverage: the share of the target's probability that falls in the
-    top_k clusters the head would pick.
-    """
-    emb = drafter.masked_embedding
-    A = view.hidden.shape[1] - k
-    ordering = emb.token_ordering.long()
-    cluster_of = torch.empty_like(ordering)
-    cluster_of[ordering] = torch.arange(ordering.numel(), device=ordering.device) // emb.vocab_size_per_centroid
-    losses, covered = [], []
-    with torch.no_grad():
-        lasts = [last for _, last in draft_steps(drafter, view, k)]
-    for j, last in enumerate(lasts, start=1):
-        p = view.log_p[:, j : j + A].exp()  # (B, A, vocab)
-        mass = torch.zeros(*p.shape[:2], emb.num_centroids, device=p.device)
-        mass.index_add_(2, cluster_of, p)  # (B, A, clusters)
-        c_logits = emb.centroids(last)
-        losses.append(-(mass * c_logits.log_softmax(-1)).sum(-1).mean())
-        top = c_logits.topk(emb.centroid_intermediate_top_k, dim=-1).indices
-        covered.append(float(mass.gather(-1, top).sum(-1).mean()))
-    return torch.stack(losses).mean(), sum(covered) / len(covered)
-
-
 @torch.no_grad()
 def logit_scale(
     target: torch.nn.Module, drafter: torch.nn.Module, data: torch.Tensor, k: int, temperature: float,
@@ -331,7 +327,7 @@ def fit(
     hard: float = 0.0,
 ) -> list[dict]:
     """Distil `drafter` towards the frozen `target` for `steps` steps on random rows of `data`, with
-    labkit.train's AdamW and schedule (warm-up, then cosine down to a tenth).
+    `make_optimizer`'s AdamW and `lr_factor`'s schedule (warm-up, then cosine down to a tenth).
 
     Returns one record per step run by this call: {"step", "kl", "agree"} (agreement of the
     drafter's argmax with the target's at each of the k draft steps, on that batch).

@@ -43,7 +43,7 @@ def _training_minutes(records: list[dict]) -> float | None:
 
 
 def _phase(folder: Path) -> tuple[list[dict], dict, list[dict], dict]:
-    """One labkit.train run in `folder`: (log records, its config record, the evaluations logged
+    """One pocketbuild.train run in `folder`: (log records, its config record, the evaluations logged
     during training, the final every-window evaluation); empty where it did not run."""
     log = _read_log(folder / "log.jsonl")
     final = folder / "final_eval.json"

@@ -47,7 +47,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from labkit import distill  # noqa: E402
 from labkit.pocket import HEAD_DIM, NUM_ASSISTANT_TOKENS, TARGET_DIR, TOKENIZER_DIR, drafter_config  # noqa: E402
-from labkit.train import device_name, random_windows, tokenize_jsonl, training_device  # noqa: E402
+from pocketbuild.drafter import balanced_clusters, centroid_loss  # noqa: E402
+from pocketbuild.train import device_name, random_windows, tokenize_jsonl, training_device  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -340,13 +341,13 @@ def main() -> None:
 
     # Stage 3: the centroid head (cheap: the drafter body is frozen).
     emb = drafter.masked_embedding
-    emb.token_ordering.copy_(distill.balanced_clusters(drafter.lm_head.weight, emb.num_centroids))
+    emb.token_ordering.copy_(balanced_clusters(drafter.lm_head.weight, emb.num_centroids))
     emb.centroids.weight.requires_grad_(True)
     opt = torch.optim.AdamW(emb.centroids.parameters(), lr=1e-2)
     for step in tqdm(range(recipe.centroid_steps), desc="centroids"):
         g = torch.Generator().manual_seed(recipe.seed * 104729 + step)
         view = train_views[torch.randint(0, len(train_views), (recipe.batch,), generator=g)]
-        loss, coverage = distill.centroid_loss(drafter, view, recipe.k)
+        loss, coverage = centroid_loss(drafter, view, recipe.k)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from labkit import distill, pocket, synthetic  # noqa: E402
-from labkit.train import (  # noqa: E402
+from pocketbuild.train import (  # noqa: E402
     TrainConfig, load_checkpoint, lr_factor, make_optimizer, save_checkpoint,
 )
 

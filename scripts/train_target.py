@@ -10,7 +10,7 @@ the same code, minutes instead of hours.
 Three phases: maximum likelihood on the corpus (`<out>/ckpt.pt`, `<out>/log.jsonl`); more of it
 under a second, shorter cosine (`<out>/polish/`, a warm restart on batches phase 1 never drew);
 then a short phase against greedy loops (`<out>/derepeat/`): each MLE update is followed by one on
-the unlikelihood of the model's own repeated n-grams (labkit.train.sequence_unlikelihood).
+the unlikelihood of the model's own repeated n-grams (pocketbuild.train.sequence_unlikelihood).
 `--polish-steps 0` and `--derepeat-steps 0` skip the last two.
 Needs `scripts/prep_pocket_data.py` and `scripts/train_tokenizer.py` first. Each phase resumes from
 its checkpoint if present; the final model goes to `<out>/final/` (safetensors). Weights move to
@@ -32,7 +32,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from labkit.pocket import HEAD_DIM, TOKENIZER_DIR, target_config  # noqa: E402
-from labkit.train import (  # noqa: E402
+from pocketbuild.train import (  # noqa: E402
     TrainConfig, bytes_per_token_table, eval_windows, random_windows, sequence_unlikelihood,
     tokenize_jsonl, train, training_device,
 )

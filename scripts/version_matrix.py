@@ -141,7 +141,7 @@ def probe() -> dict:
     import torch
     import transformers
 
-    sys.path.insert(0, str(REPO / "tests"))
+    sys.path[:0] = [str(REPO / "tests"), str(REPO)]  # the fixtures build their drafter with pocketbuild
     from fixtures import trained_tiny
     from transformers import Gemma4AssistantForCausalLM, Gemma4ForCausalLM
 

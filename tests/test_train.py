@@ -1,4 +1,4 @@
-"""The pocket recipe's plumbing: labkit.train's resumable loop and token cache, the corpus split."""
+"""The pocket recipe's plumbing: pocketbuild.train's resumable loop and token cache, the corpus split."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from fixtures import trained_tiny
 from transformers import AutoTokenizer, Gemma4ForCausalLM
 
-from labkit import train
+from pocketbuild import train
 from labkit.pocket import TOKENIZER_DIR
 
 REPO = Path(__file__).resolve().parents[1]

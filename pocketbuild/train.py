@@ -7,7 +7,8 @@ tokenizers (a tokenizer with longer tokens has higher nats per token for the sam
 `sequence_unlikelihood` is the extra loss of the pocket target's second phase: a small model trained
 by maximum likelihood alone writes greedy loops, and this pushes down the tokens it repeated.
 
-Used by `scripts/train_target.py` (the pocket target) and `scripts/train_multimodal.py`.
+Used by `scripts/train_target.py` (the pocket target) and `scripts/train_multimodal.py`; its
+optimizer and schedule are labkit.distill's, the ones notebook 07 trains with.
 Everything runs on the model's device: put the model on a GPU and batches follow it there (token
 streams, windows and checkpoints stay on the CPU).
 Left out: mixed precision (bf16 on this kind of CPU was ~36x slower than fp32), gradient
@@ -23,7 +24,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -32,25 +33,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-
-@dataclass
-class TrainConfig:
-    steps: int = 2000  # optimizer steps in total (the cosine schedule ends here)
-    batch: int = 16  # sequences per step
-    seq_len: int = 256  # tokens per sequence (the model sees seq_len, predicts seq_len)
-    lr: float = 2e-3  # peak learning rate; high because the model is tiny
-    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio, not to 0
-    warmup: int = 100  # linear warm-up steps: Adam's moment estimates are noisy at first
-    weight_decay: float = 0.1  # on matrices only, never on norms
-    beta1: float = 0.9
-    beta2: float = 0.95  # shorter memory than 0.999: steadier for small-batch LM training
-    grad_clip: float = 1.0  # global grad-norm clip: guards against rare loss spikes
-    eval_every: int = 200  # steps between validation passes
-    eval_windows: int = 32  # windows per val set during training (the final pass can use all)
-    ckpt_every: int = 100  # steps between checkpoints (a checkpoint takes well under a second)
-    log_every: int = 10  # steps between train-loss lines in log.jsonl
-    threads: int = 2  # torch.set_num_threads: one per physical core is fastest
-    seed: int = 0
+from labkit.distill import TrainConfig, device_of, lr_factor, make_optimizer  # noqa: F401 (re-exported)
 
 
 # ---------------------------------------------------------------- data
@@ -111,11 +94,6 @@ def eval_windows(stream: np.ndarray, seq_len: int, max_windows: int | None = Non
 
 
 # ---------------------------------------------------------------- loss and evaluation
-
-
-def device_of(model: torch.nn.Module) -> torch.device:
-    """Where a model's weights are: inputs are moved there."""
-    return next(model.parameters()).device
 
 
 def training_device(name: str = "auto") -> torch.device:
@@ -204,24 +182,6 @@ def sequence_unlikelihood(model: torch.nn.Module, prefixes: torch.Tensor, new_to
 
 
 # ---------------------------------------------------------------- optimizer and schedule
-
-
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices (embeddings included) but not on norm weights."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-
-
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up to 1, then cosine down to min_lr_ratio at the last step."""
-    if step < cfg.warmup:
-        return (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 # ---------------------------------------------------------------- checkpoints
