@@ -8,11 +8,11 @@
     python scripts/build_pocket.py --force --work runs/full --measure-only        # here, after copying
     #   runs/full/{target,drafter}/shipped and the training logs back
 
-The shipped pair (2026-11-26) passed every bar: its target trained on a GPU (minutes), its drafter
-by `--drafter-recipe chain` (the default; DRAFTER_RECIPES): two train_drafter.py runs on 2 CPU cores,
-then two wider ones on an H100 (~5 min each), each going on from the one before. On 2 CPU cores
-alone the chain takes many hours; `laptop` (~70 min) and `laptop+continued` (~160 min) are its
-first one and two runs, which missed tau (2.717, then 2.984 greedy against 3.2).
+The shipped pair passed every bar: its target trained on a GPU (minutes), its drafter by
+`--drafter-recipe chain` (the default; DRAFTER_RECIPES): two train_drafter.py runs on 2 CPU cores,
+then two wider ones on a GPU, each going on from the one before. On 2 CPU cores alone the chain
+takes many hours; `laptop` (~70 min) and `laptop+continued` (~160 min) are its first one and two
+runs, short of the bars alone (docs/pocket-history.md has the lineage and its figures).
 
 A checkout without the pair's weights gets a quick one: `make test` and `make lab` call this with
 `--quick`, so every notebook still runs offline, on a freshly trained, clearly labelled *quick*
@@ -48,10 +48,8 @@ DRAFTER_RECIPES = {
     "full": [("drafter", [], "final")],  # the FULL recipe from scratch (not measured on this target)
     "laptop": [("drafter", ["--laptop"], "final")],
     "laptop+continued": [("drafter-laptop", ["--laptop"], "final"), ("drafter", ["--continued"], "final")],
-    # The shipped drafter's lineage (2026-11-26): the two runs above on 2 CPU cores (~70 and ~90 min),
-    # then two more at 64 rows a step on an H100 (~5 min each there, ~95 ms a step; a 2-core CPU
-    # needs several hours for each), against the bf16 export the lab runs, with 12,288 then
-    # 20,480 prompts: held-out agreement 0.65 -> 0.71 -> 0.75 -> 0.76.
+    # The shipped drafter's lineage: the two runs above, then two wider ones (64 rows a step, more
+    # prompts) against the bf16 export the lab runs; each a GPU's minutes, a 2-core CPU's hours.
     "chain": [("drafter-laptop", ["--laptop"], "final"), ("drafter-continued", ["--continued"], "final"),
               ("drafter-wide", ["--continued", "--batch", "64", "--prompts", "12288", "--steps", "1200",
                                 "--focus2-steps", "1000", "--short-steps", "800"], "shipped"),

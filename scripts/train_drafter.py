@@ -54,14 +54,12 @@ from pocketbuild.train import device_name, random_windows, tokenize_jsonl, train
 @dataclass(frozen=True)
 class DrafterRecipe:
     k: int = 5  # steps trained per anchor: one more than the lab's default 4, so k sweeps work
-    prompts: int = 8192  # continuation prompts (a third greedy, a third sampled, a third text),
-    # written in ~10 minutes by the 16-layer target. 4,096 let the focus stages (2,400 steps x 16 rows)
-    # see each of their ~2,700 continuations ~14 times; now ~7 (distil and polish: each row ~4 times)
+    prompts: int = 8192  # continuation prompts (a third greedy, a third sampled, a third text)
     prompt_len: int = 48  # tokens of training text before the target continues
     new_tokens: int = 112  # tokens the target writes per prompt
     gen_batch: int = 64  # prompts generated at once (plain generate batches fine); consecutive pairs of
     # batches (prose, code) cycle through greedy, sampled and plain text
-    steps: int = 1100  # distillation steps (2 cores, 16-layer target: ~3 s each at width 128, ~3.6 at 256)
+    steps: int = 1100  # distillation steps
     batch: int = 16  # sequences per distillation step
     lr: float = 2e-3
     warmup: int = 50
@@ -71,14 +69,13 @@ class DrafterRecipe:
     focus_lr: float = 5e-4  # its peak learning rate (warm-up 20 steps, cosine down to a tenth)
     focus2_steps: int = 1200  # the same rounds again, a last warm restart
     focus2_lr: float = 2.5e-4  # its peak learning rate: half the focus stage's (warm-up 20, cosine to a tenth)
-    focus2_hard: float = 1.0  # its argmax cross-entropy (see short_hard): greedy tau is the bar that binds the
-    # speedup (~3.4-3.65 needed for 1.5x), and 600 steps of it gave +0.23; stage 4 repairs sampling after it
+    focus2_hard: float = 1.0  # its argmax cross-entropy (see short_hard): greedy tau binds the speedup
     short_prompt_len: int = 16  # the lab's prompts are short (14-59 tokens): rounds from position 16 on
     short_prompts: int = 2048  # greedy continuations of such prompts (half prose, half code) for the last stage
     short_steps: int = 600  # the last stage: those rows and the continuations of `prompts`
     short_lr: float = 2.5e-4  # its peak learning rate (warm-up 20, cosine to a tenth)
-    short_hard: float = 1.0  # weight of its cross-entropy on the target's argmax (distill.distill_loss):
-    # measured at 1.0, tau greedy 3.12 -> 3.35, but the sharper q cut tau at T=0.8 3.11 -> 2.35, hence `calib_*`
+    short_hard: float = 1.0  # weight of its cross-entropy on the target's argmax (distill.distill_loss);
+    # it sharpens q, which costs sampled drafting: the calibration stage gives that back
     centroid_steps: int = 150  # steps for the centroid head (drafter frozen)
     calib_prompts: int = 64  # sampled continuations (training prompts, new samples) that fit the logit scale
     calib_temperature: float = 0.8  # the sampling temperature it is fitted for: the bars' and the lab's
@@ -90,29 +87,16 @@ class DrafterRecipe:
 
 
 FULL = DrafterRecipe()
-# What fits about an hour of a 2-core CPU (the session that trained the full target on a GPU ran out
-# of GPU time before its drafter): half the prompts, written 512 at a
-# time (on 2 cores, ~65 s per 512 x 112 tokens from the 24-layer target), the first cosine, then the
-# two stages with the argmax cross-entropy, which moved greedy tau most (stop 19: the short stage
-# alone, 3.12 -> 3.35); focus2 at the focus stage's learning rate, since no focus stage precedes it.
-# On 2 cores a step takes ~2.6-3 s (first cosine), so ~70 min in all. Measured on the full target
-# (2026-11-26): held-out agreement 0.65 per step (the FULL recipe's ~0.78), tau 2.717, 1.405x: short
-# of the bars, not installed. That drafter's first cosine was planned for 1,000 steps and cut, resumed, to 850 at step 200 and to 650 at step 300, to
-# fit a session (log.jsonl: every config record).
+# About an hour of a 2-core CPU: half the prompts, the first cosine, then the two stages with the
+# argmax cross-entropy, which move greedy tau most. Short of the bars alone (docs/pocket-history.md).
 LAPTOP = replace(FULL, prompts=4096, gen_batch=512, steps=650, polish_steps=0, focus_steps=0, focus2_steps=350,
                  focus2_lr=5e-4, short_steps=350)
-# A second ~90 minutes of 2 cores that goes on from a LAPTOP drafter (`--continued --init
-# <run>/short.pt`): that drafter agreed ~0.74 on its training rounds but 0.65 on held-out ones, so the
-# target writes 4,096 more prompts (FULL's 8,192 in all; the rows already written are reused, ~6 min
-# for the new ones), then a warm restart at half the first lr on all rows, focus2 and short again.
-# Measured (2026-11-26, from the LAPTOP drafter above, 2 cores): 4.5 min of data, ~6.5 min of views,
-# ~2.2 / 1.55 / 1.85 s a step, ~90 min in all; held-out agreement 0.65 -> 0.705-0.719 per step; the
-# pair: tau greedy 2.984, tau T=0.8 2.354, 1.537x (bars 3.2, 2.5, 1.5): not installed. The shipped
-# drafter went on from it with two more such runs, 64 rows a step, on an H100 (build_pocket.py's
-# DRAFTER_RECIPES["chain"]; ~95 ms a step there).
+# Goes on from a LAPTOP drafter (`--continued --init <run>/short.pt`), ~90 more minutes of 2 cores:
+# the target writes as many prompts again (rows already written are reused), then a warm restart at
+# half the first lr on all rows, focus2 and short again. The shipped drafter's chain continues from
+# it (build_pocket.py's DRAFTER_RECIPES["chain"]).
 CONTINUED = replace(LAPTOP, prompts=8192, steps=1000, lr=1e-3, warmup=20, focus2_steps=700, short_steps=600)
-# QUICK: under 5 min on 2 cores against the shipped 24-layer target (with 100 distillation steps,
-# 128 short prompts and 16 calibration prompts it took 5:22, with 60 steps 5:04)
+# QUICK: under 5 min on 2 cores against the shipped 24-layer target.
 QUICK = replace(FULL, prompts=192, new_tokens=80, gen_batch=64, steps=50, batch=16, polish_steps=20,
                 focus_steps=20, focus2_steps=20, short_prompts=64, short_steps=20, centroid_steps=40,
                 calib_prompts=8, eval_sequences=32, width=128)

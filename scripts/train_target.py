@@ -37,54 +37,27 @@ from pocketbuild.train import (  # noqa: E402
     tokenize_jsonl, train, training_device,
 )
 
-# Defaults for the full run. Batch 32 x 256: 2,400 steps = 19.7M tokens, ~6 passes over the 1.6M
-# prose tokens, ~2.6 over the 3.7M code tokens. Until 2026-11-25 the recipe was batch 16 (on a 2-core
-# CPU, 16 beat 32 in tokens/s), 16 layers of width 256 with a 3x MLP: that target passed its bits
-# per byte by 0.004 on code, and the pair reached 1.467x of the 1.5x bar (tau 3.40; a round cost 2.32
-# target steps). On a GPU a step of this size costs its kernel launches, whatever the batch, so the
-# recipe doubled the batch and deepened the model (below) when it moved there. Measured on one H200
-# (2026-11-26): phase 1 in 5 min (~125 ms a step), 1b in 1.2 min, phase 2 at ~2.5 s a step (its
-# greedy continuations, one token at a time); held-out bits per byte (prose / code) 1.896 / 1.235
-# after phase 1, 1.891 / 1.207 after 1b, 1.907 / 1.241 after phase 2. On 2 CPU cores: ~7.5 h,
-# estimated from the 16-layer batch-16 run's ~1,050 tokens/s (not measured).
+# The full run: batch 32 x 256, 2,400 steps (~6 passes over the prose, ~2.6 over the code).
+# Measurements behind these numbers: docs/pocket-history.md.
 FULL = TrainConfig(steps=2400, batch=32, seq_len=256, lr=2e-3, warmup=100, min_lr_ratio=0.1,
                    weight_decay=0.1, beta1=0.9, beta2=0.95, grad_clip=1.0,
                    eval_every=200, eval_windows=32, ckpt_every=100, threads=2, seed=0)
-# The full run's shape: 24 layers of width 256 with a 2x MLP (15.4M parameters, ~31 MB in bf16,
-# which keeps the pair under its 40 MB). Deep, because CPU decoding costs ~0.7 ms per layer per step
-# whatever the width, so only depth makes a 4-layer drafter's round cheap. scripts/round_cost.py,
-# random weights, 2 threads, idle 2-core CPU (2026-11-26): a round of 4 drafts + 1 verify costs 2.14
-# target steps with 16 layers (3x MLP), 2.10 with 20 (2.5x), 1.88 with 24 (2x); 2.5-2.9 with 8.
-# With trained weights (measure_pocket, 2026-11-26, a drafter short of its bars): tau 2.717 at 1.405x,
-# so a round cost 1.93 target steps, against 2.32 for the 16-layer pair (tau 3.40 at 1.467x).
-# Width 256, because at ~1,700 steps width bought more than depth: 8 x 256 reached 2.03 / 1.51
-# held-out bits per byte (prose / code), 16 x 192 only 2.09 / 1.62. --quick keeps labkit.pocket's 8 x 256.
+# Deep and narrow (15.4M parameters, ~31 MB in bf16): on a CPU a step costs per layer whatever the
+# width, so depth is what makes a 4-layer drafter's round cheap. --quick keeps labkit.pocket's 8 x 256.
 FULL_SHAPE = {"layers": 24, "width": 256, "mlp": 512}
 # --quick: enough steps to see the loss fall and the checkpoint/resume path run, in a few minutes.
 QUICK = replace(FULL, steps=120, batch=8, seq_len=128, warmup=20, eval_every=60, eval_windows=8,
                 ckpt_every=20)
 
-# Phase 1b, a second cosine from phase 1's weights (fresh AdamW, warm-up 20, down to a tenth). A
-# rerun of phase 1 on a fresh machine (2026-11-24) ended at 1.978 / 1.407 held-out bits per byte, not
-# an earlier run's 1.964 / 1.368 from the same recipe, and phase 2 then cost 0.012 / 0.019: code missed its
-# 1.4 bar. The loss was still falling (code -0.017 per 200 steps at the end, sampled windows), so
-# 600 more steps of the same half-prose, half-code batches (+25 % tokens, ~30 min) buy margin.
-# Measured (every validation window): 1.978 / 1.407 -> 1.956 / 1.374 after it, 1.977 / 1.396 after
-# phase 2 (bf16-rounded weights: the same to 4 decimals); median distinct-4 0.736, no prose prompt
-# turned into code.
+# Phase 1b, a second cosine from phase 1's weights (fresh AdamW, warm-up 20, down to a tenth):
+# margin on the code bar, which phase 2 then spends a little of.
 POLISH = replace(FULL, steps=600, lr=6e-4, warmup=20, eval_every=100, ckpt_every=50, seed=2)
 QUICK_POLISH = replace(QUICK, steps=6, lr=5e-4, warmup=2, eval_every=6, ckpt_every=3, log_every=2, seed=2)
 
-# Phase 2, against loops. Maximum likelihood alone left the full target's greedy text looping on
-# half the held-out prompts (median distinct-4-gram ratio 0.34 at step 2400, `And I, to the King,
-# and the King of the King ...`) while its bits per byte passed, and 50 more MLE steps did not cure
-# it (0.38). Loops only show once a model feeds on its own output, so each step here lets the model
-# continue a few training prefixes greedily and pushes down the tokens of n-grams it repeated
-# (unlikelihood, Welleck et al. 2019), after an ordinary MLE update that keeps its bits per byte.
-# Measured on the full target (all validation windows, bits per byte prose / code): 1.964 / 1.368
-# after phase 1, 1.977 / 1.397 after these 100 steps; median distinct-4 of greedy continuations of
-# the held-out prompts 0.34 -> 0.78, and no prose prompt turns into code. Stronger settings (lr 2e-4,
-# weight 1) cured the loops as well but cost ~0.04 on code, past its 1.4 bar.
+# Phase 2, against loops: maximum likelihood alone leaves greedy text looping, and loops only
+# show once a model feeds on its own output, so each step lets the model continue a few training
+# prefixes greedily and pushes down the tokens of n-grams it repeated (unlikelihood, Welleck et
+# al. 2019), after an ordinary MLE update that keeps its bits per byte.
 DEREPEAT = replace(FULL, steps=100, lr=1e-4, warmup=20, min_lr_ratio=1.0, weight_decay=0.0,
                    eval_every=50, ckpt_every=10, seed=1)
 UNLIKELIHOOD = {"prefixes": 8,  # prefixes continued per step, half prose, half code
