@@ -1,5 +1,5 @@
 """Gemma 4 E2B at its real widths, vocabulary (262,144) and sliding window (512), 4 layers deep,
-random weights, saved as a Hub snapshot (scripts/real_shape.py builds it): loaded with
+random weights, saved as a Hub snapshot (tests/fixtures/e2b_shapes.py builds it): loaded with
 `load_pair(target_folder, drafter_folder)` and run along every path a learner takes, with a prompt
 longer than the sliding window and with an image and a sound."""
 
@@ -17,6 +17,8 @@ import labkit
 from labkit import media
 from labkit.generation import encode, run
 
+from fixtures import e2b_shapes
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 import real_shape  # noqa: E402
@@ -27,7 +29,7 @@ NEW = 12
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    return real_shape.build(tmp_path_factory.mktemp("e2b-shapes"), layers=4)
+    return e2b_shapes.build(tmp_path_factory.mktemp("e2b-shapes"), layers=4)
 
 
 @pytest.fixture(scope="module")
