@@ -74,7 +74,7 @@ test: setup pocket $(COLAB_WIDGETS)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check labkit tests scripts
+	$(BIN)/ruff check labkit pocketbuild tests scripts
 
 # Slow (each release: an install into .venv/transformers-matrix/, then the fast tests); writes
 # docs/version-matrix.md. Run it before raising the transformers ceiling in pyproject.toml.
