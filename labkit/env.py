@@ -45,9 +45,9 @@ TRANSFORMERS_PIN = "transformers>=5.22,!=5.23.*,<5.25"
 TRANSFORMERS_TOO_OLD = "<5.8"  # no gemma4_assistant: nothing works (5.8 to 5.21 get a note instead)
 TRANSFORMERS_BROKEN = "==5.23.*"  # cannot construct Gemma4AssistantForCausalLM
 # The releases whose unit tests passed in scripts/version_matrix.py (README, "Tested with"; 5.8.1
-# and 5.15.1 were run too and fail some), and the range they span, which Colab installs.
+# and 5.15.1 were run too and fail some). The pin spans them, so installing labkit (Colab too)
+# brings a tested release.
 TRANSFORMERS_TESTED = ("5.22.0", "5.22.2", "5.24.0")
-TRANSFORMERS_RECOMMENDED = TRANSFORMERS_PIN
 COLAB_SKIP = ("torch", "jupyterlab", "ipywidgets")  # Colab's own builds stay (ipywidgets 7.7 works)
 MAX_CPU_THREADS = 8  # beyond this, small-batch decoding only pays more synchronisation
 SHOWN_PACKAGES = ("torch", "transformers", "ipywidgets", "plotly")
@@ -137,11 +137,11 @@ def check_transformers(version: str | None = None) -> str:
             f"transformers {version} cannot construct Gemma4AssistantForCausalLM, the MTP drafter this lab "
             f"is about (its kv_sharing_modes check rejects the assistant). {fix}"
         )
-    if release not in SpecifierSet(TRANSFORMERS_RECOMMENDED.removeprefix("transformers")):
+    if release not in SpecifierSet(TRANSFORMERS_PIN.removeprefix("transformers")):
         where = "newer" if release > Version(TRANSFORMERS_TESTED[-1]) else "older"
         known = "; 5.8.1 and 5.15.1 fail some of its tests, docs/version-matrix.md" if where == "older" else ""
         return (f"transformers {version} is {where} than the releases the lab is tested with "
-                f"({tested_range()}{known}); if something breaks, `pip install '{TRANSFORMERS_RECOMMENDED}'` "
+                f"({tested_range()}{known}); if something breaks, `pip install '{TRANSFORMERS_PIN}'` "
                 "and restart the kernel.")
     return ""
 
@@ -166,8 +166,6 @@ def colab_install() -> bool:
         for r in importlib.metadata.requires("labkit") or []
         if "extra ==" not in r and _requirement_name(r) not in COLAB_SKIP
     ]
-    # Colab ships a transformers the pin admits but the tests fail on (5.15): ask for a tested one.
-    wanted = [TRANSFORMERS_RECOMMENDED if _requirement_name(r) == "transformers" else r for r in wanted]
     if wanted:
         _pip(*wanted)
     return True

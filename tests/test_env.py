@@ -105,7 +105,7 @@ def test_versions_outside_the_tested_range_get_a_note(version, outside):
     note = labenv.check_transformers(version)
     assert bool(note) is outside
     if outside:
-        assert "5.22.0 to 5.24.0" in note and labenv.TRANSFORMERS_RECOMMENDED in note
+        assert "5.22.0 to 5.24.0" in note and labenv.TRANSFORMERS_PIN in note
         from packaging.version import Version
 
         assert ("older" in note) is (Version(version) < Version("5.22"))
@@ -122,9 +122,8 @@ def test_the_tested_releases_are_within_the_pin():
     from packaging.specifiers import SpecifierSet
 
     pin = SpecifierSet(labenv.TRANSFORMERS_PIN.removeprefix("transformers"))
-    tested = SpecifierSet(labenv.TRANSFORMERS_RECOMMENDED.removeprefix("transformers"))
-    assert all(v in pin and v in tested for v in labenv.TRANSFORMERS_TESTED)
-    assert not list(tested.filter(["5.21.0", "5.23.0", "5.25.0"]))
+    assert all(v in pin for v in labenv.TRANSFORMERS_TESTED)
+    assert not list(pin.filter(["5.21.0", "5.23.0", "5.25.0"]))
     newest = labenv.TRANSFORMERS_TESTED[-1]
     major, minor = map(int, newest.split(".")[:2])
     assert f"{major}.{minor + 1}.0" not in pin  # the ceiling is the newest release the matrix passed
@@ -157,7 +156,7 @@ def test_colab_installs_the_lab_but_keeps_colab_torch(monkeypatch, renderer):
     assert env.colab and env.renderer == "colab"
     assert calls[0] == ("--no-deps", "-e", str(ROOT))
     names = {labenv._requirement_name(r) for r in calls[1]}
-    assert labenv.TRANSFORMERS_RECOMMENDED in calls[1] and "accelerate" in names  # a tested transformers
+    assert labenv.TRANSFORMERS_PIN in calls[1] and "accelerate" in names  # a tested transformers
     assert not names & {"torch", "jupyterlab", "ipywidgets", "pytest"}
 
 
