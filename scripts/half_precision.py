@@ -58,11 +58,14 @@ def main() -> None:
             outs = {path: run(pair, ids, path=path, k=args.k, max_new_tokens=args.new_tokens).new_ids
                     for path in ("plain", "transformers", "glassbox")}
             row = {"prompt": i, "set": "prose" if i < args.n else "code", "tokens": len(outs["plain"])}
+            gaps: dict[int, float] = {}  # both paths usually split at the same token: one forward
             for path in ("transformers", "glassbox"):
                 first = first_difference(outs["plain"], outs[path])
                 row[path] = first  # None: identical
                 if first is not None:
-                    row[f"{path}_margin"] = round(logit_gap(pair, ids, outs["plain"][:first])[0], 4)
+                    if first not in gaps:
+                        gaps[first] = round(logit_gap(pair, ids, outs["plain"][:first])[0], 4)
+                    row[f"{path}_margin"] = gaps[first]
             rows.append(row)
         same = sum(r["transformers"] is None and r["glassbox"] is None for r in rows)
         results.append({"pair": pair.name, "device": str(pair.device), "dtype": name, "k": args.k,

@@ -77,7 +77,6 @@ def measure(out: Path, *, dtype: str | None, new_tokens: int, prompt_tokens: int
             media_too: bool = True) -> dict:
     import torch
 
-    sys.path.insert(0, str(REPO))
     import labkit
     from labkit import env, media
     from labkit.generation import encode, run
@@ -92,14 +91,17 @@ def measure(out: Path, *, dtype: str | None, new_tokens: int, prompt_tokens: int
     prompt = long_prompt(pair.tokenizer, prompt_tokens)
     ids = encode(pair, prompt)
     rows = {}
-    runs = {"plain": dict(path="plain"), "transformers": dict(path="transformers", k=k),
-            "lossless": dict(path="transformers", k=k, temperature=1.0, seed=0),
-            "glassbox": dict(path="glassbox", k=k)}
-    for name, settings in runs.items():
+
+    def timed(name: str, prompt_ids, **settings) -> None:
         t0 = time.perf_counter()
-        trace = run(pair, ids, max_new_tokens=new_tokens, stop_at_eos=False, **settings)
+        trace = run(pair, prompt_ids, max_new_tokens=new_tokens, stop_at_eos=False, **settings)
         rows[name] = {"seconds": round(time.perf_counter() - t0, 2), "new_ids": trace.new_ids,
-                      "target_forwards": trace.target_forwards}
+                      "target_forwards": trace.target_forwards, "prompt_tokens": prompt_ids.shape[1]}
+
+    timed("plain", ids, path="plain")
+    timed("transformers", ids, path="transformers", k=k)
+    timed("lossless", ids, path="transformers", k=k, temperature=1.0, seed=0)
+    timed("glassbox", ids, path="glassbox", k=k)
     for name in ("transformers", "glassbox"):  # where greedy output differs: how near was the tie?
         _explain_difference(pair, ids, rows["plain"], rows[name])
     if media_too:
@@ -107,11 +109,8 @@ def measure(out: Path, *, dtype: str | None, new_tokens: int, prompt_tokens: int
         inputs = media.media_inputs(pair, "What do you see and hear?", image=scene, audio=wave)
         mm_ids = inputs.pop("input_ids")
         inputs.pop("attention_mask", None)
-        for name, settings in (("media plain", dict(path="plain")), ("media transformers", dict(path="transformers", k=k))):
-            t0 = time.perf_counter()
-            trace = run(pair, mm_ids, max_new_tokens=new_tokens, stop_at_eos=False, **settings, **inputs)
-            rows[name] = {"seconds": round(time.perf_counter() - t0, 2), "new_ids": trace.new_ids,
-                          "target_forwards": trace.target_forwards, "prompt_tokens": mm_ids.shape[1]}
+        timed("media plain", mm_ids, path="plain", **inputs)
+        timed("media transformers", mm_ids, path="transformers", k=k, **inputs)
         _explain_difference(pair, mm_ids, rows["media plain"], rows["media transformers"], **inputs)
     return {
         "device": str(device), "dtype": str(pair.dtype).removeprefix("torch."),
