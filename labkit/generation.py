@@ -7,14 +7,17 @@ from inside transformers), then dispatches to:
 - "transformers": transformers' assisted `generate` with the MTP drafter, traced (`labkit.tracing`),
 - "glassbox":     the readable loop in `labkit.glassbox`.
 
-Introduced in `00_tour`. Left out: batches (one prompt at a time, like assisted generation).
+`tour_runner(pair)` decodes a prompt both ways for 00's panel (`widgets.TourPanel`, which takes
+traces, never models). Introduced in `00_tour`. Left out: batches (one prompt at a time, like
+assisted generation).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ import torch
 
 from labkit.errors import BadInputError
 from labkit.glassbox import IndependentDrafter, MTPDrafter, PromptLookupDrafter, speculate
+from labkit.loading import load_pair
 from labkit.tracing import trace_generate
 from labkit.trace import Decoding, Trace
 
@@ -169,6 +173,30 @@ def run(
         trace = trace_generate(pair.target, pair.drafter if path == "transformers" else None, ids, settings,
                                pair=pair.name, eos_token_id=eos, pad_token_id=tok.pad_token_id, **model_inputs)
     return trace.with_pieces(tok)
+
+
+def tour_runner(pair: Any, *, load: Callable[[str | None], Any] | None = None
+                ) -> Callable[[str, str, Decoding], tuple[str, Trace, Trace]]:
+    """The `run` of `widgets.TourPanel` (`00_tour`): (pair box text, prompt, settings) → (the pair's
+    label, the plain trace, the speculative trace).
+
+    It starts with `pair`, which the box names "pocket" (a pocket pair) or by `pair.name`. Another
+    name ("pocket" or a Gemma 4 target id) is loaded with `load` (`labkit.load_pair` by default) and
+    kept for the next run; one that cannot be loaded raises labkit's error and the last pair stays.
+    """
+    current = {"name": "pocket" if pair.is_pocket else pair.name, "pair": pair}
+
+    def run_both(name: str, prompt: str, settings: Decoding) -> tuple[str, Trace, Trace]:
+        if name != current["name"]:
+            loaded = (load or load_pair)(None if name == "pocket" else name)
+            current.update(name=name, pair=loaded)
+        chosen = current["pair"]
+        kw = {**asdict(settings), "stop_at_eos": False}  # same length on both paths, for the replay
+        plain = run(chosen, prompt, path="plain", **kw)
+        spec = run(chosen, prompt, path="transformers", **kw)
+        return chosen.label, plain, spec
+
+    return run_both
 
 
 def first_difference(a: Sequence[int], b: Sequence[int]) -> int | None:

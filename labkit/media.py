@@ -11,6 +11,8 @@ the target's K/V, where the soft tokens already sit.
 Every input is checked first and a bad one raises `MediaError` with what to do: an unreadable or
 unsupported image, empty or corrupt audio, audio for a target without an audio tower, more images
 than the context holds. Audio at another sample rate is resampled to 16 kHz (`resample`).
+`media_runner(pair)` answers with and without the drafter for 06's panel (`widgets.MediaPanel`,
+which takes traces, never models).
 
 Introduced in `06_multimodal`. Left out: video (Gemma 4's video processor needs torchvision, which
 has no CPU build here), batches, and several audio clips in one prompt.
@@ -21,6 +23,8 @@ from __future__ import annotations
 import functools
 import io
 import json
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ import numpy as np
 import torch
 
 from labkit.errors import MediaError
+from labkit.trace import Decoding, Trace
 
 SAMPLE_RATE = 16_000  # Gemma 4's audio feature extractor works at 16 kHz
 MEDIA_DIR = Path(__file__).resolve().parent.parent / "data" / "media"  # shipped samples (samples.json)
@@ -288,6 +293,22 @@ def media_inputs(pair: Any, prompt: str, *, image: Any = None, audio: Any = None
             for k, v in inputs.items()}
 
 
+def media_runner(pair: Any) -> Callable[[str, Any, Any, Decoding], tuple[Trace, Trace]]:
+    """The `run` of `widgets.MediaPanel` (`06_multimodal`): (question, picture, sound, settings) →
+    (the plain trace, the speculative trace) of `pair` answering one chat turn that holds the
+    picture and/or the sound (16 kHz samples; either may be None) before the question."""
+    from labkit.generation import run  # here, not at the top: it imports transformers, media's helpers do not
+
+    def run_both(question: str, image: Any, audio: Any, settings: Decoding) -> tuple[Trace, Trace]:
+        inputs = media_inputs(pair, question, image=image, audio=audio, sampling_rate=SAMPLE_RATE)
+        ids = inputs.pop("input_ids")
+        inputs.pop("attention_mask", None)
+        kw = {**asdict(settings), **inputs}
+        return run(pair, ids, path="plain", **kw), run(pair, ids, path="transformers", **kw)
+
+    return run_both
+
+
 def token_runs(input_ids: Any, token_id: int | None) -> list[tuple[int, int]]:
     """[(start, end), ...]: the maximal runs of `token_id` in a sequence of ids."""
     ids = torch.as_tensor(input_ids).reshape(-1).tolist()
@@ -301,9 +322,15 @@ def token_runs(input_ids: Any, token_id: int | None) -> list[tuple[int, int]]:
     return runs
 
 
+def soft_token_ids(config: Any) -> dict[str, int | None]:
+    """{"image": id, "audio": id}: the placeholder token each tower's soft tokens use (None: no such
+    token), as plain data for what counts them without the model (`widgets.MediaPanel`)."""
+    return {m: getattr(config, f"{m}_token_id", None) for m in ("image", "audio")}
+
+
 def soft_token_spans(input_ids: Any, config: Any) -> dict[str, list[tuple[int, int]]]:
     """{"image": [(start, end), ...], "audio": [...]}: where each run of soft tokens sits."""
-    return {m: token_runs(input_ids, getattr(config, f"{m}_token_id", None)) for m in ("image", "audio")}
+    return {m: token_runs(input_ids, t) for m, t in soft_token_ids(config).items()}
 
 
 def segments(input_ids: Any, config: Any, generated: int = 0) -> list[tuple[str, int, int]]:

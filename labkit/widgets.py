@@ -28,7 +28,7 @@ from IPython.display import display
 from labkit import metrics, plots
 from labkit.errors import BadInputError, LabkitError
 from labkit.style import COLORS, LABELS, MARKERS, token_html
-from labkit.trace import Round, Trace
+from labkit.trace import Decoding, Round, Trace
 
 
 def piece_decoder(trace: Trace, tokenizer: Any = None) -> Callable[[int], str]:
@@ -202,26 +202,31 @@ class SweepExplorer:
         display(self.widget)
 
 
+TourRunFn = Callable[[str, str, Decoding], tuple[str, Trace, Trace]]
+# (pair box text, prompt, settings) → (that pair's label, plain trace, speculative trace)
+
+
 class TourPanel:
     """Pick a pair, k and a temperature, type any prompt, press Run: plain and speculative decoding
     of it, then both replayed side by side at their measured pace ("watch it type", `00_tour`).
 
-    The pair box takes "pocket" or a Hugging Face id of a Gemma 4 target; if its weights cannot be
-    reached, labkit's error message is shown instead of a traceback. `run` (labkit.run by default)
-    and `load` (labkit.load_pair) are injectable, so tests drive the panel without a model.
+    `run(pair, prompt, settings)` decodes the prompt both ways with the pair the box names
+    ("pocket" or a Hugging Face id of a Gemma 4 target) and returns that pair's label with the two
+    traces; `generation.tour_runner(pair)` builds it, loading another pair when the box names one.
+    `pair` is the text the box starts at, the name of the pair `run` starts with. If a pair's
+    weights cannot be reached, labkit's error message is shown instead of a traceback.
     """
 
     PAIRS = ("pocket", "google/gemma-4-E2B-it", "google/gemma-4-E4B-it")
     PACES = (("real pace", 1.0), ("4× slower", 4.0), ("10× slower", 10.0))
 
-    def __init__(self, pair: Any, prompt: str = "", *, k: int = 4, temperature: float = 0.0,
-                 max_new_tokens: int = 32, run: Callable[..., Trace] | None = None,
-                 load: Callable[[str | None], Any] | None = None):
-        self.pair, self.max_new_tokens = pair, max_new_tokens
-        self._run, self._load = run, load
+    def __init__(self, run: TourRunFn, prompt: str = "", *, pair: str = "pocket", k: int = 4,
+                 temperature: float = 0.0, max_new_tokens: int = 32):
+        self.run, self.max_new_tokens = run, max_new_tokens
+        self.ran, self.label = pair, ""  # the pair of the last run: another name in the box loads first
         self.traces: dict[str, Trace] = {}
-        self.pair_box = widgets.Combobox(value="pocket" if pair.is_pocket else pair.name, options=list(self.PAIRS),
-                                         description="pair", ensure_option=False)
+        self.pair_box = widgets.Combobox(value=pair, options=list(self.PAIRS), description="pair",
+                                         ensure_option=False)
         self.k = widgets.IntSlider(description="k", value=k, min=1, max=8, continuous_update=False)
         self.temperature = widgets.FloatSlider(description="temperature", value=temperature, min=0.0, max=1.5,
                                                step=0.1, continuous_update=False,
@@ -241,34 +246,22 @@ class TourPanel:
             widgets.HBox([self.pair_box, self.k, self.temperature]), self.prompt,
             widgets.HBox([self.button, self.replay_button, self.pace]), self.result, self.typing])
 
-    def _ensure_pair(self) -> None:
-        wanted = self.pair_box.value.strip() or "pocket"
-        current = "pocket" if self.pair.is_pocket else self.pair.name
-        if wanted != current:
-            self.result.value = f"loading {html.escape(wanted)} …"
-            if self._load is None:
-                from labkit.loading import load_pair as load
-            else:
-                load = self._load
-            self.pair = load(None if wanted == "pocket" else wanted)
-
     def go(self) -> None:
         """Run plain and speculative decoding on the prompt, report, and play both back."""
-        from labkit.generation import run as lab_run
-
-        run = self._run or lab_run
         k, temperature = self.k.value, round(self.temperature.value, 2)
+        wanted = self.pair_box.value.strip() or "pocket"
+        if wanted != self.ran:  # the last replay stays up while the new pair loads
+            self.result.value = f"loading {html.escape(wanted)} …"
+        else:
+            self.result.value, self.typing.value = "running …", ""
         try:
-            self._ensure_pair()
-            self.result.value = "running …"
-            self.typing.value = ""
-            kw = {"k": k, "max_new_tokens": self.max_new_tokens, "temperature": temperature, "stop_at_eos": False}
-            plain = run(self.pair, self.prompt.value, path="plain", **kw)
-            spec = run(self.pair, self.prompt.value, path="transformers", **kw)
+            settings = Decoding(k=k, max_new_tokens=self.max_new_tokens, temperature=temperature)
+            label, plain, spec = self.run(wanted, self.prompt.value, settings)
         except LabkitError as err:
             self.result.value = f"<div style='color:{COLORS['rejected']}'><b>{type(err).__name__}:</b> {html.escape(str(err))}</div>"
             self.replay_button.disabled = True
             return
+        self.ran, self.label = wanted, label
         self.traces = {"plain decoding: the target alone": plain, f"speculative decoding, k = {k}": spec}
         speedup = plain.wall / spec.wall if spec.wall else float("nan")
         if spec.greedy:
@@ -277,7 +270,7 @@ class TourPanel:
             same = ("sampled: each run is one draw from the target's distribution (the speculative path is "
                     "lossless), so the two texts differ by chance")
         self.result.value = (
-            f"<div>{html.escape(self.pair.label)}, {html.escape(spec.decoding)}, k = {k}, "
+            f"<div>{html.escape(label)}, {html.escape(spec.decoding)}, k = {k}, "
             f"{len(spec.new_ids)} new tokens: {same} · tau = <b>{metrics.tau(spec):.2f}</b> tokens per target "
             f"forward ({spec.target_forwards} forwards instead of {plain.target_forwards}) · speedup = "
             f"<b>{speedup:.2f}×</b> ({plain.wall:.2f} s plain, {spec.wall:.2f} s speculative; one prompt, "
@@ -292,7 +285,7 @@ class TourPanel:
 
         if self.traces:
             self.typing.value = typing_html(self.traces, slow=self.pace.value,
-                                            caption=f"watch it type · {self.pair.label}")
+                                            caption=f"watch it type · {self.label}")
 
     def _ipython_display_(self) -> None:
         display(self.widget)
@@ -310,6 +303,10 @@ def _uploaded(upload: Any) -> tuple[str, bytes] | None:
     return item["name"], bytes(item["content"])
 
 
+MediaRunFn = Callable[[str, Any, Any, Decoding], tuple[Trace, Trace]]
+# (question, picture, sound, settings) → (plain trace, speculative trace)
+
+
 class MediaPanel:
     """Pick a picture and/or a sound and a question, press Run: the pocket multimodal pair answers
     with and without its drafter (`06_multimodal`).
@@ -318,17 +315,25 @@ class MediaPanel:
     never trained on), or your own file. The preview shows the picture and an audio player; the
     result shows both answers, whether they are the same, tau and the speedup, the truth where it is
     known, and labkit's message instead of a traceback for a file that cannot be used.
+
+    `run(question, picture, sound, settings)` answers with and without the drafter (picture a PIL
+    image, sound 16 kHz samples, either None) and returns the plain and the speculative trace;
+    `media.media_runner(pair)` builds it. `label` names the pair; `soft_token_ids` maps "image" and
+    "audio" to the target's placeholder token ids (`media.soft_token_ids(config)`), which the panel
+    counts in the traces' prompts.
     """
 
     NONE, RANDOM, UPLOAD = "(none)", "a new random one", "your upload"
 
-    def __init__(self, pair: Any, *, k: int = 4, max_new_tokens: int = 20,
-                 run: Callable[..., Trace] | None = None):
+    def __init__(self, run: MediaRunFn, *, label: str = "",
+                 soft_token_ids: Mapping[str, int | None] | None = None, k: int = 4,
+                 max_new_tokens: int = 20):
         import json
 
         from labkit import media, synthetic
 
-        self.pair, self.k, self.max_new_tokens, self._run = pair, k, max_new_tokens, run
+        self.run, self.label, self.k, self.max_new_tokens = run, label, k, max_new_tokens
+        self.soft_token_ids = dict(soft_token_ids or {})
         self._fresh = 0  # how many random samples were drawn: each press gives a new one
         rows = json.loads((media.MEDIA_DIR / "samples.json").read_text())
         self.samples = {r["file"]: r for r in rows}
@@ -377,9 +382,7 @@ class MediaPanel:
         import numpy as np
 
         from labkit import media
-        from labkit.generation import run as lab_run
 
-        run = self._run or lab_run
         try:
             image, image_name, image_truth = self._pick(self.image.value, self.image_upload, "image")
             sound, sound_name, sound_truth = self._pick(self.sound.value, self.sound_upload, "audio")
@@ -395,13 +398,8 @@ class MediaPanel:
                 parts.append(media.audio_html(wave, sound_name, media.SAMPLE_RATE))
             self.preview.value = f'<div style="display:flex;align-items:flex-end">{"".join(parts)}</div>'
             self.result.value = "running …"
-            inputs = media.media_inputs(self.pair, self.question.value, image=picture, audio=wave,
-                                        sampling_rate=media.SAMPLE_RATE)
-            ids = inputs.pop("input_ids")
-            inputs.pop("attention_mask", None)
-            kw = {"k": self.k, "max_new_tokens": self.max_new_tokens, **inputs}
-            plain = run(self.pair, ids, path="plain", **kw)
-            spec = run(self.pair, ids, path="transformers", **kw)
+            settings = Decoding(k=self.k, max_new_tokens=self.max_new_tokens)
+            plain, spec = self.run(self.question.value, picture, wave, settings)
         except LabkitError as err:
             self.result.value = (f"<div style='color:{COLORS['rejected']}'><b>{type(err).__name__}:</b> "
                                  f"{html.escape(str(err))}</div>")
@@ -412,11 +410,13 @@ class MediaPanel:
         verdict = "" if expected is None else (
             f" · truth: <i>{html.escape(expected)}</i> ({'right' if answer == expected else 'wrong'})")
         speedup = plain.wall / spec.wall if spec.wall else float("nan")
-        spans = media.soft_token_spans(ids, self.pair.target.config)
+        ids = plain.prompt_ids  # the chat turn as the target read it, soft tokens included
+        spans = {m: media.token_runs(ids, t) for m, t in self.soft_token_ids.items()}
         counts = ", ".join(f"{sum(e - s for s, e in v)} {m}" for m, v in spans.items() if v)
         self.result.value = (
-            f"<div>{self.pair.label}, k = {self.k}: answer <b>{html.escape(answer)}</b>{verdict}</div>"
-            f"<div>prompt: {ids.shape[1]} tokens ({counts} soft tokens) · same text with the drafter: "
+            f"<div>{html.escape(self.label)}, k = {self.k}: answer <b>{html.escape(answer)}</b>"
+            f"{verdict}</div>"
+            f"<div>prompt: {len(ids)} tokens ({counts} soft tokens) · same text with the drafter: "
             f"<b>{'yes' if plain.new_ids == spec.new_ids else 'NO'}</b> · tau = <b>{metrics.tau(spec):.2f}</b>"
             f" · speedup = <b>{speedup:.2f}×</b> ({plain.wall:.3f} s plain, {spec.wall:.3f} s speculative)</div>"
             + token_html(media.without_end(spec), show_prompt=False)

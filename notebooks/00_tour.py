@@ -154,7 +154,11 @@ print(f"identical text on {sum(p.new_ids == s.new_ids for p, s in zip(plains, sp
 # you get a message saying so, and the pocket pair keeps working.
 
 # %%
-widgets.TourPanel(pair, prompt, k=k, max_new_tokens=new_tokens)
+# Widgets never hold a model: the panel gets a function that decodes both ways (and loads the pair
+# the box names), plus the name its pair box starts at.
+run_both = generation.tour_runner(pair)
+widgets.TourPanel(run_both, prompt, pair="pocket" if pair.is_pocket else pair.name, k=k,
+                  max_new_tokens=new_tokens)
 
 # %% [markdown]
 # ## Summary

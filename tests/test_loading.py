@@ -187,3 +187,24 @@ def test_first_difference_and_the_logit_gap_there(pair):
     assert best == int(logits.argmax())
     plain = run(pair, "The cat", path="plain", max_new_tokens=3, stop_at_eos=False)
     assert logit_gap(pair, "The cat")[1][0] == plain.new_ids[0]  # greedy takes the best logit
+
+
+def test_tour_runner_decodes_both_ways_and_loads_the_pair_the_box_names(pair):
+    from labkit.generation import tour_runner
+    from labkit.trace import Decoding
+
+    loads = []
+
+    def fake_load(name):
+        loads.append(name)
+        return pair
+
+    run_both = tour_runner(pair, load=fake_load)
+    label, plain, spec = run_both(pair.name, PROMPT, Decoding(k=2, max_new_tokens=6))
+    assert label == pair.label and loads == []
+    assert (plain.path, spec.path, spec.settings.k) == ("plain", "transformers", 2)
+    assert len(plain.new_ids) == len(spec.new_ids) == 6  # never cut short at <eos>
+    assert plain.new_ids == spec.new_ids
+    run_both("pocket", PROMPT, Decoding(k=2, max_new_tokens=2))
+    run_both("pocket", PROMPT, Decoding(k=2, max_new_tokens=2))  # kept: not loaded again
+    assert loads == [None]

@@ -321,14 +321,16 @@ def test_media_samples_match_their_script():
 def test_media_panel_runs_reports_and_explains_bad_uploads(pair, monkeypatch):
     from labkit import widgets
 
-    panel = widgets.MediaPanel(pair, max_new_tokens=6)
+    panel = widgets.MediaPanel(media.media_runner(pair), label=pair.label,
+                               soft_token_ids=media.soft_token_ids(pair.target.config), max_new_tokens=6)
     panel.go()  # the first shipped picture
     assert "same text with the drafter: <b>yes</b>" in panel.result.value and "<img" in panel.preview.value
-    assert "64 image soft tokens" in panel.result.value
+    assert "64 image soft tokens" in panel.result.value and pair.label in panel.result.value
     panel.image.value, panel.sound.value = panel.NONE, panel.RANDOM
     panel.question.value = "How many beeps?"
     panel.go()
     assert "<audio" in panel.preview.value and "truth:" in panel.result.value
+    assert "audio soft tokens" in panel.result.value
     panel.image.value, panel.sound.value = panel.UPLOAD, panel.NONE
     panel.go()
     assert "BadInputError" in panel.result.value and "upload button" in panel.result.value

@@ -127,38 +127,40 @@ def test_sweep_explorer_summary_follows_the_sliders():
     assert [r["k"] for r in explorer.rows(0.0)] == [2, 3]
 
 
-class FakePair:
-    is_pocket, name, label = True, "pocket", "pocket pair"
-
-
 def test_tour_panel_runs_and_reports_unreachable_weights():
     calls = []
 
-    def fake_run(pair, prompt, path, **kw):
-        calls.append((path, prompt, kw["k"], kw["temperature"]))
-        return make_trace(accepted=() if path == "plain" else (2, 1), k=2, path=path,
-                          temperature=kw["temperature"])
+    def fake_run(pair, prompt, settings):  # as generation.tour_runner: one pair loads, the others are offline
+        calls.append((pair, prompt, settings.k, settings.temperature, settings.max_new_tokens))
+        if pair != "pocket":
+            raise OfflineError(f"cannot reach {pair}; the pocket pair still works offline")
+        traces = [make_trace(accepted=() if path == "plain" else (2, 1), k=2, path=path,
+                             temperature=settings.temperature) for path in ("plain", "transformers")]
+        return ("pocket pair", *traces)
 
-    def fake_load(name):
-        raise OfflineError(f"cannot reach {name}; the pocket pair still works offline")
-
-    panel = TourPanel(FakePair(), "hello", run=fake_run, load=fake_load)
+    panel = TourPanel(fake_run, "hello", max_new_tokens=16)
     assert isinstance(panel.k, widgets.IntSlider) and panel.k.description == "k"
     assert panel.temperature.description == "temperature" and panel.replay_button.disabled
+    assert panel.pair_box.value == "pocket"
     panel.button.click()
+    assert calls == [("pocket", "hello", 4, 0.0, 16)]
+    assert "pocket pair" in panel.result.value
     assert "tau" in panel.result.value and "speedup" in panel.result.value
     assert "greedy" in panel.result.value and "same text as the target alone" in panel.result.value
     assert "labkit-tour-typing" in panel.typing._dom_classes and "@keyframes" in panel.typing.value
+    assert "watch it type · pocket pair" in panel.typing.value
     panel.k.value, panel.temperature.value, panel.prompt.value = 3, 0.8, "a prompt of my own"
     panel.button.click()
-    assert calls[-2:] == [("plain", "a prompt of my own", 3, 0.8), ("transformers", "a prompt of my own", 3, 0.8)]
+    assert calls[-1] == ("pocket", "a prompt of my own", 3, 0.8, 16)
     assert "sampled at T = 0.8" in panel.result.value and "differ by chance" in panel.result.value
     shown = panel.typing.value
     panel.replay_button.click()  # a new rendering: the animations start again
     assert panel.typing.value != shown and panel.typing.value.count("lk-t") == shown.count("lk-t")
     panel.pair_box.value = "google/gemma-4-E2B-it"
     panel.button.click()
+    assert calls[-1][0] == "google/gemma-4-E2B-it"
     assert "OfflineError" in panel.result.value and "pocket pair still works" in panel.result.value
+    assert panel.replay_button.disabled
 
 
 def test_watch_it_type_uses_the_measured_round_times():
