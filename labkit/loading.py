@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import torch
 
 from labkit import env, pocket
@@ -202,12 +203,9 @@ def available_memory_gb(device: torch.device) -> float | None:
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0] / 1e9
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024 / 1e9
-    except OSError:
-        pass
-    return None
+        return psutil.virtual_memory().available / 1e9
+    except OSError:  # e.g. no /proc in a sandbox
+        return None
 
 
 # ---------------------------------------------------------------- loading
