@@ -24,7 +24,6 @@ import html
 import importlib.metadata
 import os
 import platform
-import random
 import re
 import subprocess
 import sys
@@ -246,12 +245,10 @@ def setup(seed: int = 0, pair: Any = None, quiet: bool = False, device: str | No
         colab_install()
     version_note = check_transformers()
 
-    import numpy as np
     import torch
+    from transformers import set_seed
 
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # seeds every CUDA device too
+    set_seed(seed)  # python's random, numpy and torch, every CUDA device included
 
     global _ACTIVE
     _ACTIVE = None  # a new setup decides afresh
