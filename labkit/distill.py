@@ -11,73 +11,26 @@ The ordered-embedding ("centroid") head of the E2B/E4B assistants is built after
 grouped into equal clusters by their output embeddings, and a small linear layer learns which
 clusters hold the target's probability mass, so only top_k clusters' rows are scored per step.
 
-`continuations` lets the target write the drafter's training data, `fit` is the training loop
-(AdamW, warm-up then cosine, optional resumable checkpoints), `agreement` the held-out check and
+`continuations` lets the target write the drafter's training data, `fit` trains the drafter (with
+`labkit.fit`'s loop: AdamW, warm-up then cosine, resumable checkpoints), `agreement` the held-out check and
 `logit_scale` a last calibration of the drafter's confidence for sampled drafting;
 `07_train_a_drafter` trains a drafter live with them, `scripts/train_drafter.py` the shipped one
 (with the centroid head's clustering from pocketbuild/drafter.py).
 Everything runs on the target's and drafter's device (put both on a GPU and token rows follow them;
 rows returned by `continuations` are on the CPU).
-`TrainConfig`, `make_optimizer` and `lr_factor` are the optimizer and schedule `fit` uses; the
-pocket build (pocketbuild/, which imports them) trains its models with the same.
-Left out: mixed precision, multi-GPU, and training the target (pocketbuild/train.py).
+Left out: mixed precision, multi-GPU, and training the target (pocketbuild/).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-
-
-# ---------------------------------------------------------------- the optimizer and schedule
-
-
-@dataclass
-class TrainConfig:
-    steps: int = 2000  # optimizer steps in total (the cosine schedule ends here)
-    batch: int = 16  # sequences per step
-    seq_len: int = 256  # tokens per sequence (the model sees seq_len, predicts seq_len)
-    lr: float = 2e-3  # peak learning rate; high because the model is tiny
-    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio, not to 0
-    warmup: int = 100  # linear warm-up steps: Adam's moment estimates are noisy at first
-    weight_decay: float = 0.1  # on matrices only, never on norms
-    beta1: float = 0.9
-    beta2: float = 0.95  # shorter memory than 0.999: steadier for small-batch LM training
-    grad_clip: float = 1.0  # global grad-norm clip: guards against rare loss spikes
-    eval_every: int = 200  # steps between validation passes
-    eval_windows: int = 32  # windows per val set during training (the final pass can use all)
-    ckpt_every: int = 100  # steps between checkpoints (a checkpoint takes well under a second)
-    log_every: int = 10  # steps between train-loss lines in log.jsonl
-    threads: int = 2  # torch.set_num_threads: one per physical core is fastest
-    seed: int = 0
-
-
-def device_of(model: torch.nn.Module) -> torch.device:
-    """Where a model's weights are: inputs are moved there."""
-    return next(model.parameters()).device
-
-
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices (embeddings included) but not on norm weights."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-
-
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up to 1, then cosine down to min_lr_ratio at the last step."""
-    if step < cfg.warmup:
-        return (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+from labkit.fit import TrainConfig, device_of
+from labkit.fit import fit as fit_loop
 
 
 @dataclass(frozen=True)
@@ -309,6 +262,23 @@ def continuations(
     ).cpu()
 
 
+def step_loss(
+    drafter: torch.nn.Module, target: torch.nn.Module, data: torch.Tensor | CachedViews, *, k: int, batch: int,
+    seed: int = 0, first: int = 0, hard: float = 0.0,
+) -> Callable[[int], tuple[torch.Tensor, dict]]:
+    """The loss of `fit`'s step `step` (from 0): `distill_loss` on `batch` random rows of `data`,
+    drawn from (seed, step) alone, so a resumed run sees the rows an uninterrupted one would."""
+
+    def loss_at(step: int) -> tuple[torch.Tensor, dict]:
+        g = torch.Generator().manual_seed(seed * 7919 + step)
+        idx = torch.randint(0, len(data), (batch,), generator=g)
+        view = data[idx] if isinstance(data, CachedViews) else target_view(target, data[idx])
+        loss, agree = distill_loss(drafter, view, k, first=first, hard=hard)
+        return loss, {"agree": agree}
+
+    return loss_at
+
+
 def fit(
     drafter: torch.nn.Module,
     target: torch.nn.Module,
@@ -327,7 +297,7 @@ def fit(
     hard: float = 0.0,
 ) -> list[dict]:
     """Distil `drafter` towards the frozen `target` for `steps` steps on random rows of `data`, with
-    `make_optimizer`'s AdamW and `lr_factor`'s schedule (warm-up, then cosine down to a tenth).
+    `labkit.fit`'s loop (AdamW; warm-up, then cosine down to a tenth; gradients clipped at 1).
 
     Returns one record per step run by this call: {"step", "kl", "agree"} (agreement of the
     drafter's argmax with the target's at each of the k draft steps, on that batch).
@@ -343,41 +313,15 @@ def fit(
     """
     if getattr(drafter, "masked_embedding", None) is not None:  # the centroid head: a later stage
         drafter.masked_embedding.requires_grad_(False)
-    params = [p for p in drafter.parameters() if p.requires_grad]
-    cfg = TrainConfig(steps=steps, lr=lr, warmup=warmup, seed=seed)  # AdamW and schedule of the target's loop
-    opt = make_optimizer(drafter, cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
-    done = 0
-    checkpoint = Path(checkpoint) if checkpoint is not None else None
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)  # written below: trusted
-        drafter.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        done = state["step"]
-    was_training = drafter.training
-    drafter.train()
-    history = []
-    for step in range(done + 1, steps + 1):
-        g = torch.Generator().manual_seed(seed * 7919 + step - 1)  # rows depend on the step alone
-        idx = torch.randint(0, len(data), (batch,), generator=g)
-        view = data[idx] if isinstance(data, CachedViews) else target_view(target, data[idx])
-        loss, agree = distill_loss(drafter, view, k, first=first, hard=hard)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        history.append({"step": step, "kl": loss.item(), "agree": agree})
-        if checkpoint is not None and (step % checkpoint_every == 0 or step == steps):
-            tmp = checkpoint.with_suffix(".tmp")  # then rename: a kill mid-save leaves the old file
-            torch.save({"model": drafter.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "step": step}, tmp)
-            tmp.replace(checkpoint)
+    loss_at = step_loss(drafter, target, data, k=k, batch=batch, seed=seed, first=first, hard=hard)
+
+    def after(record: dict) -> None:
         if every is not None:
-            every(step, loss.item(), agree)
-    drafter.train(was_training)
-    return history
+            every(record["step"], record["loss"], record["agree"])
+
+    cfg = TrainConfig(steps=steps, lr=lr, warmup=warmup, seed=seed, ckpt_every=checkpoint_every)
+    history = fit_loop(drafter, cfg, loss_at, checkpoint=checkpoint, every=after)
+    return [{"step": r["step"], "kl": r["loss"], "agree": r["agree"]} for r in history]
 
 
 @torch.no_grad()

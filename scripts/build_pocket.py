@@ -42,19 +42,17 @@ sys.path.insert(0, str(REPO))
 from labkit.pocket import DRAFTER_DIR, POCKET_DIR, TARGET_DIR  # noqa: E402
 
 
-# train_drafter.py runs per --drafter-recipe: (folder in WORK, flags, the target form it distils from);
-# each later run goes on from the one before (--init <run>/short.pt, its data.pt reused and extended).
+# train_drafter.py runs per --drafter-recipe: (folder in WORK, its recipe in
+# pocketbuild/recipes/drafter.py, the target form it distils from); each later run goes on from
+# the one before (--init <run>/short.pt, its data.pt reused and extended).
 DRAFTER_RECIPES = {
-    "full": [("drafter", [], "final")],  # the FULL recipe from scratch (not measured on this target)
-    "laptop": [("drafter", ["--laptop"], "final")],
-    "laptop+continued": [("drafter-laptop", ["--laptop"], "final"), ("drafter", ["--continued"], "final")],
-    # The shipped drafter's lineage: the two runs above, then two wider ones (64 rows a step, more
-    # prompts) against the bf16 export the lab runs; each a GPU's minutes, a 2-core CPU's hours.
-    "chain": [("drafter-laptop", ["--laptop"], "final"), ("drafter-continued", ["--continued"], "final"),
-              ("drafter-wide", ["--continued", "--batch", "64", "--prompts", "12288", "--steps", "1200",
-                                "--focus2-steps", "1000", "--short-steps", "800"], "shipped"),
-              ("drafter", ["--continued", "--batch", "64", "--prompts", "20480", "--steps", "1000",
-                           "--focus2-steps", "900", "--short-steps", "700"], "shipped")],
+    "full": [("drafter", "full", "final")],  # the FULL recipe from scratch (not measured on this target)
+    "laptop": [("drafter", "laptop", "final")],
+    "laptop+continued": [("drafter-laptop", "laptop", "final"), ("drafter", "continued", "final")],
+    # The shipped drafter's lineage: the two runs above, then two wider ones against the bf16
+    # export the lab runs; each a GPU's minutes, a 2-core CPU's hours.
+    "chain": [("drafter-laptop", "laptop", "final"), ("drafter-continued", "continued", "final"),
+              ("drafter-wide", "wide", "shipped"), ("drafter", "wider", "shipped")],
 }
 
 
@@ -85,9 +83,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path, help="where to train (default build/pocket_<recipe>); resumable")
     ap.add_argument("--no-measure", action="store_true", help="train and export only (on a GPU machine, say)")
     ap.add_argument("--drafter-recipe", choices=tuple(DRAFTER_RECIPES),
-                    help="train_drafter.py runs: chain (default, the shipped drafter's: --laptop, --continued, "
-                    "two wider --continued runs), full (FULL from scratch), laptop (~70 min "
-                    "on 2 CPU cores), laptop+continued (~160 min)")
+                    help="train_drafter.py runs: chain (default, the shipped drafter's: laptop, continued, "
+                    "wide, wider), full (from scratch), laptop (~70 min on 2 CPU cores), "
+                    "laptop+continued (~160 min)")
     ap.add_argument("--measure-only", action="store_true",
                     help="measure and install the pair already exported to WORK/{target,drafter}/shipped")
     args = ap.parse_args()
@@ -120,10 +118,10 @@ def main() -> None:
         step("scripts/train_target.py", *quick, "--out", str(work / "target"))
         export(work / "target" / "final", shipped["target"])  # the chain's later runs distil from it
         runs = DRAFTER_RECIPES[drafter_recipe]
-        for n, (name, flags, target) in enumerate(runs):  # each run goes on from the one before
+        for n, (name, drafter, target) in enumerate(runs):  # each run goes on from the one before
             init = ["--init", str(work / runs[n - 1][0] / "short.pt")] if n else []
-            step("scripts/train_drafter.py", *quick, *flags, *init, "--target", str(work / "target" / target),
-                 "--out", str(work / name))
+            step("scripts/train_drafter.py", "--recipe", "quick" if args.quick else drafter, *init,
+                 "--target", str(work / "target" / target), "--out", str(work / name))
         export(work / "drafter" / "final", shipped["drafter"])
     if args.no_measure:
         print(f"trained and exported to {work}/{{target,drafter}}/shipped after {(time.time() - t0) / 60:.1f} min; "

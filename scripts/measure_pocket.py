@@ -83,7 +83,8 @@ def main() -> None:
     from labkit.pocket import TOKENIZER_DIR
     from labkit.trace import Decoding
     from labkit.tracing import drafter_settings, generation_config, trace_generate
-    from pocketbuild.train import bytes_per_token_table, eval_windows, evaluate, tokenize_jsonl
+    from pocketbuild.corpus import bytes_per_token_table, eval_windows, tokenize_jsonl
+    from pocketbuild.lm import evaluate
 
     t0 = time.perf_counter()
     target = Gemma4ForCausalLM.from_pretrained(args.target, dtype=torch.float32).eval()

@@ -1,4 +1,5 @@
-"""The pocket pair's build scripts: a continued drafter run's command line and its model card text."""
+"""The pocket pair's build scripts: a continued drafter run's command line, and model cards
+rendered from run records."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 import model_card  # noqa: E402
 
+from pocketbuild import cards  # noqa: E402
+from pocketbuild.recipes import drafter as drafter_recipes  # noqa: E402
+from pocketbuild.recipes import multimodal as multimodal_recipes  # noqa: E402
+from pocketbuild.runs import parse, plain  # noqa: E402
+
 
 def _train_drafter(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(REPO / "scripts" / "train_drafter.py"), *args],
@@ -18,42 +24,95 @@ def _train_drafter(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_continued_needs_a_checkpoint_to_go_on_from(tmp_path):
-    """Argument errors are one usage line, before any model loads."""
-    no_init = _train_drafter("--continued", "--out", str(tmp_path / "d"))
-    assert no_init.returncode == 2 and "--init" in no_init.stderr and "Traceback" not in no_init.stderr
-    missing = _train_drafter("--continued", "--init", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "d"))
-    assert missing.returncode == 2 and "no such checkpoint" in missing.stderr
-    both = _train_drafter("--quick", "--laptop")
-    assert both.returncode == 2 and "one of" in both.stderr
+    """Argument errors are one line, before any model loads."""
+    no_init = _train_drafter("--recipe", "continued", "--out", str(tmp_path / "d"))
+    assert no_init.returncode != 0 and "--init" in no_init.stderr and "Traceback" not in no_init.stderr
+    missing = _train_drafter("--recipe", "wide", "--init", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "d"))
+    assert missing.returncode != 0 and "no such checkpoint" in missing.stderr and "Traceback" not in missing.stderr
+    unknown = _train_drafter("--recipe", "huge")
+    assert unknown.returncode == 2 and "choose one of" in unknown.stderr
     assert not (tmp_path / "d").exists()
 
 
-def _log(path: Path, records: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+def test_flags_mirror_the_recipe_and_start_from_the_named_one():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Args:
+        recipe: str = "full"
+        quick: bool = False
+
+    args, recipe = parse(Args, drafter_recipes.RECIPES, ["--quick", "--batch", "4"])
+    assert args.recipe == "quick" and recipe.batch == 4
+    assert recipe.stages == drafter_recipes.QUICK.stages and recipe.width == drafter_recipes.QUICK.width
 
 
-def test_model_card_names_the_run_a_continued_drafter_went_on_from(tmp_path):
-    first = tmp_path / "drafter-laptop"
-    _log(first / "log.jsonl", [
-        {"kind": "config", "steps": 650, "batch": 16, "k": 5, "lr": 0.002, "prompts": 4096,
-         "focus2_lr": 0.0005, "focus2_hard": 1.0},
-        {"kind": "train", "phase": "distil", "step": 650},
-        {"kind": "train", "phase": "focus2", "step": 1000},
-        {"kind": "eval", "head": "full", "agree": [0.65, 0.66]},
-    ])
-    second = [{"kind": "config", "steps": 1000, "batch": 16, "k": 5, "lr": 0.001, "prompts": 8192,
-               "init": str(first / "short.pt")}]
-    text = model_card._drafter_init(second[0])
-    assert "drafter-laptop/short.pt" in text and "4096 prompts" in text and "8192 prompts" in text
-    assert "[0.65, 0.66]" in text
-    # focus2 with no focus stage before it is described in full, not as "of the same"
-    assert "350 more on the target's continuations only" in text
-    assert model_card._drafter_init({"steps": 10}) == ""
-    # a chain of such runs is named oldest first, each with its device
-    _log(tmp_path / "drafter2" / "log.jsonl", second + [{"kind": "eval", "head": "full", "agree": [0.7, 0.71]}])
-    third = {"kind": "config", "prompts": 12288, "device": "cuda (H100)", "init": str(tmp_path / "drafter2" / "short.pt")}
-    chain = model_card._drafter_init(third)
-    assert chain.index("drafter-laptop/short.pt") < chain.index("drafter2/short.pt` (8192 prompts, on cpu")
-    assert "each from the one before" in chain and "This run, on cuda (H100)" in chain and "12288 prompts" in chain
-    assert model_card._drafter_stages(second).startswith("1000 steps of 16 sequences")
+def _drafter_record(name: str, init: str | None, prompts: int, device: str = "cpu") -> dict:
+    recipe = plain(drafter_recipes.RECIPES[name])
+    recipe["prompts"] = prompts
+    return {"recipe_name": name, "recipe": recipe, "init": init, "device": device,
+            "agreement_full_head": [0.65, 0.66], "agreement_centroid_head": [0.64, 0.65],
+            "calibration": {"temperature": 0.8, "scale": 0.75, "table": {"1.0": 1.58, "0.75": 1.81}}}
+
+
+def test_a_drafter_card_names_the_runs_it_went_on_from(tmp_path):
+    first, second = tmp_path / "drafter-laptop", tmp_path / "drafter2"
+    for folder, record in ((first, _drafter_record("laptop", None, 4096)),
+                           (second, _drafter_record("continued", str(first / "short.pt"), 8192))):
+        folder.mkdir()
+        (folder / "record.json").write_text(json.dumps(record))
+    third = _drafter_record("wide", str(second / "short.pt"), 12288, device="cuda (H100)")
+    chain = model_card.drafter_chain(third)
+    assert [r["recipe_name"] for r in chain] == ["laptop", "continued"]
+    text = cards.render("pocket.md.jinja", **_card_context(third, chain))
+    assert text.index('recipe "laptop" (4096 prompts') < text.index('recipe "continued" (8192 prompts')
+    assert "each from the one before" in text and 'recipe "wide" on cuda (H100)' in text
+    # a stage is described from the recipe's stage list
+    assert "350 more on the target's continuations only, rounds from the prompt's last token on" in text
+    assert "{{" not in text and "drafter on cpu, then cuda (H100)" in text
+
+
+def _card_context(drafter: dict, chain: list[dict]) -> dict:
+    facts = {"hidden_size": 256, "intermediate_size": 512, "layers": 4, "layer_types": ["sliding", "full"],
+             "heads": 4, "kv_heads": 1, "head_dim": "64 / 128", "sliding_window": 128, "vocab_size": 4096,
+             "final_logit_softcapping": 30.0}
+    target = {"recipe_name": "quick", "device": "cpu", "recipe": {"stages": [
+        {"name": "pretrain", "train": {"steps": 6, "batch": 8, "seq_len": 128, "lr": 2e-3, "weight_decay": 0.1,
+                                       "seed": 0}, "bos_first": False, "unlikelihood": None}]},
+        "stages": {"pretrain": {"seconds": 60, "evals": [{"step": 0, "prose_bpb": 4.5, "code_bpb": 3.6}],
+                                "final": {"prose_bpb": 3.1, "code_bpb": 2.7}}}}
+    m = {"bars": {"tau_greedy": {"rule": ">= 3.2", "value": 3.3, "pass": True}}, "params_target": 15e6,
+         "params_drafter": 3e6, "threads": 2, "example_prose": "a", "example_code": "b", "n_prompts": 24,
+         "new_tokens": 128, **{k: 1 for k in (
+             "bpb_prose", "bpb_code", "nats_per_token_prose", "nats_per_token_code", "distinct4_median",
+             "distinct4_median_prose", "distinct4_median_code", "prose_turned_code", "identical_greedy",
+             "tau_greedy", "tau_greedy_prose", "tau_greedy_code", "acceptance_by_position_greedy",
+             "tau_sample_0.8", "tau_sample_0.8_prose", "tau_sample_0.8_code", "acceptance_by_position_sample_0.8",
+             "tau_sample_0.8_transformers_lossless", "speedup_greedy", "load_seconds")}}
+    return dict(m=m, target=target, drafter=drafter, chain=chain, target_facts=facts, drafter_facts=facts,
+                devices=list(dict.fromkeys([r["device"] for r in chain] + [drafter["device"]])),
+                config_table=model_card.config_table, today="2026-12-02", manifest={}, stored_dtype="bfloat16",
+                versions={"torch": "2", "transformers": "5", "machine": "x86_64"})
+
+
+def test_the_multimodal_card_is_rendered_from_a_record():
+    sys.path.insert(0, str(REPO / "scripts"))
+    import train_multimodal
+
+    stages = {s.name: {"seconds": 120.0, "resumed_at": [], "last": {"loss": 0.5}}
+              for s in multimodal_recipes.FULL.stages}
+    stages["target"]["resumed_at"] = [300]
+    facts = {"class": "Gemma4X", "params": 2e6, "text_params": 1e6, "layers": 4, "layer_types": ["sliding", "full"],
+             "hidden_size": 128, "sliding_window": 128, "vocab_size": 4096,
+             "vision": {"params": 5e5, "layers": 2, "hidden_size": 64, "patch_size": 8, "pooling": 2},
+             "audio": {"params": 5e5, "layers": 2, "hidden_size": 64}}
+    keys = ("image", "audio", "image: Describe the picture.")
+    metrics = {"accuracy": dict.fromkeys(keys, 0.95), "samples": dict.fromkeys(keys, 100),
+               "tau": dict.fromkeys(keys, 3.0), "acceptance_by_position": dict.fromkeys(keys, [0.9, 0.8]),
+               "caption_parts": {"image: colours": 1.0}, "greedy_identical_with_drafter": True, "k": 4,
+               "speedup": 1.2}
+    record = {"recipe_name": "full", "recipe": plain(multimodal_recipes.FULL), "stages": stages,
+              "metrics": metrics, "models": {"target": facts, "drafter": facts}}
+    text = train_multimodal.card(record)
+    assert "target at step 300" in text and "| image | 100 | 95.0% | 3.00 | 0.9, 0.8 |" in text
+    assert "2400 AdamW steps" in text and "**1.20x**" in text and "{{" not in text

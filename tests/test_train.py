@@ -1,4 +1,5 @@
-"""The pocket recipe's plumbing: pocketbuild.train's resumable loop and token cache, the corpus split."""
+"""The pocket build's plumbing: a run's resumable stages (labkit.fit through pocketbuild.runs), the
+losses against loops, the token cache, the corpus split."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import torch
 from fixtures import trained_tiny
 from transformers import AutoTokenizer, Gemma4ForCausalLM
 
-from pocketbuild import train
+from labkit.fit import TrainConfig
+from pocketbuild import corpus, lm, runs
 from labkit.pocket import TOKENIZER_DIR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,18 +32,20 @@ def _run(out: Path, steps: int, stop_at: int | None = None, extra_loss=None) -> 
     target_cfg, _ = trained_tiny.configs()
     torch.manual_seed(0)
     model = Gemma4ForCausalLM(target_cfg)
-    cfg = train.TrainConfig(steps=steps, batch=4, seq_len=16, warmup=2, eval_every=100, eval_windows=2,
-                            ckpt_every=1, log_every=1, threads=1)
+    cfg = TrainConfig(steps=steps, batch=4, seq_len=16, warmup=2, eval_every=100, eval_windows=2,
+                      ckpt_every=1, log_every=1, threads=1)
     data = trained_tiny.markov_batch(64, 17, torch.Generator().manual_seed(0)).flatten().numpy()
-    val = {"val": train.eval_windows(data, 16, max_windows=4)}
+    val = corpus.eval_windows(data, 16, max_windows=4)
 
-    def get_batch(step: int) -> torch.Tensor:
+    def loss_at(step: int):
         if stop_at is not None and step == stop_at:
             raise KeyboardInterrupt  # the run dies here, after the checkpoint of step stop_at
-        return train.random_windows(data, cfg.batch, cfg.seq_len, torch.Generator().manual_seed(step))
+        batch = corpus.random_windows(data, cfg.batch, cfg.seq_len, torch.Generator().manual_seed(step))
+        return lm.lm_loss(model, batch), {}
 
-    train.train(model, cfg, get_batch, val, torch.ones(trained_tiny.VOCAB, dtype=torch.long), out,
-                extra_loss=extra_loss)
+    run = runs.Run(out, "tests/test_train.py", "tiny", cfg)
+    run.stage("pretrain", model, cfg, loss_at, then=None if extra_loss is None else lambda s: extra_loss(model, s),
+              evaluate=lambda: lm.evaluate(model, val, torch.ones(trained_tiny.VOCAB, dtype=torch.long)))
     return model
 
 
@@ -53,14 +57,16 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), name
     log = [json.loads(line) for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
-    assert {"kind": "resume", "step": 3} in log
+    assert [(r["stage"], r["step"]) for r in log if r["kind"] == "resume"] == [("pretrain", 3)]
+    record = json.loads((tmp_path / "resumed" / "record.json").read_text())
+    assert record["stages"]["pretrain"]["resumed_at"] == [3] and record["stages"]["pretrain"]["steps"] == 6
 
 
 def test_repeated_ngrams_marks_the_tokens_of_a_loop():
     tokens = torch.tensor([[1, 2, 3, 4, 1, 2, 3, 4, 9],
                            [5, 6, 7, 8, 9, 10, 11, 12, 13],  # no loop
                            [7, 7, 7, 7, 7, 7, 8, 9, 10]])  # a run of one token repeats 4-grams too
-    mask = train.repeated_ngrams(tokens, n=4)
+    mask = lm.repeated_ngrams(tokens, n=4)
     assert mask[0].tolist() == [False] * 4 + [True] * 4 + [False]
     assert not mask[1].any()
     assert mask[2].tolist() == [False] + [True] * 5 + [False] * 3
@@ -69,7 +75,7 @@ def test_repeated_ngrams_marks_the_tokens_of_a_loop():
 def _unlikelihood(model, step: int):
     g = torch.Generator().manual_seed(step)
     prefixes = torch.randint(3, trained_tiny.VOCAB, (4, 6), generator=g)
-    loss, repeated = train.sequence_unlikelihood(model, prefixes, new_tokens=24)
+    loss, repeated = lm.sequence_unlikelihood(model, prefixes, new_tokens=24)
     return loss, {"repeated": repeated}
 
 
@@ -82,11 +88,11 @@ def test_unlikelihood_pushes_down_the_repeated_tokens_of_the_models_own_text():
     at 48)."""
     model, _ = trained_tiny.load()
     prefixes = torch.randint(3, trained_tiny.VOCAB, (4, 6), generator=torch.Generator().manual_seed(0))
-    loss, repeated = train.sequence_unlikelihood(model, prefixes, new_tokens=48)
+    loss, repeated = lm.sequence_unlikelihood(model, prefixes, new_tokens=48)
     assert loss.requires_grad and torch.isfinite(loss) and repeated > 0.2
     with torch.no_grad():
         seq = model.generate(prefixes, do_sample=False, max_new_tokens=48, min_new_tokens=48, pad_token_id=0)
-    cont, mask = seq[:, 6:], train.repeated_ngrams(seq[:, 6:])
+    cont, mask = seq[:, 6:], lm.repeated_ngrams(seq[:, 6:])
 
     def probs() -> torch.Tensor:
         return model(input_ids=seq[:, :-1]).logits[:, 5:].softmax(-1).gather(-1, cont[..., None])[..., 0]
@@ -96,7 +102,7 @@ def test_unlikelihood_pushes_down_the_repeated_tokens_of_the_models_own_text():
     model.train()
     for _ in range(5):
         opt.zero_grad()
-        train.unlikelihood_loss(model(input_ids=seq[:, :-1]).logits[:, 5:], cont, mask).backward()
+        lm.unlikelihood_loss(model(input_ids=seq[:, :-1]).logits[:, 5:], cont, mask).backward()
         opt.step()
     after = probs().detach()
     assert after[mask].mean() < 0.5 * before[mask].mean()
@@ -116,12 +122,12 @@ def test_an_extra_loss_runs_in_the_loop_logs_and_resumes(tmp_path):
 
 def test_token_cache_follows_the_corpus_not_only_the_tokenizer(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
-    corpus, cache = tmp_path / "docs.jsonl", tmp_path / "docs.tokens"
-    corpus.write_text(json.dumps({"text": "def f():\n    return 1\n"}) + "\n")
-    first = train.tokenize_jsonl(corpus, tokenizer, cache=cache)
-    assert np.array_equal(train.tokenize_jsonl(corpus, tokenizer, cache=cache), first)  # from the cache
-    corpus.write_text(json.dumps({"text": "To be, or not to be\n"}) + "\n")
-    second = train.tokenize_jsonl(corpus, tokenizer, cache=cache)
+    docs, cache = tmp_path / "docs.jsonl", tmp_path / "docs.tokens"
+    docs.write_text(json.dumps({"text": "def f():\n    return 1\n"}) + "\n")
+    first = corpus.tokenize_jsonl(docs, tokenizer, cache=cache)
+    assert np.array_equal(corpus.tokenize_jsonl(docs, tokenizer, cache=cache), first)  # from the cache
+    docs.write_text(json.dumps({"text": "To be, or not to be\n"}) + "\n")
+    second = corpus.tokenize_jsonl(docs, tokenizer, cache=cache)
     assert tokenizer.decode(second[1:-1]) == "To be, or not to be\n", "a stale cache was read"
 
 

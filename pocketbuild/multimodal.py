@@ -1,0 +1,216 @@
+"""The pocket multimodal pair's training steps and held-out measurement (scripts/train_multimodal.py).
+
+Samples come from `labkit.synthetic` (pictures of two coloured shapes, sequences of beeps) and are
+encoded by the pair's processor (`labkit.media`). Each `*_loss(step)` here is one step of a stage
+of pocketbuild/recipes/multimodal.py, drawn from the step number alone so a resumed run sees the
+samples an uninterrupted one would:
+- `tower_loss`: each tower learns what its input holds, through a linear head on its soft tokens
+  that is thrown away afterwards (trained only through the language model's answers, the towers
+  never learned shapes or pitch). Vision: every soft token names what its centre shows; audio:
+  every soft token of a sequence of beeps names what its 40 ms hold (a pooled label per beep
+  taught pitch but not *when*).
+- `target_loss`: cross-entropy on the answer tokens of a question about a picture or a sound.
+- `drafter_loss`: distillation (labkit.distill) on the target's own greedy and sampled (T = 0.8)
+  answers, whose prompts hold the soft tokens the drafter attends to through the target's K/V.
+`measure` is the held-out check: exact answers per modality and question, which parts of wrong
+descriptions are right, and whether greedy decoding with the drafter gives the target's own tokens.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from labkit import distill, synthetic
+
+MODALITIES = ("image", "image", "audio")  # step i trains on MODALITIES[i % 3]: pictures are harder
+AUDIO_MS_PER_TOKEN = 40  # Gemma 4's audio tower: one soft token per 40 ms
+
+
+# ---------------------------------------------------------------- samples
+
+
+def prompt_text(processor, modality: str, question: str) -> str:
+    item = {"type": modality}
+    return processor.apply_chat_template(
+        [{"role": "user", "content": [item, {"type": "text", "text": question}]}],
+        tokenize=False, add_generation_prompt=True)
+
+
+def encode(processor, modality: str, items: list, texts: list[str], padding_side: str = "right") -> dict:
+    processor.tokenizer.padding_side = padding_side
+    kw = {"images": [[i] for i in items]} if modality == "image" else {"audio": items}
+    batch = processor(text=texts, return_tensors="pt", **kw)
+    batch.pop("mm_token_type_ids", None)
+    return dict(batch)
+
+
+def answer_weight(ids: torch.Tensor, attention: torch.Tensor, model_turn: list[int]) -> torch.Tensor:
+    """(B, T): 1 at positions whose next token belongs to the answer (after '<|turn>model\\n')."""
+    w = torch.zeros_like(ids, dtype=torch.float32)
+    n = len(model_turn)
+    for b in range(ids.shape[0]):
+        row = ids[b].tolist()
+        start = max(i for i in range(len(row) - n + 1) if row[i : i + n] == model_turn) + n
+        end = int(attention[b].sum())  # right padding: real tokens first
+        w[b, start - 1 : end - 1] = 1.0
+    return w
+
+
+def media_kwargs(batch: dict) -> dict:
+    return {k: v for k, v in batch.items() if k not in ("input_ids", "attention_mask")}
+
+
+@torch.no_grad()
+def target_answers(target, processor, modality: str, rows: list, sampled: bool) -> dict:
+    """The target's own answers to `rows`, as right-padded model inputs with the answer region."""
+    prompts = [prompt_text(processor, modality, r.question) for r in rows]
+    batch = encode(processor, modality, [r.item for r in rows], prompts, padding_side="left")
+    out = target.generate(**batch, max_new_tokens=20, do_sample=sampled, top_k=0,
+                          temperature=0.8 if sampled else None)
+    texts = processor.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+    full = [p + t.strip() + "<turn|>\n" for p, t in zip(prompts, texts)]
+    return encode(processor, modality, [r.item for r in rows], full)
+
+
+# ---------------------------------------------------------------- the stages' losses
+
+
+def towers(target) -> dict[str, tuple]:
+    """Each modality's tower and the embedder that projects its soft tokens to the text width."""
+    m = target.model
+    return {"image": (m.vision_tower, m.embed_vision), "audio": (m.audio_tower, m.embed_audio)}
+
+
+def tower_head(target, modality: str) -> torch.nn.Linear:
+    """The throwaway head: background or coloured shape per picture token; silence or pitch per sound token."""
+    classes = 1 + len(synthetic.PARTS) if modality == "image" else 1 + len(synthetic.PITCHES)
+    return torch.nn.Linear(target.config.get_text_config().hidden_size, classes)
+
+
+def tower_loss(target, head, processor, modality: str, batch: int):
+    """Step -> (cross-entropy of the head's label for every soft token, {})."""
+    m = target.model
+
+    def loss_at(step: int) -> tuple[torch.Tensor, dict]:
+        rng = random.Random(f"tower {modality} {step}")
+        if modality == "image":
+            drawn = [synthetic.draw_scene(synthetic.random_scene(rng), rng, labels=True) for _ in range(batch)]
+            pixels = processor.image_processor([image for image, _ in drawn], return_tensors="pt")
+            tokens = m.get_image_features(pixels["pixel_values"], pixels["image_position_ids"],
+                                          return_dict=True).pooler_output
+            tokens = torch.cat(list(tokens)) if isinstance(tokens, (tuple, list)) else tokens
+            tokens = tokens.reshape(batch, -1, tokens.shape[-1])  # (B, soft tokens, width)
+            side = int(tokens.shape[1] ** 0.5)  # soft tokens form a side x side grid, row by row
+            cell = synthetic.IMAGE_SIZE // side
+            labels = torch.tensor(np.stack([np.asarray(lab)[cell // 2 :: cell, cell // 2 :: cell].flatten()
+                                            for _, lab in drawn])).long()
+            return F.cross_entropy(head(tokens).flatten(0, 1), labels.flatten()), {}
+        drawn = [synthetic.render_beeps(synthetic.random_beeps(rng), rng, labels=True) for _ in range(batch)]
+        feats = processor.feature_extractor([wave for wave, _ in drawn], sampling_rate=synthetic.SAMPLE_RATE,
+                                            return_tensors="pt")
+        audio = m.get_audio_features(feats["input_features"], feats["input_features_mask"], return_dict=True)
+        tokens, valid = audio.pooler_output, audio.attention_mask  # (B, soft tokens, width), (B, soft tokens)
+        hop = synthetic.SAMPLE_RATE * AUDIO_MS_PER_TOKEN // 1000  # samples per soft token
+        labels = torch.full(valid.shape, -100, dtype=torch.long)  # -100: padding, not scored
+        for b, (_, marks) in enumerate(drawn):
+            centres = marks[hop // 2 :: hop][: valid.shape[1]]
+            labels[b, : len(centres)] = torch.from_numpy(centres)
+        labels[~valid.bool()] = -100
+        return F.cross_entropy(head(tokens).flatten(0, 1), labels.flatten(), ignore_index=-100), {}
+
+    return loss_at
+
+
+def target_loss(model, processor, batch: int):
+    """Step -> (cross-entropy on the answer tokens, {"modality"}): two picture steps, then a sound step."""
+    model_turn = processor.tokenizer.encode("<|turn>model\n", add_special_tokens=False)
+
+    def loss_at(step: int) -> tuple[torch.Tensor, dict]:
+        modality = MODALITIES[step % len(MODALITIES)]
+        rows = [synthetic.example(1 + step * batch + i, modality) for i in range(batch)]
+        texts = [prompt_text(processor, modality, r.question) + r.answer + "<turn|>\n" for r in rows]
+        enc = encode(processor, modality, [r.item for r in rows], texts)
+        ids = enc["input_ids"]
+        w = answer_weight(ids, enc["attention_mask"], model_turn)
+        logits = model(**enc, use_cache=False).logits.float()
+        ce = F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten(), reduction="none")
+        return (ce * w[:, :-1].flatten()).sum() / w.sum(), {"modality": modality}
+
+    return loss_at
+
+
+def drafter_loss(target, drafter, processor, batch: int, k: int, seed: int):
+    """Step -> (distillation loss, {"modality", "sampled", "agree"}) on the target's own answers:
+    pictures and sounds in turn, greedy and T = 0.8 answers in turn."""
+    model_turn = processor.tokenizer.encode("<|turn>model\n", add_special_tokens=False)
+
+    def loss_at(step: int) -> tuple[torch.Tensor, dict]:
+        modality = ("image", "audio")[step % 2]
+        sampled = (step // 2) % 2 == 1
+        torch.manual_seed(seed * 7919 + step)
+        rows = [synthetic.example(5_000_000 + step * batch + i, modality) for i in range(batch)]
+        enc = target_answers(target, processor, modality, rows, sampled)
+        w = answer_weight(enc["input_ids"], enc["attention_mask"], model_turn)
+        view = distill.target_view(target, enc["input_ids"], **media_kwargs(enc))
+        loss, agree = distill.distill_loss(drafter, view, k, weight=w)
+        return loss, {"modality": modality, "sampled": sampled, "agree": agree}
+
+    return loss_at
+
+
+# ---------------------------------------------------------------- held-out measurement
+
+
+@torch.no_grad()
+def measure(target, drafter, processor, n: int, k: int = 4) -> dict:
+    """On n held-out samples per modality, greedy, k drafts per round: exact-answer accuracy per
+    modality and question, whether the drafter changes any token, tau and acceptance by position."""
+    from tqdm.auto import tqdm
+
+    from labkit import metrics
+    from labkit.trace import Decoding
+    from labkit.tracing import trace_generate
+
+    per: dict[str, list[bool]] = {}
+    parts: dict[str, list[bool]] = {}
+    traces: dict[str, list] = {}
+    identical, wrong, seconds = True, [], {"plain": 0.0, "drafter": 0.0}
+    eos = target.generation_config.eos_token_id
+    for modality in ("image", "audio"):
+        for i in tqdm(range(n), desc=f"held-out {modality}"):
+            ex = synthetic.example(synthetic.HELD_OUT + i, modality)
+            batch = encode(processor, modality, [ex.item], [prompt_text(processor, modality, ex.question)])
+            ids = batch.pop("input_ids")
+            batch.pop("attention_mask")
+            common = dict(eos_token_id=eos, pad_token_id=0, **batch)
+            greedy = Decoding(k=k, max_new_tokens=20)
+            plain = trace_generate(target, None, ids, greedy, **common)
+            spec = trace_generate(target, drafter, ids, greedy, **common)
+            identical &= plain.new_ids == spec.new_ids
+            seconds["plain"] += plain.wall
+            seconds["drafter"] += spec.wall
+            text = processor.tokenizer.decode(list(plain.new_ids), skip_special_tokens=True).strip()
+            ok = text == ex.answer
+            for key in (modality, f"{modality}: {ex.question}"):
+                per.setdefault(key, []).append(ok)
+                traces.setdefault(key, []).append(spec)
+            if ex.question in (synthetic.IMAGE_QUESTIONS[0], synthetic.AUDIO_QUESTIONS[0]):
+                for part, right in ex.truth.parts_right(text).items():  # where wrong captions go wrong
+                    parts.setdefault(f"{modality}: {part}", []).append(right)
+            if not ok and len(wrong) < 10:
+                wrong.append({"modality": modality, "question": ex.question, "expected": ex.answer, "got": text})
+    return {
+        "accuracy": {key: round(sum(v) / len(v), 4) for key, v in per.items()},
+        "samples": {key: len(v) for key, v in per.items()},
+        "caption_parts": {key: round(sum(v) / len(v), 4) for key, v in parts.items()},
+        "greedy_identical_with_drafter": bool(identical), "k": k,
+        "tau": {key: round(metrics.tau(v), 3) for key, v in traces.items()},
+        "acceptance_by_position": {key: [round(a, 3) for a in metrics.acceptance_by_position(v)]
+                                   for key, v in traces.items()},
+        "speedup": round(seconds["plain"] / seconds["drafter"], 3),
+        "examples_wrong": wrong,
+    }
