@@ -2,7 +2,7 @@
 and the glass-box loop, on the same prompts, and report ratios rather than absolute seconds.
 
 Ratios measured side by side in one process are what transfer between machines; absolute times
-do not. Used by `labkit bench` and `05_speed_and_cost`.
+do not. Used by the `labkit bench` command (README); `05_speed_and_cost` reads timed traces instead.
 
 `repeats` > 1 runs every path that many times per prompt and keeps the fastest run (timeit's
 convention: the minimum is the least noisy estimate of what the code itself costs); outputs are

@@ -135,7 +135,8 @@ class SweepExplorer:
     """Sliders for k and temperature; acceptance and tau update as they move (`04_acceptance`).
 
     `run(k, temperature)` produces the traces for one setting; results are cached, so moving back
-    to a setting is instant. Build one from a pair with `SweepExplorer.for_pair(pair, prompts)`.
+    to a setting is instant. `run` is any function of (k, temperature) that returns traces: a
+    notebook's own measurement (`04_acceptance`), or saved traces looked up.
     """
 
     def __init__(self, run: RunFn, *, ks: Sequence[int] = range(1, 9), k: int = 4,
@@ -154,17 +155,6 @@ class SweepExplorer:
         self.k.observe(self._update, names="value")
         self.temperature.observe(self._update, names="value")
         self._update()
-
-    @classmethod
-    def for_pair(cls, pair: Any, prompts: Sequence[str], *, max_new_tokens: int = 24, path: str = "transformers",
-                 **kw: Any) -> SweepExplorer:
-        from labkit.generation import run
-
-        def run_pair(k: int, temperature: float) -> list[Trace]:
-            return [run(pair, p, path=path, k=k, temperature=temperature, max_new_tokens=max_new_tokens,
-                        seed=i) for i, p in enumerate(prompts)]
-
-        return cls(run_pair, label=f"{pair.name} pair, {len(prompts)} prompts × {max_new_tokens} tokens", **kw)
 
     def traces(self, k: int, temperature: float) -> list[Trace]:
         key = (int(k), round(float(temperature), 2))

@@ -123,7 +123,9 @@ print(f"drafter: {sum(p.numel() for p in fresh.parameters()) / 1e6:.2f}M paramet
 # 3. move each step's distribution towards the target's: KL(target ‖ drafter), averaged over the
 #    steps (`distill.distill_loss`), one AdamW step.
 #
-# The whole loop is 30 lines; read it with `distill.fit??`.
+# A step is a dozen lines (`distill.step_loss??`); the loop around it (AdamW, warm-up then cosine,
+# clipping, checkpoints a killed run resumes from) is `labkit.fit.fit??`, the same loop that trained
+# the pocket pairs.
 
 # %%
 steps = 150

@@ -9,17 +9,27 @@ Every training script of the pocket build writes into one folder `<out>/`:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from labkit.fit import TrainConfig, fit
+
+
+@dataclass
+class RunArgs:
+    """The flags every build script has; a script's own flags subclass it."""
+
+    recipe: str = field(default="full", metadata={"help": "the named recipe in pocketbuild/recipes/ to start from"})
+    quick: bool = field(default=False, metadata={"help": "the quick recipe: minutes on 2 CPU cores"})
 
 
 def parse(args_type: type, recipes: dict[str, Any], argv: list[str] | None = None) -> tuple[Any, Any]:
@@ -30,6 +40,11 @@ def parse(args_type: type, recipes: dict[str, Any], argv: list[str] | None = Non
     argv = sys.argv[1:] if argv is None else argv
     recipe_type = type(next(iter(recipes.values())))
     parser = HfArgumentParser((args_type, recipe_type))
+    for action in parser._actions:
+        if action.dest == "recipe":
+            action.help = f"the named recipe to start from: {', '.join(recipes)} (pocketbuild/recipes/)"
+        elif action.dest == "stages":  # data, not a flag: a recipe file's stage list
+            action.help = argparse.SUPPRESS
     first, _ = parser.parse_known_args(argv)
     name = "quick" if getattr(first, "quick", False) else first.recipe
     if name not in recipes:

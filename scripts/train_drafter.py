@@ -39,13 +39,11 @@ from labkit.pocket import HEAD_DIM, NUM_ASSISTANT_TOKENS, TARGET_DIR, TOKENIZER_
 from pocketbuild.corpus import tokenize_jsonl  # noqa: E402
 from pocketbuild.drafter import balanced_clusters, calib_rows, centroid_loss, make_data, row_mode, short_rows  # noqa: E402
 from pocketbuild.recipes.drafter import CONTINUING, RECIPES, DrafterRecipe  # noqa: E402
-from pocketbuild.runs import Run, device_name, parse, training_device  # noqa: E402
+from pocketbuild.runs import Run, RunArgs, device_name, parse, training_device  # noqa: E402
 
 
 @dataclass
-class Args:
-    recipe: str = field(default="full", metadata={"help": f"one of {', '.join(RECIPES)}"})
-    quick: bool = field(default=False, metadata={"help": "the quick recipe (<= 5 minutes on 2 CPU cores)"})
+class Args(RunArgs):
     init: Path | None = field(default=None, metadata={
         "help": "start from this drafter checkpoint (an earlier run's <stage>.pt); its data.pt is reused"})
     target: Path = field(default=TARGET_DIR, metadata={"help": "the target to distil from"})

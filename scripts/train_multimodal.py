@@ -35,13 +35,11 @@ from labkit import pocket, synthetic  # noqa: E402
 from labkit.fit import TrainConfig  # noqa: E402
 from pocketbuild import cards, multimodal  # noqa: E402
 from pocketbuild.recipes.multimodal import RECIPES, REQUIRED_ACCURACY, MultimodalRecipe, Stage  # noqa: E402
-from pocketbuild.runs import Run, parse  # noqa: E402
+from pocketbuild.runs import Run, RunArgs, parse  # noqa: E402
 
 
 @dataclass
-class Args:
-    recipe: str = field(default="full", metadata={"help": f"one of {', '.join(RECIPES)}"})
-    quick: bool = field(default=False, metadata={"help": "the quick recipe (~20 minutes on 2 CPU cores)"})
+class Args(RunArgs):
     out: Path | None = field(default=None, metadata={"help": "work folder (default: build/pocket_multimodal[_quick])"})
     install: bool = field(default=False, metadata={
         "help": f"copy the finals to {pocket.MULTIMODAL_DIR} if they pass their bars"})

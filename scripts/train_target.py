@@ -27,13 +27,11 @@ from labkit.pocket import HEAD_DIM, TOKENIZER_DIR, target_config  # noqa: E402
 from pocketbuild.corpus import bytes_per_token_table, eval_windows, random_windows, tokenize_jsonl  # noqa: E402
 from pocketbuild.lm import evaluate, lm_loss, sequence_unlikelihood  # noqa: E402
 from pocketbuild.recipes.target import RECIPES, Stage, TargetRecipe  # noqa: E402
-from pocketbuild.runs import Run, device_name, parse, training_device  # noqa: E402
+from pocketbuild.runs import Run, RunArgs, device_name, parse, training_device  # noqa: E402
 
 
 @dataclass
-class Args:
-    recipe: str = field(default="full", metadata={"help": f"one of {', '.join(RECIPES)}"})
-    quick: bool = field(default=False, metadata={"help": "the quick recipe (a few minutes on 2 CPU cores)"})
+class Args(RunArgs):
     out: Path = REPO / "runs" / "target"
     data: Path = REPO / "build" / "pocket_data"
     tokenizer: Path = TOKENIZER_DIR

@@ -56,41 +56,31 @@ FULL = DrafterRecipe(stages=(
     Stage("focus2", "continuations", 1200, 2.5e-4, rounds_from="prompt", hard=1.0, seed=3),
     Stage("short", "short", 600, 2.5e-4, rounds_from="short_prompt", hard=1.0, seed=4),
 ))
+def changed(stages: tuple[Stage, ...], **fields: dict) -> tuple[Stage, ...]:
+    """`stages` with some stages' fields changed, by stage name: changed(s, short={"steps": 700})."""
+    return tuple(replace(s, **fields.get(s.name, {})) for s in stages)
+
+
 # About an hour of a 2-core CPU: half the prompts, the first cosine, then the two stages with the
 # argmax cross-entropy, which move greedy tau most. Short of the bars alone.
-LAPTOP = replace(FULL, prompts=4096, gen_batch=512, stages=(
-    Stage("distil", "all", 650, 2e-3, warmup=50),
-    Stage("focus2", "continuations", 350, 5e-4, rounds_from="prompt", hard=1.0, seed=3),
-    Stage("short", "short", 350, 2.5e-4, rounds_from="short_prompt", hard=1.0, seed=4),
-))
+LAPTOP = replace(FULL, prompts=4096, gen_batch=512, stages=changed(
+    tuple(s for s in FULL.stages if s.name in ("distil", "focus2", "short")),
+    distil={"steps": 650}, focus2={"steps": 350, "lr": 5e-4}, short={"steps": 350}))
 # Goes on from a LAPTOP drafter (`--init <run>/short.pt`), ~90 more minutes of 2 cores: the target
 # writes as many prompts again (rows already written are reused), a warm restart at half the
 # first lr on all rows, then focus2 and short again.
-CONTINUED = replace(LAPTOP, prompts=8192, stages=(
-    Stage("distil", "all", 1000, 1e-3),
-    Stage("focus2", "continuations", 700, 5e-4, rounds_from="prompt", hard=1.0, seed=3),
-    Stage("short", "short", 600, 2.5e-4, rounds_from="short_prompt", hard=1.0, seed=4),
-))
+CONTINUED = replace(LAPTOP, prompts=8192, stages=changed(
+    LAPTOP.stages, distil={"steps": 1000, "lr": 1e-3, "warmup": 20}, focus2={"steps": 700}, short={"steps": 600}))
 # The shipped drafter's last two runs (a GPU's minutes each): 64 rows a step, more prompts.
-WIDE = replace(CONTINUED, batch=64, prompts=12288, stages=(
-    Stage("distil", "all", 1200, 1e-3),
-    Stage("focus2", "continuations", 1000, 5e-4, rounds_from="prompt", hard=1.0, seed=3),
-    Stage("short", "short", 800, 2.5e-4, rounds_from="short_prompt", hard=1.0, seed=4),
-))
-WIDER = replace(WIDE, prompts=20480, stages=(
-    Stage("distil", "all", 1000, 1e-3),
-    Stage("focus2", "continuations", 900, 5e-4, rounds_from="prompt", hard=1.0, seed=3),
-    Stage("short", "short", 700, 2.5e-4, rounds_from="short_prompt", hard=1.0, seed=4),
-))
+WIDE = replace(CONTINUED, batch=64, prompts=12288, stages=changed(
+    CONTINUED.stages, distil={"steps": 1200}, focus2={"steps": 1000}, short={"steps": 800}))
+WIDER = replace(WIDE, prompts=20480, stages=changed(
+    WIDE.stages, distil={"steps": 1000}, focus2={"steps": 900}, short={"steps": 700}))
 # Under 5 minutes on 2 cores against the shipped 24-layer target.
 QUICK = replace(FULL, prompts=192, new_tokens=80, short_prompts=64, centroid_steps=40, calib_prompts=8,
-                eval_sequences=32, width=128, stages=(
-                    Stage("distil", "all", 50, 2e-3, warmup=50),
-                    Stage("polish", "all", 20, 1e-3, seed=1),
-                    Stage("focus", "continuations", 20, 5e-4, rounds_from="prompt", seed=2),
-                    Stage("focus2", "continuations", 20, 2.5e-4, rounds_from="prompt", hard=1.0, seed=3),
-                    Stage("short", "short", 20, 2.5e-4, rounds_from="short_prompt", hard=1.0, seed=4),
-                ))
+                eval_sequences=32, width=128, stages=changed(
+                    FULL.stages, distil={"steps": 50}, polish={"steps": 20}, focus={"steps": 20},
+                    focus2={"steps": 20}, short={"steps": 20}))
 
 RECIPES = {"full": FULL, "laptop": LAPTOP, "continued": CONTINUED, "wide": WIDE, "wider": WIDER, "quick": QUICK}
 # Recipes that go on from an earlier run's weights (`--init`)
