@@ -1,5 +1,6 @@
-"""Measure, in one run: plain target decoding, transformers' assisted generate (untraced and traced)
-and the glass-box loop, on the same prompts, and report ratios rather than absolute seconds.
+"""Measure, in one run: plain target decoding, a drafting method on transformers' `generate` (the
+MTP drafter's also traced) and on the glass-box loop, on the same prompts, and report ratios
+rather than absolute seconds, overall and per task.
 
 Ratios measured side by side in one process are what transfer between machines; absolute times
 do not. Used by the `labkit bench` command (README); `05_speed_and_cost` reads timed traces instead.
@@ -22,7 +23,9 @@ from typing import Any
 import torch
 
 from labkit import metrics
+from labkit.errors import BadInputError
 from labkit.generation import _text_tokenizer, check_settings, encode
+from labkit.methods import check_draft_model, check_method, count_forwards, drafting, generate_kwargs, glassbox_drafter
 from labkit.glassbox import speculate
 from labkit.trace import Decoding
 from labkit.tracing import drafter_settings, generation_config, trace_generate
@@ -49,6 +52,9 @@ def bench(
     pair: Any,
     prompts: Sequence[str],
     *,
+    method: str = "mtp",
+    tasks: Sequence[str] | None = None,
+    draft_model: Any = None,
     k: int = 4,
     max_new_tokens: int = 128,
     temperature: float = 0.0,
@@ -57,9 +63,17 @@ def bench(
     repeats: int = 1,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Run every path on every prompt; return the headline numbers as a JSON-ready dict."""
+    """Run the target alone and `method` (labkit.methods) on every prompt, on transformers' path and
+    the glass box; return the headline numbers as a JSON-ready dict, per task too when `tasks`
+    (one name per prompt) is given. The MTP drafter's path is also traced round by round."""
     from tqdm.auto import tqdm
 
+    check_method(method, draft_model)
+    if draft_model is not None:
+        check_draft_model(pair, draft_model)
+    tasks = list(tasks) if tasks is not None else ["all"] * len(prompts)
+    if len(tasks) != len(prompts):
+        raise BadInputError(f"{len(tasks)} task names for {len(prompts)} prompts: give one per prompt")
     tok = _text_tokenizer(pair.tokenizer)
     cfg = generation_config(
         max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
@@ -70,74 +84,100 @@ def bench(
     shipped = Decoding(k=k, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
                        lossless=False)
     common = dict(pad_token_id=tok.pad_token_id, pair=pair.name)
-    times = {"plain": 0.0, "transformers": 0.0, "transformers_traced": 0.0, "glassbox": 0.0}
-    same = {"plain_vs_transformers": True, "traced_vs_untraced": True, "glassbox_vs_plain": True}
-    traced, glass, lossless = [], [], []
+    kw = generate_kwargs(method, pair, k, draft_model)
+    drafter = glassbox_drafter(method, pair, draft_model)
     encoded = [encode(pair, p) for p in prompts]
     for ids in encoded:
         check_settings(pair, ids.shape[1], shipped, "transformers")
     # Warm-up: first calls pay for lazy initialisation in torch and transformers.
-    with drafter_settings(pair.drafter, k, "constant"):
+    with drafting(method, pair, k, draft_model):
         _timed_generate(pair, encoded[0], cfg, seed)
-        _timed_generate(pair, encoded[0], cfg, seed, assistant_model=pair.drafter)
-    speculate(pair.target, pair.drafter, encoded[0], Decoding(k=k, max_new_tokens=8))
+        _timed_generate(pair, encoded[0], cfg, seed, **kw)
+    if drafter is not None:
+        speculate(pair.target, drafter, encoded[0], Decoding(k=k, max_new_tokens=8))
 
     second = itemgetter(1)
-    for ids in tqdm(encoded, desc=f"bench k={k} T={temperature}", disable=not progress):
-        plain, t = _fastest(repeats, lambda: _timed_generate(pair, ids, cfg, seed), second)
-        times["plain"] += t
-        with drafter_settings(pair.drafter, k, "constant"):
-            assisted, t = _fastest(repeats, lambda: _timed_generate(
-                pair, ids, cfg, seed, assistant_model=pair.drafter), second)
-        times["transformers"] += t
-        tr = _fastest(repeats, lambda: trace_generate(pair.target, pair.drafter, ids, shipped, **common),
-                      attrgetter("wall"))
-        times["transformers_traced"] += tr.wall
-        g = _fastest(repeats, lambda: speculate(pair.target, pair.drafter, ids, shipped, pair=pair.name),
-                     attrgetter("wall"))
-        times["glassbox"] += g.wall
-        traced.append(tr)
-        glass.append(g)
-        same["traced_vs_untraced"] &= list(tr.output_ids) == assisted
-        if temperature == 0.0:
-            same["plain_vs_transformers"] &= plain == assisted
-            same["glassbox_vs_plain"] &= list(g.output_ids) == plain
-        else:
-            lossless.append(trace_generate(pair.target, pair.drafter, ids, replace(shipped, lossless=True),
-                                           **common))
-    if temperature > 0.0:  # sampled outputs differ by design; equality is only owed to tracing
-        same = {"traced_vs_untraced": same["traced_vs_untraced"]}
-
-    s, sg = metrics.summarize(traced), metrics.summarize(glass)
-    result: dict[str, Any] = {
-        "pair": pair.name,
-        "device": str(pair.device),
-        "threads": torch.get_num_threads(),
-        "prompts": len(prompts),
-        "max_new_tokens": max_new_tokens,
-        "k": k,
-        "temperature": temperature,
-        "top_p": top_p,
-        "repeats": repeats,
-        "identical": all(same.values()),
-        "identical_detail": same,
-        "tau": round(s.tau, 3),
-        "tau_glassbox": round(sg.tau, 3),
-        "alpha": round(s.alpha, 3),
-        "acceptance_by_position": [round(a, 3) for a in s.acceptance],
-        "acceptance_by_position_glassbox": [round(a, 3) for a in sg.acceptance],
-        "speedup": round(times["plain"] / times["transformers"], 3),
-        "speedup_glassbox": round(times["plain"] / times["glassbox"], 3),
-        "trace_overhead": round(times["transformers_traced"] / times["transformers"], 3),
-        "glassbox_vs_transformers": round(times["glassbox"] / times["transformers"], 3),
-        "seconds": {name: round(t, 3) for name, t in times.items()},
-        "time_split_transformers": {
-            "draft": round(s.t_draft, 3), "verify": round(s.t_verify, 3), "rest": round(s.t_rest, 3)
-        },
-    }
-    if temperature > 0.0:
-        result["tv_transformers"] = round(s.tv, 4)
-        result["tv_transformers_lossless"] = round(metrics.summarize(lossless).tv, 6)
-        result["tv_glassbox"] = round(sg.tv, 6)
-        result["tau_transformers_lossless"] = round(metrics.tau(lossless), 3)
+    rows = []
+    for ids, task in tqdm(list(zip(encoded, tasks)), desc=f"bench {method} k={k} T={temperature}",
+                          disable=not progress):
+        row: dict[str, Any] = {"task": task}
+        plain, row["plain"] = _fastest(repeats, lambda: _timed_generate(pair, ids, cfg, seed), second)
+        with drafting(method, pair, k, draft_model), count_forwards(pair.target) as passes:
+            (drafted, row["method"]), calls = _fastest(repeats, lambda: _timed_generate(pair, ids, cfg, seed, **kw),
+                                                       second), passes[0]
+        row["passes"] = calls / max(1, repeats)  # the target's forward passes per call, prefill included
+        row["new"] = len(drafted) - ids.shape[1]
+        row["same"] = {} if temperature > 0 else {"plain_vs_transformers": plain == drafted}
+        if drafter is not None:
+            glass = glassbox_drafter(method, pair, draft_model)  # fresh: an independent drafter keeps a cache
+            row["glass"] = g = _fastest(repeats, lambda: speculate(pair.target, glass, ids, shipped, pair=pair.name),
+                                        attrgetter("wall"))
+            if temperature == 0.0:
+                row["same"]["glassbox_vs_plain"] = list(g.output_ids) == plain
+        if method == "mtp":  # transformers' own path, round by round
+            with drafter_settings(pair.drafter, k, "constant"):
+                row["traced"] = tr = _fastest(repeats, lambda: trace_generate(pair.target, pair.drafter, ids, shipped,
+                                                                              **common), attrgetter("wall"))
+            row["same"]["traced_vs_untraced"] = list(tr.output_ids) == drafted
+            if temperature > 0.0:
+                row["lossless"] = trace_generate(pair.target, pair.drafter, ids, replace(shipped, lossless=True),
+                                                 **common)
+        rows.append(row)
+    result = {"pair": pair.name, "device": str(pair.device), "threads": torch.get_num_threads(),
+              "prompts": len(prompts), "max_new_tokens": max_new_tokens, "k": k, "temperature": temperature,
+              "top_p": top_p, "repeats": repeats, "method": method, **_summary(rows, method, temperature)}
+    if set(tasks) != {"all"}:
+        result["by_task"] = {task: {key: value for key, value in _summary(
+            [r for r in rows if r["task"] == task], method, temperature).items()
+            if key in ("tau", "tau_glassbox", "speedup", "identical")} | {"prompts": tasks.count(task)}
+            for task in dict.fromkeys(tasks)}
     return result
+
+
+def _rounds(traces: list[Any], out: dict[str, Any], suffix: str) -> Any:
+    """tau, alpha and acceptance by position of some traces into `out` (keys end with `suffix`)."""
+    s = metrics.summarize(traces)
+    out.update({f"tau{suffix}": round(s.tau, 3), "alpha": round(s.alpha, 3),
+                f"acceptance_by_position{suffix}": [round(a, 3) for a in s.acceptance]})
+    return s
+
+
+def _summary(rows: list[dict], method: str, temperature: float) -> dict[str, Any]:
+    """The headline numbers of some rows of `bench`: tau, acceptance, speedup, output equality."""
+    same = {key: all(r["same"][key] for r in rows) for key in rows[0]["same"]}
+    seconds = {"plain": sum(r["plain"] for r in rows), "transformers": sum(r["method"] for r in rows)}
+    passes = sum(r["passes"] for r in rows)
+    out: dict[str, Any] = {
+        "identical": all(same.values()), "identical_detail": same,
+        # new tokens per target forward pass, prefill included (metrics.tau's definition)
+        "tau": round(sum(r["new"] for r in rows) / passes, 3) if passes else None,
+        "speedup": round(seconds["plain"] / seconds["transformers"], 3),
+    }
+    glass = [r["glass"] for r in rows if "glass" in r]
+    if glass:
+        sg = _rounds(glass, out, "_glassbox")
+        seconds["glassbox"] = sum(g.wall for g in glass)
+        out.update(speedup_glassbox=round(seconds["plain"] / seconds["glassbox"], 3),
+                   glassbox_vs_transformers=round(seconds["glassbox"] / seconds["transformers"], 3))
+        if temperature > 0.0:
+            out["tv_glassbox"] = round(sg.tv, 6)
+    else:  # the target alone: one token per pass
+        out.update(tau_glassbox=None, alpha=None, acceptance_by_position_glassbox=None, speedup_glassbox=None,
+                   glassbox_vs_transformers=None)
+    traced = [r["traced"] for r in rows if "traced" in r]
+    if traced:
+        s = _rounds(traced, out, "")
+        seconds["transformers_traced"] = sum(t.wall for t in traced)
+        out.update(trace_overhead=round(seconds["transformers_traced"] / seconds["transformers"], 3),
+                   time_split_transformers={"draft": round(s.t_draft, 3), "verify": round(s.t_verify, 3),
+                                            "rest": round(s.t_rest, 3)})
+        if temperature > 0.0:
+            lossless = [r["lossless"] for r in rows]
+            out.update(tv_transformers=round(s.tv, 4),
+                       tv_transformers_lossless=round(metrics.summarize(lossless).tv, 6),
+                       tau_transformers_lossless=round(metrics.tau(lossless), 3))
+    else:  # untraced: acceptance by position comes from the glass box, which drafts the same tokens
+        out.update(acceptance_by_position=out["acceptance_by_position_glassbox"], trace_overhead=None,
+                   time_split_transformers=None)
+    out["seconds"] = {name: round(t, 3) for name, t in seconds.items()}
+    return out

@@ -1,4 +1,5 @@
-"""The `labkit` command: `labkit tour` (one coloured run) and `labkit bench --json`.
+"""The `labkit` command: `labkit tour` (one coloured run) and `labkit bench --json` (`--method`,
+`--prompts FILE.jsonl`: any drafter on any prompts, per task).
 
 Both use the shipped pocket pair unless `--pair` names another (a Gemma 4 id or a folder).
 """
@@ -10,6 +11,7 @@ import json
 import sys
 
 from labkit.errors import LabkitError
+from labkit.methods import METHODS
 
 
 def _load(args: argparse.Namespace):  # noqa: ANN202
@@ -44,17 +46,49 @@ def tour(args: argparse.Namespace) -> int:
     return 0
 
 
-def bench(args: argparse.Namespace) -> int:
-    from labkit.bench import bench as run_bench
+def read_prompts(spec: str, n: int) -> tuple[list[str], list[str] | None]:
+    """(prompts, their tasks) from "prose", "code", "both" (the shipped held-out prompts, n of each)
+    or a .jsonl file of {"text": ..., "task": ...} rows (every row; "task" optional)."""
+    from pathlib import Path
+
+    from labkit.errors import BadInputError
     from labkit.generation import load_prompts
 
+    if spec in ("prose", "code", "both"):
+        kinds = ["prose", "code"] if spec == "both" else [spec]
+        return [p for kind in kinds for p in load_prompts(kind, n)], None
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise BadInputError(f"--prompts {spec}: use prose, code, both, or a .jsonl file of "
+                            '{"text": ..., "task": ...} rows')
+    rows = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+                rows.append((str(row["text"]), str(row.get("task", "all"))))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise BadInputError(f'{path}, line {i}: not a {{"text": ..., "task": ...}} JSON object') from None
+    if not rows:
+        raise BadInputError(f"{path} holds no prompts")
+    return [t for t, _ in rows], [task for _, task in rows]
+
+
+def bench(args: argparse.Namespace) -> int:
+    from labkit.bench import bench as run_bench
+    from labkit.methods import load_draft_model
+
+    from labkit.loading import read_config
+
+    prompts, tasks = read_prompts(args.prompts, args.n)
+    if args.method == "draft-model" and args.draft_model is not None:
+        read_config(args.draft_model)  # a wrong folder or id fails here, before the pair loads
     pair = _load(args)
-    kinds = ["prose", "code"] if args.prompts == "both" else [args.prompts]
-    prompts = [p for kind in kinds for p in load_prompts(kind, args.n)]
+    draft_model = load_draft_model(pair, args.draft_model) if args.method == "draft-model" else None
     result = run_bench(
-        pair, prompts, k=args.k, max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature, top_p=args.top_p, seed=args.seed, repeats=args.repeats,
-        progress=not args.quiet,
+        pair, prompts, method=args.method, tasks=tasks, draft_model=draft_model, k=args.k,
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
+        repeats=args.repeats, progress=not args.quiet,
     )
     result["prompt_set"] = args.prompts
     if args.json:
@@ -81,7 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--no-color", action="store_true")
     b = sub.choices["bench"]
     b.add_argument("--json", action="store_true", help="print one JSON object")
-    b.add_argument("--prompts", choices=["prose", "code", "both"], default="both")
+    b.add_argument("--method", choices=METHODS, default="mtp",
+                   help="the drafter: the pair's MTP drafter, an independent draft model, prompt lookup, or none")
+    b.add_argument("--draft-model", default=None,
+                   help="with --method draft-model: a folder or hub id (default: the pocket draft model)")
+    b.add_argument("--prompts", default="both",
+                   help='prose, code, both (the shipped held-out prompts) or a .jsonl file of {"text", "task"} rows')
     b.add_argument("--n", type=int, default=8, help="prompts per set")
     b.add_argument("--temperature", type=float, default=0.0)
     b.add_argument("--top-p", type=float, default=1.0)

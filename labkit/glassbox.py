@@ -203,19 +203,21 @@ class IndependentDrafter:
 class PromptLookupDrafter:
     """Prompt lookup: find the last n-gram earlier in the text and propose what followed it.
 
-    Its drafts are deterministic, so they are verified as point masses (exact under sampling).
+    As transformers' `prompt_lookup_num_tokens` does: the longest n-gram up to `max_ngram` that
+    occurs earlier, its first (leftmost) occurrence, and up to k tokens after it. Its drafts are
+    deterministic, so they are verified as point masses (exact under sampling).
     """
 
     name = "prompt-lookup"
 
-    def __init__(self, vocab_size: int, max_ngram: int = 3):
+    def __init__(self, vocab_size: int, max_ngram: int = 2):
         self.vocab_size, self.max_ngram = vocab_size, max_ngram
 
     def propose(self, ctx: Context, k: int, pick: Pick) -> tuple[list[int], list[torch.Tensor]]:
         ids = ctx.ids
         for n in range(min(self.max_ngram, len(ids) - 1), 0, -1):
             tail = ids[-n:]
-            for start in range(len(ids) - n - 1, -1, -1):  # most recent earlier match first
+            for start in range(len(ids) - n):  # leftmost match first; the tail itself has nothing after it
                 if ids[start : start + n] == tail:
                     tokens = ids[start + n : start + n + k]
                     device = ctx.hidden.device if ctx.hidden is not None else "cpu"

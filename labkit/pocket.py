@@ -31,6 +31,7 @@ TARGET_DIR = POCKET_DIR / "target"
 DRAFTER_DIR = POCKET_DIR / "drafter"
 TOKENIZER_DIR = POCKET_DIR / "tokenizer"
 MULTIMODAL_DIR = POCKET_DIR / "multimodal"  # target (+ processor and tokenizer) and drafter
+DRAFT_MODEL_DIR = POCKET_DIR / "draft_model"  # an independent draft model for the text target (08)
 
 NUM_ASSISTANT_TOKENS = 4  # k for the pocket pair: a small drafter's acceptance decays fast
 

@@ -40,10 +40,12 @@ def parse(args_type: type, recipes: dict[str, Any], argv: list[str] | None = Non
     argv = sys.argv[1:] if argv is None else argv
     recipe_type = type(next(iter(recipes.values())))
     parser = HfArgumentParser((args_type, recipe_type))
+    example = next(iter(recipes.values()))
     for action in parser._actions:
         if action.dest == "recipe":
             action.help = f"the named recipe to start from: {', '.join(recipes)} (pocketbuild/recipes/)"
-        elif action.dest == "stages":  # data, not a flag: a recipe file's stage list
+        elif isinstance(getattr(example, action.dest, None), tuple) or dataclasses.is_dataclass(
+                getattr(example, action.dest, None)):  # data, not a flag: stage lists, training configs
             action.help = argparse.SUPPRESS
     first, _ = parser.parse_known_args(argv)
     name = "quick" if getattr(first, "quick", False) else first.recipe

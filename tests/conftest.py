@@ -1,4 +1,5 @@
-"""Fixtures shared by the tests that start a JupyterLab server (test_browser, test_make_lab).
+"""Fixtures shared across test files: the tiny random pair on disk, and what the tests that start
+a JupyterLab server need (test_browser, test_make_lab).
 
 Test helpers that build models live in tests/fixtures/ (`from fixtures import trained_tiny`).
 """
@@ -14,6 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny() -> Path:
+    """The tiny random-weight pair of the real Gemma 4 classes, saved once (tests/fixtures/tiny_pair.py)."""
+    from fixtures import tiny_pair
+
+    return tiny_pair.build()
 
 
 @pytest.fixture

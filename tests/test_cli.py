@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from fixtures import tiny_pair
 
 from labkit import cli
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return tiny_pair.build()
 
 
 def test_bench_json(tiny, capsys):

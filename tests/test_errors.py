@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from fixtures import tiny_pair
 
 import labkit
 from labkit import errors, loading
 from labkit.generation import run
 
 PROMPT = "BRUTUS.\nI would not, Cassius; yet I love him well,\n"
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return tiny_pair.build()
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,6 @@ PROMPT = "BRUTUS.\nI would not, Cassius; yet I love him well,\n"
 
 
 @pytest.fixture(scope="module")
-def tiny() -> Path:
-    return tiny_pair.build()
-
-
-@pytest.fixture(scope="module")
 def pair(tiny):
     return labkit.load_pair(tiny / "target", tiny / "drafter")
 

@@ -22,11 +22,6 @@ from labkit.generation import run
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    return tiny_pair.build()
-
-
-@pytest.fixture(scope="module")
 def pair(tiny):
     return labkit.load_pair(tiny / "target-media", tiny / "drafter")
 

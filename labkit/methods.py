@@ -1,0 +1,115 @@
+"""Drafting methods side by side: the pair's MTP drafter, an independent draft model, prompt lookup,
+and none (the target alone), on transformers' `generate` and on the glass box (`08_choosing_a_drafter`).
+
+`generate_kwargs` says how transformers runs a method (`assistant_model=` for both drafters,
+`prompt_lookup_num_tokens=` for prompt lookup); `glassbox_drafter` the drafter object the glass
+box runs for it. `count_forwards` counts the target's forward passes during a call, which gives
+tau for every method on transformers' path without tracing it: generated tokens / passes after
+the prefill. Prompt lookup here finds matches as transformers does (the first, leftmost match of
+the longest n-gram up to 2), so both paths draft the same tokens.
+Left out: tree drafts (Medusa, EAGLE), lookahead decoding, suffix trees, batching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from labkit.errors import BadInputError
+
+METHODS = ("mtp", "draft-model", "prompt-lookup", "none")
+PROMPT_LOOKUP_NGRAM = 2  # transformers' default `max_matching_ngram_size`
+
+
+def check_method(method: str, draft_model: Any = None) -> None:
+    if method not in METHODS:
+        raise BadInputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "draft-model" and draft_model is None:
+        raise BadInputError("method 'draft-model' needs a draft model: labkit.load_draft_model() loads the "
+                            "pocket one (python scripts/train_draft_model.py trains it), or pass a folder")
+
+
+def generate_kwargs(method: str, pair: Any, k: int, draft_model: Any = None) -> dict[str, Any]:
+    """What `pair.target.generate` needs to run `method` with k drafts per round (constant)."""
+    check_method(method, draft_model)
+    if method == "mtp":
+        return {"assistant_model": pair.drafter}
+    if method == "draft-model":
+        return {"assistant_model": draft_model}
+    if method == "prompt-lookup":
+        return {"prompt_lookup_num_tokens": k, "max_matching_ngram_size": PROMPT_LOOKUP_NGRAM}
+    return {}
+
+
+@contextmanager
+def drafting(method: str, pair: Any, k: int, draft_model: Any = None) -> Iterator[None]:
+    """The assistant's own generation config set to k drafts a round, constant, for the call."""
+    from labkit.tracing import drafter_settings
+
+    assistant = generate_kwargs(method, pair, k, draft_model).get("assistant_model")
+    if assistant is None:
+        yield
+        return
+    with drafter_settings(assistant, k, "constant"):
+        yield
+
+
+def glassbox_drafter(method: str, pair: Any, draft_model: Any = None) -> Any:
+    """The glass box's drafter for `method` (None for "none": the target alone)."""
+    from labkit.glassbox import IndependentDrafter, MTPDrafter, PromptLookupDrafter
+
+    check_method(method, draft_model)
+    if method == "mtp":
+        return MTPDrafter(pair.target, pair.drafter)
+    if method == "draft-model":
+        return IndependentDrafter(draft_model)
+    if method == "prompt-lookup":
+        return PromptLookupDrafter(pair.target.config.get_text_config().vocab_size, PROMPT_LOOKUP_NGRAM)
+    return None
+
+
+@contextmanager
+def count_forwards(model: torch.nn.Module) -> Iterator[list[int]]:
+    """Counts `model`'s forward passes inside the block: `with count_forwards(m) as n: ...; n[0]`."""
+    count = [0]
+    handle = model.register_forward_pre_hook(lambda module, args: count.__setitem__(0, count[0] + 1))
+    try:
+        yield count
+    finally:
+        handle.remove()
+
+
+def load_draft_model(pair: Any, source: str | Path | None = None) -> Any:
+    """An independent draft model for `pair`, on its device and in its dtype: the pocket draft model
+    (data/pocket/draft_model/, for the pocket pair) by default, else a folder or hub id of a causal
+    LM that shares the target's tokenizer. A clear error when it is missing or does not fit."""
+    from transformers import AutoModelForCausalLM
+
+    from labkit.loading import read_config
+    from labkit.pocket import DRAFT_MODEL_DIR
+
+    if source is None:
+        if not pair.is_pocket:
+            raise BadInputError("a real Gemma 4 pair has no default draft model: pass a folder or hub id of a "
+                                "small causal LM with the target's tokenizer")
+        if not (DRAFT_MODEL_DIR / "model.safetensors").exists():
+            raise BadInputError(f"no pocket draft model in {DRAFT_MODEL_DIR}: train one with "
+                                "`python scripts/train_draft_model.py --quick --install` (a few minutes)")
+        source = DRAFT_MODEL_DIR
+    read_config(source)  # a clear error for a wrong id, a missing folder or no network
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=pair.dtype).to(pair.device).eval()
+    check_draft_model(pair, model)
+    return model
+
+
+def check_draft_model(pair: Any, model: Any) -> None:
+    """A draft model must score the target's vocabulary: the same ids mean the same tokens."""
+    ours = pair.target.config.get_text_config().vocab_size
+    theirs = model.config.get_text_config().vocab_size
+    if ours != theirs:
+        raise BadInputError(f"the draft model's vocabulary ({theirs} tokens) is not the target's ({ours}): "
+                            "a draft model must share the target's tokenizer")
