@@ -394,3 +394,34 @@ def check_best_k_for_costs(fn: Callable[[Any, float, Sequence[int]], int]) -> No
             assert got == want, (f"alpha {a}, c {costs.c:.2f}, v(5) {costs.v(5):.2f}, loop {costs.loop_plain}: "
                                  f"got k = {got}, the cost model says {want}")
     print(f"✓ best_k agrees with the cost model on {3 * len(settings)} settings of alpha, c, v and the loop's work")
+
+
+def check_hybrid_drafter(fn: Callable, pair, k: int = 4, per_task: int = 2) -> None:
+    """08_choosing_a_drafter: fn(ctx, k, pick, lookup, mtp) → (drafts, qs), prompt lookup's drafts
+    when it finds a match, else the MTP drafter's. Run through the glass box on quote and prose
+    prompts: the output must be the target's, and the drafts exactly the rule's."""
+    from labkit import methods
+    from labkit.generation import encode
+    from labkit.glassbox import speculate
+
+    lookup, mtp = methods.glassbox_drafter("prompt-lookup", pair), methods.glassbox_drafter("mtp", pair)
+
+    class Yours:
+        name = "hybrid"
+
+        def propose(self, ctx: Any, k: int, pick: Any) -> Any:
+            got = fn(ctx, k, pick, lookup, mtp)
+            found = lookup.propose(ctx, k, pick)
+            want = found if found[0] else mtp.propose(ctx, k, pick)
+            assert list(got[0]) == list(want[0]), (
+                f"at {len(ctx.ids)} tokens: you drafted {list(got[0])}, the hybrid rule drafts {list(want[0])}")
+            return got
+
+    rows = [r for r in methods.load_tasks(per_task) if r["task"] in ("quote", "prose")]
+    for row in rows:
+        ids = encode(pair, row["text"])
+        plain = speculate(pair.target, methods.glassbox_drafter("none", pair), ids, Decoding(k=k, max_new_tokens=24))
+        yours = speculate(pair.target, Yours(), ids, Decoding(k=k, max_new_tokens=24))
+        assert yours.new_ids == plain.new_ids, f"{row['id']}: your drafter changed the target's greedy output"
+    print(f"✓ your hybrid drafts what the rule says and keeps the target's output on {len(rows)} prompts "
+          f"(quote and prose, {pair.label}, k = {k})")

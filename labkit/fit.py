@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     steps: int = 2000  # optimizer steps in total (the cosine schedule ends here)
     batch: int = 16  # sequences per step

@@ -24,8 +24,9 @@ from typing import Any
 import torch
 
 from labkit.errors import BadInputError
-from labkit.glassbox import IndependentDrafter, MTPDrafter, PromptLookupDrafter, speculate
+from labkit.glassbox import speculate
 from labkit.loading import load_pair
+from labkit.methods import METHODS, glassbox_drafter
 from labkit.tracing import trace_generate
 from labkit.trace import Decoding, Trace
 
@@ -149,8 +150,8 @@ def run(
     are (`labkit.tracing.lossless`), so the output is distributed exactly like the target's. On by
     default; `lossless=False` runs transformers' as-shipped MTP sampling rule, whose output is
     biased (`03_verify_and_accept` shows by how much). The glass-box loop is always lossless.
-    drafter: for path "glassbox", "mtp" (the pair's drafter), "prompt-lookup", or a causal LM
-    object to use as an independent drafter.
+    drafter: for path "glassbox", "mtp" (the pair's drafter), "prompt-lookup", "none" (the target
+    alone on the same loop), or a causal LM to use as an independent draft model (labkit.methods).
     """
     ids = encode(pair, prompt, chat=chat)
     settings = Decoding(k=k, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
@@ -160,14 +161,12 @@ def run(
     # The target's own stop tokens (a chat model also ends its turn: Gemma 4's <turn|>), else <eos>.
     eos = (pair.target.generation_config.eos_token_id or tok.eos_token_id) if stop_at_eos else None
     if path == "glassbox":
-        if drafter == "mtp":
-            source = MTPDrafter(pair.target, pair.drafter)
-        elif drafter == "prompt-lookup":
-            source = PromptLookupDrafter(pair.target.config.get_text_config().vocab_size)
-        elif isinstance(drafter, torch.nn.Module):
-            source = IndependentDrafter(drafter)
+        if isinstance(drafter, torch.nn.Module):
+            source = glassbox_drafter("draft-model", pair, drafter)
+        elif drafter in METHODS:
+            source = glassbox_drafter(drafter, pair)
         else:
-            raise BadInputError(f"unknown drafter {drafter!r}; use 'mtp', 'prompt-lookup' or a model")
+            raise BadInputError(f"unknown drafter {drafter!r}; use 'mtp', 'prompt-lookup', 'none' or a draft model")
         trace = speculate(pair.target, source, ids, settings, pair=pair.name, eos_token_id=eos, **model_inputs)
     else:
         trace = trace_generate(pair.target, pair.drafter if path == "transformers" else None, ids, settings,

@@ -225,6 +225,15 @@ class PromptLookupDrafter:
         return [], []
 
 
+class NoDrafter:
+    """No drafts: the target alone, on the same loop as the drafters it is compared with (`08`)."""
+
+    name = "none"
+
+    def propose(self, ctx: Context, k: int, pick: Pick) -> tuple[list[int], list[torch.Tensor]]:
+        return [], []
+
+
 def _picker(temperature: float, top_p: float, generator: torch.Generator | None) -> Pick:
     """Greedy drafts are the argmax; sampled drafts are drawn from q, as the theory requires."""
 
@@ -254,7 +263,7 @@ def _trim_kv(kv: dict, stale: int, mode: str, length: int) -> dict:
 @torch.no_grad()
 def speculate(
     target: torch.nn.Module,
-    drafter: torch.nn.Module | MTPDrafter | IndependentDrafter | PromptLookupDrafter,
+    drafter: torch.nn.Module | MTPDrafter | IndependentDrafter | PromptLookupDrafter | NoDrafter,
     input_ids: torch.Tensor,
     settings: Decoding = Decoding(),
     *,
@@ -273,7 +282,7 @@ def speculate(
     check_model_inputs(prefill_inputs)
     k, max_new_tokens, temperature, top_p = settings.k, settings.max_new_tokens, settings.temperature, settings.top_p
     schedule, kv, seed = settings.schedule, settings.kv, settings.seed
-    if not isinstance(drafter, (MTPDrafter, IndependentDrafter, PromptLookupDrafter)):
+    if not isinstance(drafter, (MTPDrafter, IndependentDrafter, PromptLookupDrafter, NoDrafter)):
         drafter = MTPDrafter(target, drafter)
     device = input_ids.device
     sync = device.type == "cuda"

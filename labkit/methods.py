@@ -22,7 +22,26 @@ import torch
 from labkit.errors import BadInputError
 
 METHODS = ("mtp", "draft-model", "prompt-lookup", "none")
+TASKS = ("prose", "code", "quote", "edit", "dialogue")  # data/prompts/tasks.jsonl (scripts/make_task_prompts.py)
 PROMPT_LOOKUP_NGRAM = 2  # transformers' default `max_matching_ngram_size`
+
+
+def load_tasks(per_task: int | None = None, path: str | Path | None = None) -> list[dict[str, str]]:
+    """The task prompts, {"id", "task", "source", "text"} rows: the first `per_task` of each task
+    (all by default) of data/prompts/tasks.jsonl, or of a file of {"text", "task"} rows."""
+    import json
+
+    from labkit.generation import PROMPTS_DIR
+
+    path = Path(path) if path is not None else PROMPTS_DIR / "tasks.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    seen: dict[str, int] = {}
+    out = []
+    for r in rows:
+        seen[r.get("task", "all")] = seen.get(r.get("task", "all"), 0) + 1
+        if per_task is None or seen[r.get("task", "all")] <= per_task:
+            out.append(r)
+    return out
 
 
 def check_method(method: str, draft_model: Any = None) -> None:
@@ -59,8 +78,8 @@ def drafting(method: str, pair: Any, k: int, draft_model: Any = None) -> Iterato
 
 
 def glassbox_drafter(method: str, pair: Any, draft_model: Any = None) -> Any:
-    """The glass box's drafter for `method` (None for "none": the target alone)."""
-    from labkit.glassbox import IndependentDrafter, MTPDrafter, PromptLookupDrafter
+    """The glass box's drafter for `method` ("none": a drafter that never drafts, the same loop)."""
+    from labkit.glassbox import IndependentDrafter, MTPDrafter, NoDrafter, PromptLookupDrafter
 
     check_method(method, draft_model)
     if method == "mtp":
@@ -69,7 +88,7 @@ def glassbox_drafter(method: str, pair: Any, draft_model: Any = None) -> Any:
         return IndependentDrafter(draft_model)
     if method == "prompt-lookup":
         return PromptLookupDrafter(pair.target.config.get_text_config().vocab_size, PROMPT_LOOKUP_NGRAM)
-    return None
+    return NoDrafter()
 
 
 @contextmanager
@@ -113,3 +132,18 @@ def check_draft_model(pair: Any, model: Any) -> None:
     if ours != theirs:
         raise BadInputError(f"the draft model's vocabulary ({theirs} tokens) is not the target's ({ours}): "
                             "a draft model must share the target's tokenizer")
+
+
+def race_runner(pair: Any, draft_model: Any = None, max_new_tokens: int = 32) -> Any:
+    """The `run` of `widgets.DrafterRace` (`08`): (text, method, k) → that method's trace on the
+    glass-box loop, greedy, `max_new_tokens` new tokens ("none": the same loop without drafts)."""
+    from labkit.generation import run
+
+    def race(text: str, method: str, k: int) -> Any:
+        drafter = draft_model if method == "draft-model" else method
+        if method == "draft-model" and draft_model is None:
+            check_method(method, None)
+        return run(pair, text, path="glassbox", drafter=drafter, k=k, max_new_tokens=max_new_tokens,
+                   stop_at_eos=False)
+
+    return race

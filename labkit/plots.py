@@ -525,3 +525,76 @@ def distill_figure(history: Sequence[Mapping[str, Any]], smooth: int = 10, label
     fig.update_layout(height=440, legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0.0},
                       margin_t=110 if label else 80, margin_b=110)
     return fig
+
+
+# -- 08_choosing_a_drafter ---------------------------------------------------------------------------
+
+
+def methods_figure(rows: Sequence[Mapping[str, Any]], label: str = "") -> go.Figure:
+    """tau (left) and wall-clock speedup over the target alone (right) per task, one bar per drafting
+    method, each with its interval (`08_choosing_a_drafter`).
+
+    rows: dicts with "task", "method", "tau" and "speedup" (`metrics.Estimate`s or floats). Methods
+    are told apart by colour and by hatching, tasks sit on the x axis; `label` (pair, path, sample)
+    goes under the title.
+    """
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    names = list(dict.fromkeys(r["method"] for r in rows))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("tokens per target forward (tau)", "speedup over the target alone"))
+    palette = ("#E69F00", "#56B4E9", "#CC79A7", INK)  # no yellow bars on white
+    hatches = ("", "/", ".", "x")
+    for i, name in enumerate(names):
+        by_task = {r["task"]: r for r in rows if r["method"] == name}
+        for col, key in ((1, "tau"), (2, "speedup")):
+            values = [by_task[t][key] if t in by_task else None for t in tasks]
+            fig.add_trace(go.Bar(x=tasks, y=[_value(v) for v in values], name=name, legendgroup=name,
+                                 showlegend=col == 1, error_y=_errors([v for v in values if v is not None]),
+                                 marker={"color": palette[i % len(palette)],
+                                         "pattern": {"shape": hatches[i % len(hatches)]}}), row=1, col=col)
+    fig.add_hline(y=1.0, line={"color": INK, "width": 1}, row=1, col=2)
+    fig.update_yaxes(title="tokens per target forward", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title="speedup (×)", rangemode="tozero", row=1, col=2)
+    fig.update_xaxes(title="task")
+    sub = f"<br><sup>{html.escape(label)}</sup>" if label else ""
+    styled(fig, f"Which drafter wins, task by task{sub}")
+    fig.update_annotations(font={"color": INK})
+    fig.update_layout(barmode="group", height=470, legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
+                      margin_t=110 if label else 80, margin_b=120)
+    return fig
+
+
+def position_acceptance_figure(groups: Mapping[str, Sequence[Trace]], window: int | None = None, bin_size: int = 32,
+                               label: str = "") -> go.Figure:
+    """Acceptance of the first draft of a round against the round's position in the text, in bins
+    of `bin_size` tokens, one line per group, with the sliding window marked (`08_choosing_a_drafter`).
+
+    Each bin shows the share of rounds whose first draft was kept, with a 90 % bootstrap interval
+    over prompts and the number of rounds in it; bins with fewer than 10 rounds are left out.
+    """
+    fig = go.Figure()
+    for i, (name, traces) in enumerate(groups.items()):
+        traces = list(traces)
+        top = max(r.position for t in traces for r in t.rounds)
+        xs, ests = [], []
+        for start in range(0, top + 1, bin_size):
+            def first_kept(ts: Sequence[Trace], lo: int = start) -> float:
+                rs = [r for t in ts for r in t.rounds[1:] if r.k and lo <= r.position < lo + bin_size]
+                return sum(r.accepted > 0 for r in rs) / len(rs) if rs else float("nan")
+
+            n = sum(1 for t in traces for r in t.rounds[1:] if r.k and start <= r.position < start + bin_size)
+            if n >= 10:
+                xs.append(start + bin_size / 2)
+                ests.append(metrics.interval(first_kept, traces))
+        fig.add_trace(go.Scatter(x=xs, y=[e.value for e in ests], error_y=_error_y(ests), mode="lines+markers",
+                                 name=name, line={"color": SERIES[i % len(SERIES)], "dash": ("solid", "dash")[i % 2]}))
+    if window:
+        fig.add_vline(x=window, line={"color": INK, "dash": "dot"},
+                      annotation_text=f"sliding window ({window} tokens)", annotation_position="top right")
+    fig.update_xaxes(title="position of the round's first draft in the text (tokens)")
+    fig.update_yaxes(title="share of rounds whose first draft was kept", range=[0, 1])
+    sub = f"<br><sup>{html.escape(label)}</sup>" if label else ""
+    styled(fig, f"Acceptance along the text (bins of {bin_size} tokens){sub}")
+    fig.update_layout(height=430, legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
+                      margin_t=100 if label else 70, margin_b=120)
+    return fig

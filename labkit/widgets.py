@@ -281,6 +281,70 @@ class TourPanel:
         display(self.widget)
 
 
+RaceRunFn = Callable[[str, str, int], Trace]  # (text, method, k) → that method's trace on the text
+
+
+class DrafterRace:
+    """Paste any text, pick which drafting methods and which k to try, press Race: each runs on the
+    text and a table says which wins on this machine (`08_choosing_a_drafter`).
+
+    `run(text, method, k)` returns the trace of `method` ("none" for the target alone) at k, all
+    on one decoding path; `methods.race_runner(pair, draft_model)` builds it. `examples` fill the
+    text box from a menu ({name: text}); one prompt and one run each, so the table says "on this
+    text, now", not which method is better in general (the chapter's intervals do that).
+    """
+
+    def __init__(self, run: RaceRunFn, methods: Sequence[str], *, examples: Mapping[str, str] | None = None,
+                 ks: Sequence[int] = (2, 4, 6), label: str = ""):
+        self.run, self.label = run, label
+        self.example = widgets.Dropdown(description="example", options=["(your own text)", *(examples or {})],
+                                        style={"description_width": "initial"})
+        self.examples = dict(examples or {})
+        self.example.observe(self._pick, names="value")
+        self.text = widgets.Textarea(description="text", placeholder="paste any text to continue",
+                                     layout=widgets.Layout(width="90%", height="7em"))
+        self.methods = widgets.SelectMultiple(description="methods", options=[m for m in methods if m != "none"],
+                                              value=[m for m in methods if m != "none"], rows=3)
+        self.ks = widgets.SelectMultiple(description="k", options=[1, 2, 3, 4, 5, 6, 8], value=tuple(ks), rows=3)
+        self.button = widgets.Button(description="Race", button_style="primary")
+        self.button.on_click(lambda _: self.go())
+        self.result = widgets.HTML()
+        self.result.add_class("labkit-race-result")
+        self.widget = widgets.VBox([self.example, self.text, widgets.HBox([self.methods, self.ks]),
+                                    self.button, self.result])
+
+    def _pick(self, change: dict) -> None:
+        if change["new"] in self.examples:
+            self.text.value = self.examples[change["new"]]
+
+    def go(self) -> None:
+        """Run the target alone and every chosen method at every chosen k; show the table."""
+        if not self.methods.value or not self.ks.value:
+            self.result.value = "pick at least one method and one k"
+            return
+        self.result.value = "racing …"
+        try:
+            plain = self.run(self.text.value, "none", 1)
+            rows = [(m, k, self.run(self.text.value, m, k)) for m in self.methods.value for k in sorted(self.ks.value)]
+        except LabkitError as err:
+            self.result.value = f"<div style='color:{COLORS['rejected']}'><b>{type(err).__name__}:</b> {html.escape(str(err))}</div>"
+            return
+        best = max(rows, key=lambda r: plain.wall / r[2].wall)
+        bold = " style='font-weight:bold'"
+        cells = "".join(
+            f"<tr{bold if (m, k) == best[:2] else ''}><td>{html.escape(m)}</td><td>{k}</td>"
+            f"<td>{metrics.tau(t):.2f}</td><td>{plain.wall / t.wall:.2f}×</td>"
+            f"<td>{'yes' if t.new_ids == plain.new_ids else 'NO'}</td></tr>" for m, k, t in rows)
+        self.result.value = (
+            f"<div>{html.escape(self.label)}, {len(plain.new_ids)} new tokens, one run each; the target alone "
+            f"took {plain.wall:.2f} s. Fastest here: <b>{html.escape(best[0])}, k = {best[1]}</b>.</div>"
+            "<table><tr><th>method</th><th>k</th><th>tau</th><th>speedup</th><th>same text</th></tr>"
+            f"{cells}</table>")
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
 def _uploaded(upload: Any) -> tuple[str, bytes] | None:
     """(name, bytes) of the last file in a FileUpload: a dict in ipywidgets 7, a tuple in 8."""
     value = upload.value

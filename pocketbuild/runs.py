@@ -75,6 +75,8 @@ def plain(value: Any) -> Any:
     """A recipe (nested dataclasses, tuples, paths) as JSON-ready data."""
     if dataclasses.is_dataclass(value):
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return str(value) if isinstance(value, Path) else value

@@ -96,3 +96,15 @@ def test_a_draft_model_must_share_the_vocabulary(tiny_trained):
     other = SimpleNamespace(config=SimpleNamespace(get_text_config=lambda: SimpleNamespace(vocab_size=99)))
     with pytest.raises(BadInputError, match="tokenizer"):
         methods.check_draft_model(SimpleNamespace(target=target), other)
+
+
+def test_load_draft_model_from_a_folder_and_its_errors(tiny):
+    import labkit
+
+    pair = labkit.load_pair(tiny / "target", tiny / "drafter", device="cpu")
+    model = methods.load_draft_model(pair, tiny / "target")  # any causal LM over the target's vocabulary
+    assert next(model.parameters()).dtype == pair.dtype and not model.training
+    with pytest.raises(BadInputError, match="no default draft model"):
+        methods.load_draft_model(pair)  # not the pocket pair: say which model to use
+    trace = methods.race_runner(pair, model, max_new_tokens=8)("hello there", "draft-model", 3)
+    assert trace.drafter == "independent" and len(trace.new_ids) == 8

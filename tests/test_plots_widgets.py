@@ -315,3 +315,33 @@ def test_cost_calculator_follows_its_sliders():
                       loop_round=(0.005, 0.0), prefill=0.05)
     start = CostCalculator.from_costs(costs, alpha=0.75)
     assert (start.c.value, start.o.value) == (0.1, 0.2) and start.v.value == round(costs.v(5), 2)
+
+
+def test_drafter_race_names_the_fastest_and_methods_figure_builds():
+    from dataclasses import replace
+
+    from labkit.widgets import DrafterRace
+
+    calls = []
+
+    def fake_run(text, method, k):  # as methods.race_runner: one trace per (method, k), faster for more k
+        calls.append((text, method, k))
+        trace = make_trace(accepted=() if method == "none" else (min(k, 2), 1), k=max(k, 1))
+        return replace(trace, wall=0.1 if method == "none" else 0.1 / (1 + 0.1 * k))
+
+    race = DrafterRace(fake_run, ("mtp", "prompt-lookup", "none"), examples={"quote: q-01": "to be or not"},
+                       ks=(2, 4), label="pocket pair, glass-box loop")
+    race.example.value = "quote: q-01"
+    assert race.text.value == "to be or not" and "labkit-race-result" in race.result._dom_classes
+    race.button.click()
+    assert calls[0] == ("to be or not", "none", 1) and len(calls) == 1 + 2 * 2
+    assert "Fastest here: <b>mtp, k = 4</b>" in race.result.value and "prompt-lookup" in race.result.value
+    race.methods.value = ()
+    race.button.click()
+    assert "pick at least one" in race.result.value
+    rows = [{"task": t, "method": m, "tau": metrics.interval(metrics.tau, [make_trace(), make_trace(seed=1)]),
+             "speedup": 1.2} for t in ("prose", "quote") for m in ("mtp", "none")]
+    fig = plots.methods_figure(rows, label="pocket pair, glass-box loop")
+    assert len(fig.data) == 4 and "Which drafter wins" in fig.layout.title.text
+    pos = plots.position_acceptance_figure({"exact": [make_trace(accepted=(1,) * 30)] * 3}, window=64, bin_size=16)
+    assert pos.data and pos.layout.yaxis.range == (0, 1)

@@ -43,7 +43,7 @@ def _run(out: Path, steps: int, stop_at: int | None = None, extra_loss=None) -> 
         batch = corpus.random_windows(data, cfg.batch, cfg.seq_len, torch.Generator().manual_seed(step))
         return lm.lm_loss(model, batch), {}
 
-    run = runs.Run(out, "tests/test_train.py", "tiny", cfg)
+    run = runs.Run(out, "tests/test_train.py", "tiny", cfg, data=out / "data.pt")  # paths are recorded as text
     run.stage("pretrain", model, cfg, loss_at, then=None if extra_loss is None else lambda s: extra_loss(model, s),
               evaluate=lambda: lm.evaluate(model, val, torch.ones(trained_tiny.VOCAB, dtype=torch.long)))
     return model
@@ -59,6 +59,7 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
     log = [json.loads(line) for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
     assert [(r["stage"], r["step"]) for r in log if r["kind"] == "resume"] == [("pretrain", 3)]
     record = json.loads((tmp_path / "resumed" / "record.json").read_text())
+    assert record["data"] == str(tmp_path / "resumed" / "data.pt") and record["recipe"]["steps"] == 6
     assert record["stages"]["pretrain"]["resumed_at"] == [3] and record["stages"]["pretrain"]["steps"] == 6
 
 

@@ -19,7 +19,7 @@ class DraftModelRecipe:
     layers: int = 2  # [sliding, full]: the last layer global, as in every Gemma 4 stack
     width: int = 128  # hidden size, a multiple of 64 (heads are 64 wide)
     mlp: int = 256  # MLP width
-    prompts: int = 3072  # continuation prompts the target writes (a third greedy, sampled, text)
+    prompts: int = 1536  # continuation prompts the target writes (a third greedy, sampled, text)
     prompt_len: int = 48  # tokens of training text before the target continues
     new_tokens: int = 112  # tokens the target writes per prompt
     gen_batch: int = 64  # prompts generated at once; batches alternate prose and code
@@ -28,7 +28,7 @@ class DraftModelRecipe:
     eval_prompts: int = 12  # held-out prose and as many code prompts for tau and speed (glass box)
     threads: int = 2
     seed: int = 0
-    train: TrainConfig = TrainConfig(steps=3000, batch=16, lr=2e-3, warmup=100, ckpt_every=100)
+    train: TrainConfig = TrainConfig(steps=2000, batch=16, lr=2e-3, warmup=100, ckpt_every=100)
 
 
 FULL = DraftModelRecipe()
