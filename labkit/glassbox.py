@@ -263,7 +263,7 @@ def _trim_kv(kv: dict, stale: int, mode: str, length: int) -> dict:
 @torch.no_grad()
 def speculate(
     target: torch.nn.Module,
-    drafter: torch.nn.Module | MTPDrafter | IndependentDrafter | PromptLookupDrafter | NoDrafter,
+    drafter: torch.nn.Module | MTPDrafter | IndependentDrafter | PromptLookupDrafter | NoDrafter | Any,
     input_ids: torch.Tensor,
     settings: Decoding = Decoding(),
     *,
@@ -282,7 +282,7 @@ def speculate(
     check_model_inputs(prefill_inputs)
     k, max_new_tokens, temperature, top_p = settings.k, settings.max_new_tokens, settings.temperature, settings.top_p
     schedule, kv, seed = settings.schedule, settings.kv, settings.seed
-    if not isinstance(drafter, (MTPDrafter, IndependentDrafter, PromptLookupDrafter, NoDrafter)):
+    if isinstance(drafter, torch.nn.Module):  # an assistant model; anything else proposes drafts itself
         drafter = MTPDrafter(target, drafter)
     device = input_ids.device
     sync = device.type == "cuda"

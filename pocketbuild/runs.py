@@ -114,7 +114,7 @@ class Run:
                                                                  if p.requires_grad))
         ckpt = self.out / f"{name}.pt"
         done = torch.load(ckpt, map_location="cpu", weights_only=False)["step"] if ckpt.exists() else 0
-        if done:
+        if 0 < done < cfg.steps:  # a stage that ran to its end is only loaded back
             self.write({"kind": "resume", "stage": name, "step": done})
             entry["resumed_at"].append(done)
 

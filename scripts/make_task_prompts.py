@@ -8,7 +8,7 @@ trained on (the held-out plays and stdlib files):
 - prose: a speaker and the first line of a speech, to continue;
 - code: a `def` line and what follows it, to complete;
 - quote: a passage, then its first line begun again: what follows is in the context (copy-heavy);
-- edit: a function, then the same function begun again under a new name: a copy with a change;
+- edit: a function, then its first two lines again under a new name: a copy with a change;
 - dialogue: twelve turns of a scene as history, then the next speaker's name.
 Rows are {"id", "task", "source", "text"}; `labkit bench --prompts data/prompts/tasks.jsonl` and
 `08_choosing_a_drafter` read them.
@@ -47,8 +47,9 @@ def make(task: str, doc: dict, rng: random.Random) -> str | None:
             end = starts[starts.index(at) + 12]
             return text[at : text.index("\n", end) + 1] if end - at < 2400 else None
         passage = text[at : starts[starts.index(at) + 4]].rstrip() + "\n"
-        first = passage.split("\n")[1]
-        return passage + "\n" + passage.split("\n")[0] + "\n" + first[: len(first) // 2]
+        speaker, first = passage.split("\n")[:2]
+        words = first.split(" ")  # cut between words: a cut inside one would be a token the passage lacks
+        return passage + "\n" + speaker + "\n" + " ".join(words[: max(2, len(words) // 2)])
     at = rng.choice(functions(text))
     indent = len(text[at:]) - len(text[at:].lstrip(" "))
     lines = text[at:].split("\n")
@@ -60,8 +61,9 @@ def make(task: str, doc: dict, rng: random.Random) -> str | None:
     if task == "code":  # the def line and the next line
         return body[: body.index("\n", body.index("\n") + 1) + 1]
     name = re.match(r" *def (\w+)", body).group(1)
-    if task == "edit":  # the function, then the same begun again under a new name
-        return body + "\n" + body.split("\n")[0].replace(name, name + "_v2", 1) + "\n"
+    if task == "edit":  # the function, then the same begun again under a new name: its def and first line
+        head = body.split("\n")[:2]
+        return body + "\n" + head[0].replace(name, name + "_v2", 1) + "\n" + head[1] + "\n"
     return None
 
 
