@@ -6,7 +6,10 @@ and none (the target alone), on transformers' `generate` and on the glass box (`
 box runs for it. `count_forwards` counts the target's forward passes during a call, which gives
 tau for every method on transformers' path without tracing it: generated tokens / passes after
 the prefill. Prompt lookup here finds matches as transformers does (the first, leftmost match of
-the longest n-gram up to 2), so both paths draft the same tokens.
+the longest n-gram up to 2), so both paths draft the same tokens. For a draft model transformers
+also ends a round early when the model's probability of its next draft is below
+`assistant_confidence_threshold` (0.4 by default, adapted as it goes): its rounds can be shorter
+than the glass box's k, so its tau can be lower; the tokens are the target's on both.
 Left out: tree drafts (Medusa, EAGLE), lookahead decoding, suffix trees, batching.
 """
 

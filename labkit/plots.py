@@ -592,7 +592,7 @@ def position_acceptance_figure(groups: Mapping[str, Sequence[Trace]], window: in
         fig.add_vline(x=window, line={"color": INK, "dash": "dot"},
                       annotation_text=f"sliding window ({window} tokens)", annotation_position="top right")
     fig.update_xaxes(title="position of the round's first draft in the text (tokens)")
-    fig.update_yaxes(title="share of rounds whose first draft was kept", range=[0, 1])
+    fig.update_yaxes(title="first draft kept (share)", range=[0, 1])
     sub = f"<br><sup>{html.escape(label)}</sup>" if label else ""
     styled(fig, f"Acceptance along the text (bins of {bin_size} tokens){sub}")
     fig.update_layout(height=430, legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},

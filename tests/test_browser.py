@@ -11,7 +11,8 @@ text of `.labkit-round-panel` and a button "Next draft" that changes the text of
 `.labkit-sweep-summary`; 05_speed_and_cost shows a FloatSlider "α (acceptance)" that changes the
 text of `.labkit-cost-summary`; 06_multimodal shows a Dropdown "picture" and a button "Run" that change the
 text of `.labkit-media-result`; 00_tour shows a button "Run" that fills `.labkit-tour-result` and
-the "watch it type" replay `.labkit-tour-typing`.
+the "watch it type" replay `.labkit-tour-typing`; 08_choosing_a_drafter shows a Dropdown "example"
+that fills the text box and a button "Race" that fills `.labkit-race-result` with a table.
 """
 
 import json
@@ -275,21 +276,35 @@ def test_05_cost_calculator_follows_its_alpha_slider(lab):
     assert "Speedup" in after and after != before
 
 
+def open_and_run(page, base, token, name: str, result: str):
+    """Open a chapter, Run All (its figures shot), and return the first `result` element."""
+    open_notebook(page, base, token, f"{name}.ipynb")
+    figure_shots(page, name[:2], run_all(page, name[:2]))
+    return page.locator(result).first
+
+
+def dropdown(page, label: str):
+    """The <select> of the Dropdown widget whose label is exactly `label`."""
+    return page.locator(".widget-dropdown", has=page.locator(".widget-label", has_text=re.compile(f"^{label}$"))
+                        ).first.locator("select")
+
+
+def wait_for_text(page, element, words: str, timeout: int) -> None:
+    """Until `element` shows `words` (or an error)."""
+    page.wait_for_function(f"el => el.innerText.includes({json.dumps(words)}) || el.innerText.includes('Error')",
+                           arg=element.element_handle(), timeout=timeout)
+
+
 def test_media_panel_answers_a_new_picture(lab):
     page, base, token = lab
-    open_notebook(page, base, token, "06_multimodal.ipynb")
-    figure_shots(page, "06", run_all(page, "06"))
-    result = page.locator(".labkit-media-result").first
-    picture = page.locator(".widget-dropdown", has=page.locator(".widget-label", has_text=re.compile(r"^picture$")))
+    result = open_and_run(page, base, token, "06_multimodal", ".labkit-media-result")
 
     def new_picture() -> None:
-        picture.first.locator("select").select_option(label="a new random one")
+        dropdown(page, "picture").select_option(label="a new random one")
         page.get_by_role("button", name="Run", exact=True).last.click()
 
     before, _ = changed_text(page, result, new_picture, "06_media_panel_running")
-    # the panel says "running …" first, then the answers
-    page.wait_for_function("el => el.innerText.includes('answer') || el.innerText.includes('Error')",
-                           arg=result.element_handle(), timeout=60_000)
+    wait_for_text(page, result, "answer", 60_000)  # the panel says "running …" first, then the answers
     shot(page, "06_media_panel_after")
     after = result.inner_text()
     assert "answer" in after and "same text with the drafter: yes" in after and after != before
@@ -312,6 +327,20 @@ def test_00_tour_panel_types_both_runs(lab):
     assert "speedup" in result.inner_text() and "same text as the target alone: yes" in result.inner_text()
     text = typing.inner_text()
     assert "plain decoding" in text and "speculative decoding" in text and "tokens in" in text
+
+
+def test_08_race_names_the_fastest_on_an_example(lab):
+    """08's race: pick an example, Race, and a table of every method and k comes back."""
+    page, base, token = lab
+    result = open_and_run(page, base, token, "08_choosing_a_drafter", ".labkit-race-result")
+    example = dropdown(page, "example")
+    example.select_option(label=next(o for o in example.locator("option").all_inner_texts() if o.startswith("quote")))
+    race = page.locator(".widget-button", has_text=re.compile(r"^Race$")).first
+    before, _ = changed_text(page, result, race.click, "08_race_running")
+    wait_for_text(page, result, "Fastest", 180_000)
+    shot(page, "08_race_after")
+    after = result.inner_text()
+    assert "Fastest here" in after and "prompt-lookup" in after and "mtp" in after and "NO" not in after
 
 
 @pytest.mark.parametrize("name", ["01_one_token_at_a_time", "02_inside_the_mtp_drafter", "07_train_a_drafter"])

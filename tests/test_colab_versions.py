@@ -15,8 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 OVERLAY = ROOT / ".venv" / "colab-widgets"
-# TourPanel, RoundStepper, SweepExplorer, MediaPanel
-WIDGET_NOTEBOOKS = ("00_tour", "03_verify_and_accept", "04_acceptance", "06_multimodal")
+# TourPanel, RoundStepper, SweepExplorer, MediaPanel, DrafterRace
+WIDGET_NOTEBOOKS = ("00_tour", "03_verify_and_accept", "04_acceptance", "06_multimodal", "08_choosing_a_drafter")
 
 pytestmark = [pytest.mark.slow, pytest.mark.notebooks]
 

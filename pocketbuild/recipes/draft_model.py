@@ -4,7 +4,8 @@ A small `Gemma4ForCausalLM` over the pocket tokenizer with its own KV cache, the
 speculative decoding started with (Leviathan et al. 2023; Chen et al. 2023), to race the MTP
 drafter in `08_choosing_a_drafter`. It learns the target's next-token distribution at every
 position (KL, plus a cross-entropy on the target's argmax, which is all greedy drafting needs) on
-the target's own greedy and sampled continuations and on training text, as the MTP drafter does.
+the target's own greedy and sampled continuations and on training text, as the MTP drafter does;
+the target's top tokens per position are computed once, so training never runs the target.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ class DraftModelRecipe:
     new_tokens: int = 112  # tokens the target writes per prompt
     gen_batch: int = 64  # prompts generated at once; batches alternate prose and code
     hard: float = 0.5  # weight of the cross-entropy on the target's argmax, added to the KL
+    top: int = 64  # the target's most likely tokens kept per position for the KL (renormalised)
     eval_sequences: int = 64  # held-out rows for the agreement report
-    eval_prompts: int = 12  # held-out prose and as many code prompts for tau and speed (glass box)
+    eval_prompts: int = 8  # held-out prose and as many code prompts for `labkit bench` (tau and speed)
     threads: int = 2
     seed: int = 0
     train: TrainConfig = TrainConfig(steps=2000, batch=16, lr=2e-3, warmup=100, ckpt_every=100)
