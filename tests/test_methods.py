@@ -108,3 +108,17 @@ def test_load_draft_model_from_a_folder_and_its_errors(tiny):
         methods.load_draft_model(pair)  # not the pocket pair: say which model to use
     trace = methods.race_runner(pair, model, max_new_tokens=8)("hello there", "draft-model", 3)
     assert trace.drafter == "independent" and len(trace.new_ids) == 8
+
+
+def test_sampling_stays_lossless_for_every_method(tiny_trained):
+    """On the glass box each round's emitted token is distributed exactly as the target's (the exact
+    total variation distance it computes per round is ~0), whatever drafts: sampled drafts from a
+    draft model, point masses from prompt lookup, or nothing."""
+    target, drafter = tiny_trained
+    pair = SimpleNamespace(target=target, drafter=drafter)
+    draft = trained_tiny.load()[0]
+    for method in methods.METHODS:
+        trace = speculate(target, methods.glassbox_drafter(method, pair, draft), _loops(1)[0],
+                          Decoding(k=3, max_new_tokens=30, temperature=1.0, seed=1))
+        tvs = [r.tv for r in trace.rounds[1:] if r.k and r.tv is not None]
+        assert tvs and max(tvs) < 1e-5 or method == "none", (method, tvs)
