@@ -1,5 +1,5 @@
-"""The `labkit` command: `labkit tour` (one coloured run) and `labkit bench --json` (`--method`,
-`--prompts FILE.jsonl`: any drafter on any prompts, per task).
+"""The `labkit` command: `labkit tour` (one coloured run), `labkit bench --json` (`--method`,
+`--prompts FILE.jsonl`: any drafter on any prompts, per task) and `labkit doctor` (a preflight).
 
 Both use the shipped pocket pair unless `--pair` names another (a Gemma 4 id or a folder).
 """
@@ -99,6 +99,12 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def doctor(args: argparse.Namespace) -> int:
+    from labkit.doctor import diagnose
+
+    return diagnose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labkit", description="MTP Lab: speculative decoding with Gemma 4 MTP drafters")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--repeats", type=int, default=3, help="runs per prompt and path; the fastest is kept")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    d = sub.add_parser("doctor", help="check this machine for the lab, and predict each chapter's run time")
+    d.set_defaults(fn=doctor, command="doctor")
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

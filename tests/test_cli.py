@@ -39,3 +39,23 @@ def test_error_is_one_line(capsys):
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "unknown Gemma 4 id" in err
+
+
+def test_doctor_checks_the_machine_and_predicts_chapter_times(capsys):
+    from labkit import doctor
+
+    lines = []
+    code = doctor.diagnose(lines.append)
+    text = "\n".join(lines)
+    assert code == 0 and "FIX" not in text, text
+    assert "the pocket models load" in text and "speed check" in text
+    assert all(f" {n} " in text for n in ("00", "07", "08")), "a predicted time for every chapter"
+
+
+def test_doctor_says_how_to_fix_a_blocker(monkeypatch):
+    from labkit import doctor
+
+    monkeypatch.setattr(doctor, "RANGES", {**doctor.RANGES, "jupyterlab": ">=99"})
+    lines = []
+    assert doctor.diagnose(lines.append) == 1
+    assert any(line.startswith("FIX jupyterlab") for line in lines) and any("→ pip install" in line for line in lines)
