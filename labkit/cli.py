@@ -53,25 +53,16 @@ def read_prompts(spec: str, n: int) -> tuple[list[str], list[str] | None]:
 
     from labkit.errors import BadInputError
     from labkit.generation import load_prompts
+    from labkit.methods import load_tasks
 
     if spec in ("prose", "code", "both"):
         kinds = ["prose", "code"] if spec == "both" else [spec]
         return [p for kind in kinds for p in load_prompts(kind, n)], None
-    path = Path(spec).expanduser()
-    if not path.is_file():
+    if not Path(spec).expanduser().is_file():
         raise BadInputError(f"--prompts {spec}: use prose, code, both, or a .jsonl file of "
                             '{"text": ..., "task": ...} rows')
-    rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-                rows.append((str(row["text"]), str(row.get("task", "all"))))
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise BadInputError(f'{path}, line {i}: not a {{"text": ..., "task": ...}} JSON object') from None
-    if not rows:
-        raise BadInputError(f"{path} holds no prompts")
-    return [t for t, _ in rows], [task for _, task in rows]
+    rows = load_tasks(path=spec)
+    return [r["text"] for r in rows], [r["task"] for r in rows]
 
 
 def bench(args: argparse.Namespace) -> int:

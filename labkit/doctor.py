@@ -18,7 +18,20 @@ from pathlib import Path
 from typing import Any
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "doctor_reference.json"
-RANGES = {"ipywidgets": ">=7.7,<9", "jupyterlab": ">=4", "torch": ">=2.4"}
+CHECKED = ("torch", "ipywidgets", "jupyterlab")  # beside python and transformers, which have their own checks
+
+
+def tested_ranges() -> dict[str, str]:
+    """{package: version range} for CHECKED, as labkit's installed metadata (pyproject.toml) pins them."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+
+    try:
+        wanted = [Requirement(r) for r in requires("labkit") or []]
+    except PackageNotFoundError:  # a source tree on sys.path, never installed: nothing to compare with
+        return {}
+    return {r.name: str(r.specifier) for r in wanted if r.name in CHECKED and r.marker is None}
 
 
 def _version(name: str) -> str | None:
@@ -69,7 +82,7 @@ def diagnose(print_line: Any = print) -> int:
         line(True, f"transformers {_version('transformers')}" + (f" ({note})" if note else ""))
     except LabkitError as e:
         line(False, f"transformers {_version('transformers')}", str(e))
-    for name, wanted in RANGES.items():
+    for name, wanted in tested_ranges().items():
         have = _version(name)
         ok = have is not None and have.split("+")[0] in SpecifierSet(wanted)
         line(ok, f"{name} {have or 'missing'} (tested {wanted})", f"pip install '{name}{wanted}', or `make setup`")

@@ -97,6 +97,7 @@ def fit(
     *,
     checkpoint: str | Path | None = None,
     then: Loss | None = None,
+    start: Callable[[int], None] | None = None,
     every: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Train the trainable parameters of `model` until cfg.steps; one record per step run here.
@@ -105,7 +106,8 @@ def fit(
     schedule's. `then(step)`, if given, makes a second update on its loss alone (the pocket
     target's unlikelihood phase: summed with the first loss under one clipped update, it cost the
     target more bits per byte than as an update of its own). A record is {"step" (1-based),
-    "loss", "grad_norm", "lr", **info}; `every(record)` sees it after the step.
+    "loss", "grad_norm", "lr", **info}; `start(done)` sees the steps already done (0 unless resumed)
+    before the first step, `every(record)` sees each record after its step.
     `checkpoint`: resumed from if it exists; written every cfg.ckpt_every steps and at the end.
     """
     params = [p for p in model.parameters() if p.requires_grad]
@@ -114,6 +116,8 @@ def fit(
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     if checkpoint is not None and checkpoint.exists():
         done = load_checkpoint(checkpoint, model, optimizer, scheduler)
+    if start is not None:
+        start(done)
 
     def update(loss: torch.Tensor) -> float:
         optimizer.zero_grad(set_to_none=True)

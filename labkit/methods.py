@@ -31,18 +31,30 @@ PROMPT_LOOKUP_NGRAM = 2  # transformers' default `max_matching_ngram_size`
 
 def load_tasks(per_task: int | None = None, path: str | Path | None = None) -> list[dict[str, str]]:
     """The task prompts, {"id", "task", "source", "text"} rows: the first `per_task` of each task
-    (all by default) of data/prompts/tasks.jsonl, or of a file of {"text", "task"} rows."""
+    (all by default) of data/prompts/tasks.jsonl, or of a file of {"text", "task"} rows ("task"
+    optional: "all"). A malformed file raises BadInputError naming the line."""
     import json
 
     from labkit.generation import PROMPTS_DIR
 
-    path = Path(path) if path is not None else PROMPTS_DIR / "tasks.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    path = Path(path).expanduser() if path is not None else PROMPTS_DIR / "tasks.jsonl"
+    if not path.is_file():
+        raise BadInputError(f"{path}: no such file of {{\"text\": ..., \"task\": ...}} rows")
+    rows = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+                rows.append({**row, "text": str(row["text"]), "task": str(row.get("task", "all"))})
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise BadInputError(f'{path}, line {i}: not a {{"text": ..., "task": ...}} JSON object') from None
+    if not rows:
+        raise BadInputError(f"{path} holds no prompts")
     seen: dict[str, int] = {}
     out = []
     for r in rows:
-        seen[r.get("task", "all")] = seen.get(r.get("task", "all"), 0) + 1
-        if per_task is None or seen[r.get("task", "all")] <= per_task:
+        seen[r["task"]] = seen.get(r["task"], 0) + 1
+        if per_task is None or seen[r["task"]] <= per_task:
             out.append(r)
     return out
 

@@ -113,21 +113,25 @@ class Run:
         entry.update(config=dataclasses.asdict(cfg), params=sum(p.numel() for p in model.parameters()
                                                                  if p.requires_grad))
         ckpt = self.out / f"{name}.pt"
-        done = torch.load(ckpt, map_location="cpu", weights_only=False)["step"] if ckpt.exists() else 0
-        if 0 < done < cfg.steps:  # a stage that ran to its end is only loaded back
-            self.write({"kind": "resume", "stage": name, "step": done})
-            entry["resumed_at"].append(done)
 
         def run_eval(step: int) -> None:
             figures = {"stage": name, "step": offset + step, **evaluate()}
             self.write({"kind": "eval", **figures})
             entry["evals"].append(figures)
 
-        if evaluate is not None and done == 0:
-            run_eval(0)
-        # redraw at most every few seconds when logging to a file (nohup), live in a terminal
-        bar = tqdm(total=cfg.steps, initial=done, desc=name, dynamic_ncols=True,
-                   mininterval=0.1 if sys.stderr.isatty() else 5.0)
+        bar = None
+
+        def start(done: int) -> None:  # fit has loaded the checkpoint, if there is one
+            nonlocal bar
+            if 0 < done < cfg.steps:  # a stage that ran to its end is only loaded back
+                self.write({"kind": "resume", "stage": name, "step": done})
+                entry["resumed_at"].append(done)
+            if evaluate is not None and done == 0:
+                run_eval(0)
+            # redraw at most every few seconds when logging to a file (nohup), live in a terminal
+            bar = tqdm(total=cfg.steps, initial=done, desc=name, dynamic_ncols=True,
+                       mininterval=0.1 if sys.stderr.isatty() else 5.0)
+
         t0 = time.time()
 
         def every(record: dict) -> None:
@@ -141,7 +145,7 @@ class Run:
             if evaluate is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
                 run_eval(step)
 
-        history = fit(model, cfg, loss_at, checkpoint=ckpt, then=then, every=every)
+        history = fit(model, cfg, loss_at, checkpoint=ckpt, then=then, start=start, every=every)
         bar.close()
         entry["steps"] = cfg.steps
         entry["seconds"] += time.time() - t0

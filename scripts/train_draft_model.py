@@ -28,7 +28,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from labkit.pocket import HEAD_DIM, TARGET_DIR, TOKENIZER_DIR, target_config  # noqa: E402
+from labkit.pocket import DRAFTER_DIR, HEAD_DIM, TARGET_DIR, TOKENIZER_DIR, target_config  # noqa: E402
 from pocketbuild.corpus import tokenize_jsonl  # noqa: E402
 from pocketbuild.drafter import make_data  # noqa: E402
 from pocketbuild.recipes.draft_model import BARS, RECIPES, DraftModelRecipe  # noqa: E402
@@ -39,6 +39,7 @@ from pocketbuild.runs import Run, RunArgs, device_name, parse, training_device  
 class Args(RunArgs):
     install: bool = field(default=False, metadata={"help": "copy it to data/pocket/draft_model if it passes its bars"})
     target: Path = field(default=TARGET_DIR, metadata={"help": "the target to distil from"})
+    drafter: Path = field(default=DRAFTER_DIR, metadata={"help": "the target's MTP drafter, which the bench compares with"})
     out: Path = REPO / "runs" / "draft_model"
     data: Path = REPO / "build" / "pocket_data"
     device: str = field(default="auto", metadata={"help": "auto (a GPU if there is one), cpu, cuda, ..."})
@@ -86,7 +87,7 @@ def distill_loss(model, rows: torch.Tensor, log_p: torch.Tensor, ids: torch.Tens
 
 
 @torch.no_grad()
-def measure(target, model, recipe: DraftModelRecipe, val: torch.Tensor) -> dict:
+def measure(target, model, recipe: DraftModelRecipe, val: torch.Tensor, args: Args) -> dict:
     """Held-out agreement, then `labkit bench` of this model against the pair's MTP drafter, greedy
     and sampled, on held-out prose and code prompts (transformers' path and the glass box)."""
     from labkit.bench import bench
@@ -97,7 +98,9 @@ def measure(target, model, recipe: DraftModelRecipe, val: torch.Tensor) -> dict:
     log_p, ids = soft_targets(target, val, 1)
     agree = [distill_loss(model, val[i : i + 16].to(device), log_p[i : i + 16].to(device), ids[i : i + 16].to(device),
                           0.0)[1]["agree"] for i in range(0, len(val), 16)]
-    pair = load_pair()  # the shipped pocket pair, whose target this model drafts for
+    # the pair whose target this model drafts for: the shipped pocket pair unless --target names another
+    default = (Path(args.target), Path(args.drafter)) == (TARGET_DIR, DRAFTER_DIR)
+    pair = load_pair() if default else load_pair(args.target, args.drafter)
     model = model.to(pair.device, pair.dtype)
     prompts = load_prompts("prose", recipe.eval_prompts) + load_prompts("code", recipe.eval_prompts)
     out: dict = {"agreement": round(sum(agree) / len(agree), 4), "prompts": len(prompts), "k": 4}
@@ -148,7 +151,7 @@ def main() -> None:
     run.stage("distil", model, recipe.train, loss_at)
     model.eval().to(torch.bfloat16).save_pretrained(args.out / "final")  # shipped as bf16, run in the pair's dtype
     model = model.float()
-    record = run.save(metrics=measure(target, model, recipe, data["val"]))
+    record = run.save(metrics=measure(target, model, recipe, data["val"], args))
     bars = check_bars(record, args.out / "final" / "model.safetensors")
     record = run.save(bars=bars)
     print(json.dumps(record["metrics"], indent=1))
