@@ -1,6 +1,7 @@
 # make lab    install if needed, then open the lab (JupyterLab on notebooks/)
-# make test   install if needed, then every test: labkit, every notebook executed, the browser test
+# make test   install if needed, build the book, then every test: labkit, every notebook executed, the browser tests
 # make setup  create .venv and install labkit with its dev tools (done once; redone when pyproject.toml changes)
+# make book   the book: every chapter and solution executed into static HTML in build/book/html (about 11 min)
 # make lint   ruff
 # make matrix the unit tests and upstream findings on each transformers release of README's "Tested with"
 # make gpu-check  on a CUDA machine: cuda tests, every notebook, full-depth E2B shapes, half precision (scripts/gpu_check.sh)
@@ -26,7 +27,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # torch==2.13.0 comes from whatever pip is configured with (a local wheel on offline machines).
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: setup lab test lint pocket matrix gpu-check
+.PHONY: setup lab test lint pocket matrix gpu-check book
 
 setup: $(STAMP)
 
@@ -79,7 +80,20 @@ $(COLAB_WIDGETS)/.installed: | $(STAMP)
 lab: setup pocket
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ip=$(IP) --port=$(PORT) $(ROOT_FLAG) $(LAB_FLAGS)
 
-test: setup pocket $(COLAB_WIDGETS)/.installed
+# The book (docs/book/conf.py): Sphinx + myst-nb run every chapter and solution afresh on the pocket
+# models (LABKIT_BOOK=1: static widgets, one plotly.js per book); rebuilt when a source changes.
+BOOK := build/book/html/index.html
+BOOK_SOURCES := $(wildcard notebooks/[0-9]*.ipynb notebooks/solutions/*.ipynb docs/*.md docs/book/*.* \
+	docs/book/_static/* docs/book/_extra/* labkit/*.py)
+
+book: $(BOOK)
+
+$(BOOK): $(BOOK_SOURCES) | $(STAMP) $(POCKET) $(POCKET_MM) $(DRAFT_MODEL)
+	$(BIN)/sphinx-build -b html -q -c docs/book -d build/book/doctrees . build/book/html
+	touch $@
+
+# The browser test of the book (tests/test_book.py) reads what `book` built.
+test: setup pocket $(COLAB_WIDGETS)/.installed $(BOOK)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup

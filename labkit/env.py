@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labkit import book
 from labkit.errors import UnsupportedVersionError
 
 REPO_URL = "https://github.com/mtp-lab/mtp-lab"  # the lab's home; Colab installs from here
@@ -217,6 +218,8 @@ def _pick_renderer(colab: bool) -> str:
 
     if colab:
         pio.renderers.default = "colab"
+    elif book.in_book():
+        book.use_book_renderer()
     else:
         from IPython import get_ipython
 

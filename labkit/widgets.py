@@ -7,12 +7,13 @@ Built only from ipywidgets APIs that exist in both 7.7 (Colab) and 8 (JupyterLab
 test can read); figures are ordinary plotly figures shown in an `Output` (by `show_in`), because
 `go.FigureWidget` needs anywidget on plotly 6+ and a widget manager Colab does not ship.
 
-Each widget is a small class with a `.widget` (the box to display) and `_ipython_display_`, so
-a notebook cell can end with the object itself. Widgets read traces, never models; the ones that
+Each widget is a small class with a `.widget` (the box to display) and `_ipython_display_` (from
+`Shown`), so a notebook cell can end with the object itself; in the book it shows a static copy. Widgets read traces, never models; the ones that
 generate take a `run` function, which tests replace with a fake.
 
 Left out: streaming tokens while they are generated (TourPanel replays them afterwards, at their
-measured pace: `labkit.replay`), and saving widget state in the notebook.
+measured pace: `labkit.replay`), and saving widget state in the notebook (the book shows a static
+copy instead: `labkit.book`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,25 @@ from typing import Any
 
 import ipywidgets as widgets
 from IPython import get_ipython
-from IPython.display import display
+from IPython.display import HTML, display
 
-from labkit import metrics, plots
+from labkit import book, metrics, plots
 from labkit.errors import BadInputError, LabkitError
 from labkit.style import COLORS, LABELS, MARKERS, token_html
 from labkit.trace import Decoding, Round, Trace
+
+
+class Shown:
+    """Base of every widget here: a notebook cell can end with the object. In the book
+    (`labkit.book`, LABKIT_BOOK=1) it shows its static state instead of the live widget."""
+
+    widget: widgets.Widget
+
+    def _ipython_display_(self) -> None:
+        if book.in_book():
+            display(HTML(book.static_html(self.widget, type(self).__name__)))
+        else:
+            display(self.widget)
 
 
 def piece_decoder(trace: Trace, tokenizer: Any = None) -> Callable[[int], str]:
@@ -92,7 +106,7 @@ def round_html(trace: Trace, index: int, decode: Callable[[int], str]) -> str:
     )
 
 
-class RoundStepper:
+class RoundStepper(Shown):
     """Step through a trace one round at a time (`03_verify_and_accept`)."""
 
     def __init__(self, trace: Trace, tokenizer: Any = None):
@@ -124,14 +138,11 @@ class RoundStepper:
         self.index = 1 if len(self.trace.rounds) > 1 else 0
         self._render()
 
-    def _ipython_display_(self) -> None:
-        display(self.widget)
-
 
 RunFn = Callable[[int, float], Sequence[Trace]]  # (k, temperature) → traces
 
 
-class SweepExplorer:
+class SweepExplorer(Shown):
     """Sliders for k and temperature; acceptance and tau update as they move (`04_acceptance`).
 
     `run(k, temperature)` produces the traces for one setting; results are cached, so moving back
@@ -188,15 +199,12 @@ class SweepExplorer:
                         plots.sweep_figure(self.rows(t))]
         show_in(self.out, *self.figures)  # not `with self.out: display(...)`: see show_in
 
-    def _ipython_display_(self) -> None:
-        display(self.widget)
-
 
 TourRunFn = Callable[[str, str, Decoding], tuple[str, Trace, Trace]]
 # (pair box text, prompt, settings) → (that pair's label, plain trace, speculative trace)
 
 
-class TourPanel:
+class TourPanel(Shown):
     """Pick a pair, k and a temperature, type any prompt, press Run: plain and speculative decoding
     of it, then both replayed side by side at their measured pace ("watch it type", `00_tour`).
 
@@ -277,14 +285,11 @@ class TourPanel:
             self.typing.value = typing_html(self.traces, slow=self.pace.value,
                                             caption=f"watch it type · {self.label}")
 
-    def _ipython_display_(self) -> None:
-        display(self.widget)
-
 
 RaceRunFn = Callable[[str, str, int], Trace]  # (text, method, k) → that method's trace on the text
 
 
-class DrafterRace:
+class DrafterRace(Shown):
     """Paste any text, pick which drafting methods and which k to try, press Race: each runs on the
     text and a table says which wins on this machine (`08_choosing_a_drafter`).
 
@@ -341,9 +346,6 @@ class DrafterRace:
             "<table><tr><th>method</th><th>k</th><th>tau</th><th>speedup</th><th>same text</th></tr>"
             f"{cells}</table>")
 
-    def _ipython_display_(self) -> None:
-        display(self.widget)
-
 
 def _uploaded(upload: Any) -> tuple[str, bytes] | None:
     """(name, bytes) of the last file in a FileUpload: a dict in ipywidgets 7, a tuple in 8."""
@@ -361,7 +363,7 @@ MediaRunFn = Callable[[str, Any, Any, Decoding], tuple[Trace, Trace]]
 # (question, picture, sound, settings) → (plain trace, speculative trace)
 
 
-class MediaPanel:
+class MediaPanel(Shown):
     """Pick a picture and/or a sound and a question, press Run: the pocket multimodal pair answers
     with and without its drafter (`06_multimodal`).
 
@@ -476,9 +478,6 @@ class MediaPanel:
             + token_html(media.without_end(spec), show_prompt=False)
         )
 
-    def _ipython_display_(self) -> None:
-        display(self.widget)
-
 
 class _Known:
     """The answers samples.json gives for a shipped sample, shaped like a Scene or Beeps."""
@@ -544,7 +543,7 @@ def sampled_step_html(rnd: Any, step: int, decode: Callable[[int], str], label: 
             + table + tail + "</div>")
 
 
-class SampledRoundStepper:
+class SampledRoundStepper(Shown):
     """Step through sampled rounds draft by draft: q(x), p(x), min(1, p/q), the draw u, and on a
     rejection the residual the token is resampled from (`03_verify_and_accept`).
 
@@ -593,9 +592,6 @@ class SampledRoundStepper:
         self.index = 0
         self._render()
 
-    def _ipython_display_(self) -> None:
-        display(self.widget)
-
 
 def show_in(out: widgets.Output, *objs: Any) -> None:
     """Show `objs` in an Output widget, replacing what it showed (SweepExplorer, `04_acceptance`).
@@ -618,7 +614,7 @@ def show_in(out: widgets.Output, *objs: Any) -> None:
                         for o in captured.outputs)
 
 
-class CostCalculator:
+class CostCalculator(Shown):
     """Sliders for α, k, c, v and the loop's work o: the cost model's speedup, no model needed
     (`05_speed_and_cost`).
 
@@ -682,6 +678,3 @@ class CostCalculator:
         fig.update_layout(height=360, legend={"y": -0.25, "yanchor": "top"}, margin={"b": 90})
         self.figure = fig
         show_in(self.out, fig)
-
-    def _ipython_display_(self) -> None:
-        display(self.widget)

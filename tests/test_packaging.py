@@ -43,10 +43,10 @@ def test_environment_yml_has_the_same_dependencies():
     assert conda_requirements() == pip_requirements()
 
 
-def test_environment_yml_installs_labkit_with_test_extras():
+def test_environment_yml_installs_labkit_with_test_and_book_extras():
     pip_section = next(d["pip"] for d in ENVIRONMENT["dependencies"] if isinstance(d, dict))
-    assert pip_section == ["-e .[test]"]
-    assert "test" in PYPROJECT["project"]["optional-dependencies"]
+    assert pip_section == ["-e .[test,book]"]
+    assert {"test", "book"} <= set(PYPROJECT["project"]["optional-dependencies"])
 
 
 def test_python_range():

@@ -345,3 +345,31 @@ def test_drafter_race_names_the_fastest_and_methods_figure_builds():
     assert len(fig.data) == 4 and "Which drafter wins" in fig.layout.title.text
     pos = plots.position_acceptance_figure({"exact": [make_trace(accepted=(1,) * 30)] * 3}, window=64, bin_size=16)
     assert pos.data and pos.layout.yaxis.range == (0, 1)
+
+
+def test_in_the_book_a_widget_shows_its_static_state(ipython_shell, monkeypatch):
+    """`make book` (LABKIT_BOOK=1): no kernel answers a slider there, so a widget shows its panels
+    and figures as they stand, its controls greyed out, and a link to run the chapter (labkit.book)."""
+    import plotly.io as pio
+
+    from labkit import book
+    from labkit.widgets import CostCalculator
+
+    monkeypatch.setenv("LABKIT_BOOK", "1")
+    monkeypatch.setattr(pio.renderers, "default", pio.renderers.default)  # restored afterwards
+    book.use_book_renderer()
+    calc = CostCalculator(alpha=0.8, k=4, c=0.1, v=1.0, o=0.0)
+    shown = []
+    monkeypatch.setattr("labkit.widgets.display", shown.append)
+    calc._ipython_display_()
+    (static,) = shown
+    page = static.data
+    assert book.RUN_IT in page and "CostCalculator" in page
+    assert calc.summary.value in page  # the panel as it stands
+    assert "Plotly.newPlot" in page and "<script src" not in page  # drawn by the book's one plotly.js
+    assert "type='range' disabled" in page and "value='0.8'" in page
+
+    monkeypatch.delenv("LABKIT_BOOK")  # in a notebook: the live widget
+    shown.clear()
+    calc._ipython_display_()
+    assert shown == [calc.widget]
