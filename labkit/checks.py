@@ -425,3 +425,35 @@ def check_hybrid_drafter(fn: Callable, pair, k: int = 4, per_task: int = 2) -> N
         assert yours.new_ids == plain.new_ids, f"{row['id']}: your drafter changed the target's greedy output"
     print(f"✓ your hybrid drafts what the rule says and keeps the target's output on {len(rows)} prompts "
           f"(quote and prose, {pair.label}, k = {k})")
+
+
+def check_vllm_rates(fn: Callable) -> None:
+    """09_serving: fn(traces) → (acceptance_rate, mean_acceptance_length) in vLLM's words: kept drafts
+    over drafted tokens, and 1 + kept drafts per drafting round. Checked against `metrics.vllm_counts`."""
+    cases = [([4, 0, 2, 4, 1], 4), ([0, 0, 1], 2), ([3, 3, 3], 3), ([1, 2, 0, 5, 5, 2], 5)]
+    for accepted, k in cases:
+        traces = [synthetic_trace(accepted, k), synthetic_trace(accepted[::-1], k)]
+        want = metrics.vllm_counts(traces)
+        got = fn(traces)
+        assert len(got) == 2, "return two numbers: (acceptance_rate, mean_acceptance_length)"
+        assert abs(got[0] - want.acceptance_rate) < 1e-9, (
+            f"accepted per round {accepted}, k = {k}: acceptance rate {got[0]:.4f}, vLLM's is "
+            f"{want.acceptance_rate:.4f} (kept drafts / drafted tokens, every drafted token counts)")
+        assert abs(got[1] - want.mean_acceptance_length) < 1e-9, (
+            f"accepted per round {accepted}, k = {k}: mean acceptance length {got[1]:.4f}, vLLM's is "
+            f"{want.mean_acceptance_length:.4f} (1 + kept drafts per round: the bonus token counts)")
+    print(f"✓ vLLM's acceptance rate and mean acceptance length on {len(cases)} sets of rounds")
+
+
+def check_alpha_from_counters(fn: Callable) -> None:
+    """09_serving: fn(drafts, draft_tokens, accepted, accepted_per_pos) → the lab's α from vLLM's four
+    counters (same k every round). Checked against `SpecDecodeCounts.alpha` and `metrics.alpha`."""
+    cases = [([4, 0, 2, 4, 1], 4), ([0, 0, 1], 2), ([3, 3, 3, 0], 3), ([1, 2, 0, 5, 5, 2], 5)]
+    for accepted, k in cases:
+        trace = synthetic_trace(accepted, k)
+        c = metrics.vllm_counts(trace)
+        got = fn(c.drafts, c.draft_tokens, c.accepted, c.accepted_per_pos)
+        assert abs(got - metrics.alpha(trace)) < 1e-9, (
+            f"accepted per round {accepted}, k = {k}: you gave α = {got:.4f}, the lab's is {metrics.alpha(trace):.4f} "
+            "(kept / judged: a round's drafts after its first rejection were never judged)")
+    print(f"✓ the lab's α from vLLM's counters on {len(cases)} sets of rounds")

@@ -211,6 +211,16 @@ def _cpu_threads() -> int:
     return max(1, min(cores - int(busy), cores, MAX_CPU_THREADS))
 
 
+def quiet_torchao() -> None:
+    """transformers imports torchao whenever it is installed (`09_serving` quantizes with it). On a
+    CPU build torchao then logs that its CUDA kernels did not load, and torch logs a deprecation
+    inside torchao: neither concerns the lab, and both would print under every chapter's first model."""
+    import logging
+
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def _pick_renderer(colab: bool) -> str:
     """Colab needs its own renderer; JupyterLab, VS Code and nbclient all render the plotly mimetype,
     which stores the figure as JSON only (deterministic, and no 4.8 MB of plotly.js per figure)."""
@@ -247,6 +257,7 @@ def setup(seed: int = 0, pair: Any = None, quiet: bool = False, device: str | No
     if colab:
         colab_install()
     version_note = check_transformers()
+    quiet_torchao()
 
     import torch
     from transformers import set_seed

@@ -2,6 +2,8 @@
 
 Everything here reads `Trace` objects only (no torch), so it works on saved traces too.
 Introduced in `00_tour`; the theory is the subject of `04_acceptance` and `05_speed_and_cost`.
+`SpecDecodeCounts` holds the same rounds as vLLM's counters count them (`09_serving`;
+`labkit.serving` reads them from a server's /metrics).
 
 Theory (Leviathan et al. 2023): with per-token acceptance alpha and k drafts per round, a target
 forward yields on average (1 - alpha^(k+1)) / (1 - alpha) tokens; with c = drafter cost / target
@@ -10,7 +12,7 @@ cost per forward, the speedup over plain decoding is that divided by (k c + 1).
 Intervals (`interval`) are percentile bootstraps over prompts: a prompt's rounds are not
 independent (an easy prompt has many long rounds), so the prompt is the unit that is resampled.
 
-Left out: cost models for batched serving, and intervals that account for timing noise within one
+Left out: cost models for batched serving (`labkit.batching`), and intervals that account for timing noise within one
 prompt (a prompt is timed once).
 """
 
@@ -19,7 +21,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
+from labkit.errors import BadInputError
 from labkit.trace import Round, Trace
 
 
@@ -198,3 +202,114 @@ def interval(
 def speedup(plain: Sequence[Trace], spec: Sequence[Trace]) -> float:
     """Wall-clock speedup of `spec` over `plain` on the same prompts: total seconds over total seconds."""
     return sum(t.wall for t in plain) / sum(t.wall for t in spec)
+
+
+# -- serving: the counters vLLM exports ---------------------------------------------------------------
+# Source for every formula below: vllm-project/vllm at tag v0.33.0, files under
+# https://github.com/vllm-project/vllm/blob/v0.33.0/ (the line ranges quoted are that tag's)
+
+
+@dataclass(frozen=True)
+class SpecDecodeCounts:
+    """vLLM's four speculative-decoding counters, summed over whatever they cover (a server's
+    lifetime for one scrape, an interval for the difference of two, or a set of lab traces).
+
+    A draft is one round that drafted (k > 0). Positions are 0-based, as vLLM labels them: position j
+    holds the lab's draft position j + 1. Left out: throughput (vLLM divides by wall time between log
+    lines; a scrape has no interval of its own) and the per-position draft-token counts vLLM keeps
+    but does not export.
+    """
+
+    drafts: int  # vllm:spec_decode_num_drafts: rounds that drafted
+    draft_tokens: int  # vllm:spec_decode_num_draft_tokens: sum of k, less drafts a grammar ruled out
+    accepted: int  # vllm:spec_decode_num_accepted_tokens: drafts kept (the bonus token excluded)
+    accepted_per_pos: tuple[int, ...]  # (k,) rounds whose kept prefix reached past position j; sums to accepted
+
+    @property
+    def acceptance_rate(self) -> float:
+        """accepted / draft_tokens: vLLM's "Avg Draft acceptance rate" (as a fraction, not %), from
+        `SpecDecodingLogging.log`, vllm/v1/spec_decode/metrics.py L82-L137. Not the lab's α: drafts
+        after a rejection count as drafted but were never judged."""
+        return self.accepted / self.draft_tokens if self.draft_tokens else float("nan")
+
+    @property
+    def mean_acceptance_length(self) -> float:
+        """1 + accepted / drafts: vLLM's "Mean acceptance length", the +1 being the bonus token
+        (vllm/v1/spec_decode/metrics.py L82-L137). The lab's `tokens_per_round` over full rounds."""
+        return 1 + self.accepted / self.drafts if self.drafts else float("nan")
+
+    def per_position(self) -> tuple[float, ...]:
+        """accepted_per_pos[j] / drafts: vLLM's "Per-position acceptance rate"
+        (vllm/v1/spec_decode/metrics.py L82-L137). The denominator is every draft, not the drafts
+        that reached position j: non-increasing, the lab's unconditional `acceptance_by_position` when
+        every round drafted the same k."""
+        return tuple(a / self.drafts if self.drafts else float("nan") for a in self.accepted_per_pos)
+
+    def alpha(self) -> float:
+        """The lab's α (`alpha`): accepted / judged, judged = accepted + rounds with a rejection.
+
+        Counters do not say which rounds had a rejection; with the same k in every round (vLLM's
+        num_speculative_tokens is constant) it is every draft but the fully accepted ones,
+        accepted_per_pos[k - 1]. With mixed k that is not recoverable, so it raises instead of guessing.
+        """
+        k = len(self.accepted_per_pos)
+        if self.drafts and not k:
+            raise BadInputError("α needs the per-position counter (vllm:spec_decode_num_accepted_tokens_per_pos), "
+                                "which this vLLM did not export; `acceptance_rate` needs only the totals")
+        if self.draft_tokens != self.drafts * k:
+            raise BadInputError(
+                f"α needs the same k in every round: {self.draft_tokens} draft tokens is not {self.drafts} "
+                f"drafts × k = {k}. Counters cannot tell rejected rounds from short ones; use "
+                "`metrics.alpha` on the traces, or `acceptance_rate` (accepted / drafted) instead.")
+        judged = self.accepted + self.drafts - (self.accepted_per_pos[-1] if k else 0)
+        return self.accepted / judged if judged else float("nan")
+
+    def __sub__(self, before: SpecDecodeCounts) -> SpecDecodeCounts:
+        """`after - before`: what happened between two scrapes, PromQL's increase() offline."""
+        a, b = self.accepted_per_pos, before.accepted_per_pos
+        per_pos = tuple((a[j] if j < len(a) else 0) - (b[j] if j < len(b) else 0)
+                        for j in range(max(len(a), len(b))))
+        diff = SpecDecodeCounts(self.drafts - before.drafts, self.draft_tokens - before.draft_tokens,
+                                self.accepted - before.accepted, per_pos)
+        if any(v < 0 for v in (diff.drafts, diff.draft_tokens, diff.accepted, *per_pos)):
+            raise BadInputError("a counter went down between the two scrapes: the server restarted "
+                                "(counters start again at 0), or the scrapes are in the wrong order")
+        return diff
+
+
+def between(before: SpecDecodeCounts, after: SpecDecodeCounts) -> SpecDecodeCounts:
+    """The counts of the interval between two cumulative scrapes of the same server (`after - before`)."""
+    return after - before
+
+
+def vllm_counts(traces: Trace | Iterable[Trace], k: int | None = None) -> SpecDecodeCounts:
+    """The counters vLLM would have exported for these rounds (those with k > 0; the prefill drafts nothing).
+
+    Counted as `SpecDecodingStats.observe_draft` does (vllm/v1/spec_decode/metrics.py L41-L49). Rounds
+    the lab cut short (fewer than k drafts at max_new_tokens) count as they are, unless `k` is given:
+    then only rounds that drafted exactly k count, as vLLM, whose num_speculative_tokens is constant,
+    would have drafted them (and `alpha()` can be read back).
+    """
+    rounds = [r for r in drafting_rounds(traces) if k is None or r.k == k]
+    k = max((r.k for r in rounds), default=0) if k is None else k
+    return SpecDecodeCounts(
+        drafts=len(rounds),
+        draft_tokens=sum(r.k for r in rounds),
+        accepted=sum(r.accepted for r in rounds),
+        accepted_per_pos=tuple(sum(r.accepted > j for r in rounds) for j in range(k)),
+    )
+
+
+def wilson(successes: int, trials: int, level: float = 0.9) -> tuple[float, float]:
+    """Wilson score interval for a proportion: counters carry no prompts to bootstrap over (`interval`
+    needs traces), and unlike the normal approximation it stays inside [0, 1] at rates near 0 or 1.
+    Treats every trial as independent, which rounds of one prompt are not: read it as a lower bound
+    on the uncertainty. (nan, nan) for no trials."""
+    if trials <= 0:
+        return float("nan"), float("nan")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = successes / trials
+    center = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z / (1 + z * z / trials) * (p * (1 - p) / trials + z * z / (4 * trials * trials)) ** 0.5
+    # the bounds always hold p and lie in [0, 1]; the clamps only undo rounding at p = 0 or 1
+    return max(0.0, min(p, center - half)), min(1.0, max(p, center + half))

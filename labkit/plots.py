@@ -598,3 +598,113 @@ def position_acceptance_figure(groups: Mapping[str, Sequence[Trace]], window: in
     fig.update_layout(height=430, legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
                       margin_t=100 if label else 70, margin_b=120)
     return fig
+
+
+def serving_position_figure(counts: metrics.SpecDecodeCounts, label: str, level: float = 0.9) -> go.Figure:
+    """Acceptance by draft position from a server's counters (`labkit.serving`): vLLM's per-position
+    rate (accepted_j / drafts, every draft in the denominator) beside the lab's conditional acceptance
+    (accepted_j / drafts that reached position j, the per-position α_j), with Wilson intervals.
+
+    Counters carry no prompts, so the intervals treat rounds as independent and are narrower than
+    the bootstrap intervals of `acceptance_figure`. A round ended by EOS right after its kept prefix
+    counts as rejected at the next position: counters cannot tell the two apart.
+    """
+    k = len(counts.accepted_per_pos)
+    reached = (counts.drafts, *counts.accepted_per_pos[:-1])
+    series = (("vLLM's per-position rate: kept / all drafts", [counts.drafts] * k, "circle"),
+              ("the lab's conditional: kept / drafts that reached it", list(reached), "diamond"))
+    pos = list(range(1, k + 1))
+    fig = go.Figure()
+    for i, (name, trials, symbol) in enumerate(series):
+        ys = [a / n if n else float("nan") for a, n in zip(counts.accepted_per_pos, trials)]
+        bounds = [metrics.wilson(a, n, level) for a, n in zip(counts.accepted_per_pos, trials)]
+        error = {"type": "data", "symmetric": False, "thickness": 1.5, "width": 4,
+                 "array": [hi - y for y, (_, hi) in zip(ys, bounds)],
+                 "arrayminus": [y - lo for y, (lo, _) in zip(ys, bounds)]}
+        fig.add_trace(go.Scatter(
+            x=_centers(pos, i, 2), y=ys, error_y=error, mode="markers", name=name,
+            marker={"color": SERIES[i], "symbol": symbol, "size": 10},  # the shape too: colour is never the only cue
+            customdata=[[a, n, j] for a, n, j in zip(counts.accepted_per_pos, trials, pos)],
+            hovertemplate="position %{customdata[2]}: %{y:.2f} = %{customdata[0]} / %{customdata[1]}"
+                          "<extra></extra>"))
+    fig.update_xaxes(title="draft position j (vLLM's position label is j − 1)", dtick=1,
+                     range=[0.5, k + 0.5] if k else None)
+    fig.update_yaxes(title="acceptance", range=[0, 1.05])
+    styled(fig, "Acceptance by draft position, from vLLM's counters"
+                f"<br><sup>{html.escape(label)}<br>{counts.drafts} drafts, {level:.0%} Wilson intervals "
+                "(rounds as independent)</sup>")
+    # the legend under the plot, as in acceptance_figure: on top it would run into the two-line title
+    fig.update_layout(height=460, legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
+                      margin_t=110, margin_b=120)
+    return fig
+
+
+# -- 09_serving ------------------------------------------------------------------------------------------
+
+
+def batch_cost_figure(rows: Sequence[Mapping[str, Any]], k: int, label: str = "") -> go.Figure:
+    """What one decoding step costs as the batch grows (`labkit.batching.batch_costs` rows): a plain
+    step (B × 1 tokens), a verification (B × (k + 1)) and k drafter steps, per batch size, with the
+    spread of the samples (min to max) as error bars. Where the verification line leaves the plain
+    one, checking k drafts stops being free."""
+    fig = go.Figure()
+    batches = [r["batch"] for r in rows]
+    series = (("plain step: target over B × 1 tokens", "plain", 1, COLORS["bonus"], "circle"),
+              (f"verification: target over B × {k + 1} tokens", "verify", 1, COLORS["rejected"], "diamond"),
+              (f"drafting: {k} drafter steps for B rows", "draft", k, COLORS["accepted"], "square"))
+    for name, key, times, color, symbol in series:
+        ys = [times * r[key] * 1e3 for r in rows]
+        lo = [times * min(r["samples"][key]) * 1e3 for r in rows]
+        hi = [times * max(r["samples"][key]) * 1e3 for r in rows]
+        fig.add_trace(go.Scatter(
+            x=batches, y=ys, mode="lines+markers", name=name, line={"color": color, "width": 3},
+            marker={"symbol": symbol, "size": 9},
+            error_y={"type": "data", "symmetric": False, "array": [h - y for h, y in zip(hi, ys)],
+                     "arrayminus": [y - lo_ for y, lo_ in zip(ys, lo)], "thickness": 1.5, "width": 4},
+            hovertemplate="B = %{x}: %{y:.1f} ms<extra></extra>"))
+    fig.update_xaxes(type="log", tickvals=batches, ticktext=[str(b) for b in batches], title="batch size B (rows decoded together)")
+    values = [times * r[key] * 1e3 for _, key, times, *_ in series for r in rows]
+    ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000) if min(values) / 2 <= t <= max(values) * 2]
+    fig.update_yaxes(type="log", title="milliseconds (median; bars: min to max)", tickvals=ticks,
+                     ticktext=[str(t) for t in ticks])
+    styled(fig, f"What a step costs as the batch grows<br><sup>{html.escape(label)}</sup>")
+    fig.update_layout(height=470, legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
+                      margin={"t": 90, "b": 130})
+    return fig
+
+
+def batch_speedup_figure(predicted: Sequence[Mapping[str, Any]], measured: Sequence[Mapping[str, Any]],
+                         label: str = "") -> go.Figure:
+    """Speculation's speedup against batch size: the cost model's prediction (`predicted` rows
+    {"batch", "value", "lo", "hi"}: the band is the interval of the tokens a round yields) and
+    batched runs (`measured` rows {"batch", "value", "lo", "hi", "predicted"}: their spread over
+    repeats, and the model's prediction for the same prompt). Below 1, speculation costs time.
+    `label` is trusted HTML (a `<br>` breaks a long sample description)."""
+    fig = go.Figure()
+    xs = [r["batch"] for r in predicted]
+    fig.add_trace(go.Scatter(x=xs + xs[::-1], y=[r["hi"] for r in predicted] + [r["lo"] for r in predicted][::-1],
+                             mode="lines", fill="toself", fillcolor="rgba(0,114,178,0.15)", line={"width": 0}, hoverinfo="skip",
+                             name="prediction's interval (tokens per round, over prompts)"))
+    fig.add_trace(go.Scatter(x=xs, y=[r["value"] for r in predicted], mode="lines+markers",
+                             line={"color": COLORS["bonus"], "width": 3}, marker={"size": 8},
+                             name="cost model (05) with the forwards measured at B",
+                             hovertemplate="B = %{x}: %{y:.2f}×<extra></extra>"))
+    mx = [r["batch"] for r in measured]
+    fig.add_trace(go.Scatter(
+        x=mx, y=[r["value"] for r in measured], mode="markers", name="measured: batched runs of one prompt",
+        marker={"color": COLORS["rejected"], "symbol": "diamond", "size": 11},
+        error_y={"type": "data", "symmetric": False, "array": [r["hi"] - r["value"] for r in measured],
+                 "arrayminus": [r["value"] - r["lo"] for r in measured], "thickness": 1.5, "width": 5},
+        hovertemplate="B = %{x}: %{y:.2f}× measured<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=mx, y=[r["predicted"] for r in measured], mode="markers", name="the model's prediction for that prompt",
+        marker={"color": COLORS["rejected"], "symbol": "diamond-open", "size": 13, "line": {"width": 2}},
+        hovertemplate="B = %{x}: %{y:.2f}× predicted<extra></extra>"))
+    fig.add_hline(y=1, line={"color": INK, "dash": "dot", "width": 1}, annotation_text="break-even",
+                  annotation_position="bottom left")
+    fig.update_xaxes(type="log", tickvals=xs, ticktext=[str(b) for b in xs], title="batch size B (rows decoded together)")
+    fig.update_yaxes(title="speedup over plain decoding (×)")
+    styled(fig, f"Speculation against batch size<br><sup>{label}</sup>")
+    fig.update_layout(height=500, legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
+                      margin={"t": 120, "b": 150})
+    return fig

@@ -343,7 +343,8 @@ def test_08_race_names_the_fastest_on_an_example(lab):
     assert "Fastest here" in after and "prompt-lookup" in after and "mtp" in after and "NO" not in after
 
 
-@pytest.mark.parametrize("name", ["01_one_token_at_a_time", "02_inside_the_mtp_drafter", "07_train_a_drafter"])
+@pytest.mark.parametrize("name", ["01_one_token_at_a_time", "02_inside_the_mtp_drafter", "07_train_a_drafter",
+                                  "09_serving"])
 def test_chapter_runs_all_in_the_browser(lab, name):
     """The chapters without a widget contract: Run All as a learner would, and every figure drawn."""
     page, base, token = lab
