@@ -45,18 +45,28 @@ def _version(name: str) -> str | None:
 
 def speed_check(pair: Any, repeats: int = 3) -> float:
     """Seconds for the pocket target to decode 32 tokens alone and then with its drafter (k = 4),
-    the fastest of `repeats` (after one warm-up): the workload every chapter is made of."""
+    the fastest of `repeats` (after one warm-up), on one CPU thread: the workload every chapter is
+    made of. One thread, because the chapters' time follows one core's speed (Python and small
+    matrices): measured here, Run All took the same time with 1 torch thread as with 2, while a
+    2-thread check ran 1.26x faster and so predicted 1-thread chapters up to 34 % too slow."""
+    import torch
+
     from labkit.generation import load_prompts, run
 
     prompt = load_prompts("prose", 1)[0]
     kw = {"max_new_tokens": 32, "stop_at_eos": False}
-    run(pair, prompt, path="plain", max_new_tokens=4)  # warm-up, not timed
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run(pair, prompt, path="plain", **kw)
-        run(pair, prompt, k=4, **kw)
-        best = min(best, time.perf_counter() - t0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run(pair, prompt, path="plain", max_new_tokens=4)  # warm-up, not timed
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            run(pair, prompt, path="plain", **kw)
+            run(pair, prompt, k=4, **kw)
+            best = min(best, time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(threads)
     return best
 
 
@@ -68,6 +78,7 @@ def diagnose(print_line: Any = print) -> int:
     from labkit.errors import LabkitError
 
     blockers = 0
+    env.quiet_torchao()  # loading a model imports torchao, whose CPU build logs missing CUDA kernels
 
     def line(ok: bool, text: str, fix: str = "") -> None:
         nonlocal blockers

@@ -123,7 +123,7 @@ print(f"α from the four counters: {counts.alpha():.4f}; from the same rounds, k
 
 # %%
 page = serving.exposition(counts, model_name="google/gemma-4-E4B-it")
-print("\n".join(line for line in page.splitlines() if "per_pos" in line or "num_drafts" in line)[:1200])
+print("\n".join(line for line in page.splitlines() if "_created" not in line))  # (each counter's `_created` lines left out)
 scraped = serving.read_metrics(page)
 print("read back:", scraped, "· the same as written:", scraped == counts)
 
