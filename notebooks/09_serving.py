@@ -51,17 +51,44 @@ tag = pair.label
 # the engine's docs, source or a maintainer's pull request; [`docs/serving-runbook.md`](../docs/serving-runbook.md)
 # has every flag, limitation and source in full, and says what could not be verified.
 #
-# | engine | serve a Gemma 4 pair with its MTP drafter | since | lossless for | source |
-# |---|---|---|---|---|
-# | **vLLM** | `vllm serve google/gemma-4-E4B-it --speculative-config '{"method": "mtp", "model": "google/gemma-4-E4B-it-assistant", "num_speculative_tokens": 4}'` | v0.21.0 (inferred from issue threads) | greedy and sampling (its rejection sampler), up to numerics | [MTP docs](https://docs.vllm.ai/en/stable/features/speculative_decoding/mtp/), [Gemma 4 recipe](https://github.com/vllm-project/recipes/blob/main/Google/Gemma4.md), [PR #41745](https://github.com/vllm-project/vllm/pull/41745) |
-# | **SGLang** | `sglang serve --model-path google/gemma-4-E4B-it --speculative-algorithm NEXTN --speculative-draft-model-path google/gemma-4-E4B-it-assistant --speculative-num-steps 5 --speculative-num-draft-tokens 6 --speculative-eagle-topk 1` | not found (installed from `main`) | greedy; sampling at the default accept thresholds (inferred from source) | [cookbook](https://github.com/sgl-project/sglang/blob/main/docs_new/cookbook/autoregressive/Google/Gemma4.mdx), [PR #24436](https://github.com/sgl-project/sglang/pull/24436) |
-# | **llama.cpp** | convert the assistant with `convert_hf_to_gguf.py`, then `llama-server -m <target>.gguf --model-draft <assistant>.gguf --spec-type draft-mtp --spec-draft-n-max 3` | a build between b9543 and b9549 | greedy and sampling (a target sample at every drafted position; exactness inferred from source) | [PR #23398](https://github.com/ggml-org/llama.cpp/pull/23398), [PR #24282](https://github.com/ggml-org/llama.cpp/pull/24282) |
-# | **LiteRT-LM** (on-device) | `litert-lm run … gemma-4-E4B-it.litertlm --enable-speculative-decoding=true` (the drafter ships inside the `.litertlm` bundle, not the HF checkpoint) | v0.11.0 | greedy only (its verifier is greedy) | [CLI guide](https://developers.google.com/edge/litert-lm/cli#mtp), [Gemma 4 page](https://developers.google.com/edge/litert-lm/models/gemma-4), [drafter source](https://github.com/google-ai-edge/LiteRT-LM/blob/main/runtime/executor/llm_litert_mtp_drafter.cc) |
-# | **transformers** | `target.generate(**inputs, assistant_model=assistant, do_sample=False)` | v5.8.0 (this lab: `>=5.22,!=5.23.*,<5.25`) | greedy; its sampled MTP path is biased (chapter 03) | [Gemma MTP guide](https://ai.google.dev/gemma/docs/mtp/mtp), [v5.8.0 notes](https://github.com/huggingface/transformers/releases/tag/v5.8.0), [`candidate_generator.py`](https://github.com/huggingface/transformers/blob/main/src/transformers/generation/candidate_generator.py) |
+# | engine | since | lossless for | sources |
+# |---|---|---|---|
+# | **vLLM** | v0.21.0 (inferred from issue threads) | greedy and sampling (its rejection sampler), up to numerics | [MTP docs](https://docs.vllm.ai/en/stable/features/speculative_decoding/mtp/), [Gemma 4 recipe](https://github.com/vllm-project/recipes/blob/main/Google/Gemma4.md), [PR #41745](https://github.com/vllm-project/vllm/pull/41745) |
+# | **SGLang** | not found (the cookbook installs from `main`) | greedy; sampling at the default accept thresholds (inferred from source) | [cookbook](https://github.com/sgl-project/sglang/blob/main/docs_new/cookbook/autoregressive/Google/Gemma4.mdx), [PR #24436](https://github.com/sgl-project/sglang/pull/24436) |
+# | **llama.cpp** | a build between b9543 and b9549 | greedy and sampling (a target sample at every drafted position; exactness inferred from source) | [PR #23398](https://github.com/ggml-org/llama.cpp/pull/23398), [PR #24282](https://github.com/ggml-org/llama.cpp/pull/24282) |
+# | **LiteRT-LM** (on-device) | v0.11.0 | greedy only (its verifier is greedy) | [CLI guide](https://developers.google.com/edge/litert-lm/cli#mtp), [Gemma 4 page](https://developers.google.com/edge/litert-lm/models/gemma-4), [drafter source](https://github.com/google-ai-edge/LiteRT-LM/blob/main/runtime/executor/llm_litert_mtp_drafter.cc) |
+# | **transformers** | v5.8.0 (this lab: `>=5.22,!=5.23.*,<5.25`) | greedy; its sampled MTP path is biased (chapter 03) | [Gemma MTP guide](https://ai.google.dev/gemma/docs/mtp/mtp), [v5.8.0 notes](https://github.com/huggingface/transformers/releases/tag/v5.8.0), [`candidate_generator.py`](https://github.com/huggingface/transformers/blob/main/src/transformers/generation/candidate_generator.py) |
+#
+# The commands, with the sources above (E4B shown; the other pairs swap the ids):
+#
+# ```bash
+# # vLLM
+# vllm serve google/gemma-4-E4B-it --speculative-config \
+#   '{"method": "mtp", "model": "google/gemma-4-E4B-it-assistant", "num_speculative_tokens": 4}'
+#
+# # SGLang
+# sglang serve --model-path google/gemma-4-E4B-it --speculative-algorithm NEXTN \
+#   --speculative-draft-model-path google/gemma-4-E4B-it-assistant \
+#   --speculative-num-steps 5 --speculative-num-draft-tokens 6 --speculative-eagle-topk 1
+#
+# # llama.cpp: convert the assistant to GGUF once, then serve it as the draft model
+# python convert_hf_to_gguf.py gemma-4-E4B-it-assistant --outfile mtp-gemma-4-E4B-it-F16.gguf --outtype f16
+# llama-server -m gemma-4-E4B-it-Q4_0.gguf --model-draft mtp-gemma-4-E4B-it-F16.gguf \
+#   --spec-type draft-mtp --spec-draft-n-max 3
+#
+# # LiteRT-LM: the drafter ships inside the .litertlm bundle, not the Hugging Face checkpoint
+# litert-lm run --from-huggingface-repo=litert-community/gemma-4-E4B-it-litert-lm gemma-4-E4B-it.litertlm \
+#   --backend=gpu --enable-speculative-decoding=true --prompt="What is the capital of France?"
+# ```
+#
+# ```python
+# # transformers (what this lab runs, on the pocket pair)
+# out = target.generate(**inputs, assistant_model=assistant, max_new_tokens=256, do_sample=False)
+# ```
 #
 # How many drafts per round? vLLM's Gemma 4 recipe recommends `num_speculative_tokens` **2 for
 # E2B, 4 for E4B and 26B-A4B, 4–8 for 31B** (A100/H100, temperature 0: "faster targets prefer
-# fewer"); its generic MTP page calls 1 "a good default to start with". Section 3 below shows why the answer
+# fewer"); its generic MTP page calls 1 "a good default to start with". The batch section below shows why the answer
 # moves with the batch size, and chapter 05 why it moves with the target's speed.
 
 # %% [markdown]
@@ -85,15 +112,16 @@ tag = pair.label
 # %%
 recorded, meta = labkit.load_traces("acceptance")
 print(f"{meta['pair']}: recorded {meta['date']} by `{meta['command']}`, {meta['new_tokens']} new tokens per prompt")
-print(f"{'rounds':<26}{'prompts':>8}{'α (lab)':>20}{'acceptance rate (vLLM)':>26}{'tau (lab)':>18}{'mean acc. length (vLLM)':>26}")
+print(f"{'rounds':<22}{'α (lab)':>18}{'acc. rate (vLLM)':>18}{'tau (lab)':>18}{'mean acc. len. (vLLM)':>23}")
 for name in ("code, k = 4", "prose, k = 4", "code, k = 4, T = 1.0"):
     traces = recorded[name]
     counts = metrics.vllm_counts(traces, k=4)  # rounds that drafted a full k, as vLLM always does
     rate = metrics.interval(lambda ts: metrics.vllm_counts(ts, k=4).acceptance_rate, traces)
     length = metrics.interval(lambda ts: metrics.vllm_counts(ts, k=4).mean_acceptance_length, traces)
-    print(f"{name:<26}{len(traces):>8}{str(metrics.interval(metrics.alpha, traces)):>20}{str(rate):>26}"
-          f"{str(metrics.interval(metrics.tau, traces)):>18}{str(length):>26}")
-print("(90 % bootstrap intervals over prompts; vLLM's figures count only rounds that drafted all k = 4)")
+    print(f"{name:<22}{str(metrics.interval(metrics.alpha, traces)):>18}{str(rate):>18}"
+          f"{str(metrics.interval(metrics.tau, traces)):>18}{str(length):>23}")
+print(f"({len(traces)} prompts a row, 90 % bootstrap intervals over prompts; vLLM's figures count only "
+      "rounds that drafted all k = 4)")
 
 # %% [markdown]
 # On every row α is well above vLLM's acceptance rate, and their intervals do not overlap: quote
@@ -125,7 +153,8 @@ print(f"α from the four counters: {counts.alpha():.4f}; from the same rounds, k
 page = serving.exposition(counts, model_name="google/gemma-4-E4B-it")
 print("\n".join(line for line in page.splitlines() if "_created" not in line))  # (each counter's `_created` lines left out)
 scraped = serving.read_metrics(page)
-print("read back:", scraped, "· the same as written:", scraped == counts)
+print("read back:", scraped)
+print("the same as written:", scraped == counts)
 
 # %%
 plots.serving_position_figure(scraped, label=f"{tag}, 24 code prompts × 64 tokens, greedy, k = 4, "
@@ -150,14 +179,15 @@ served, smeta = labkit.load_traces("serving")
 k = smeta["k"]
 costs = smeta["batch_costs"]
 reps = len(costs[0]["samples"]["plain"])
-print(f"{smeta['pair']}: recorded {smeta['date']} on {smeta['machine']} by `{smeta['command']}` "
-      f"(torch {smeta['versions']['torch']}, load average {smeta['load_average_at_start']} at the start)")
+print(f"{smeta['pair']}: recorded {smeta['date']} by `{smeta['command']}`\n"
+      f"on {smeta['machine']} (torch {smeta['versions']['torch']}, load average "
+      f"{smeta['load_average_at_start']} at the start)")
 plots.batch_cost_figure(costs, k, label=f"{tag}, one forward after a 64-token cache, median of {reps} "
                                         f"samples per batch size, k = {k}")
 
 # %%
 for row in costs:
-    print(f"B = {row['batch']:>2}: a verification over {k + 1} tokens per row costs {row['verify'] / row['plain']:.2f}× "
+    print(f"B = {row['batch']:>2}: verifying {k + 1} tokens a row costs {row['verify'] / row['plain']:.2f}× "
           f"a plain step (v), {k} drafter steps {k * row['draft'] / row['plain']:.2f}× (k c)")
 
 # %% [markdown]
@@ -182,8 +212,7 @@ plots.batch_speedup_figure(curve, points, label=(
 # %%
 for p in points:
     print(f"B = {p['batch']:>2}: measured {p['value']:.2f}× ({p['lo']:.2f} to {p['hi']:.2f}), predicted "
-          f"{p['predicted']:.2f}× for that prompt ({abs(p['predicted'] / p['value'] - 1):.0%} apart); "
-          f"rows identical to plain decoding: {p['identical']}")
+          f"{p['predicted']:.2f}× ({abs(p['predicted'] / p['value'] - 1):.0%} apart); output identical: {p['identical']}")
 apart = max(abs(p["predicted"] / p["value"] - 1) for p in points)
 print(f"the prediction is within {apart:.0%} of the measured median at every batch size measured")
 best = max(curve, key=lambda r: r["value"])
@@ -208,9 +237,9 @@ live = batching.batch_costs(pair, (1, 16, 64), k=k, repeats=3)
 shipped = {r["batch"]: r for r in costs}
 for row in live:
     was = shipped[row["batch"]]
-    print(f"B = {row['batch']:>2}: verification / plain step = {row['verify'] / row['plain']:.2f} here, "
-          f"{was['verify'] / was['plain']:.2f} recorded ({row['plain'] * 1e3:.1f} ms plain step here, "
-          f"{was['plain'] * 1e3:.1f} ms recorded)")
+    print(f"B = {row['batch']:>2}: verification / plain step {row['verify'] / row['plain']:.2f} here, "
+          f"{was['verify'] / was['plain']:.2f} recorded; plain step {row['plain'] * 1e3:.1f} ms here, "
+          f"{was['plain'] * 1e3:.1f} ms recorded")
 
 # %% [markdown]
 # ## On-device: the pocket pair in int8
@@ -221,14 +250,14 @@ for row in live:
 
 # %%
 table = smeta["ondevice"]
-print(f"{'variant':<24}{'target MB':>10}{'drafter MB':>11}{'plain tok/s':>12}{'spec tok/s':>11}"
-      f"{'tau':>20}{'speedup':>20}{'same as float32':>17}")
+print(f"{'variant':<22}{'MB':>11}{'tok/s':>12}{'tau':>18}{'speedup':>18}{'= float32':>11}")
+print(f"{'':<22}{'tgt + drf':>11}{'plain/spec':>12}")
 for row in table:
     name = row["variant"]
     p, s = served[f"{name} · plain"], served[f"{name} · spec"]
-    print(f"{name:<24}{row['target_mb']:>10.1f}{row['drafter_mb']:>11.1f}{row['plain_tokens_per_s']:>12.1f}"
-          f"{row['spec_tokens_per_s']:>11.1f}{str(metrics.interval(metrics.tau, s)):>20}"
-          f"{str(metrics.interval(metrics.speedup, p, s)):>20}{row['same_as_float32']:>10} / {row['prompts']}")
+    print(f"{name:<22}{row['target_mb']:>6.1f} +{row['drafter_mb']:>4.1f}{row['plain_tokens_per_s']:>7.1f}/"
+          f"{row['spec_tokens_per_s']:<4.1f}{str(metrics.interval(metrics.tau, s)):>18}"
+          f"{str(metrics.interval(metrics.speedup, p, s)):>18}{row['same_as_float32']:>7} / {row['prompts']}")
 print(f"speculative output equal to the same variant's plain output: "
       f"{all(r['spec_same_as_plain'] == r['prompts'] for r in table)} (every variant, every prompt)")
 
@@ -243,9 +272,9 @@ for row in table[1:]:
     name = row["variant"]
     faster = metrics.interval(metrics.speedup, base, served[f"{name} · plain"])
     verdict = "faster" if faster.lo > 1 else "slower" if faster.hi < 1 else "no clear difference"
-    print(f"{name}: plain decoding {faster}× the float32 pair's speed ({verdict}); weights "
+    print(f"{name}: plain decoding {faster}× the float32 pair's speed ({verdict})\n    weights "
           f"{table[0]['target_mb'] + table[0]['drafter_mb']:.1f} MB → {row['target_mb'] + row['drafter_mb']:.1f} MB; "
-          f"its text equals the float32 target's on {row['same_as_float32']} of {row['prompts']} prompts")
+          f"text equal to the float32 target's on {row['same_as_float32']} of {row['prompts']} prompts")
 for row in table:
     name = row["variant"]
     gain = metrics.interval(metrics.speedup, served[f"{name} · plain"], served[f"{name} · spec"])
@@ -268,7 +297,8 @@ rows = ondevice.compare(pair, labkit.load_prompts("code", 2), k=k, max_new_token
 for row in rows:
     print(f"{row['variant']:<24} plain {row['plain_tokens_per_s']:.1f} tok/s, speculative "
           f"{row['spec_tokens_per_s']:.1f} tok/s, tau {row['tau']:.2f}, same as float32 "
-          f"{row['same_as_float32']}/{row['prompts']} (2 code prompts × 24 tokens, one run each)")
+          f"{row['same_as_float32']}/{row['prompts']}")
+print("(2 code prompts × 24 tokens, one run each: a slice, not a measurement to quote)")
 
 # %% [markdown]
 # ## Summary
