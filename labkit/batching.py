@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from transformers import DynamicCache
 
-from labkit.experiments import CostModel
+from labkit.experiments import CostModel, time_samples
 from labkit.glassbox import _trim_kv, cache_kwargs
 
 
@@ -70,20 +70,12 @@ def batch_costs(pair: Any, batches: Sequence[int] = (1, 2, 4, 8, 16, 32, 64), k:
             _forward(pair.target, copy.deepcopy(cache), torch.randint(vocab, (b, n), generator=gen).to(device),
                      context)
 
-        def timed(fn: Any) -> list[float]:
-            fn()  # warm-up
-            samples = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                fn()
-                samples.append(time.perf_counter() - t0)
-            return samples
-
         # the deep copy of the cache is part of a forward's samples: time it alone and take it off
-        copying = statistics.median(timed(lambda: copy.deepcopy(cache)))
-        samples = {"plain": [max(t - copying, 1e-6) for t in timed(lambda: verify(1))],
-                   "verify": [max(t - copying, 1e-6) for t in timed(lambda: verify(k + 1))],
-                   "draft": timed(lambda: _draft_step(pair, last, hidden, out.shared_kv_states, context - 1))}
+        copying = statistics.median(time_samples(lambda: copy.deepcopy(cache), repeats))
+        samples = {"plain": [max(t - copying, 1e-6) for t in time_samples(lambda: verify(1), repeats)],
+                   "verify": [max(t - copying, 1e-6) for t in time_samples(lambda: verify(k + 1), repeats)],
+                   "draft": time_samples(lambda: _draft_step(pair, last, hidden, out.shared_kv_states, context - 1),
+                                         repeats)}
         rows.append({"batch": b, **{name: statistics.median(v) for name, v in samples.items()}, "samples": samples})
     return rows
 

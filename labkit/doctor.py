@@ -47,8 +47,7 @@ def speed_check(pair: Any, repeats: int = 3) -> float:
     """Seconds for the pocket target to decode 32 tokens alone and then with its drafter (k = 4),
     the fastest of `repeats` (after one warm-up), on one CPU thread: the workload every chapter is
     made of. One thread, because the chapters' time follows one core's speed (Python and small
-    matrices): measured here, Run All took the same time with 1 torch thread as with 2, while a
-    2-thread check ran 1.26x faster and so predicted 1-thread chapters up to 34 % too slow."""
+    matrices), not the thread count (docs/instructors.md has the measurement)."""
     import torch
 
     from labkit.generation import load_prompts, run

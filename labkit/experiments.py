@@ -131,7 +131,8 @@ def predict(costs: CostModel, spec: Sequence[Trace], loop: bool = True) -> float
 
 
 @torch.inference_mode()
-def _median_time(fn: Any, repeats: int) -> float:
+def time_samples(fn: Any, repeats: int) -> list[float]:
+    """Seconds of `repeats` calls of `fn`, after one warm-up call (also `labkit.batching`)."""
     # a GPU runs kernels asynchronously: without a sync the clock stops at the last launch
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     fn()  # warm-up
@@ -142,7 +143,11 @@ def _median_time(fn: Any, repeats: int) -> float:
         fn()
         sync()
         samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+    return samples
+
+
+def _median_time(fn: Any, repeats: int) -> float:
+    return statistics.median(time_samples(fn, repeats))
 
 
 def real_pair_costs(
