@@ -1,7 +1,9 @@
 # make lab    install if needed, then open the lab (JupyterLab on notebooks/)
-# make test   install if needed, build the book, then every test: labkit, every notebook executed, the browser tests
+# make test   install if needed, execute every notebook once (make executed), render the book from those copies,
+#             then every test: labkit, the executed notebooks' outputs, the browser tests
+# make executed  every chapter and solution executed once into build/executed/ (only those whose inputs changed)
 # make setup  create .venv and install labkit with its dev tools (done once; redone when pyproject.toml changes)
-# make book   the book: every chapter and solution executed into static HTML in build/book/html (about 11 min)
+# make book   the book: the executed chapters and solutions rendered into static HTML in build/book/html
 # make lint   ruff
 # make matrix the unit tests and upstream findings on each transformers release of README's "Tested with"
 # make gpu-check  on a CUDA machine: cuda tests, every notebook, full-depth E2B shapes, half precision (scripts/gpu_check.sh)
@@ -27,7 +29,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # torch==2.13.0 comes from whatever pip is configured with (a local wheel on offline machines).
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: setup lab test lint pocket matrix gpu-check book
+.PHONY: setup lab test lint pocket matrix gpu-check book executed
 
 setup: $(STAMP)
 
@@ -80,20 +82,49 @@ $(COLAB_WIDGETS)/.installed: | $(STAMP)
 lab: setup pocket
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ip=$(IP) --port=$(PORT) $(ROOT_FLAG) $(LAB_FLAGS)
 
-# The book (docs/book/conf.py): Sphinx + myst-nb run every chapter and solution afresh on the pocket
-# models (LABKIT_BOOK=1: static widgets, one plotly.js per book); rebuilt when a source changes.
+# One execution per notebook (scripts/execute_notebooks.py): each chapter and solution runs once, in a
+# fresh kernel, into build/executed/<its path>; the book, the output checks and the browser tests read
+# those copies. A copy is redone when its notebook, labkit, the data or the executor changed (a
+# fresh clone executes everything). JOBS notebooks at a time with THREADS torch threads each: on 2
+# cores, two side by side on one thread each beat one after another on two (measured: README, "Tests").
+EXECUTED := build/executed
+JOBS ?= 2
+THREADS ?= 1
+# Longest first, so the two queues end together; 07's solutions read what 07 trained (runs/).
+NOTEBOOK_ORDER := notebooks/07_train_a_drafter.ipynb notebooks/solutions/07_train_a_drafter_solutions.ipynb \
+	notebooks/08_choosing_a_drafter.ipynb notebooks/09_serving.ipynb notebooks/06_multimodal.ipynb \
+	notebooks/03_verify_and_accept.ipynb notebooks/00_tour.ipynb
+NOTEBOOKS := $(filter $(wildcard notebooks/[0-9]*.ipynb notebooks/solutions/*.ipynb),$(NOTEBOOK_ORDER)) \
+	$(filter-out $(NOTEBOOK_ORDER),$(wildcard notebooks/[0-9]*.ipynb notebooks/solutions/*.ipynb))
+COPIES := $(NOTEBOOKS:%=$(EXECUTED)/%)
+EXEC_INPUTS := $(wildcard labkit/*.py) $(shell find data -type f 2>/dev/null) pyproject.toml scripts/execute_notebooks.py
+
+executed: | $(STAMP) $(POCKET) $(POCKET_MM) $(DRAFT_MODEL)
+	$(MAKE) -j$(JOBS) --no-print-directory executed-copies
+
+.PHONY: executed-copies
+executed-copies: $(COPIES)
+
+$(EXECUTED)/%.ipynb: %.ipynb $(EXEC_INPUTS)
+	$(BIN)/python scripts/execute_notebooks.py $(if $(THREADS),--threads $(THREADS)) $<
+
+$(EXECUTED)/notebooks/solutions/07_train_a_drafter_solutions.ipynb: $(EXECUTED)/notebooks/07_train_a_drafter.ipynb
+
+# The book (docs/book/conf.py): Sphinx + myst-nb render the executed copies (no execution here) with
+# docs/ beside them; rebuilt when a copy or a doc changes.
 BOOK := build/book/html/index.html
-BOOK_SOURCES := $(wildcard notebooks/[0-9]*.ipynb notebooks/solutions/*.ipynb docs/*.md docs/book/*.* \
-	docs/book/_static/* docs/book/_extra/* labkit/*.py)
+BOOK_SOURCES := $(wildcard docs/*.md docs/book/*.* docs/book/_static/* docs/book/_extra/*)
 
-book: $(BOOK)
+book: executed
+	$(MAKE) --no-print-directory $(BOOK)
 
-$(BOOK): $(BOOK_SOURCES) | $(STAMP) $(POCKET) $(POCKET_MM) $(DRAFT_MODEL)
-	$(BIN)/sphinx-build -b html -q -c docs/book -d build/book/doctrees . build/book/html
+$(BOOK): $(COPIES) $(BOOK_SOURCES)
+	ln -sfn ../../docs $(EXECUTED)/docs
+	$(BIN)/sphinx-build -b html -q -c docs/book -d build/book/doctrees $(EXECUTED) build/book/html
 	touch $@
 
 # The browser test of the book (tests/test_book.py) reads what `book` built.
-test: setup pocket $(COLAB_WIDGETS)/.installed $(BOOK)
+test: setup pocket $(COLAB_WIDGETS)/.installed book
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -1,13 +1,16 @@
-"""What changes when a chapter is executed for the book (`make book`, docs/book/conf.py).
+"""What changes when a chapter is executed for the build (`make executed`, scripts/execute_notebooks.py).
 
-The book is static HTML: no kernel answers a slider. With `LABKIT_BOOK=1` in the environment
-(the Makefile sets it for the build only):
+Each chapter is executed once into build/executed/; the book (docs/book/conf.py) renders those copies
+as static HTML, where no kernel answers a slider, and JupyterLab opens the same copies for the browser
+tests. With `LABKIT_BOOK=1` in the environment (the executor sets it), every output carries both forms:
 
-- plotly figures render as HTML that calls the page's own copy of plotly.js (the book ships one
-  copy, from the installed plotly package, so it reads offline and no figure carries 4.8 MB);
-- labkit's widgets (`labkit.widgets`) show their static state: the same panels, figures and
-  controls, as they stood when the cell ran, with the controls greyed out and a "run it" link
-  (`RUN_IT`, which the book turns into the chapter's Colab link).
+- a plotly figure: plotly's own mimetype (JupyterLab draws it) and HTML that calls the page's own
+  copy of plotly.js (the book ships one copy, from the installed plotly package, so it reads
+  offline and no figure carries 4.8 MB);
+- a labkit widget (`labkit.widgets`): the live widget view and its static state, the same panels,
+  figures and controls as they stood when the cell ran, with the controls greyed out and a "run it"
+  link (`RUN_IT`, which the book turns into the chapter's Colab link). The book prefers the static
+  HTML; JupyterLab prefers the widget, which comes alive when its cells run again.
 
 Left out: ipywidgets' own embedding (its widget manager comes from a CDN and would need the
 kernel's callbacks anyway), and widgets that are not labkit's (the chapters use none).
@@ -25,7 +28,7 @@ RUN_IT = "#labkit-run-it"  # docs/book/conf.py replaces it with the page's Colab
 
 
 def in_book() -> bool:
-    """True while `make book` executes the chapters."""
+    """True while the build executes the chapters (scripts/execute_notebooks.py)."""
     return os.environ.get("LABKIT_BOOK") == "1"
 
 
@@ -41,8 +44,8 @@ def use_book_renderer() -> str:
                                              full_html=False, validate=False)}
 
     pio.renderers[RENDERER] = BookRenderer()
-    pio.renderers.default = RENDERER
-    return RENDERER
+    pio.renderers.default = f"plotly_mimetype+{RENDERER}"  # one output, both forms
+    return pio.renderers.default
 
 
 def _output_html(output: dict) -> str:
@@ -101,6 +104,16 @@ def _static(w: Any) -> str:
     if kind == "Output":
         return f"<div class='{classes}'>{''.join(_output_html(o) for o in w.outputs)}</div>"
     return _control(w)
+
+
+def widget_bundle(widget: Any, name: str = "") -> dict[str, Any]:
+    """The mime bundle of a widget shown during the build: its live view and its static HTML."""
+    data: dict[str, Any] = {"text/plain": repr(widget), "text/html": static_html(widget, name)}
+    model_id = getattr(widget, "model_id", None)
+    if model_id:  # ipywidgets 7 and 8 both display their views with this form
+        data["application/vnd.jupyter.widget-view+json"] = {"version_major": 2, "version_minor": 0,
+                                                             "model_id": model_id}
+    return data
 
 
 def static_html(widget: Any, name: str = "") -> str:

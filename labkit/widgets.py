@@ -24,7 +24,7 @@ from typing import Any
 
 import ipywidgets as widgets
 from IPython import get_ipython
-from IPython.display import HTML, display
+from IPython.display import display
 
 from labkit import book, metrics, plots
 from labkit.errors import BadInputError, LabkitError
@@ -33,14 +33,14 @@ from labkit.trace import Decoding, Round, Trace
 
 
 class Shown:
-    """Base of every widget here: a notebook cell can end with the object. In the book
-    (`labkit.book`, LABKIT_BOOK=1) it shows its static state instead of the live widget."""
+    """Base of every widget here: a notebook cell can end with the object. Executed for the build
+    (`labkit.book`, LABKIT_BOOK=1) it shows the live widget and its static state in one output."""
 
     widget: widgets.Widget
 
     def _ipython_display_(self) -> None:
         if book.in_book():
-            display(HTML(book.static_html(self.widget, type(self).__name__)))
+            display(book.widget_bundle(self.widget, type(self).__name__), raw=True)
         else:
             display(self.widget)
 

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -30,19 +30,19 @@
 # It gets most held-out questions right, sounds less often than pictures (measured below); but
 # whatever the target says, right or wrong, the drafter must reproduce it exactly.
 
-# %%
+# %% tags=["live"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() installs it
     # !git clone -q --depth 1 https://github.com/mtp-lab/mtp-lab /content/mtp-lab
     sys.path.insert(0, "/content/mtp-lab")
 
-# %%
+# %% tags=["live"]
 import labkit
 
 env = labkit.setup()
 
-# %%
+# %% tags=["live"]
 import json
 from pathlib import Path
 
@@ -224,7 +224,7 @@ else:
 # (PNG/JPEG, WAV/FLAC/OGG; any sample rate, resampled to 16 kHz). A file the lab cannot use gets
 # a message, not a traceback. Choose `(none)` for the picture to ask about a sound alone.
 
-# %%
+# %% tags=["live"]
 # Widgets never hold a model: the panel gets a function that answers both ways, plus the pair's
 # label and the soft-token ids it counts, as plain data.
 panel = widgets.MediaPanel(media.media_runner(pair), label=pair.label,

@@ -1,9 +1,11 @@
-"""The widgets work in a real browser: JupyterLab, Run All, click or slide, and the output changes.
+"""The chapters in a real browser: JupyterLab draws every executed figure, and the widgets work.
 
-JupyterLab serves a temporary copy of notebooks/ (saving never touches the repo) on 127.0.0.1 with
-a random token; a Chrome or Chromium (`find_chromium`), driven by the `playwright` package, opens
-a notebook, runs all cells, moves a widget and reads the widget's output back. Screenshots go to
-tests/artifacts/.
+JupyterLab serves a temporary copy of the executed chapters (build/executed/notebooks/, from `make
+executed`; saving never touches the repo) on 127.0.0.1 with a random token; a Chrome or Chromium
+(`find_chromium`), driven by the `playwright` package, opens a chapter, waits for every figure its
+execution drew, re-runs only the cells tagged `live` (what its widgets need; the rest ran once in
+`make executed`), moves a widget and reads the widget's output back. Numbers a widget prints obey
+the lab's laws (tests/test_audit.laws_broken). Screenshots go to tests/artifacts/.
 
 The contract with the notebooks: 03_verify_and_accept shows a button "Next round" that changes the
 text of `.labkit-round-panel` and a button "Next draft" that changes the text of
@@ -32,6 +34,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # LABKIT_NOTEBOOKS and LABKIT_ARTIFACTS as in test_notebooks.py
 NOTEBOOKS = Path(os.environ.get("LABKIT_NOTEBOOKS", ROOT / "notebooks"))
+EXECUTED = Path(os.environ.get("LABKIT_EXECUTED", ROOT / "build" / "executed")) / "notebooks"
 ARTIFACTS = Path(os.environ.get("LABKIT_ARTIFACTS", Path(__file__).resolve().parent / "artifacts"))
 # Where a Chrome or Chromium may be, in the order tried; LABKIT_CHROMIUM=/path/to/chrome goes first.
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")  # on PATH
@@ -42,8 +45,8 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-# seconds for a whole notebook, as a learner's Run All would take; lower it to debug a hang
-RUN_ALL_TIMEOUT = int(os.environ.get("LABKIT_RUN_ALL_TIMEOUT", 900))
+# seconds for a chapter's live cells; lower it to debug a hang
+LIVE_TIMEOUT = int(os.environ.get("LABKIT_LIVE_TIMEOUT", 600))
 USER_SETTINGS = {  # quiet and deterministic: no news popup, every cell kept in the DOM
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
@@ -69,7 +72,7 @@ def jupyterlab(root: Path, port: int, wait_for_http, stop_server) -> Iterator[tu
                PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     cmd = [sys.executable, "-m", "jupyterlab", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
            "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False",
-           f"--ServerApp.root_dir={root}"]
+           f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True"]  # window.jupyterapp: run tagged cells
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -137,59 +140,61 @@ def open_notebook(page, base: str, token: str, name: str) -> None:
     page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$")).first.wait_for(timeout=120_000)
 
 
-# The code cells' prompts ("[ ]", "[*]", "[3]"), as text.
-PROMPTS = "[...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')].map(e => e.textContent.trim())"
-PROMPTS_JS = f"() => {PROMPTS}"
-
-# True once some code cell is queued, running or done.
-STARTED_JS = f"""() => {PROMPTS}.some(p => /\\[(\\*|\\d+)\\]/.test(p))"""
-
-# True once every code cell has an execution count; "error" when the run stopped before the end.
-RUN_STATE_JS = """() => {
-  const prompts = """ + PROMPTS + """;
-  if (!prompts.length || prompts.some(p => p.includes('*'))) return false;
-  if (prompts.every(p => /\\[\\d+\\]/.test(p))) return 'done';
-  return prompts.some(p => /\\[\\d+\\]/.test(p)) ? 'error' : false;
+# Runs the code cells tagged `live`, in order, in the open notebook's kernel (JupyterLab's own
+# "run selected cell" command, one cell at a time); window.__labkitLive says "done" or where it stopped.
+RUN_LIVE_JS = """() => {
+  const nb = window.jupyterapp.shell.currentWidget.content;
+  const live = [];
+  nb.widgets.forEach((cell, i) => {
+    if (cell.model.type === 'code' && (cell.model.getMetadata('tags') || []).includes('live')) live.push(i);
+  });
+  window.__labkitLive = 'running';
+  (async () => {
+    for (const i of live) {
+      nb.activeCellIndex = i;
+      nb.deselectAll();
+      const ok = await window.jupyterapp.commands.execute('notebook:run-cell');
+      if (ok === false) { window.__labkitLive = 'failed in cell ' + i; return; }
+    }
+    window.__labkitLive = 'done';
+  })().catch(e => { window.__labkitLive = 'failed: ' + e; });
+  return live;
 }"""
 
 
-def run_all(page, name: str) -> float:
-    """Run → Run All Cells, then wait until every cell ran; fails with the traceback otherwise."""
+def run_live(page, name: str) -> float:
+    """Re-run the chapter's `live` cells in JupyterLab; fails with the traceback if one fails."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     start = time.perf_counter()
-    # Should a Run All still be dropped (no cell queued, no dialog), ask again.
-    for _ in range(5):
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
-        try:
-            page.wait_for_function(STARTED_JS, timeout=10_000, polling=250)
-            break
-        except PlaywrightTimeout:
-            continue
-    else:
-        shot(page, f"{name}_not_started")
-        pytest.fail(f"{name}: Run All Cells started no cell in 5 tries; cell prompts: {page.evaluate(PROMPTS_JS)}")
+    live = page.evaluate(RUN_LIVE_JS)
+    assert live, f"{name} tags no cell `live`: tag the cells its widget needs (# %% tags=[\"live\"])"
     try:
-        state = page.wait_for_function(RUN_STATE_JS, timeout=RUN_ALL_TIMEOUT * 1000, polling=500).json_value()
+        page.wait_for_function("() => window.__labkitLive !== 'running'", timeout=LIVE_TIMEOUT * 1000, polling=500)
     except PlaywrightTimeout:
         shot(page, f"{name}_timeout")
-        prompts = page.evaluate(PROMPTS_JS)
-        pytest.fail(f"{name}: Run All had not finished after {RUN_ALL_TIMEOUT} s; cell prompts: {prompts}")
+        pytest.fail(f"{name}: its live cells {live} had not run after {LIVE_TIMEOUT} s")
+    state = page.evaluate("() => window.__labkitLive")
     if state != "done":
         shot(page, f"{name}_error")
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-        pytest.fail(f"{name}: Run All stopped early:\n" + "\n".join(errors.all_inner_texts())[-3000:])
+        pytest.fail(f"{name}: live cells {live}: {state}:\n" + "\n".join(errors.all_inner_texts())[-3000:])
     return time.perf_counter() - start
+
+
+def live(page, selector: str):
+    """The first live widget element matching `selector` (a static copy in a cell that was not
+    re-run has the same classes, but is no widget)."""
+    return page.locator(f".jupyter-widgets{selector}").first
 
 
 def shot(page, label: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"browser_{label}.png"))
 
 
-def figure_shots(page, name: str, seconds: float) -> int:
-    """A screenshot of every plotly figure the notebook drew, and Run All's wall time, as artefacts
-    to look at after a run (tests/artifacts/browser_<name>_figure_NN.png, browser_times.json)."""
+def figure_shots(page, name: str, seconds: float = 0.0) -> int:
+    """A screenshot of every plotly figure the notebook shows, and its live cells' wall time, as
+    artefacts to look at after a run (tests/artifacts/browser_<name>_figure_NN.png, browser_times.json)."""
     # JupyterLab draws a plotly output once it is scrolled into view: visit each, then shoot it
     figures = page.locator(".jp-RenderedPlotly")  # in a cell's output area or in a widget's Output
     count = figures.count()
@@ -200,7 +205,7 @@ def figure_shots(page, name: str, seconds: float) -> int:
         figure.screenshot(path=str(ARTIFACTS / f"browser_{name}_figure_{i:02d}.png"))
     path = ARTIFACTS / "browser_times.json"
     times = json.loads(path.read_text()) if path.exists() else {}
-    times[name] = {"run_all_seconds": round(seconds, 1), "figures": count}
+    times[name] = {"live_seconds": round(seconds, 1), "figures": count}
     path.write_text(json.dumps(dict(sorted(times.items())), indent=1) + "\n")
     return count
 
@@ -219,8 +224,10 @@ def changed_text(page, locator, action, label: str) -> tuple[str, str]:
 
 @pytest.fixture
 def lab(tmp_path, free_port, wait_for_http, stop_server):
+    if not any(EXECUTED.glob("*.ipynb")):
+        pytest.fail(f"no executed chapters in {EXECUTED}: run `make executed` (`make test` does)", pytrace=False)
     root = tmp_path / "notebooks"
-    shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(EXECUTED, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.json"))
     with jupyterlab(root, free_port, wait_for_http, stop_server) as (base, token):
         with chromium(tmp_path / "chromium-profile") as page:
             yield page, base, token
@@ -230,13 +237,13 @@ def test_03_next_round_and_next_draft_change_their_panels(lab):
     """03 runs once; both steppers are driven (`-k 03` selects this test)."""
     page, base, token = lab
     open_notebook(page, base, token, "03_verify_and_accept.ipynb")
-    figure_shots(page, "03", run_all(page, "03"))
-    panel = page.locator(".labkit-round-panel").first
+    figure_shots(page, "03", run_live(page, "03"))
+    panel = live(page, ".labkit-round-panel")
     button = page.get_by_role("button", name="Next round").first
     before, after = changed_text(page, panel, button.click, "03_next_round")
     assert after.strip() and after != before
     # the sampled stepper: one judged draft (q, p, min(1, p/q), the draw u) per click
-    sampled = page.locator(".labkit-sampled-panel").first
+    sampled = live(page, ".labkit-sampled-panel")
     next_draft = page.get_by_role("button", name="Next draft", exact=True).first
     before, after = changed_text(page, sampled, next_draft.click, "03_next_draft")
     assert after.strip() and after != before
@@ -246,8 +253,8 @@ def test_03_next_round_and_next_draft_change_their_panels(lab):
 def test_k_slider_changes_the_sweep_summary(lab):
     page, base, token = lab
     open_notebook(page, base, token, "04_acceptance.ipynb")
-    figure_shots(page, "04", run_all(page, "04"))
-    summary = page.locator(".labkit-sweep-summary").first
+    figure_shots(page, "04", run_live(page, "04"))
+    summary = live(page, ".labkit-sweep-summary")
     slider = page.locator(".widget-slider", has=page.locator(".widget-label", has_text=re.compile(r"^k$"))).first
     handle = slider.locator(".noUi-handle").first  # ipywidgets 8; focus it and step with the keyboard
 
@@ -262,8 +269,8 @@ def test_k_slider_changes_the_sweep_summary(lab):
 def test_05_cost_calculator_follows_its_alpha_slider(lab):
     page, base, token = lab
     open_notebook(page, base, token, "05_speed_and_cost.ipynb")
-    figure_shots(page, "05", run_all(page, "05"))
-    summary = page.locator(".labkit-cost-summary").first
+    figure_shots(page, "05", run_live(page, "05"))
+    summary = live(page, ".labkit-cost-summary")
     slider = page.locator(".widget-slider",
                           has=page.locator(".widget-label", has_text=re.compile(r"^α \(acceptance\)$"))).first
     handle = slider.locator(".noUi-handle").first
@@ -277,10 +284,10 @@ def test_05_cost_calculator_follows_its_alpha_slider(lab):
 
 
 def open_and_run(page, base, token, name: str, result: str):
-    """Open a chapter, Run All (its figures shot), and return the first `result` element."""
+    """Open a chapter, re-run its live cells (its figures shot), and return the first live `result` element."""
     open_notebook(page, base, token, f"{name}.ipynb")
-    figure_shots(page, name[:2], run_all(page, name[:2]))
-    return page.locator(result).first
+    figure_shots(page, name[:2], run_live(page, name[:2]))
+    return live(page, result)
 
 
 def dropdown(page, label: str):
@@ -314,13 +321,13 @@ def test_00_tour_panel_types_both_runs(lab):
     """00's panel: Run decodes the prompt both ways, then plays them back ("watch it type")."""
     page, base, token = lab
     open_notebook(page, base, token, "00_tour.ipynb")
-    figure_shots(page, "00", run_all(page, "00"))
-    result = page.locator(".labkit-tour-result").first
+    figure_shots(page, "00", run_live(page, "00"))
+    result = live(page, ".labkit-tour-result")
     run = page.locator(".widget-button", has_text=re.compile(r"^Run$")).first
     before, _ = changed_text(page, result, run.click, "00_tour_running")
     page.wait_for_function("el => el.innerText.includes('speedup') || el.innerText.includes('Error')",
                            arg=result.element_handle(), timeout=120_000)
-    typing = page.locator(".labkit-tour-typing").first
+    typing = live(page, ".labkit-tour-typing")
     typing.locator(".lk-t").last.wait_for(state="attached")
     page.wait_for_timeout(3000)  # the replay plays at the measured pace: a few seconds on the pocket pair
     shot(page, "00_tour_typed")
@@ -345,8 +352,10 @@ def test_08_race_names_the_fastest_on_an_example(lab):
 
 @pytest.mark.parametrize("name", ["01_one_token_at_a_time", "02_inside_the_mtp_drafter", "07_train_a_drafter",
                                   "09_serving"])
-def test_chapter_runs_all_in_the_browser(lab, name):
-    """The chapters without a widget contract: Run All as a learner would, and every figure drawn."""
+def test_chapter_figures_draw_in_the_browser(lab, name):
+    """The chapters without a widget contract: JupyterLab draws every figure their execution made."""
     page, base, token = lab
     open_notebook(page, base, token, f"{name}.ipynb")
-    assert figure_shots(page, name[:2], run_all(page, name[:2])) > 0
+    made = sum("application/vnd.plotly.v1+json" in o.get("data", {})
+               for c in json.loads((EXECUTED / f"{name}.ipynb").read_text())["cells"] for o in c.get("outputs", []))
+    assert made > 0 and figure_shots(page, name[:2]) == made

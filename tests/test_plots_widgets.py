@@ -334,7 +334,7 @@ def test_drafter_race_names_the_fastest_and_methods_figure_builds():
     race.example.value = "quote: q-01"
     assert race.text.value == "to be or not" and "labkit-race-result" in race.result._dom_classes
     race.button.click()
-    assert calls[0] == ("to be or not", "none", 1) and len(calls) == 1 + 2 * 2
+    assert calls[0] == ("to be or not", "none", 1) and len(calls) == (1 + 3) * (1 + 2 * 2)  # warm-up, 3 repeats
     assert "Fastest here: <b>mtp, k = 4</b>" in race.result.value and "prompt-lookup" in race.result.value
     race.methods.value = ()
     race.button.click()
@@ -348,8 +348,9 @@ def test_drafter_race_names_the_fastest_and_methods_figure_builds():
 
 
 def test_in_the_book_a_widget_shows_its_static_state(ipython_shell, monkeypatch):
-    """`make book` (LABKIT_BOOK=1): no kernel answers a slider there, so a widget shows its panels
-    and figures as they stand, its controls greyed out, and a link to run the chapter (labkit.book)."""
+    """Executed for the build (LABKIT_BOOK=1): one output carries the live widget (JupyterLab draws
+    it) and its static state for the book, where no kernel answers a slider: panels and figures as
+    they stand, controls greyed out, and a link to run the chapter (labkit.book)."""
     import plotly.io as pio
 
     from labkit import book
@@ -360,10 +361,12 @@ def test_in_the_book_a_widget_shows_its_static_state(ipython_shell, monkeypatch)
     book.use_book_renderer()
     calc = CostCalculator(alpha=0.8, k=4, c=0.1, v=1.0, o=0.0)
     shown = []
-    monkeypatch.setattr("labkit.widgets.display", shown.append)
+    monkeypatch.setattr("labkit.widgets.display", lambda obj, **kw: shown.append((obj, kw)))
     calc._ipython_display_()
-    (static,) = shown
-    page = static.data
+    ((bundle, kw),) = shown
+    assert kw == {"raw": True}
+    page = bundle["text/html"]
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == calc.widget.model_id
     assert book.RUN_IT in page and "CostCalculator" in page
     assert calc.summary.value in page  # the panel as it stands
     assert "Plotly.newPlot" in page and "<script src" not in page  # drawn by the book's one plotly.js
@@ -372,4 +375,4 @@ def test_in_the_book_a_widget_shows_its_static_state(ipython_shell, monkeypatch)
     monkeypatch.delenv("LABKIT_BOOK")  # in a notebook: the live widget
     shown.clear()
     calc._ipython_display_()
-    assert shown == [calc.widget]
+    assert shown == [(calc.widget, {})]

@@ -1,12 +1,13 @@
 """Sphinx + myst-nb configuration of the MTP Lab book (`make book`; see README, "The book").
 
-The source folder is the repository root, so the chapters' links to each other and to docs/ work
-unchanged; `include_patterns` picks the pages. The chapters run during the build (LABKIT_BOOK=1,
-set by `setup` below: `labkit.book`); their outputs live only in build/book/, never in git.
-Everything the pages load is in the build, so the book reads offline (tests/test_book.py checks).
+The source folder is build/executed/: the chapters and solutions as `make executed` ran them
+(scripts/execute_notebooks.py, once per notebook, with LABKIT_BOOK=1: `labkit.book`), with docs/
+linked beside them, so the repository's layout and the chapters' links to each other and to docs/
+hold unchanged; `include_patterns` picks the pages. Nothing executes here; outputs live only in
+build/, never in git. Everything the pages load is in the build, so the book reads offline
+(tests/test_book.py checks).
 """
 
-import os
 import shutil
 from pathlib import Path
 
@@ -21,18 +22,21 @@ COLAB = "https://colab.research.google.com/github/mtp-lab/mtp-lab/blob/main/"
 extensions = ["myst_nb"]
 root_doc = "docs/book/index"
 include_patterns = ["docs/book/index.md", "docs/*.md", "notebooks/[0-9]*.ipynb", "notebooks/solutions/*.ipynb"]
-exclude_patterns = [".venv", ".git", "build", "runs", "data", "tests", "labkit", "pocketbuild", "scripts",
-                    "**/.ipynb_checkpoints"]
+exclude_patterns = ["**/.ipynb_checkpoints"]
 
-# Every chapter runs afresh, top to bottom, on this machine; an error stops the build.
-nb_execution_mode = "force"
-nb_execution_timeout = 900  # seconds per cell; 07 trains a drafter for a few minutes
-nb_execution_raise_on_error = True
-nb_execution_show_tb = True
+# The copies carry their outputs: rendered as they are. An executed copy with an error never gets
+# here (`make executed` stops first).
+nb_execution_mode = "off"
 nb_ipywidgets_js = {}  # no widget manager from a CDN: labkit's widgets render as static HTML
+# Each figure and labkit widget carries a live form (plotly's JSON, a widget view) and static HTML:
+# the book takes the HTML (plotly's JSON has no renderer here; a widget view, no kernel).
+nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None),
+                              ("html", "application/vnd.plotly.v1+json", None)]
 nb_merge_streams = True
 myst_heading_anchors = 3
-suppress_warnings = ["myst.header"]  # the chapters start at "#" and skip levels in places
+# the chapters start at "#" and skip levels in places; myst-nb parses every form of an output before it
+# picks one, and has no parser for plotly's JSON (the HTML beside it is what the page shows)
+suppress_warnings = ["myst.header", "mystnb.unknown_mime_type"]
 
 html_theme = "sphinx_book_theme"
 html_title = "MTP Lab"
@@ -72,6 +76,5 @@ def _plotly_js(app, exception):
 
 
 def setup(app):
-    os.environ.setdefault("LABKIT_BOOK", "1")  # the kernels inherit it
     app.connect("html-page-context", _page)
     app.connect("build-finished", _plotly_js)
