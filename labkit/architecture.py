@@ -308,11 +308,25 @@ def forward_cost_curve(
     seed: int = 0,
     threads: int | None = None,
 ) -> list[tuple[int, float]]:
-    """Wall time of one forward over n new tokens after `context` cached ones: rows (n, seconds).
+    """Median wall time of one forward over n new tokens after `context` cached ones: rows (n, seconds).
+    Every sample: `forward_cost_samples`."""
+    samples = forward_cost_samples(model, ns, context, repeats, seed, threads)
+    return [(n, statistics.median(samples[n])) for n in ns]
+
+
+def forward_cost_samples(
+    model: torch.nn.Module,
+    ns: Sequence[int] = (1, 2, 4, 8, 16),
+    context: int = 128,
+    repeats: int = 5,
+    seed: int = 0,
+    threads: int | None = None,
+) -> dict[int, list[float]]:
+    """Wall times of one forward over n new tokens after `context` cached ones: {n: [seconds, ...]}.
 
     What a verification pass costs: the target reads k drafts plus one token in a single forward
-    over a KV cache. Each sample starts from a copy of the same prefilled cache; the median of
-    `repeats` is reported, after one warm-up per n, with the n's interleaved so that a noisy
+    over a KV cache. Each sample starts from a copy of the same prefilled cache; `repeats` samples
+    per n, after one warm-up per n, with the n's interleaved so that a noisy
     neighbour slows all of them alike. `threads` sets torch's CPU threads for the measurement (on
     a busy machine one thread is steadier: two must both be scheduled at every matmul).
     Introduced in 01.
@@ -321,7 +335,7 @@ def forward_cost_curve(
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
-            return forward_cost_curve(model, ns, context, repeats, seed)
+            return forward_cost_samples(model, ns, context, repeats, seed)
         finally:
             torch.set_num_threads(before)
     device = next(model.parameters()).device
@@ -353,7 +367,7 @@ def forward_cost_curve(
     for _ in range(repeats):
         for n in ns:
             samples[n].append(once(n))
-    return [(n, statistics.median(samples[n])) for n in ns]
+    return samples
 
 
 def assistant_layers(drafter: torch.nn.Module, x: torch.Tensor, shared_kv: dict, position_ids: torch.Tensor,

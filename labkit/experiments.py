@@ -8,15 +8,16 @@ loop's own work per step (paid per token by plain decoding, per round by specula
 and v for a real pair's *shapes* on this machine, with random weights.
 
 Introduced in `05_speed_and_cost`. Intervals come from `metrics.interval` (prompts resampled).
-Left out: timing noise within a prompt (each is timed once), batched serving, and GPU-specific
-effects (CUDA graphs, kernel fusion).
+`time_paths` is how every live timing in the chapters runs: each path warmed up, then repeats
+interleaved, reported as a median with its range (`Timed`, and `Speedup` from `speedup_of`).
+Left out: batched serving, and GPU-specific effects (CUDA graphs, kernel fusion).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,6 +145,95 @@ def time_samples(fn: Any, repeats: int) -> list[float]:
         sync()
         samples.append(time.perf_counter() - t0)
     return samples
+
+
+@dataclass(frozen=True)
+class Timed:
+    """One decoding path timed several times (`time_paths`): the seconds of every repeat, and the
+    trace of the run whose time is the median, so code that reads `trace.wall` reads the median."""
+
+    trace: Trace  # the median run (for an even count, the faster of the middle two)
+    seconds: tuple[float, ...]  # every repeat's wall time, in the order they ran
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def lo(self) -> float:
+        return min(self.seconds)
+
+    @property
+    def hi(self) -> float:
+        return max(self.seconds)
+
+    def __str__(self) -> str:
+        if len(self.seconds) == 1:
+            return f"{self.median:.3f} s (one run)"
+        return f"{self.median:.3f} s (median of {len(self.seconds)}, {self.lo:.3f}–{self.hi:.3f})"
+
+    @classmethod
+    def once(cls, trace: Trace) -> Timed:
+        """A single run as a `Timed` (a widget given bare traces, a test's fake)."""
+        return cls(trace, (trace.wall,))
+
+
+@dataclass(frozen=True)
+class Speedup:
+    """Plain seconds over speculative seconds, repeat by repeat (`speedup_of`): the median of the
+    paired ratios and their range. Repeats ran interleaved, so a ratio compares runs that shared
+    the machine's state at the time."""
+
+    value: float  # median of the per-repeat ratios
+    lo: float  # smallest ratio
+    hi: float  # largest ratio
+    repeats: int
+
+    def __str__(self) -> str:
+        if self.repeats == 1:
+            return f"{self.value:.2f}× (one run each)"
+        return f"{self.value:.2f}× (median of {self.repeats} interleaved repeats, range {self.lo:.2f}–{self.hi:.2f})"
+
+
+def time_paths(runs: Mapping[Any, Callable[[], Trace]], repeats: int = 3, warmup: bool = True,
+               offset: int = 0) -> dict[Any, Timed]:
+    """Time decoding paths fairly: each `runs[name]()` returns a trace (its `wall` is the time).
+
+    Every path runs once untimed first (`warmup`: torch's first-call costs, allocator growth and
+    caches are paid before any timing, by every path alike), then `repeats` rounds run every path
+    once each, interleaved, the order rotating from round to round, so that a slow spell of the
+    machine falls on all paths rather than on whichever ran first. Used by 00, 01, 08 and by the
+    tour and race widgets; `speedup_of` turns two results into a speedup with its spread. `offset`
+    shifts the rotation (timing many prompts once each, pass the prompt's index: the paths take
+    turns at going first).
+    """
+    if repeats < 1:
+        raise ValueError("time_paths needs at least one repeat")
+    names = list(runs)
+    if warmup:
+        for name in names:
+            runs[name]()
+    traces: dict[Any, list[Trace]] = {name: [] for name in names}
+    for i in range(offset, offset + repeats):
+        for name in names[i % len(names):] + names[: i % len(names)]:
+            traces[name].append(runs[name]())
+    out = {}
+    for name, ts in traces.items():
+        ordered = sorted(ts, key=lambda t: t.wall)
+        out[name] = Timed(ordered[(len(ordered) - 1) // 2], tuple(t.wall for t in ts))
+    return out
+
+
+def speedup_of(plain: Timed | Sequence[Timed], spec: Timed | Sequence[Timed]) -> Speedup:
+    """The speedup of `spec` over `plain`, timed together by `time_paths`: repeat i's plain time over
+    repeat i's speculative time, median and range. Given lists (one `Timed` per prompt, paired by
+    position), every prompt's repeats are pooled: the spread then covers prompts as well as noise."""
+    plains = [plain] if isinstance(plain, Timed) else list(plain)
+    specs = [spec] if isinstance(spec, Timed) else list(spec)
+    ratios = sorted(p / s for a, b in zip(plains, specs) for p, s in zip(a.seconds, b.seconds) if s > 0)
+    if not ratios:
+        return Speedup(float("nan"), float("nan"), float("nan"), 0)
+    return Speedup(statistics.median(ratios), ratios[0], ratios[-1], len(ratios))
 
 
 def _median_time(fn: Any, repeats: int) -> float:

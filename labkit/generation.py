@@ -8,7 +8,8 @@ from inside transformers), then dispatches to:
 - "glassbox":     the readable loop in `labkit.glassbox`.
 
 `tour_runner(pair)` decodes a prompt both ways for 00's panel (`widgets.TourPanel`, which takes
-traces, never models). Introduced in `00_tour`. Left out: batches (one prompt at a time, like
+traces, never models), each path warmed up and timed by repeats (`experiments.time_paths`).
+Introduced in `00_tour`. Left out: batches (one prompt at a time, like
 assisted generation).
 """
 
@@ -174,26 +175,31 @@ def run(
     return trace.with_pieces(tok)
 
 
-def tour_runner(pair: Any, *, load: Callable[[str | None], Any] | None = None
-                ) -> Callable[[str, str, Decoding], tuple[str, Trace, Trace]]:
+def tour_runner(pair: Any, *, load: Callable[[str | None], Any] | None = None, repeats: int = 3
+                ) -> Callable[[str, str, Decoding], tuple[str, Any, Any]]:
     """The `run` of `widgets.TourPanel` (`00_tour`): (pair box text, prompt, settings) → (the pair's
-    label, the plain trace, the speculative trace).
+    label, plain decoding timed, speculative decoding timed), each an `experiments.Timed` whose
+    `.trace` is its median run.
 
-    It starts with `pair`, which the box names "pocket" (a pocket pair) or by `pair.name`. Another
-    name ("pocket" or a Gemma 4 target id) is loaded with `load` (`labkit.load_pair` by default) and
-    kept for the next run; one that cannot be loaded raises labkit's error and the last pair stays.
+    Both paths are warmed up, then run `repeats` times each, interleaved (`experiments.time_paths`),
+    so neither pays a first call's costs the other escapes. It starts with `pair`, which the box
+    names "pocket" (a pocket pair) or by `pair.name`. Another name ("pocket" or a Gemma 4 target id)
+    is loaded with `load` (`labkit.load_pair` by default) and kept for the next run; one that cannot
+    be loaded raises labkit's error and the last pair stays.
     """
+    from labkit.experiments import time_paths
+
     current = {"name": "pocket" if pair.is_pocket else pair.name, "pair": pair}
 
-    def run_both(name: str, prompt: str, settings: Decoding) -> tuple[str, Trace, Trace]:
+    def run_both(name: str, prompt: str, settings: Decoding) -> tuple[str, Any, Any]:
         if name != current["name"]:
             loaded = (load or load_pair)(None if name == "pocket" else name)
             current.update(name=name, pair=loaded)
         chosen = current["pair"]
         kw = {**asdict(settings), "stop_at_eos": False}  # same length on both paths, for the replay
-        plain = run(chosen, prompt, path="plain", **kw)
-        spec = run(chosen, prompt, path="transformers", **kw)
-        return chosen.label, plain, spec
+        timed = time_paths({"plain": lambda: run(chosen, prompt, path="plain", **kw),
+                            "speculative": lambda: run(chosen, prompt, path="transformers", **kw)}, repeats=repeats)
+        return chosen.label, timed["plain"], timed["speculative"]
 
     return run_both
 

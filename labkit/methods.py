@@ -162,3 +162,21 @@ def race_runner(pair: Any, draft_model: Any = None, max_new_tokens: int = 32) ->
                    stop_at_eos=False)
 
     return race
+
+
+def timed_race(pair: Any, texts: list[str], methods: tuple[str, ...] | list[str], k: int, *, draft_model: Any = None,
+               max_new_tokens: int = 32, repeats: int = 1, warmup: bool = True) -> dict[str, list[Any]]:
+    """Every method on every text, timed fairly (`experiments.time_paths`): {method: one `Timed`
+    per text}. Each method warms up once on the first text, then on each text the methods take
+    turns, the one going first rotating from text to text (`08`; `experiments.speedup_of` pools
+    the texts into a median speedup with its range)."""
+    from labkit.experiments import time_paths
+
+    race = race_runner(pair, draft_model, max_new_tokens)
+    out: dict[str, list[Any]] = {m: [] for m in methods}
+    for i, text in enumerate(texts):
+        timed = time_paths({m: (lambda m=m: race(text, m, k)) for m in methods}, repeats=repeats,
+                           warmup=warmup and i == 0, offset=i)
+        for m in methods:
+            out[m].append(timed[m])
+    return out

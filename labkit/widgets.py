@@ -200,8 +200,16 @@ class SweepExplorer(Shown):
         show_in(self.out, *self.figures)  # not `with self.out: display(...)`: see show_in
 
 
-TourRunFn = Callable[[str, str, Decoding], tuple[str, Trace, Trace]]
-# (pair box text, prompt, settings) → (that pair's label, plain trace, speculative trace)
+TourRunFn = Callable[[str, str, Decoding], tuple[str, Any, Any]]
+# (pair box text, prompt, settings) → (that pair's label, plain, speculative): each an
+# `experiments.Timed` (repeats, its median run's trace) or a bare trace (one run)
+
+
+def _timed(result: Any) -> Any:
+    """A `Timed` from what a runner returned: a `Timed` as it is, a bare trace as one run."""
+    from labkit.experiments import Timed
+
+    return result if isinstance(result, Timed) else Timed.once(result)
 
 
 class TourPanel(Shown):
@@ -254,14 +262,18 @@ class TourPanel(Shown):
             self.result.value, self.typing.value = "running …", ""
         try:
             settings = Decoding(k=k, max_new_tokens=self.max_new_tokens, temperature=temperature)
-            label, plain, spec = self.run(wanted, self.prompt.value, settings)
+            label, plain_timed, spec_timed = self.run(wanted, self.prompt.value, settings)
         except LabkitError as err:
             self.result.value = f"<div style='color:{COLORS['rejected']}'><b>{type(err).__name__}:</b> {html.escape(str(err))}</div>"
             self.replay_button.disabled = True
             return
+        from labkit.experiments import speedup_of
+
+        plain_timed, spec_timed = _timed(plain_timed), _timed(spec_timed)
+        plain, spec = plain_timed.trace, spec_timed.trace  # the median runs: what the replay plays
         self.ran, self.label = wanted, label
         self.traces = {"plain decoding: the target alone": plain, f"speculative decoding, k = {k}": spec}
-        speedup = plain.wall / spec.wall if spec.wall else float("nan")
+        speedup = speedup_of(plain_timed, spec_timed)
         if spec.greedy:
             same = "same text as the target alone: <b>" + ("yes" if plain.new_ids == spec.new_ids else "NO") + "</b>"
         else:
@@ -271,8 +283,8 @@ class TourPanel(Shown):
             f"<div>{html.escape(label)}, {html.escape(spec.decoding)}, k = {k}, "
             f"{len(spec.new_ids)} new tokens: {same} · tau = <b>{metrics.tau(spec):.2f}</b> tokens per target "
             f"forward ({spec.target_forwards} forwards instead of {plain.target_forwards}) · speedup = "
-            f"<b>{speedup:.2f}×</b> ({plain.wall:.2f} s plain, {spec.wall:.2f} s speculative; one prompt, "
-            f"one run each)</div>"
+            f"<b>{speedup.value:.2f}×</b> ({_spread(speedup)}; plain {plain_timed}, speculative "
+            f"{spec_timed}; one prompt)</div>"
         )
         self.replay_button.disabled = False
         self.replay()
@@ -286,6 +298,13 @@ class TourPanel(Shown):
                                             caption=f"watch it type · {self.label}")
 
 
+def _spread(speedup: Any) -> str:
+    """How a speedup was measured, in words: "one run each" or "median of 3 repeats, range 1.10–1.31"."""
+    if speedup.repeats <= 1:
+        return "one run each"
+    return f"median of {speedup.repeats} interleaved repeats after a warm-up, range {speedup.lo:.2f}–{speedup.hi:.2f}"
+
+
 RaceRunFn = Callable[[str, str, int], Trace]  # (text, method, k) → that method's trace on the text
 
 
@@ -295,13 +314,15 @@ class DrafterRace(Shown):
 
     `run(text, method, k)` returns the trace of `method` ("none" for the target alone) at k, all
     on one decoding path; `methods.race_runner(pair, draft_model)` builds it. `examples` fill the
-    text box from a menu ({name: text}); one prompt and one run each, so the table says "on this
-    text, now", not which method is better in general (the chapter's intervals do that).
+    text box from a menu ({name: text}). Every entrant runs once to warm up, then `repeats` times,
+    interleaved with the others (`experiments.time_paths`); the table shows median speedups with
+    their range. One prompt, so the table says "on this text, now", not which method is better
+    in general (the chapter's intervals do that).
     """
 
     def __init__(self, run: RaceRunFn, methods: Sequence[str], *, examples: Mapping[str, str] | None = None,
-                 ks: Sequence[int] = (2, 4, 6), label: str = ""):
-        self.run, self.label = run, label
+                 ks: Sequence[int] = (2, 4, 6), label: str = "", repeats: int = 3):
+        self.run, self.label, self.repeats = run, label, repeats
         self.example = widgets.Dropdown(description="example", options=["(your own text)", *(examples or {})],
                                         style={"description_width": "initial"})
         self.examples = dict(examples or {})
@@ -327,23 +348,31 @@ class DrafterRace(Shown):
         if not self.methods.value or not self.ks.value:
             self.result.value = "pick at least one method and one k"
             return
+        from labkit.experiments import speedup_of, time_paths
+
         self.result.value = "racing …"
+        text = self.text.value
+        entrants = {("none", 1): lambda: self.run(text, "none", 1)}
+        entrants.update({(m, k): (lambda m=m, k=k: self.run(text, m, k))
+                         for m in self.methods.value for k in sorted(self.ks.value)})
         try:
-            plain = self.run(self.text.value, "none", 1)
-            rows = [(m, k, self.run(self.text.value, m, k)) for m in self.methods.value for k in sorted(self.ks.value)]
+            timed = time_paths(entrants, repeats=self.repeats)
         except LabkitError as err:
             self.result.value = f"<div style='color:{COLORS['rejected']}'><b>{type(err).__name__}:</b> {html.escape(str(err))}</div>"
             return
-        best = max(rows, key=lambda r: plain.wall / r[2].wall)
+        alone = timed.pop(("none", 1))
+        rows = [(m, k, t, speedup_of(alone, t)) for (m, k), t in timed.items()]
+        best = max(rows, key=lambda r: r[3].value)
         bold = " style='font-weight:bold'"
         cells = "".join(
             f"<tr{bold if (m, k) == best[:2] else ''}><td>{html.escape(m)}</td><td>{k}</td>"
-            f"<td>{metrics.tau(t):.2f}</td><td>{plain.wall / t.wall:.2f}×</td>"
-            f"<td>{'yes' if t.new_ids == plain.new_ids else 'NO'}</td></tr>" for m, k, t in rows)
+            f"<td>{metrics.tau(t.trace):.2f}</td><td>{s.value:.2f}×</td><td>{s.lo:.2f}–{s.hi:.2f}</td>"
+            f"<td>{'yes' if t.trace.new_ids == alone.trace.new_ids else 'NO'}</td></tr>" for m, k, t, s in rows)
+        runs = "one run each" if self.repeats == 1 else f"each warmed up, then {self.repeats} interleaved runs"
         self.result.value = (
-            f"<div>{html.escape(self.label)}, {len(plain.new_ids)} new tokens, one run each; the target alone "
-            f"took {plain.wall:.2f} s. Fastest here: <b>{html.escape(best[0])}, k = {best[1]}</b>.</div>"
-            "<table><tr><th>method</th><th>k</th><th>tau</th><th>speedup</th><th>same text</th></tr>"
+            f"<div>{html.escape(self.label)}, {len(alone.trace.new_ids)} new tokens, {runs}; the target alone "
+            f"took {alone}. Fastest here: <b>{html.escape(best[0])}, k = {best[1]}</b>.</div>"
+            "<table><tr><th>method</th><th>k</th><th>tau</th><th>speedup</th><th>range</th><th>same text</th></tr>"
             f"{cells}</table>")
 
 

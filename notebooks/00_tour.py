@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -38,14 +38,6 @@
 #   **bonus**, or a correction where it disagreed). So every round costs one target forward and
 #   yields between 1 and k + 1 tokens.
 # - **tau**: new tokens per target forward, the prefill included. Plain decoding has tau = 1.
-#
-# The lab is tested with transformers 5.22.0, 5.22.2 and 5.24.0 on a CPU, in float32, and in
-# bfloat16 and float16 for the half-precision check (README, "Tested with"); `labkit.setup()` prints
-# a line when it finds another release. On a GPU it picks bfloat16 for real Gemma 4 pairs (float16
-# where bfloat16 is not native, as on Colab's T4); the pocket pairs stay in float32 on every
-# device, so their speculative text is the target's own, token for token. In bfloat16 a near-tie
-# can break differently (on the lab's test CPU, 16 of 24 shipped prompts within 96 tokens;
-# chapter 03 shows one).
 
 # %%
 import sys
@@ -54,15 +46,20 @@ if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() i
     # !git clone -q --depth 1 https://github.com/mtp-lab/mtp-lab /content/mtp-lab
     sys.path.insert(0, "/content/mtp-lab")
 
-# %%
+# %% tags=["live"]
 import labkit
 
 env = labkit.setup()
 
-# %%
+# %% [markdown]
+# The line above names your device, precision and versions. The lab is tested with transformers
+# 5.22.0, 5.22.2 and 5.24.0 (README, "Tested with"); `labkit.setup()` says so when it finds
+# another release.
+
+# %% tags=["live"]
 from IPython.display import HTML, display
 
-from labkit import generation, metrics, plots, style, widgets
+from labkit import experiments, generation, metrics, plots, style, widgets
 
 # The pocket pair: a small Gemma 4 target and its MTP drafter, trained in this repo; runs offline.
 # A real pair is one argument away: pair = labkit.load_pair("google/gemma-4-E2B-it")
@@ -75,15 +72,16 @@ pair
 # Plain decoding: the target reads the prompt (the prefill), emits one token, reads it back,
 # emits the next. Every new token costs one full target forward.
 
-# %%
+# %% tags=["live"]
 prompt = generation.load_prompts("prose", limit=1)[0]
 new_tokens = 32
 settings = dict(max_new_tokens=new_tokens, stop_at_eos=False)  # same length on both paths
+k = 4  # drafts per round, for the speculative runs below
 
-generation.run(pair, prompt, path="transformers", k=4, max_new_tokens=4)  # warm-up: torch's first-call costs
+# %%
 plain = generation.run(pair, prompt, path="plain", **settings)
 print(f"prompt: {prompt!r}")
-print(f"plain decoding: {len(plain.new_ids)} tokens, {plain.target_forwards} target forwards, {plain.wall:.2f} s")
+print(f"plain decoding: {len(plain.new_ids)} tokens, {plain.target_forwards} target forwards")
 
 # %% [markdown]
 # ## Draft, then verify
@@ -93,13 +91,46 @@ print(f"plain decoding: {len(plain.new_ids)} tokens, {plain.target_forwards} tar
 # records every round (a *trace*) without changing what transformers does.
 
 # %%
-k = 4
 spec = generation.run(pair, prompt, path="transformers", k=k, **settings)
 same = spec.new_ids == plain.new_ids
-print(f"speculative (k = {k}): {len(spec.new_ids)} tokens, {spec.target_forwards} target forwards, {spec.wall:.2f} s")
+print(f"speculative (k = {k}): {len(spec.new_ids)} tokens, {spec.target_forwards} target forwards")
 print(f"same text as plain decoding: {same}")
 print(f"tau = {metrics.tau(spec):.2f} tokens per target forward (plain decoding: {metrics.tau(plain):.2f})")
-print(f"speedup on this prompt = {plain.wall / spec.wall:.2f}x  ({pair.label}, {spec.decoding}, this machine)")
+
+# %% [markdown]
+# With the pocket pair the text is the same, token for token: it runs in float32 on every device,
+# and with greedy decoding the target keeps only drafts it would have chosen itself. A real Gemma 4 pair on a GPU
+# runs in bfloat16 (float16 where bfloat16 is not native, as on Colab's T4), and there a verify
+# pass over k + 1 tokens can break a near-tie differently from a one-token forward, so the texts
+# can part late (on the lab's test CPU, 16 of 24 shipped prompts within 96 tokens; chapter 03
+# shows one).
+#
+# ## Timing it fairly
+#
+# tau counts forwards; the clock is what a user feels. Timing is easy to get wrong: the first
+# call of each path pays one-off costs (memory allocation, kernel selection), and a machine that
+# other programs share runs slower in some seconds than in others. So both paths have now run
+# once (the two cells above were their warm-ups), and `experiments.time_paths` runs them again in
+# turns, plain, speculative, speculative, plain, …, so that a slow spell hits both. We report the
+# median of the repeats and their range.
+
+# %%
+timed = experiments.time_paths({
+    "plain": lambda: generation.run(pair, prompt, path="plain", **settings),
+    "speculative": lambda: generation.run(pair, prompt, path="transformers", k=k, **settings),
+}, repeats=3, warmup=False)  # warmed up above
+plain, spec = timed["plain"].trace, timed["speculative"].trace  # each path's median run
+speedup = experiments.speedup_of(timed["plain"], timed["speculative"])
+print(f"plain decoding: {timed['plain']}")
+print(f"speculative:    {timed['speculative']}")
+print(f"speedup on this prompt = {speedup}; tau = {metrics.tau(spec):.2f} at k = {k} "
+      f"({pair.label}, {spec.decoding}, this machine)")
+if speedup.value <= metrics.tau(spec):
+    print(f"{metrics.tau(spec):.2f} tokens per target forward became a {speedup.value:.2f}x speedup: drafting, "
+          f"and verifying {k + 1} tokens in one forward, cost the difference")
+else:  # no fair timing can give this (chapter 05 says why): the machine was disturbed
+    print("the speedup came out above tau, which a fair timing cannot give: something else slowed the plain "
+          "runs; run this cell again")
 
 # %% [markdown]
 # Every token, coloured by how it was produced: green tokens were drafted and accepted (the
@@ -117,7 +148,8 @@ display(HTML(
 
 # %%
 fig = plots.time_split_figure({"plain": plain, f"speculative, k = {k}": spec})
-fig.update_layout(title_text=f"Where the time went: one prompt, {new_tokens} tokens<br>"
+fig.update_layout(title_text=f"Where the time went: one prompt, {new_tokens} tokens, each path's median run of "
+                  f"{len(timed['plain'].seconds)}<br>"
                   f"<sup>{pair.label} · plain: {plain.decoding} · speculative: {spec.decoding}</sup>",
                   margin={"t": 110})
 fig
@@ -125,14 +157,18 @@ fig
 # %% [markdown]
 # ## One prompt is an anecdote
 #
-# A speedup measured once on one prompt mixes the method with luck and with whatever else the
-# machine was doing. The same comparison on six prompts, with a 90 % bootstrap interval over the
-# prompts (each prompt's plain and speculative runs stay paired):
+# One prompt is one kind of text: an easy prompt accepts more drafts than a hard one. The same
+# comparison on six prompts, each timed plain then speculative (both paths are warm by now), with
+# a 90 % bootstrap interval over the prompts (each prompt's two runs stay paired):
 
 # %%
 prompts = generation.load_prompts("prose", limit=6)
-plains = [generation.run(pair, p, path="plain", **settings) for p in prompts]
-specs = [generation.run(pair, p, path="transformers", k=k, **settings) for p in prompts]
+timed_each = [experiments.time_paths({
+    "plain": lambda p=p: generation.run(pair, p, path="plain", **settings),
+    "speculative": lambda p=p: generation.run(pair, p, path="transformers", k=k, **settings),
+}, repeats=1, warmup=False, offset=i) for i, p in enumerate(prompts)]  # the paths take turns at going first
+plains = [t["plain"].trace for t in timed_each]
+specs = [t["speculative"].trace for t in timed_each]
 tau_est = metrics.interval(metrics.tau, specs)
 speed_est = metrics.interval(metrics.speedup, plains, specs)  # each prompt's two runs resampled together
 print(f"{pair.label}, {specs[0].decoding}, k = {k}, {new_tokens} tokens per prompt")
@@ -153,7 +189,7 @@ print(f"identical text on {sum(p.new_ids == s.new_ids for p, s in zip(plains, sp
 # real Gemma 4 target (e.g. `google/gemma-4-E2B-it`); without its weights on disk or a network,
 # you get a message saying so, and the pocket pair keeps working.
 
-# %%
+# %% tags=["live"]
 # Widgets never hold a model: the panel gets a function that decodes both ways (and loads the pair
 # the box names), plus the name its pair box starts at.
 run_both = generation.tour_runner(pair)

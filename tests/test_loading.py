@@ -196,6 +196,8 @@ def test_tour_runner_decodes_both_ways_and_loads_the_pair_the_box_names(pair):
 
     run_both = tour_runner(pair, load=fake_load)
     label, plain, spec = run_both(pair.name, PROMPT, Decoding(k=2, max_new_tokens=6))
+    assert len(plain.seconds) == len(spec.seconds) == 3  # warmed up, then 3 interleaved repeats
+    plain, spec = plain.trace, spec.trace  # the median runs
     assert label == pair.label and loads == []
     assert (plain.path, spec.path, spec.settings.k) == ("plain", "transformers", 2)
     assert len(plain.new_ids) == len(spec.new_ids) == 6  # never cut short at <eos>
