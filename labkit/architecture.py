@@ -314,6 +314,7 @@ def forward_cost_curve(
     return [(n, statistics.median(samples[n])) for n in ns]
 
 
+@torch.inference_mode()
 def forward_cost_samples(
     model: torch.nn.Module,
     ns: Sequence[int] = (1, 2, 4, 8, 16),
