@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from labkit.errors import MediaError
-from labkit.trace import Decoding, Trace
+from labkit.trace import Decoding
 
 SAMPLE_RATE = 16_000  # Gemma 4's audio feature extractor works at 16 kHz
 MEDIA_DIR = Path(__file__).resolve().parent.parent / "data" / "media"  # shipped samples (samples.json)
@@ -293,18 +293,24 @@ def media_inputs(pair: Any, prompt: str, *, image: Any = None, audio: Any = None
             for k, v in inputs.items()}
 
 
-def media_runner(pair: Any) -> Callable[[str, Any, Any, Decoding], tuple[Trace, Trace]]:
+def media_runner(pair: Any, repeats: int = 3) -> Callable[[str, Any, Any, Decoding], tuple[Any, Any]]:
     """The `run` of `widgets.MediaPanel` (`06_multimodal`): (question, picture, sound, settings) →
-    (the plain trace, the speculative trace) of `pair` answering one chat turn that holds the
-    picture and/or the sound (16 kHz samples; either may be None) before the question."""
-    from labkit.generation import run  # here, not at the top: it imports transformers, media's helpers do not
+    (plain decoding timed, speculative decoding timed), each an `experiments.Timed` whose `.trace`
+    is its median run, of `pair` answering one chat turn that holds the picture and/or the sound
+    (16 kHz samples; either may be None) before the question. Both paths are warmed up, then run
+    `repeats` times each, interleaved (`experiments.time_paths`)."""
+    # here, not at the top: they import transformers, media's helpers do not
+    from labkit.experiments import time_paths
+    from labkit.generation import run
 
-    def run_both(question: str, image: Any, audio: Any, settings: Decoding) -> tuple[Trace, Trace]:
+    def run_both(question: str, image: Any, audio: Any, settings: Decoding) -> tuple[Any, Any]:
         inputs = media_inputs(pair, question, image=image, audio=audio, sampling_rate=SAMPLE_RATE)
         ids = inputs.pop("input_ids")
         inputs.pop("attention_mask", None)
         kw = {**asdict(settings), **inputs}
-        return run(pair, ids, path="plain", **kw), run(pair, ids, path="transformers", **kw)
+        timed = time_paths({"plain": lambda: run(pair, ids, path="plain", **kw),
+                            "speculative": lambda: run(pair, ids, path="transformers", **kw)}, repeats=repeats)
+        return timed["plain"], timed["speculative"]
 
     return run_both
 

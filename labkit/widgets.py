@@ -484,17 +484,21 @@ class MediaPanel(Shown):
             self.preview.value = f'<div style="display:flex;align-items:flex-end">{"".join(parts)}</div>'
             self.result.value = "running …"
             settings = Decoding(k=self.k, max_new_tokens=self.max_new_tokens)
-            plain, spec = self.run(self.question.value, picture, wave, settings)
+            plain_timed, spec_timed = self.run(self.question.value, picture, wave, settings)
         except LabkitError as err:
             self.result.value = (f"<div style='color:{COLORS['rejected']}'><b>{type(err).__name__}:</b> "
                                  f"{html.escape(str(err))}</div>")
             return
         known = [t.answer(self.question.value) for t in (image_truth, sound_truth) if t is not None]
         expected = next((a for a in known if a is not None), None)
+        from labkit.experiments import speedup_of
+
+        plain_timed, spec_timed = _timed(plain_timed), _timed(spec_timed)
+        plain, spec = plain_timed.trace, spec_timed.trace  # the median runs
         answer = media.answer(plain)
         verdict = "" if expected is None else (
             f" · truth: <i>{html.escape(expected)}</i> ({'right' if answer == expected else 'wrong'})")
-        speedup = plain.wall / spec.wall if spec.wall else float("nan")
+        speedup = speedup_of(plain_timed, spec_timed)
         ids = plain.prompt_ids  # the chat turn as the target read it, soft tokens included
         spans = {m: media.token_runs(ids, t) for m, t in self.soft_token_ids.items()}
         counts = ", ".join(f"{sum(e - s for s, e in v)} {m}" for m, v in spans.items() if v)
@@ -503,7 +507,8 @@ class MediaPanel(Shown):
             f"{verdict}</div>"
             f"<div>prompt: {len(ids)} tokens ({counts} soft tokens) · same text with the drafter: "
             f"<b>{'yes' if plain.new_ids == spec.new_ids else 'NO'}</b> · tau = <b>{metrics.tau(spec):.2f}</b>"
-            f" · speedup = <b>{speedup:.2f}×</b> ({plain.wall:.3f} s plain, {spec.wall:.3f} s speculative)</div>"
+            f" · speedup = <b>{speedup.value:.2f}×</b> ({_spread(speedup)}; plain {plain_timed}, speculative "
+            f"{spec_timed}; this one question)</div>"
             + token_html(media.without_end(spec), show_prompt=False)
         )
 
