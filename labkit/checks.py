@@ -56,7 +56,7 @@ def check_greedy_verify(fn: Callable[[torch.Tensor, torch.Tensor], tuple[int, in
         want = rules.greedy_accept(drafted, logits)
         got = tuple(int(x) for x in fn(drafted, logits))
         assert got == want, f"drafted {drafted.tolist()}, target argmax {top.tolist()}: got {got}, want {want}"
-    print("✓ greedy_verify agrees with labkit.rules.greedy_accept on 50 cases")
+    print("✓ greedy_verify agrees with the reference rule on 50 cases")
 
 
 def check_residual(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
@@ -149,7 +149,7 @@ def check_sample_step(fn: Callable[..., tuple[bool, int]]) -> None:
         counts[int(fn(p, q, x, u, gen)[1])] += 1
     tv = rules.tv_distance(counts / n, p)
     assert tv < 0.04, f"drafting from q and judging with your step emits tokens {tv:.3f} (TV) away from p"
-    print(f"✓ sample_step agrees with labkit.rules on 40 cases, and emits p: TV {tv:.3f} on {n} simulated drafts")
+    print(f"✓ sample_step agrees with the reference rule on 40 cases, and emits p: TV {tv:.3f} on {n} simulated drafts")
 
 
 def check_q_equals_p(prediction: dict[str, float]) -> None:
@@ -457,3 +457,88 @@ def check_alpha_from_counters(fn: Callable) -> None:
             f"accepted per round {accepted}, k = {k}: you gave α = {got:.4f}, the lab's is {metrics.alpha(trace):.4f} "
             "(kept / judged: a round's drafts after its first rejection were never judged)")
     print(f"✓ the lab's α from vLLM's counters on {len(cases)} sets of rounds")
+
+
+def check_expected_tokens(fn: Callable[[Sequence[float]], float]) -> None:
+    """04_acceptance: fn(alphas) → the expected tokens a round yields when draft j is kept with
+    probability alphas[j - 1] *given* drafts 1..j-1 were kept (conditional acceptance by position;
+    k = len(alphas)). Checked against a simulation of 20,000 rounds per case."""
+    gen = torch.Generator().manual_seed(0)
+    cases = [[0.8] * 4, [0.9, 0.7, 0.5], [0.0, 0.9], [1.0, 1.0, 1.0], [0.6], [0.95, 0.8, 0.8, 0.6, 0.4, 0.3]]
+    for alphas in cases:
+        draws = torch.rand(20_000, len(alphas), generator=gen) < torch.tensor(alphas)
+        simulated = float(draws.int().cumprod(1).sum(1).float().mean()) + 1  # kept leading drafts + 1
+        got = float(fn(list(alphas)))
+        assert abs(got - simulated) < 0.03, (
+            f"conditional acceptance {alphas}: you gave {got:.3f} tokens a round, 20,000 simulated rounds "
+            f"give {simulated:.3f}")
+    print(f"✓ expected_tokens agrees with {len(cases)} simulations of 20,000 rounds each "
+          "(equal alphas give the coin model's closed form)")
+
+
+def check_direction_prediction(prediction: dict[str, Any], without: Sequence[Trace], with_: Sequence[Trace],
+                               change: str = "the chat template") -> None:
+    """04_acceptance, predict then measure: prediction["direction"] ("higher", "lower" or "no clear
+    difference") and prediction["alpha change"] (α with minus α without), written before measuring;
+    `without` and `with_` are traces of the same prompts. Prints both α with 90 % intervals over
+    prompts and the verdict those intervals allow. It fails only on a missing guess."""
+    for name in ("direction", "alpha change"):
+        assert prediction.get(name) is not None, f"write down your guess for {name!r} before you measure"
+    allowed = ("higher", "lower", "no clear difference")
+    assert prediction["direction"] in allowed, f"direction is one of {allowed}"
+    a0, a1 = metrics.interval(metrics.alpha, without), metrics.interval(metrics.alpha, with_)
+    verdict = a1.versus(a0)
+    print(f"α without {change} {a0}, with it {a1} ({a0.sample})")
+    print(f"α change: you predicted {float(prediction['alpha change']):+.2f}, measured {a1.value - a0.value:+.2f}")
+    print(f"direction: you predicted {prediction['direction']!r}; the intervals say {verdict!r}"
+          + (" ✓" if verdict == prediction["direction"] else ": what did the sample size leave open?"))
+    print("✓ prediction recorded; compare your reasoning with the solutions notebook")
+
+
+def check_alpha_needed(fn: Callable[[Any, float, int], float]) -> None:
+    """05_speed_and_cost: fn(costs, speedup, k) → the per-token acceptance α at which the cost model
+    (coin-model tokens per round) predicts exactly `speedup` at k drafts per round, or nan when no
+    α ≤ 1 reaches it. Checked against bisection on `CostModel.speedup`."""
+    from labkit.experiments import CostModel
+
+    def want(costs: Any, target: float, k: int) -> float:
+        lo, hi = 0.0, 1.0
+        if costs.speedup(metrics.expected_tau(hi, k), k) < target:
+            return float("nan")
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if costs.speedup(metrics.expected_tau(mid, k), k) < target else (lo, mid)
+        return (lo + hi) / 2
+
+    settings = [CostModel(t_target=0.02, loop_plain=o, t_draft=d, verify=(0.02 - s, s), loop_round=(o, 0.0),
+                          prefill=0.05)
+                for o in (0.0, 0.004) for d in (0.001, 0.004) for s in (0.0, 0.003)]
+    n = 0
+    for costs in settings:
+        for target, k in ((1.0, 4), (1.5, 3), (2.0, 4), (4.5, 2)):
+            w, got = want(costs, target, k), float(fn(costs, target, k))
+            if w != w:
+                assert got != got, f"k = {k}, speedup {target}: no α ≤ 1 reaches it (even α = 1), return nan; you gave {got}"
+            else:
+                assert abs(got - w) < 1e-3, (f"k = {k}, speedup {target}, c {costs.c:.2f}, v(5) {costs.v(5):.2f}: "
+                                             f"you gave α = {got:.4f}, the cost model needs {w:.4f}")
+            n += 1
+    print(f"✓ alpha_needed agrees with the cost model on {n} cases (nan where even α = 1 falls short)")
+
+
+def check_conditional_from_counters(fn: Callable[[int, Sequence[int]], list[float]]) -> None:
+    """09_serving: fn(drafts, accepted_per_pos) → the lab's conditional acceptance by position,
+    P(draft j kept | drafts before it kept), from vLLM's counters (every round drafted the same k).
+    Checked against `metrics.acceptance_by_position(..., conditional=True)` on the same rounds."""
+    cases = [([4, 0, 2, 4, 1], 4), ([0, 0, 1], 2), ([3, 3, 3, 0], 3), ([1, 2, 0, 5, 5, 2], 5)]
+    for accepted, k in cases:
+        trace = synthetic_trace(accepted, k)
+        c = metrics.vllm_counts(trace)
+        want = metrics.acceptance_by_position(trace, conditional=True)
+        got = list(fn(c.drafts, c.accepted_per_pos))
+        assert len(got) == k, f"k = {k}: return one rate per position, {k} of them; you gave {len(got)}"
+        for j, (g, w) in enumerate(zip(got, want), start=1):
+            same = (g != g and w != w) or abs(g - w) < 1e-9
+            assert same, (f"accepted per round {accepted}, k = {k}: at position {j} you gave {g:.4f}, the lab's "
+                          f"conditional rate is {w:.4f} (kept at j over rounds that kept every draft before j)")
+    print(f"✓ conditional acceptance by position from vLLM's counters on {len(cases)} sets of rounds")

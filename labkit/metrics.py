@@ -83,6 +83,21 @@ def tokens_per_round(traces: Trace | Iterable[Trace]) -> float:
     return sum(r.accepted + 1 for r in rounds) / len(rounds) if rounds else float("nan")
 
 
+def accepted_length(traces: Trace | Iterable[Trace]) -> float:
+    """Mean tokens per verification round, the prefill left out: what EAGLE and Spec-Bench report as
+    the (mean) accepted length τ, and vLLM as its mean acceptance length (`SpecDecodeCounts`).
+
+    Every target forward after the prefill is a round that yields its accepted drafts plus the
+    target's own token; the lab's `tau` also counts the prefill (one forward, one token), so it is
+    lower on short generations. Introduced in `02_inside_the_mtp_drafter` (the lineage), printed in
+    `04_acceptance`.
+    """
+    traces = [traces] if isinstance(traces, Trace) else list(traces)
+    tokens = sum(len(t.new_ids) - 1 for t in traces if t.target_forwards)
+    rounds = sum(t.target_forwards - 1 for t in traces)
+    return tokens / rounds if rounds else float("nan")
+
+
 def expected_tau(alpha: float, k: int) -> float:
     """Expected tokens per target forward with i.i.d. acceptance alpha and k drafts."""
     if alpha >= 1.0:
@@ -248,9 +263,11 @@ class SpecDecodeCounts:
     def alpha(self) -> float:
         """The lab's α (`alpha`): accepted / judged, judged = accepted + rounds with a rejection.
 
-        Counters do not say which rounds had a rejection; with the same k in every round (vLLM's
-        num_speculative_tokens is constant) it is every draft but the fully accepted ones,
-        accepted_per_pos[k - 1]. With mixed k that is not recoverable, so it raises instead of guessing.
+        Counters do not say which rounds had a rejection; with the same k in every round it is every
+        draft but the fully accepted ones, accepted_per_pos[k - 1]. With mixed k that is not
+        recoverable, so it raises instead of guessing. vLLM's k is constant only in its plain
+        configuration: `num_speculative_tokens_per_batch_size` picks k by batch size, and adaptive
+        verification (vllm-project/vllm PR #52228) changes it at run time; the check below then fails.
         """
         k = len(self.accepted_per_pos)
         if self.drafts and not k:
@@ -287,8 +304,9 @@ def vllm_counts(traces: Trace | Iterable[Trace], k: int | None = None) -> SpecDe
 
     Counted as `SpecDecodingStats.observe_draft` does (vllm/v1/spec_decode/metrics.py L41-L49). Rounds
     the lab cut short (fewer than k drafts at max_new_tokens) count as they are, unless `k` is given:
-    then only rounds that drafted exactly k count, as vLLM, whose num_speculative_tokens is constant,
-    would have drafted them (and `alpha()` can be read back).
+    then only rounds that drafted exactly k count, as vLLM with a fixed `num_speculative_tokens` would
+    have drafted them (and `alpha()` can be read back). A fixed k is vLLM's plain configuration, not a
+    rule: `num_speculative_tokens_per_batch_size` and adaptive verification (PR #52228) vary it.
     """
     rounds = [r for r in drafting_rounds(traces) if k is None or r.k == k]
     k = max((r.k for r in rounds), default=0) if k is None else k

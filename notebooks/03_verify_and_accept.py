@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -20,23 +20,24 @@
 #
 # **Goal.** Understand exactly which drafted tokens the target keeps, and why the output is the
 # target's own: token for token with greedy decoding, and in distribution with sampling. We step
-# through real rounds (greedy ones, then sampled ones draft by draft), then *prove* both claims by
-# measurement, and find the place where transformers' MTP sampling path is not lossless, and the
-# one-line fix.
+# through real rounds (greedy ones, then sampled ones draft by draft), prove both claims on paper
+# and check them by measurement. Two asides, marked as such, leave the main line: why half
+# precision can split greedy output, and where transformers' MTP sampling path is not lossless
+# (with the one-line fix).
 
-# %%
+# %% tags=["live"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() installs it
     # !git clone -q --depth 1 https://github.com/mtp-lab/mtp-lab /content/mtp-lab
     sys.path.insert(0, "/content/mtp-lab")
 
-# %%
+# %% tags=["live"]
 import labkit
 
 env = labkit.setup()
 
-# %%
+# %% tags=["live"]
 import torch
 
 from labkit import generation, glassbox, metrics, plots, rules, widgets
@@ -57,14 +58,16 @@ settings = dict(k=4, max_new_tokens=24, stop_at_eos=False)
 # `x2`, and so on; stop at the first disagreement. Then add the target's argmax at the first
 # position not kept: a *correction* if a draft was rejected, a *bonus* if all `k` were accepted.
 # Every kept token is one the target would have produced itself, so the text cannot change.
-# In labkit that is `rules.greedy_accept`, four lines.
+# (Exercise 1 asks you to write this rule yourself.)
 #
 # Step through the rounds of a real generation (the glass-box loop, `labkit.glassbox.speculate`,
 # which does what transformers does in plain sight). Each round shows the drafter's probability
 # `q(x)` and the target's `p(x)` for every drafted token, the verdict, and the target's own token.
 
-# %%
+# %% tags=["live"]
 greedy = generation.run(pair, prompts[0], path="glassbox", **settings)
+
+# %% tags=["live"]
 stepper = widgets.RoundStepper(greedy, pair.tokenizer)
 stepper
 
@@ -92,10 +95,18 @@ for i, prompt in enumerate(prompts):
     print(f"prompt {i}: plain == transformers == glass box: {same}  ({len(outs['plain'])} tokens each)")
 
 # %% [markdown]
-# In float32, as here, this holds exactly, on a CPU and on a GPU. In half precision it need not:
-# a verify pass scores `k + 1` positions in one matrix product, plain decoding scores one, and the
-# two can round a near-tie differently. Try it: the same pocket weights in bfloat16, one prompt
-# decoded both ways.
+# In float32, as here, this holds exactly on the CPU the lab is tested on (its test suite checks
+# it on every commit). On a GPU it has **not been tested here**: the lab's authors have had no GPU
+# to run it on (`make gpu-check` is the script that will). GPU kernels may choose other orders of
+# summation for a `k + 1`-token forward than for a one-token forward, so check it there before
+# you rely on it.
+#
+# ### Aside · half precision can split greedy output
+#
+# *Off the main line: on a first read, skip to "The sampling rule".* In half precision the
+# identity need not hold: a verify pass scores `k + 1` positions in one matrix product, plain
+# decoding scores one, and the two can round a near-tie differently. Try it: the same pocket
+# weights in bfloat16, one prompt decoded both ways.
 
 # %%
 half = labkit.load_pair(dtype=torch.bfloat16)  # the same weights, rounded to bfloat16
@@ -121,7 +132,8 @@ else:
 # bfloat16 steps; in float32 and in float16 all 24 stayed identical (docs/half-precision.md has
 # the table; another processor may break other ties). Both texts are greedy decodings of the same
 # model: the rule is exact, the arithmetic is not. That is why the pocket pairs run in float32 on
-# every device, and why a real Gemma 4 pair in bfloat16 on a GPU can show the same split.
+# every device, and why a real Gemma 4 pair in bfloat16 on a GPU can show the same split. *(End
+# of the aside.)*
 #
 # ## The sampling rule
 #
@@ -157,7 +169,14 @@ fig.update_yaxes(title="probability the round emits it")
 plots.styled(fig.update_layout(barmode="group"), "What a sampling round emits (toy vocabulary, exact)")
 
 # %% [markdown]
-# The middle case is transformers' MTP path: its candidate generator drafts by **argmax** but
+# The first case is the rule: its bars match the target's exactly (TV 0). Why this must be so is
+# proved below, next to the measurement on real rounds.
+#
+# ### Aside · where transformers' MTP sampling path is not lossless
+#
+# *Off the main line: on a first read, skip to "A sampled round, draft by draft". The other
+# chapters only need to know that labkit's sampled runs are lossless.* The middle case is
+# transformers' MTP path: its candidate generator drafts by **argmax** but
 # hands the verifier `softmax(drafter logits)` as `q`. The rule's guarantee needs the draft to be
 # drawn from the `q` it is verified with, so the output is biased toward the drafter's favourite.
 # The fix is to tell the verifier the truth: an argmax draft is a point mass (third case), and
@@ -168,6 +187,7 @@ plots.styled(fig.update_layout(barmode="group"), "What a sampling round emits (t
 # path made it). This chapter is the one place that passes `lossless=False`, to show the bias of
 # the path as transformers ships it. The bias was measured on transformers 5.8.1, 5.15.1, 5.22.0,
 # 5.22.2 and 5.24.0 (`scripts/version_matrix.py`, docs/version-matrix.md): TV 0.49 on all five.
+# *(End of the aside.)*
 #
 # ## A sampled round, draft by draft
 #
@@ -179,13 +199,15 @@ plots.styled(fig.update_layout(barmode="group"), "What a sampling round emits (t
 # residual `norm(max(0, p − q))` (its top tokens are shown as bars); after `k` kept drafts, the
 # bonus comes from the target's `p`. Press **Next draft**.
 
-# %%
+# %% tags=["live"]
 ids = generation.encode(pair, prompts[0])
 sampled_trace, records = glassbox.sampled_rounds(
     pair.target, pair.drafter, ids, labkit.Decoding(k=4, max_new_tokens=24, temperature=1.0, seed=0), pair=pair.name)
 where = f"{tag} · {sampled_trace.decoding} · prompt 1"
 print(f"{len(records)} sampled rounds: {sum(r.accepted for r in records)} of "
       f"{sum(len(r.drafts) for r in records)} judged drafts kept ({where})")
+
+# %% tags=["live"]
 widgets.SampledRoundStepper(records, pair.tokenizer, label=where)
 
 # %% [markdown]
@@ -199,6 +221,21 @@ plots.residual_figure(rejected, decode, label=where)
 
 # %% [markdown]
 # ## Proof 2: sampled output is distributed like the target's
+#
+# **Why, on paper.** Fix one position, with the target's `p` and the drafter's `q` there. The
+# draft `x` is drawn from `q` and kept with probability `min(1, p(x)/q(x))`, so the round emits
+# `x` *as the kept draft* with probability `q(x) · min(1, p(x)/q(x)) = min(p(x), q(x))`. A
+# rejection happens with probability `1 − Σ_y min(p(y), q(y)) = Σ_y max(0, p(y) − q(y))` (because
+# `p(y) = min(p(y), q(y)) + max(0, p(y) − q(y))` and `Σ_y p(y) = 1`), and then `x` comes from the
+# residual with probability `max(0, p(x) − q(x)) / Σ_y max(0, p(y) − q(y))`. The two ways add up:
+#
+# `P(emit x) = min(p(x), q(x)) + max(0, p(x) − q(x)) = p(x)`  for every token `x`. ∎
+#
+# The same holds at every later position, given the tokens before it, so the whole text is
+# distributed like the target's. The proof needs `x` to be drawn from the `q` used in the ratio;
+# with an argmax draft the "`q`" is a point mass on that token, `a`: it is kept with probability
+# `p(a)`, and the residual is `p` without `a`, so again every token comes out with probability
+# `p(x)`. Now check it on real rounds.
 #
 # For every real round, the traces record the exact TV distance between what the round's first
 # position emits and the target's `p` (full vocabulary, computed from the actual `p` and `q`).
@@ -269,11 +306,12 @@ print(f"argmax draft, verified as a point mass: kept with probability {p[q.argma
 # ## Exercises
 #
 # 1. Write the greedy rule: given `drafted` `(k,)` and `target_logits` `(k + 1, vocab)`, return
-#    `(accepted, bonus)`. Uncomment the checker; it compares you with `rules.greedy_accept`.
+#    `(accepted, bonus)`. Uncomment the checker; it compares you with a reference on 50 random
+#    cases, every way a round can end.
 # 2. Write one step of the sampling rule: given the target's `p` and the drafter's `q` `(vocab,)`
 #    at one position, the drafted token `x` and a uniform draw `u`, return `(kept, token)`: keep
 #    `x`, or replace it with a draw from the residual (use `generator` for that draw). The checker
-#    compares you with `rules.sample_step` case by case, then drafts 5,000 tokens from `q` through
+#    compares you with a reference case by case, then drafts 5,000 tokens from `q` through
 #    your step and measures the TV distance of what comes out to `p`.
 # 3. Predict, then measure. Make the drafter perfect: `q = p` (the toy `p` above). Before running
 #    anything, write down (a) the probability that a draft drawn from `q` is kept and (b) the TV

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -24,19 +24,19 @@
 # temperature, the draft-length schedule, and the chat template. Every number comes with the
 # sample behind it and an interval, and the text only says what those intervals allow.
 
-# %%
+# %% tags=["live"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() installs it
     # !git clone -q --depth 1 https://github.com/mtp-lab/mtp-lab /content/mtp-lab
     sys.path.insert(0, "/content/mtp-lab")
 
-# %%
+# %% tags=["live"]
 import labkit
 
 env = labkit.setup()
 
-# %%
+# %% tags=["live"]
 from labkit import generation, metrics, plots, widgets
 
 # The pocket pair runs offline; a real pair: pair = labkit.load_pair("google/gemma-4-E2B-it")
@@ -75,6 +75,12 @@ for name, traces in shipped.items():
 #   Engines use other ratios under similar names (vLLM's "acceptance rate" is accepted / drafted).
 # - **tau**: new tokens per target forward, over the whole generation (the prefill, the forward
 #   that reads the prompt and yields the first token, included).
+# - **Accepted length per round**: new tokens per target forward *after* the prefill, i.e. the
+#   accepted drafts plus the target's own token, averaged over rounds. This is the number papers
+#   quote (EAGLE's "average acceptance length τ", Spec-Bench's "mean accepted tokens") and vLLM's
+#   "mean acceptance length"; `metrics.accepted_length` computes it. It is always at least
+#   `tau`, and the gap shrinks as generations get longer. Quote a paper's τ next to this one, not
+#   next to the lab's `tau`.
 #
 # If every draft were an independent coin with probability `α` (the **coin model**), position j
 # would be kept with probability `α^j`, and a round would yield `(1 − α^(k+1)) / (1 − α)` tokens.
@@ -89,8 +95,10 @@ for kind, traces in by_kind.items():
     tau_ = metrics.interval(metrics.tau, traces)
     alpha_ = metrics.interval(metrics.alpha, traces)
     per_round = metrics.interval(metrics.tokens_per_round, traces)
+    paper = metrics.interval(metrics.accepted_length, traces)
     stats[kind] = (tau_, alpha_, per_round)
     print(f"{kind:5s} ({tag}, k = 4, greedy; {tau_.sample}):\n   tau {tau_}   α {alpha_}\n"
+          f"   accepted length per round, as a paper reports it {paper}\n"
           f"   tokens per full round {per_round}, coin model with this α {metrics.expected_tau(alpha_.value, 4):.2f}")
 verdict = stats["code"][2].versus(stats["prose"][2])
 print(f"\ncode against prose, tokens per full round: {verdict}")
@@ -130,7 +138,7 @@ plots.tau_histogram(by_kind, title="Accepted drafts per round<br>"
 # a slice of two prompts can still land outside the 24-prompt interval, because two prompts are
 # not a sample of the whole set.
 
-# %%
+# %% tags=["live"]
 live_prompts = generation.load_prompts("code", limit=2)
 
 
@@ -141,6 +149,8 @@ def measure(kind="code", k=4, **kw):
 
 
 live = measure()
+
+# %%
 same = [a.new_ids[:32] == b.new_ids[:32] for a, b in zip(live, shipped["code, k = 4"][:2])]
 print(f"live ({tag}, 2 code prompts × 32 tokens, {live[0].decoding}):\n"
       f"   tokens per full round {metrics.tokens_per_round(live):.2f}; the shipped 24-prompt interval "
@@ -170,17 +180,24 @@ plots.sweep_figure(rows, title="Tokens per target forward against k<br>"
 # %% [markdown]
 # ## Temperature, schedule, chat template
 #
-# - **Temperature**: with sampling, a draft is kept with probability `min(1, p/q)` (notebook 03),
-#   not only when it is the target's top token, but the target's own token is now random and
-#   harder to guess. Every sampled trace here is *lossless*: its output is distributed exactly as
-#   the target's own sampling (labkit's default; notebook 03 shows what transformers' as-shipped
-#   rule does instead).
+# - **Temperature**: with sampling the target's own token is random, so even a good drafter
+#   guesses it less often. *Which* rule keeps a draft depends on how the draft was made. The
+#   shipped sampled traces come from transformers' assisted generate on labkit's lossless path:
+#   the drafter proposes its **argmax**, verified as a point mass, so a draft `a` is kept with
+#   probability `p(a)` (notebook 03). The `min(1, p(x)/q(x))` rule belongs to drafts **sampled
+#   from `q`**, which the glass-box loop makes. Both are lossless; the next section measures them
+#   side by side. Every sampled trace here is lossless: its output is distributed exactly as the
+#   target's own sampling (notebook 03 shows what transformers' as-shipped rule does instead).
 # - **Schedule**: a "heuristic" schedule drafts 2 more after a fully accepted round and 1 fewer
 #   after a rejection; "constant" always drafts `k`. transformers names both, but its MTP
 #   candidate generator never changes `k` (the count of drafts per round printed below shows it),
 #   so the schedule is measured on the glass-box loop too, which applies it.
-# - **Chat template**: the same request wrapped in the model's chat format. The target then
-#   answers as an assistant rather than continuing the text.
+# - **Chat template**: the same request wrapped in Gemma 4's chat format (`<|turn>user …<turn|>`,
+#   then `<|turn>model`). Mind which target this is: the **pocket target is a small base model
+#   trained on plain text** (Shakespeare and Python code), never on chat turns. It does not answer
+#   as an assistant; it continues text that now starts with markers it never saw. So on this pair
+#   the template measures unfamiliar framing, not the effect reported for instruction-tuned Gemma 4
+#   targets, which were trained on that format.
 
 # %%
 variants = {
@@ -203,12 +220,59 @@ for name, traces in variants.items():
     a = metrics.interval(metrics.alpha, traces)
     against = "" if name.startswith("greedy") else f"; against greedy, constant k: {t.versus(base)}"
     print(f"{name:24s} tau {t}   α {a}{against}\n{'':24s} ({traces[0].decoding})")
+chat_verdict = metrics.interval(metrics.tau, variants["chat template"]).versus(base)
+print(f"\nchat template against none, on the pocket target (a base model trained on plain text): "
+      + {"no clear difference": "no clear difference in tau on these 24 code prompts (the intervals overlap)",
+         "lower": "tau lower with the template (the intervals do not overlap)",
+         "higher": "tau higher with the template (the intervals do not overlap)"}[chat_verdict])
 plots.acceptance_figure({name: variants[name] for name in ("greedy, constant k", "T = 0.7", "T = 1.0")},
                         theory=False, title="Acceptance by position at three temperatures<br>"
                                             f"<sup>{tag}, code, k = 4, transformers' assisted generate, "
                                             "lossless</sup>")
 
 # %% [markdown]
+# ## Two lossless sampling rules, side by side
+#
+# The same four code prompts at `T = 1.0`, `k = 4`, sampled two ways:
+#
+# - **argmax draft, verified as a point mass** (transformers' assisted generate on labkit's
+#   lossless path, as in the shipped traces): the draft `a` is kept with probability `p(a)`;
+# - **draft sampled from `q`, verified with `min(1, p/q)`** (the glass-box loop,
+#   `labkit.glassbox`): the draft is kept with probability `Σ min(p, q) = 1 − TV(p, q)` on average.
+#
+# Both emit exactly the target's distribution (the mean per-round TV printed last is 0 for both);
+# they differ in how many drafts survive. vLLM applies the **point-mass rule by default**: its
+# `draft_sample_method` is `"greedy"` (argmax drafts, `q` taken as one-hot) unless set to
+# `"probabilistic"` (drafts sampled from `q`, verified with `min(1, p/q)`); SGLang added the
+# sampled variant in 2026 (PR #26312).
+
+# %%
+rule_prompts = generation.load_prompts("code", limit=4)
+sampled_kw = {"k": 4, "temperature": 1.0, "max_new_tokens": 32, "stop_at_eos": False}
+by_rule = {
+    "argmax draft, point mass": [generation.run(pair, p, path="transformers", seed=i, **sampled_kw)
+                                 for i, p in enumerate(rule_prompts)],
+    "draft ~ q, min(1, p/q)": [generation.run(pair, p, path="glassbox", seed=i, **sampled_kw)
+                               for i, p in enumerate(rule_prompts)],
+}
+est = {}
+for name, traces in by_rule.items():
+    est[name] = (metrics.interval(metrics.alpha, traces), metrics.interval(metrics.tau, traces))
+    print(f"{name:26s} α {est[name][0]}   tau {est[name][1]}   mean TV to the target "
+          f"{metrics.summarize(traces).tv:.4f}\n{'':26s} ({traces[0].decoding}; {est[name][1].sample})")
+(a_pm, t_pm), (a_q, t_q) = est.values()
+print(f"\ndrafts sampled from q against argmax drafts: α {a_q.versus(a_pm)}, tau {t_q.versus(t_pm)} "
+      f"({tag}, 4 code prompts × 32 tokens: rough intervals)")
+print(f"the shipped point-mass traces, 24 code prompts × 64 tokens: α "
+      f"{metrics.interval(metrics.alpha, shipped['code, k = 4, T = 1.0'])}")
+
+# %% [markdown]
+# Read the verdict line, not the point estimates: with four prompts the intervals are wide, and
+# "no clear difference" is a possible answer. Which rule keeps more depends on the drafter: an
+# argmax draft survives with `p(argmax q)`, a sampled one with `1 − TV(p, q)`, so a drafter whose
+# whole distribution tracks the target's gains from sampling its drafts, and one that only gets
+# the top token right does not (notebook 03 works both out on a toy vocabulary).
+#
 # ## Explore
 #
 # Move `k` and the temperature: the summary and figures update, measured live on the two code
@@ -216,7 +280,7 @@ plots.acceptance_figure({name: variants[name] for name in ("greedy, constant k",
 # reused). Two prompts are a small sample: compare what you see with the shipped intervals above
 # before you believe a difference.
 
-# %%
+# %% tags=["live"]
 explorer = widgets.SweepExplorer(lambda k, t: measure("code", k=k, temperature=t), ks=range(1, 9),
                                  label=f"{tag}, 2 code prompts × 32 tokens, live", known={(4, 0.0): live})
 explorer
@@ -228,8 +292,16 @@ explorer
 #   the closed form `(1 − α^(k+1)) / (1 − α)` predicts tokens per full round from `α` as if drafts
 #   were coins.
 # - Larger `k` gives more tokens per target forward with diminishing returns, capped at `1/(1 − α)`.
+# - Papers (EAGLE, Spec-Bench) and vLLM quote the accepted length per round, which leaves out the
+#   prefill; the lab's `tau` counts it. Say which one you quote.
+# - Sampling has two lossless rules: an argmax draft verified as a point mass (kept with `p(x)`;
+#   transformers' lossless path here, and vLLM's default) and a draft sampled from `q`, kept with
+#   `min(1, p/q)` (the glass box). Both keep the target's distribution; they keep different
+#   numbers of drafts.
 # - Text kind, temperature, schedule and chat template can all move acceptance; a difference counts
-#   only when its intervals say so, and a handful of prompts rarely can.
+#   only when its intervals say so, and a handful of prompts rarely can. The pocket target is a base
+#   model trained on plain text, so its chat-template result does not stand for an instruction-tuned
+#   Gemma 4 target.
 #
 # ## Exercises
 #
@@ -237,28 +309,44 @@ explorer
 #    drafts the target judged. Careful with two kinds of round: one that kept every draft, and one
 #    cut short by the token budget before a draft was judged (`Round.rejected` tells you whether a
 #    draft was turned down).
-# 2. **The closed form.** Write `expected_tau(alpha, k)`, the tokens a round yields when each draft
-#    is an independent coin with probability `alpha`. The checker compares it with a simulation.
+# 2. **Beyond the coin model.** Real drafts are not coins with one `α`: the conditional acceptance
+#    printed above differs by position. Write `expected_tokens(alphas)`: the tokens a round yields
+#    on average when draft `j` is kept with probability `alphas[j - 1]` *given* that the drafts
+#    before it were kept (`k = len(alphas)`). The checker compares you with a simulation; then try
+#    it on the conditional rates measured above and compare with the tokens per full round.
 # 3. **Predict, then measure.** Before you run anything: will the chat template raise or lower
-#    acceptance on *prose* prompts, and by how much? Write your guess down, then measure it on four
-#    prose prompts (`generation.run(..., chat=True)`), with an interval, against four without.
-# 4. Using `rows`, find the `k` whose measured tokens per full round are furthest above the coin
-#    model. Why could real drafts beat the coin model? (Hint: a long accepted run is often a copy.)
+#    acceptance `α` on *prose* prompts, and by how much? Remember which target this is (a base model
+#    trained on plain text). Write your guess in `prediction`, then uncomment the measurement: four
+#    prose prompts with the template (`generation.run(..., chat=True)`) against the same four
+#    without, with intervals.
+# 4. Using `rows`, find the `k` whose measured tokens per full round are furthest from the coin
+#    model, above or below it, and say whether the interval allows the difference. Why can real
+#    drafts fall short of the coin model, and why could they beat it? (Hint: compare the conditional
+#    acceptance at position 1 with the later positions; a long accepted run is often a copy.)
 
 # %%
 from labkit import checks
 
 check_1 = checks.check_alpha_from_rounds  # uncomment the call(s) at the bottom once your code is ready
-check_2 = checks.check_expected_tau
+check_2 = checks.check_expected_tokens
+check_3 = checks.check_direction_prediction
 
 
 def alpha_from_rounds(rounds):
     raise NotImplementedError("count accepted drafts, and the drafts the target judged: which drafts were never judged?")
 
 
-def expected_tau(alpha, k):
-    raise NotImplementedError("a round yields 1 token plus one more for each leading draft kept: sum the chances")
+def expected_tokens(alphas):
+    raise NotImplementedError("a round yields 1 token plus one for each leading draft kept: what is the chance "
+                              "that drafts 1..j are all kept?")
 
+
+prediction = {"direction": None, "alpha change": None}  # "higher", "lower" or "no clear difference"; α with − without
 
 # check_1(alpha_from_rounds)
-# check_2(expected_tau)
+# check_2(expected_tokens)
+# prose = generation.load_prompts("prose", limit=4)
+# kw = {"k": 4, "max_new_tokens": 32, "stop_at_eos": False}
+# without = [generation.run(pair, p, seed=i, **kw) for i, p in enumerate(prose)]
+# with_chat = [generation.run(pair, p, seed=i, chat=True, **kw) for i, p in enumerate(prose)]
+# check_3(prediction, without, with_chat)
