@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -32,12 +32,12 @@ if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() i
     # !git clone -q --depth 1 https://github.com/mtp-lab/mtp-lab /content/mtp-lab
     sys.path.insert(0, "/content/mtp-lab")
 
-# %%
+# %% tags=["live"]
 import labkit
 
 env = labkit.setup()
 
-# %%
+# %% tags=["live"]
 from labkit import experiments, metrics, methods, plots, widgets
 
 # The pocket pair runs offline; a real pair: pair = labkit.load_pair("google/gemma-4-E2B-it")
@@ -82,7 +82,7 @@ print(f"target {millions(pair.target)} parameters ({pair.target.config.num_hidde
 # context), **edit** (a function, then the same function begun again under a new name) and
 # **dialogue** (twelve turns of a scene, then the next speaker).
 
-# %%
+# %% tags=["live"]
 tasks = methods.load_tasks()
 for task in methods.TASKS:
     example = next(r for r in tasks if r["task"] == task)
@@ -119,11 +119,9 @@ sample = (f"{tag}, glass-box loop, greedy, k = {meta['k']}, {len(alone)} prompts
 plots.methods_figure(rows, label=sample)
 
 # %%
-print(f"{'task':>9}  " + "".join(f"{m:>26}" for m in methods.METHODS))
-for task in methods.TASKS:
-    cells = {r["method"]: r for r in rows if r["task"] == task}
-    print(f"{task:>9}  " + "".join(f"{'tau ' + str(cells[m]['tau']):>26}" for m in methods.METHODS))
-    print(f"{'':>9}  " + "".join(f"{'× ' + str(cells[m]['speedup']):>26}" for m in methods.METHODS))
+print(f"{'task':>9} {'method':>14}  {'tau':>18}  {'speedup':>19}")
+for r in rows:
+    print(f"{r['task']:>9} {r['method']:>14}  {str(r['tau']):>18}  {str(r['speedup']) + '×':>19}")
 print("greedy output identical to the target alone on every prompt and task:", all(r["identical"] for r in rows))
 
 # %% [markdown]
@@ -185,25 +183,35 @@ for task in methods.TASKS:
 #
 # The recording above, rerun now on the first prompt of each task: greedy decoding is
 # deterministic, so tau must come out exactly as recorded. Seconds are not: they depend on this
-# machine and its load, and one prompt's 48 tokens take a fraction of a second, so a single
-# prompt's speedup moves a lot from run to run (the intervals above, over 8 prompts, are the
-# figures to trust).
+# machine and its load. So every method runs once untimed first (a first call pays one-off
+# costs), then on each prompt the four take turns, the one going first changing from prompt to
+# prompt (`methods.timed_race`, on `experiments.time_paths`). One prompt's 48 tokens take too
+# little time for one timing of them to say much, so we pool the five prompts: each method's
+# speedup is the median of its five per-prompt speedups, with their range, which holds the
+# prompts' differences as well as the machine's noise (the intervals above, over 8 prompts per
+# task, are the figures to trust).
 
 # %%
-live = []
-for task in methods.TASKS:
-    row = next(r for r in tasks if r["task"] == task)
-    alone = labkit.run(pair, row["text"], path="glassbox", drafter="none", k=meta["k"],
-                       max_new_tokens=meta["new_tokens"], stop_at_eos=False, seed=0)
-    for method in drafting:
-        trace = labkit.run(pair, row["text"], path="glassbox", drafter=draft_model if method == "draft-model" else method,
-                           k=meta["k"], max_new_tokens=meta["new_tokens"], stop_at_eos=False, seed=0)
-        shipped = recorded[f"{task} · {method}"][0]
-        live.append((task, method, metrics.tau(trace), metrics.tau(shipped), alone.wall / trace.wall,
-                     recorded[f"{task} · none"][0].wall / shipped.wall))
-for task, method, tau_now, tau_then, s_now, s_then in live:
-    print(f"{task:>9} {method:>14}: tau {tau_now:.2f} now, {tau_then:.2f} recorded"
-          f"{'' if abs(tau_now - tau_then) < 1e-9 else '  <- differs'};  speedup {s_now:.2f}× now, {s_then:.2f}× recorded")
+firsts = [next(r for r in tasks if r["task"] == task) for task in methods.TASKS]
+live = methods.timed_race(pair, [r["text"] for r in firsts], methods.METHODS, meta["k"], draft_model=draft_model,
+                          max_new_tokens=meta["new_tokens"])
+same = all(metrics.tau(live[m][i].trace) == metrics.tau(recorded[f"{task} · {m}"][0])
+           for i, task in enumerate(methods.TASKS) for m in drafting)
+print("tau now, on the first prompt of each task (recorded: the same to the last digit"
+      f"{'' if same else ', except where marked'}):")
+for i, task in enumerate(methods.TASKS):
+    cells = []
+    for m in drafting:
+        now, then = metrics.tau(live[m][i].trace), metrics.tau(recorded[f"{task} · {m}"][0])
+        cells.append(f"{m} {now:.2f}" + ("" if now == then else f" (recorded {then:.2f}, differs)"))
+    print(f"{task:>9}: " + ", ".join(cells))
+print()
+for m in drafting:
+    now = experiments.speedup_of(live["none"], live[m])
+    then = metrics.speedup([recorded[f"{t} · none"][0] for t in methods.TASKS],
+                           [recorded[f"{t} · {m}"][0] for t in methods.TASKS])
+    print(f"{m:>14}: tau {metrics.tau([t.trace for t in live[m]]):.2f} on these 5 prompts; speedup {now.value:.2f}× now "
+          f"(median of 5 prompts, range {now.lo:.2f}–{now.hi:.2f}), {then:.2f}× recorded on the same prompts")
 
 # %% [markdown]
 # ## A long context: past the sliding window
@@ -239,10 +247,11 @@ print("same text with both K/V handlings:", all(a.new_ids == b.new_ids for a, b 
 #
 # Paste any text (or pick a task example), choose methods and values of k, press **Race**: each
 # runs on your text here and now, greedy, on the glass-box loop, and the table marks the fastest.
-# One prompt and one run each: it answers "which is fastest on this text, on this machine", not
-# which is better in general (the intervals above do that).
+# Every entrant runs once to warm up, then three times, taking turns with the others; the table
+# shows each one's median speedup and its range. One prompt: it answers "which is fastest on this
+# text, on this machine", not which is better in general (the intervals above do that).
 
-# %%
+# %% tags=["live"]
 examples = {f"{r['task']}: {r['id']}": r["text"] for r in tasks if r["id"].endswith("-01")}
 race = widgets.DrafterRace(methods.race_runner(pair, draft_model, max_new_tokens=32), methods.METHODS,
                            examples=examples, label=f"{tag}, glass-box loop, greedy")
@@ -263,23 +272,40 @@ race
 #
 # ## Exercises
 #
-# 1. **A hybrid.** Write `hybrid_propose(ctx, k, pick, lookup, mtp)`: use prompt lookup's drafts
-#    when it finds a match, else the MTP drafter's. Uncomment the checker; it runs your drafter on
-#    the quote and prose tasks and checks the output is the target's.
+# 1. **A hybrid.** Write `hybrid_propose(ctx, k, pick, lookup, mtp)`: a drafter that drafts like
+#    prompt lookup where the text repeats itself and like the MTP drafter elsewhere. `lookup` and
+#    `mtp` are drafter objects of the glass box (`labkit.glassbox`), and yours must answer the way
+#    theirs do. Uncomment the checker; it runs your drafter on the quote and prose tasks and checks
+#    the output is the target's.
 # 2. **Predict, then measure.** Before running anything, use `costs["prompt-lookup"]` and the
-#    measured α of prompt lookup on the *code* task to predict its speedup at `k = 8`; then measure
-#    it on the code prompts and say whether the prediction held.
-# 3. Paste a text of your own that you expect prompt lookup to win (and one where it should lose)
-#    into the race above. What in the text decides it?
+#    measured α of prompt lookup on the *code* task to predict its speedup at `k = 8` (the cost
+#    model of `05_speed_and_cost`); write it down, then uncomment the measurement on three code
+#    prompts and the checker, and say whether the prediction held.
+# 3. **Predict, then race.** Write a text of your own that you expect prompt lookup to win, and one
+#    where you expect it to lose, with your guess of its speedup on each; then uncomment the race
+#    and the checker. What in the text decided it?
 
 # %%
 from labkit import checks
 
-check_1 = checks.check_hybrid_drafter  # uncomment the call at the bottom once your code is ready
+check_1 = checks.check_hybrid_drafter  # uncomment the calls at the bottom once your code is ready
+check_2 = checks.check_prediction
+check_3 = checks.check_prediction
 
 
 def hybrid_propose(ctx, k, pick, lookup, mtp):
-    raise NotImplementedError("ask `lookup` first; if it proposes nothing, ask `mtp`")
+    raise NotImplementedError("read how the glass box asks a drafter for drafts (labkit/glassbox.py); what does "
+                              "prompt lookup give back when the context holds no match?")
 
+
+predicted_2 = {"prompt lookup on code, k = 8": None}  # your predicted speedup, from the cost model
+predicted_3 = {"your text where lookup wins": None, "your text where lookup loses": None}  # predicted speedups
+texts_3 = {"your text where lookup wins": "", "your text where lookup loses": ""}  # write them here
 
 # check_1(hybrid_propose, pair)
+# code = [r["text"] for r in methods.load_tasks(3) if r["task"] == "code"]
+# timed = methods.timed_race(pair, code, ("none", "prompt-lookup"), 8, max_new_tokens=meta["new_tokens"])
+# check_2(predicted_2, {"prompt lookup on code, k = 8": experiments.speedup_of(timed["none"], timed["prompt-lookup"]).value})
+# timed = methods.timed_race(pair, list(texts_3.values()), ("none", "prompt-lookup"), meta["k"], repeats=3)
+# check_3(predicted_3, {name: experiments.speedup_of(timed["none"][i], timed["prompt-lookup"][i]).value
+#                       for i, name in enumerate(texts_3)})

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -41,7 +41,9 @@ recorded, meta = labkit.load_traces("methods")
 # %% [markdown]
 # ## 1. A hybrid drafter
 #
-# Ask prompt lookup first: it costs almost nothing, and when it finds a match the text is likely
+# The glass box asks a drafter for drafts with `propose(ctx, k, pick)`, which returns the drafts and
+# their distributions; prompt lookup returns no drafts when the context holds no match. So ask
+# prompt lookup first: it costs almost nothing, and when it finds a match the text is likely
 # repeating itself. When it finds nothing, the MTP drafter drafts.
 
 
@@ -57,7 +59,8 @@ checks.check_hybrid_drafter(hybrid_propose, pair)
 # ## 2. Predict, then measure: prompt lookup on code at k = 8
 #
 # The prediction comes first, from the recorded costs of prompt lookup and its measured α on the
-# code task (coin model for the tokens a round yields); then the measurement, on three code prompts.
+# code task (coin model for the tokens a round yields); then the measurement, on three code
+# prompts, each method warmed up and the two taking turns (`methods.timed_race`).
 
 # %%
 alone = [t for task in methods.TASKS for t in recorded[f"{task} · none"]]
@@ -67,10 +70,10 @@ predicted = costs.speedup(metrics.expected_tau(alpha, 8), 8, new_tokens=meta["ne
 print(f"predicted: {predicted:.2f}x (α = {alpha:.2f} on code, c = {costs.c:.3f}, v(9) = {costs.v(9):.2f})")
 
 code = [r["text"] for r in methods.load_tasks(3) if r["task"] == "code"]
-kw = {"path": "glassbox", "max_new_tokens": meta["new_tokens"], "stop_at_eos": False}
-plain = [labkit.run(pair, text, drafter="none", **kw) for text in code]
-lookup8 = [labkit.run(pair, text, drafter="prompt-lookup", k=8, **kw) for text in code]
-print(f"measured on {len(code)} code prompts: {metrics.speedup(plain, lookup8):.2f}x, tau {metrics.tau(lookup8):.2f}")
+timed = methods.timed_race(pair, code, ("none", "prompt-lookup"), 8, max_new_tokens=meta["new_tokens"])
+measured = experiments.speedup_of(timed["none"], timed["prompt-lookup"])
+print(f"measured on {len(code)} code prompts: speedup {measured}, tau {metrics.tau([t.trace for t in timed['prompt-lookup']]):.2f}")
+checks.check_prediction({"prompt lookup on code, k = 8": predicted}, {"prompt lookup on code, k = 8": measured.value})
 
 # %% [markdown]
 # The coin model assumes every round drafts k tokens with the same α. Prompt lookup breaks both:
@@ -82,5 +85,20 @@ print(f"measured on {len(code)} code prompts: {metrics.speedup(plain, lookup8):.
 #
 # Prompt lookup wins on text that repeats what came before (a list being restated, a quotation,
 # code that edits code above it): its drafts are free and right. It loses on fresh prose, where
-# it finds no n-gram to copy and drafts nothing; there the learned drafters win if their drafts
-# are cheap enough next to the target. The race widget in the chapter measures both on your text.
+# it finds no n-gram to copy and drafts nothing, so it can do no better than the target alone.
+# A text that restates a list, and one that starts a new thought, with guesses made before the race:
+
+# %%
+texts = {
+    "lookup wins": "First, boil the water. Second, add the tea. Third, wait four minutes.\n"
+                   "Again, in order: First, boil the water. Second,",
+    "lookup loses": "She opened the window and looked out over the hills, wondering",
+}
+predicted = {"lookup wins": 1.3, "lookup loses": 1.0}
+timed = methods.timed_race(pair, list(texts.values()), ("none", "prompt-lookup"), meta["k"],
+                           max_new_tokens=meta["new_tokens"], repeats=3)
+checks.check_prediction(predicted, {name: experiments.speedup_of(timed["none"][i], timed["prompt-lookup"][i]).value
+                                    for i, name in enumerate(texts)})
+for i, name in enumerate(texts):
+    print(f"{name}: tau {metrics.tau(timed['prompt-lookup'][i].trace):.2f}, "
+          f"speedup {experiments.speedup_of(timed['none'][i], timed['prompt-lookup'][i])}")
