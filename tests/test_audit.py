@@ -36,7 +36,7 @@ SLACK = 0.10  # a speedup may exceed its tau by this fraction before it counts a
 
 _NUM = r"(\d+(?:\.\d+)?)"
 _INTERVAL = r"(?:\s*\[[^\]\n]*\])?"  # an Estimate prints "value [lo, hi]"
-_GLUED = re.compile(_NUM + _INTERVAL + r"\s?[x×](?![\w(])")  # 1.42x, 1.42×, 1.42 [1.3, 1.5]x; not "1.4 × 2"
+_GLUED = re.compile(_NUM + _INTERVAL + r"[x×](?![\w(])")  # 1.42x, 1.42×, 1.42 [1.3, 1.5]x; not "3.30 × 1.02"
 _AFTER_WORD = re.compile(r"speedup\w*\s*(?:on this prompt\s*)?(?:=|:|of|is)?\s*" + _NUM)
 _TAU = re.compile(r"\btau\b\s*(?:=|:|of|is)?\s*" + _NUM)
 _K = re.compile(r"\bk\s*=\s*(\d+)")
@@ -152,14 +152,13 @@ def laws_broken(text: str) -> list[str]:
         if cols:
             header = (line, cols)
             continue
-        if header:
+        if header:  # a table runs to the next blank line; a line that is not a row (a sub-header) is read as text
             row = _row(header[0], line, header[1])
             if row:
                 k = row.get("k")
                 k = int(k) if k is not None else _nearest_k(lines, n)
                 broken += _judge(row["speedup"], row["tau"], k, where)
                 continue
-            header = None
         speedups = _speedups(line)
         if not speedups:
             continue
@@ -238,7 +237,21 @@ def executed_notebooks() -> list[Path]:
 
 # -- unit tests of the reader ------------------------------------------------------------------------
 
+def _printed_09(tau: str, speedup: str) -> str:
+    """A table as 09_serving prints it: a header, a sub-header, then rows (the same f-strings)."""
+    head = f"{'variant':<22}{'MB':>11}{'tok/s':>12}{'tau':>18}{'speedup':>18}{'= float32':>11}\n"
+    head += f"{'':<22}{'tgt + drf':>11}{'plain/spec':>12}\n"
+    return head + f"{'int8':<22}{58.1:>6.1f} +{3.5:>4.1f}{31.2:>7.1f}/{45.0:<4.1f}{tau:>18}{speedup:>18}{6:>7} / {16}"
+
+
+def _printed_06(tau: str, speedup: str) -> str:
+    head = f"{'':34s} {'right':>6s} {'same':>5s} {'tau [90% interval]':>19s} {'speedup [90% interval]':>23s}\n"
+    return head + f"{'image · what colour':34s} {'8/8':>6s} {'8/8':>5s} {tau:>19s} {speedup:>22s}x"
+
+
 GOOD = [
+    _printed_09("3.22 [3.10, 3.33]", "1.41 [1.30, 1.50]"),
+    _printed_06("2.10 [1.90, 2.30]", "1.30 [1.10, 1.50]"),
     "tau = 3.20 tokens per target forward (plain decoding: 1.00)\n"
     "speedup on this prompt = 1.31× (median of 5 interleaved repeats, range 1.22–1.40)",
     "k = 1: speedup 1.33 [1.18, 1.55]x   tokens per full round 1.77",
@@ -246,7 +259,7 @@ GOOD = [
     "method\tk\ttau\tspeedup\tsame text\nmtp\t4\t3.10\t1.42×\tyes\nprompt-lookup\t4\t1.10\t1.03×\tyes",
     "variant                    MB       tok/s               tau           speedup\n"
     "float32                  58.1        31.2  3.22 [3.10, 3.33]  1.41 [1.30, 1.50]",
-    "Speedup 3.30 × 1.02 / 1.87 = 1.80× : speculation comes out faster (no tau here)",
+    "tau = 1.90\nSpeedup 3.30 × 1.02 / 1.87 = 1.80× : speculation comes out faster",
     "replay: 10× slower; tau = 1.00, k = 4",
 ]
 BAD = [
@@ -259,6 +272,13 @@ BAD = [
     ("variant                    MB       tok/s               tau           speedup\n"
      "float32                  58.1        31.2  1.22 [1.10, 1.33]  1.91 [1.30, 2.50]", "exceeds tau 1.22"),
     ("k = 2: speedup 3.40x", "exceeds k + 1 = 3"),
+    (_printed_09("1.22 [1.10, 1.33]", "1.91 [1.30, 2.50]"), "exceeds tau 1.22"),
+    (_printed_06("1.10 [1.00, 1.20]", "1.60 [1.10, 1.90]"), "exceeds tau 1.10"),
+    ("     task         method                 tau              speedup\n"
+     "    prose  prompt-lookup   1.21 [1.15, 1.27]   1.90 [1.66, 2.16]×", "exceeds tau 1.21"),
+    ("pocket pair, greedy, k = 4, 32 new tokens: same text as the target alone: yes · tau = 4.00 tokens per target "
+     "forward (8 forwards instead of 32) · speedup = 12.43× (one run each; plain 2.650 s (one run), speculative "
+     "0.213 s (one run); one prompt)", "exceeds tau 4.00"),
 ]
 
 
