@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -17,13 +19,15 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mtp-lab/mtp-lab/blob/main/notebooks/02_inside_the_mtp_drafter.ipynb)
 #
 # **Goal.** Take apart Gemma 4's *assistant*, the small drafter Google calls an MTP head
-# (Multi-Token Prediction: it predicts several tokens ahead of its target). First we read its
-# anatomy from the public config files of all four Gemma 4 pairs: layers, widths and parameter
-# counts, set against what Google's model cards publish. Then we run one drafting round on the
-# pocket pair and draw what flows through it, with the shapes measured live: concat(embedding,
-# hidden) → `pre_projection` → layers that attend to the *target's* keys and values at one
-# constant position → `post_projection`, which is fed back for the next draft; and the centroid
-# head, which scores only a slice of the vocabulary.
+# (Multi-Token Prediction: it predicts several tokens ahead of its target). The big picture
+# first: one drafting round on the pocket pair, drawn with the shapes measured live, as data flows
+# through it: concat(embedding, hidden) → `pre_projection` → layers that attend to the *target's*
+# keys and values at one constant position → `post_projection`, which is fed back for the next
+# draft. Then where this design sits among the speculative decoders before it (Leviathan et al.
+# and Chen et al., Medusa, EAGLE, DeepSeek-V3's MTP modules). Then the anatomy of all four real
+# Gemma 4 pairs from their public config files (layers, widths and parameter counts, set against
+# what Google's model cards publish), and the centroid head, which scores only a slice of the
+# vocabulary.
 
 # %%
 import sys
@@ -40,7 +44,107 @@ pair = labkit.load_pair()
 print(pair.label, "· the pocket pair, trained in this repo" if pair.is_pocket else "· a real Gemma 4 pair")
 
 # %% [markdown]
-# ## Four real pairs, built without their weights
+# ## The big picture: one drafting round, with live shapes
+#
+# Everything in this section runs on the **pocket pair**, a small Gemma 4 target and assistant
+# built from the same transformers classes as the real ones (a later section sets the two side
+# by side). A round starts after the target has read everything so far. The drafter gets three
+# things from the target's forward:
+#
+# 1. the target's **input embedding** of the last token (scaled by √width, as the target scales it),
+# 2. the target's **last hidden state** at the position before that token,
+# 3. the target's **K/V** from its last sliding and last full layer (`shared_kv_states`).
+#
+# The drafter has no KV cache and no prefill of its own. `diagram.measure_round` runs one
+# round of k = 3 drafts exactly as labkit's glass-box loop does, with hooks on the drafter's
+# submodules that record every shape as it happens; `diagram.round_figure` draws the path.
+
+# %%
+from labkit import architecture, diagram
+
+prompt = labkit.load_prompts("prose", limit=1)[0]
+k = 3
+measured = diagram.measure_round(pair, prompt, k=k)
+diagram.round_figure(measured, label=f"{pair.label}, greedy drafts")
+
+# %% [markdown]
+# Step by step, the same round: the token each step reads, the position id, and the draft.
+
+# %%
+architecture.Table([{"step": i + 1, "reads token": repr(s["token_in_text"]), "position id": s["position"],
+                     "hidden state in": "the target's" if i == 0 else "post_projection of step " + str(i),
+                     "draft": repr(s["draft_text"])} for i, s in enumerate(measured["steps"])],
+                   caption=f"One round on the {pair.label}, k = {k}, greedy")
+
+# %% [markdown]
+# Things to notice:
+#
+# - The input is twice the *target's* width (embedding ⊕ hidden state). `pre_projection` brings it
+#   down to the drafter's width, and `post_projection` brings the result back up to the target's
+#   width. That output is the "hidden state" for the next step. After the first step the
+#   drafter is feeding itself.
+# - Each drafter layer attends to the target's cached K/V of the context. Its queries have the
+#   drafter's heads, and its keys and values have the target's KV heads and head dims. The
+#   drafter writes no K/V of its own, so its drafts are never attended to.
+# - The position id stays the same for all k steps. The drafter learned to predict "the token after
+#   the next one" from a moved hidden state, not from a moved position.
+#
+# After the round, the target verifies the k drafts in one forward (chapter 01 showed why that
+# is cheap, and chapter 03 covers the acceptance rule).
+
+# %% [markdown]
+# ## Where Gemma 4's assistant sits among speculative decoders
+#
+# Every method below verifies drafts the same way, with the target's one forward over the drafted
+# tokens and the acceptance rule of chapter 03. They differ in where the drafts come from.
+#
+# - **A separate draft model** ([Leviathan et al. 2023](https://arxiv.org/abs/2211.17192),
+#   [Chen et al. 2023](https://arxiv.org/abs/2302.01318)): a smaller language model of the same
+#   vocabulary drafts autoregressively with its own weights and its own KV cache, reading only
+#   tokens. These papers also gave the lossless acceptance rule and the expected-speedup formula
+#   chapters 04 and 05 use.
+# - **Medusa** ([Cai et al. 2024](https://arxiv.org/abs/2401.10774)): extra decoding heads on the
+#   target's last hidden state; head i guesses the token i + 1 steps ahead, all heads at once and
+#   independently of each other. Their top candidates form a tree that the target verifies in one
+#   forward with **tree attention** (each candidate attends only to its own branch).
+# - **EAGLE** ([Li et al. 2024](https://arxiv.org/abs/2401.15077); EAGLE-2's dynamic trees,
+#   [2406.16858](https://arxiv.org/abs/2406.16858)): draft from the target's **features**. A small
+#   head takes the target's last hidden state together with the embedding of the token that
+#   follows it and predicts the next feature, autoregressively, feeding its own output back in.
+# - **DeepSeek-V3's MTP modules** ([DeepSeek-AI 2024](https://arxiv.org/abs/2412.19437), §2.2): one
+#   module per extra depth, each a transformer block that combines the previous depth's hidden
+#   state with the next token's embedding through a projection, sharing the main model's embedding
+#   and output head. They are trained *with* the main model as an extra objective, and can serve as
+#   drafters at inference.
+#
+# **Gemma 4's assistant** takes from both of the last two: like EAGLE and DeepSeek's modules it
+# drafts from the target's hidden state concatenated with a token embedding, projected down, and
+# feeds its own projected output back as the next step's hidden state (the figure above). Unlike
+# them it keeps **no KV cache of its own**: its four layers attend to the target's keys and values,
+# at one constant position for the whole round. One assistant serves every depth (DeepSeek-V3 has a
+# module per depth), it ships as a separate checkpoint next to its target, and it drafts a single
+# chain, no tree (transformers drafts one chain; SGLang runs it with `--speculative-eagle-topk 1`).
+#
+# **Two numbers to keep apart.** This lab's `tau` is new tokens per target forward **including the
+# prefill** (the forward that reads the prompt and yields one token). EAGLE's "average acceptance
+# length τ" and Spec-Bench's "mean accepted tokens" count tokens per drafting round **after** the
+# prefill: accepted drafts plus the target's own token (`metrics.accepted_length`; vLLM's "mean
+# acceptance length" is the same). On the same recorded rounds:
+
+# %%
+from labkit import metrics
+
+recorded, _ = labkit.load_traces("acceptance")
+for name in ("code, k = 4", "prose, k = 4"):
+    traces = recorded[name]
+    print(f"{pair.label}, {name} ({len(traces)} prompts × 64 tokens): the lab's tau "
+          f"{metrics.interval(metrics.tau, traces)}, a paper's accepted length per round "
+          f"{metrics.interval(metrics.accepted_length, traces)}")
+print("(90 % bootstrap intervals over prompts; the gap is the prefill's single token, and shrinks with longer outputs)")
+
+
+# %% [markdown]
+# ## The anatomy of four real pairs, built without their weights
 #
 # `data/configs/` ships the `config.json` of every Gemma 4 instruction-tuned target and its
 # assistant (where each file comes from is in `data/configs/SOURCES.md`). `build_on_meta`
@@ -157,52 +261,6 @@ architecture.Table([{"": k, pair.label: pocket[k], "E2B": summaries["E2B"][k]} f
                    caption=f"{pair.label} next to E2B")
 
 # %% [markdown]
-# ## One drafting round, with live shapes
-#
-# A round starts after the target has read everything so far. The drafter gets three things from
-# the target's forward:
-#
-# 1. the target's **input embedding** of the last token (scaled by √width, as the target scales it),
-# 2. the target's **last hidden state** at the position before that token,
-# 3. the target's **K/V** from its last sliding and last full layer (`shared_kv_states`).
-#
-# The drafter has no KV cache and no prefill of its own. `diagram.measure_round` runs one
-# round of k = 3 drafts exactly as labkit's glass-box loop does, with hooks on the drafter's
-# submodules that record every shape as it happens; `diagram.round_figure` draws the path.
-
-# %%
-from labkit import diagram
-
-prompt = labkit.load_prompts("prose", limit=1)[0]
-k = 3
-measured = diagram.measure_round(pair, prompt, k=k)
-diagram.round_figure(measured, label=f"{pair.label}, greedy drafts")
-
-# %% [markdown]
-# Step by step, the same round: the token each step reads, the position id, and the draft.
-
-# %%
-architecture.Table([{"step": i + 1, "reads token": repr(s["token_in_text"]), "position id": s["position"],
-                     "hidden state in": "the target's" if i == 0 else "post_projection of step " + str(i),
-                     "draft": repr(s["draft_text"])} for i, s in enumerate(measured["steps"])],
-                   caption=f"One round on the {pair.label}, k = {k}, greedy")
-
-# %% [markdown]
-# Things to notice:
-#
-# - The input is twice the *target's* width (embedding ⊕ hidden state). `pre_projection` brings it
-#   down to the drafter's width, and `post_projection` brings the result back up to the target's
-#   width. That output is the "hidden state" for the next step. After the first step the
-#   drafter is feeding itself.
-# - Each drafter layer attends to the target's cached K/V of the context. Its queries have the
-#   drafter's heads, and its keys and values have the target's KV heads and head dims. The
-#   drafter writes no K/V of its own, so its drafts are never attended to.
-# - The position id stays the same for all k steps. The drafter learned to predict "the token after
-#   the next one" from a moved hidden state, not from a moved position.
-#
-# After the round, the target verifies the k drafts in one forward (chapter 01 showed why that
-# is cheap, and chapter 03 covers the acceptance rule).
-#
 # ## The centroid head: scoring a slice of the vocabulary
 #
 # A 262,144-row output head is the biggest matmul in a 4-layer, 256-wide drafter. The E2B and E4B
@@ -267,6 +325,10 @@ if drafter.masked_embedding is not None:
 # - Its input is concat(target embedding of the last token, target hidden state), projected
 #   from 2 × target width to the drafter's width. Its output is projected back to the target's
 #   width and fed in as the next step's hidden state. The position id stays constant for the round.
+# - Among speculative decoders it is closest to EAGLE and DeepSeek-V3's MTP modules (drafting from
+#   the target's hidden state), but it reads the target's KV cache instead of keeping its own, one
+#   assistant serves every depth, and it drafts one chain, not a Medusa/EAGLE-2 tree.
+# - Papers quote accepted length per round (prefill left out); the lab's `tau` counts the prefill.
 # - Parameter counts from the real configs, compared like with like: "effective" (E2B, E4B) leaves
 #   out the per-layer embedding table and the vision and audio towers; 26B-A4B's and 31B's
 #   published sizes are text-model counts. Each assistant is a few percent of its target's text
