@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -25,19 +25,19 @@
 # slower?* We end with a clearly labelled **prediction** for a real Gemma 4 E2B pair on this
 # machine, built from timings of E2B-shaped layers.
 
-# %%
+# %% tags=["live"]
 import sys
 
 if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() installs it
     # !git clone -q --depth 1 https://github.com/mtp-lab/mtp-lab /content/mtp-lab
     sys.path.insert(0, "/content/mtp-lab")
 
-# %%
+# %% tags=["live"]
 import labkit
 
 env = labkit.setup()
 
-# %%
+# %% tags=["live"]
 from labkit import experiments, generation, metrics, plots, widgets
 
 # The pocket pair runs offline; a real pair: pair = labkit.load_pair("google/gemma-4-E2B-it")
@@ -54,7 +54,7 @@ tag = pair.label
 # greedy, recorded by `scripts/record_traces.py speed` on an idle machine). The interval is a
 # 90 % bootstrap over prompts, each prompt's plain and speculative runs resampled together.
 
-# %%
+# %% tags=["live"]
 speed, meta = labkit.load_traces("speed")
 print(f"{meta['pair']}: recorded {meta['date']} on {meta['machine']} by `{meta['command']}` "
       f"(load average {meta['load_average_at_start']} at the start)")
@@ -65,6 +65,35 @@ measured = {k: metrics.interval(metrics.speedup, plain, spec[k]) for k in ks}
 for k in ks:
     print(f"k = {k}: speedup {measured[k]}x   tokens per full round {metrics.tokens_per_round(spec[k]):.2f}")
 print(f"({measured[ks[0]].sample} at each k; {spec[ks[0]][0].decoding})")
+
+# %% [markdown]
+# ## A law no measurement can break: speedup ≤ tau ≤ k + 1
+#
+# Before any model of cost, two bounds that hold for every pair, machine and prompt:
+#
+# - **tau ≤ k + 1.** A round emits at most `k + 1` tokens (every draft kept, plus the target's
+#   own), and the prefill emits one, so tokens per target forward cannot exceed `k + 1`.
+# - **speedup ≤ tau.** Plain decoding pays one one-token target forward per token. A speculative
+#   round pays *at least* that much too: one target forward over `k + 1` positions, which reads the
+#   same weights and does more arithmetic, so it costs at least a one-token forward (and a round's
+#   bookkeeping at least a plain step's), plus `k` drafter steps on top. Speculation therefore
+#   costs at least (target forwards) × (a plain step), while plain decoding costs (tokens) × (a plain
+#   step); their ratio, the speedup, is at most tokens / target forwards = `tau`.
+#
+# `tau` is the ceiling a free drafter and free verification would reach; every real cost pulls the
+# speedup below it. A speedup printed above its `tau` means the two runs were not timed alike (the
+# first run paid torch's warm-up, or the machine was busy during one of them). The check on the
+# shipped traces:
+
+# %%
+for k in ks:
+    tau_k = metrics.interval(metrics.tau, spec[k])
+    holds = measured[k].value <= tau_k.value <= k + 1
+    print(f"k = {k}: speedup {measured[k]}x ≤ tau {tau_k} ≤ k + 1 = {k + 1}: {'holds' if holds else 'BROKEN'}")
+over = sum(p.wall / s.wall > metrics.tau(s) for k in ks for p, s in zip(plain, spec[k]))
+print(f"prompt by prompt: the speedup exceeds that prompt's tau in {over} of {len(plain) * len(ks)} prompt × k pairs"
+      + (" (each prompt was timed once, so a busy moment of the machine during one plain run can lift that "
+         "one ratio over the bound; pooled over 24 prompts the noise averages out)" if over else ""))
 
 # %% [markdown]
 # ## The cost model
@@ -86,7 +115,7 @@ print(f"({measured[ks[0]].sample} at each k; {spec[ks[0]][0].decoding})")
 # forward and a round's loop work as lines in `k`, so the model can also be asked about a `k` it
 # was not fitted on. Acceptance (`E`) is taken as measured; only time is modelled.
 
-# %%
+# %% tags=["live"]
 costs = experiments.fit_costs(plain, [t for k in ks for t in spec[k]])
 print(f"one target forward over 1 token: {1000 * costs.t_target:.2f} ms; the loop's work per plain token: "
       f"{1000 * costs.loop_plain:.2f} ms (o = {costs.loop_plain / costs.t_target:.2f})")
@@ -143,20 +172,26 @@ plots.time_split_figure({"plain": plain, **{f"k = {k}": spec[k] for k in ks}},
 #
 # The shipped timings are someone else's machine on another day. Measure a slice now (two code
 # prompts × 32 tokens, plain and `k = 4`), fit the cost model to it alone, and see where both
-# land. Two prompts timed once are noisy (and a browser drawing figures on the same cores slows
-# whichever path it interrupts), so expect the live figure to wander more than the shipped interval.
+# land. Both paths are warmed up first, then run in turns, three times each (`experiments.time_paths`);
+# the speedup is the median of the paired ratios, with their range. Two prompts are still a small
+# sample (and a browser drawing figures on the same cores slows whichever path it interrupts), so
+# expect the live figure to wander more than the shipped interval.
 
 # %%
 live_prompts = generation.load_prompts("code", limit=2)
 kw = {"max_new_tokens": 32, "stop_at_eos": False}
-generation.run(pair, live_prompts[0], k=4, max_new_tokens=4)  # warm-up: torch's lazy initialisation
-live_plain = [generation.run(pair, p, path="plain", seed=i, **kw) for i, p in enumerate(live_prompts)]
-live_spec = [generation.run(pair, p, k=4, seed=i, **kw) for i, p in enumerate(live_prompts)]
+timed = [experiments.time_paths({"plain": lambda p=p, i=i: generation.run(pair, p, path="plain", seed=i, **kw),
+                                 "k = 4": lambda p=p, i=i: generation.run(pair, p, k=4, seed=i, **kw)},
+                                repeats=3, offset=i)
+         for i, p in enumerate(live_prompts)]
+live_plain = [t["plain"].trace for t in timed]
+live_spec = [t["k = 4"].trace for t in timed]
 live_costs = experiments.fit_costs(live_plain, live_spec)
-live = metrics.speedup(live_plain, live_spec)
-print(f"live on this {pair.device}, {tag}, 2 code prompts × 32 tokens, k = 4: measured {live:.2f}x, "
-      f"cost model fitted on it {experiments.predict(live_costs, live_spec):.2f}x\n"
-      f"   the shipped k = 4 interval {measured[4]}x; this machine's c = {live_costs.c:.3f}, "
+live = experiments.speedup_of([t["plain"] for t in timed], [t["k = 4"] for t in timed])
+print(f"live on this {pair.device}, {tag}, 2 code prompts × 32 tokens, k = 4: speedup {live}, "
+      f"tau {metrics.tau(live_spec):.2f}\n"
+      f"   cost model fitted on it {experiments.predict(live_costs, live_spec):.2f}x; "
+      f"the shipped k = 4 interval {measured[4]}x; this machine's c = {live_costs.c:.3f}, "
       f"o = {live_costs.loop_plain / live_costs.t_target:.2f}")
 
 # %% [markdown]
@@ -180,9 +215,11 @@ print(f"live on this {pair.device}, {tag}, 2 code prompts × 32 tokens, k = 4: m
 #    round still pays for `k` drafts.
 # 2. **An expensive drafter** (large `c`): on a GPU a 4-layer drafter is nearly free next to a
 #    35-layer target; with a small target, or on a CPU, it is not.
-# 3. **Verification is not free** (`v(k + 1) > 1`): once a device is compute-bound (CPU, large
-#    batches, Mixture-of-Experts targets waking more experts for more tokens), a `k + 1`-token
-#    forward costs more than a one-token forward.
+# 3. **Verification is not free** (`v(k + 1) > 1`): once a device is compute-bound (a CPU, large
+#    batches), a `k + 1`-token forward costs more than a one-token forward. A Mixture-of-Experts
+#    target pays more for a different reason: each token picks its own experts, so verifying `k + 1`
+#    tokens reads the weights of more experts from memory than one token does (26B-A4B routes each
+#    token to 8 of 128). The step stays memory-bound; it just has more bytes to read.
 # 4. **The loop's work** cuts both ways: it is the part speculation saves (once per round instead
 #    of once per token), but a round's own bookkeeping grows with `k`.
 #
@@ -190,7 +227,7 @@ print(f"live on this {pair.device}, {tag}, 2 code prompts × 32 tokens, k = 4: m
 # at `k = 4`. Find the `α` where speculation stops paying; then set `o = 0` and see how much of
 # the speedup was the loop's.
 
-# %%
+# %% tags=["live"]
 calculator = widgets.CostCalculator.from_costs(costs, metrics.alpha(spec[4]), k=4,
                                                label=f"{tag}, fitted on the shipped speed traces")
 calculator
@@ -235,12 +272,16 @@ for a in (0.5, 0.6, 0.7, 0.8):
 # %% [markdown]
 # Published figures for the real pairs come from GPUs and phones, not a laptop CPU; on a CPU the
 # target becomes compute-bound sooner, so `v(k + 1)` grows faster than on a GPU, and the prediction
-# above is honest about this machine only. Engines tune `k` to their hardware: vLLM's guide to
-# serving Gemma 4 with its assistant suggests a single draft per round for throughput
-# ([vLLM docs: MTP](https://docs.vllm.ai/en/stable/features/speculative_decoding/mtp/)).
+# above is honest about this machine only. Engines tune `k` to their hardware: vLLM's Gemma 4
+# recipe recommends `num_speculative_tokens` 2 for E2B, 4 for E4B and 26B-A4B, and 4–8 for 31B,
+# measured on A100/H100 GPUs: faster targets prefer fewer drafts
+# ([vLLM recipes: Gemma 4](https://github.com/vllm-project/recipes/blob/main/Google/Gemma4.md);
+# chapter 09 and `docs/serving-runbook.md` have the commands).
 #
 # ## Summary
 #
+# - A law first: speedup ≤ tau ≤ k + 1. A round emits at most `k + 1` tokens and costs at least a
+#   plain step, so no speedup can exceed the tokens per target forward.
 # - Speedup ≈ `E · (1 + o) / (k·c + v(k + 1) + o_round)`: acceptance buys tokens; drafting,
 #   verification and the loop's per-round work cost time. Every input can be measured, and the
 #   printed gaps say how close the model comes to the measured speedup, k by k.
@@ -254,20 +295,36 @@ for a in (0.5, 0.6, 0.7, 0.8):
 #    highest predicted speedup for a fitted `experiments.CostModel` and a per-token acceptance
 #    `alpha`, using the coin model for the tokens per round. Which pieces of `costs` change with `k`?
 # 2. **Predict, then measure.** Before running anything, use the fitted `costs` and the shipped
-#    `α` at `k = 3` to predict the speedup of `k = 3` on the live prompts; then measure it (plain and
-#    `k = 3` on `live_prompts`) and say whether the prediction held, given the noise you saw above.
-# 3. With this machine's measured `c`, `v` and `o`, what `α` would the pocket pair need for a 2×
-#    speedup at `k = 4`? Solve with the cost model (the calculator helps), then compare with the
-#    `α` measured above.
+#    `α` at `k = 3` to predict the speedup of `k = 3` on the live prompts; write it in `prediction`.
+#    Then uncomment the measurement (plain and `k = 3` on `live_prompts`, timed in turns) and the
+#    checker, and say whether the prediction held, given the noise you saw above.
+# 3. **The α a speedup needs.** Write `alpha_needed(costs, speedup, k)`: the per-token acceptance at
+#    which the cost model (coin-model tokens per round) predicts exactly `speedup` at `k`, or `nan`
+#    if even `α = 1` falls short. Then ask it for 2× at `k = 4` on this machine's `costs` and compare
+#    with the `α` measured above.
 
 # %%
 from labkit import checks
 
 check_1 = checks.check_best_k_for_costs  # uncomment the call(s) at the bottom once your code is ready
+check_2 = checks.check_prediction
+check_3 = checks.check_alpha_needed
 
 
 def best_k(costs, alpha, ks):
     raise NotImplementedError("for each k: tokens a round yields, times a plain token's cost, over a round's cost")
 
 
+def alpha_needed(costs, speedup, k):
+    raise NotImplementedError("the predicted speedup grows with α: which α in [0, 1] gives exactly `speedup`?")
+
+
+prediction = {"speedup at k = 3": None}  # your number, before you measure
+
 # check_1(best_k)
+# timed3 = [experiments.time_paths({"plain": lambda p=p: generation.run(pair, p, path="plain", **kw),
+#                                   "k = 3": lambda p=p: generation.run(pair, p, k=3, **kw)}, repeats=3, offset=i)
+#           for i, p in enumerate(live_prompts)]
+# check_2(prediction, {"speedup at k = 3": experiments.speedup_of([t["plain"] for t in timed3],
+#                                                                  [t["k = 3"] for t in timed3]).value}, unit="x")
+# check_3(alpha_needed)

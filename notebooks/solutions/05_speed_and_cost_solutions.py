@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -64,7 +64,8 @@ print(f"on the shipped costs and α = {alpha4:.2f}: best k = {best_k(costs, alph
 # ## 2. Predict, then measure: k = 3 on the live prompts
 #
 # The prediction comes first, from the shipped costs and the shipped `α` at `k = 3`; then the
-# measurement, on two prompts, timed once each.
+# measurement, on two prompts, both paths warmed up and run in turns three times
+# (`experiments.time_paths`), checked against the prediction.
 
 # %%
 alpha3 = metrics.alpha(speed["k = 3"])
@@ -74,12 +75,14 @@ print(f"predicted (shipped costs, coin model with α = {alpha3:.2f}): {predicted
 pair = labkit.load_pair()
 prompts = generation.load_prompts("code", limit=2)
 kw = {"max_new_tokens": 32, "stop_at_eos": False}
-generation.run(pair, prompts[0], k=3, max_new_tokens=4)  # warm-up
-plain = [generation.run(pair, p, path="plain", seed=i, **kw) for i, p in enumerate(prompts)]
-spec3 = [generation.run(pair, p, k=3, seed=i, **kw) for i, p in enumerate(prompts)]
-live = metrics.speedup(plain, spec3)
-print(f"measured now ({pair.label}, 2 code prompts × 32 tokens, {spec3[0].decoding}): {live:.2f}x "
-      f"({live / predicted - 1:+.0%} against the prediction)")
+timed3 = [experiments.time_paths({"plain": lambda p=p: generation.run(pair, p, path="plain", **kw),
+                                  "k = 3": lambda p=p: generation.run(pair, p, k=3, **kw)}, repeats=3, offset=i)
+          for i, p in enumerate(prompts)]
+live = experiments.speedup_of([t["plain"] for t in timed3], [t["k = 3"] for t in timed3])
+spec3 = [t["k = 3"].trace for t in timed3]
+print(f"measured now ({pair.label}, 2 code prompts × 32 tokens, {spec3[0].decoding}): speedup {live}, "
+      f"tau {metrics.tau(spec3):.2f}")
+checks.check_prediction({"speedup at k = 3": predicted}, {"speedup at k = 3": live.value}, unit="x")
 
 # %% [markdown]
 # Two prompts of 32 tokens on a machine that is also drawing a notebook: a gap of 10–20 % is
@@ -87,24 +90,29 @@ print(f"measured now ({pair.label}, 2 code prompts × 32 tokens, {spec3[0].decod
 # of that size; a larger gap says this machine's costs differ from the shipped ones (fit
 # `experiments.fit_costs` on your own traces to see which term moved).
 #
-# ## 3. The α for a 2× speedup at k = 4
+# ## 3. The α a speedup needs
 #
-# Solve `tokens(α, 4) · (1 + o) / (4c + v(5) + o_round) = 2` for `α` by bisection: the left side
-# grows with `α`.
+# Solve `tokens(α, k) · (1 + o) / (k·c + v(k + 1) + o_round) = speedup` for `α` by bisection: the
+# left side grows with `α`. If even `α = 1` (every draft kept, `k + 1` tokens a round) falls short,
+# no acceptance reaches it.
 
 
 # %%
-def alpha_for(target_speedup, k, costs):
-    lo, hi = 0.0, 0.999
+def alpha_needed(costs, speedup, k):
+    if costs.speedup(metrics.expected_tau(1.0, k), k) < speedup:
+        return float("nan")
+    lo, hi = 0.0, 1.0
     for _ in range(60):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if costs.speedup(metrics.expected_tau(mid, k), k) < target_speedup else (lo, mid)
-    return hi
+        lo, hi = (mid, hi) if costs.speedup(metrics.expected_tau(mid, k), k) < speedup else (lo, mid)
+    return (lo + hi) / 2
 
 
-reachable = costs.speedup(5.0, 4)  # every draft kept
-if reachable < 2.0:
-    print(f"2x is out of reach at k = 4 on these costs: even with every draft kept it gives {reachable:.2f}x")
+checks.check_alpha_needed(alpha_needed)
+need = alpha_needed(costs, 2.0, 4)
+if need != need:
+    print(f"2x is out of reach at k = 4 on these costs: even with every draft kept it gives "
+          f"{costs.speedup(5.0, 4):.2f}x")
 else:
-    print(f"α needed for 2x at k = 4: {alpha_for(2.0, 4, costs):.3f} (measured α at k = 4: {alpha4:.2f}); "
-          f"every draft kept would give {reachable:.2f}x")
+    print(f"α needed for 2x at k = 4: {need:.3f} (measured α at k = 4: {alpha4:.2f}); "
+          f"every draft kept would give {costs.speedup(5.0, 4):.2f}x")
