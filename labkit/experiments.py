@@ -192,7 +192,7 @@ class Speedup:
     def __str__(self) -> str:
         if self.repeats == 1:
             return f"{self.value:.2f}× (one run each)"
-        return f"{self.value:.2f}× (median of {self.repeats} interleaved repeats, range {self.lo:.2f}–{self.hi:.2f})"
+        return f"{self.value:.2f}× (median of {self.repeats} paired timings, range {self.lo:.2f}–{self.hi:.2f})"
 
 
 def time_paths(runs: Mapping[Any, Callable[[], Trace]], repeats: int = 3, warmup: bool = True,

@@ -253,7 +253,7 @@ GOOD = [
     _printed_09("3.22 [3.10, 3.33]", "1.41 [1.30, 1.50]"),
     _printed_06("2.10 [1.90, 2.30]", "1.30 [1.10, 1.50]"),
     "tau = 3.20 tokens per target forward (plain decoding: 1.00)\n"
-    "speedup on this prompt = 1.31× (median of 5 interleaved repeats, range 1.22–1.40)",
+    "speedup on this prompt = 1.31× (median of 5 paired timings, range 1.22–1.40)",
     "k = 1: speedup 1.33 [1.18, 1.55]x   tokens per full round 1.77",
     "    prose  prompt-lookup  tau 1.10 [1.02, 1.19]  speedup 1.04 [0.98, 1.09]×",
     "method\tk\ttau\tspeedup\tsame text\nmtp\t4\t3.10\t1.42×\tyes\nprompt-lookup\t4\t1.10\t1.03×\tyes",

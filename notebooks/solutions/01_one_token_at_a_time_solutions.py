@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -82,6 +82,14 @@ predicted = {"n = 8": 0.9 * one[8] / one[1], "n = 16": 0.9 * one[16] / one[1]}
 rows = dict(architecture.forward_cost_curve(scaled, (1, 8, 16), context=128, repeats=3, threads=env.threads))
 print(f"one thread: n = 8 costs {one[8] / one[1]:.2f}×, n = 16 {one[16] / one[1]:.2f}× a one-token forward")
 checks.check_prediction(predicted, {"n = 8": rows[8] / rows[1], "n = 16": rows[16] / rows[1]})
+if env.threads <= 1:
+    print("labkit.setup gave this session one thread (a busy machine, or LABKIT_THREADS=1), so both curves ran on "
+          "one: their difference is the machine's noise, not the threads")
+else:
+    fell = [n for n in (8, 16) if rows[n] / rows[1] < one[n] / one[1]]
+    print(f"with {env.threads} threads the relative cost fell at n = {', '.join(map(str, fell))}" if fell
+          else f"with {env.threads} threads the relative cost did not fall here (one possible cause: a thread "
+                 "waiting for a core that another program holds)")
 
 # %% [markdown]
 # **Further:** a longer `context` makes attention read more K/V per token, and that traffic grows

@@ -83,22 +83,23 @@ checks.check_prediction({"prompt lookup on code, k = 8": predicted}, {"prompt lo
 #
 # ## 3. Your own texts
 #
-# Prompt lookup wins on text that repeats what came before (a list being restated, a quotation,
-# code that edits code above it): its drafts are free and right. It loses on fresh prose, where
-# it finds no n-gram to copy and drafts nothing, so it can do no better than the target alone.
-# A text that restates a list, and one that starts a new thought, with guesses made before the race:
+# Prompt lookup can only help on text that repeats what came before (a passage quoted again, code
+# that edits code above it): there its drafts are free and can be right. On fresh text it finds no
+# n-gram to copy and drafts nothing, so it can do no better than the target alone. Two texts, a
+# quotation begun again (the quote task's first prompt) and fresh prose, with guesses made before
+# the race:
 
 # %%
-texts = {
-    "lookup wins": "First, boil the water. Second, add the tea. Third, wait four minutes.\n"
-                   "Again, in order: First, boil the water. Second,",
-    "lookup loses": "She opened the window and looked out over the hills, wondering",
-}
-predicted = {"lookup wins": 1.3, "lookup loses": 1.0}
+texts = {"a quotation begun again": next(r["text"] for r in methods.load_tasks(1) if r["task"] == "quote"),
+         "fresh prose": "She opened the window and looked out over the hills, wondering"}
+predicted = {"a quotation begun again": 1.1, "fresh prose": 1.0}
 timed = methods.timed_race(pair, list(texts.values()), ("none", "prompt-lookup"), meta["k"],
                            max_new_tokens=meta["new_tokens"], repeats=3)
-checks.check_prediction(predicted, {name: experiments.speedup_of(timed["none"][i], timed["prompt-lookup"][i]).value
-                                    for i, name in enumerate(texts)})
+speedups = {name: experiments.speedup_of(timed["none"][i], timed["prompt-lookup"][i]) for i, name in enumerate(texts)}
+checks.check_prediction(predicted, {name: s.value for name, s in speedups.items()})
 for i, name in enumerate(texts):
-    print(f"{name}: tau {metrics.tau(timed['prompt-lookup'][i].trace):.2f}, "
-          f"speedup {experiments.speedup_of(timed['none'][i], timed['prompt-lookup'][i])}")
+    print(f"{name}: tau {metrics.tau(timed['prompt-lookup'][i].trace):.2f}, speedup {speedups[name]}")
+better = max(speedups, key=lambda name: speedups[name].value)
+print(f"prompt lookup did better on {better}"
+      + ("" if max(s.lo for s in speedups.values()) > min(s.hi for s in speedups.values())
+         else ", though the two ranges overlap: on this machine the difference is within the noise"))
