@@ -542,3 +542,44 @@ def check_conditional_from_counters(fn: Callable[[int, Sequence[int]], list[floa
             assert same, (f"accepted per round {accepted}, k = {k}: at position {j} you gave {g:.4f}, the lab's "
                           f"conditional rate is {w:.4f} (kept at j over rounds that kept every draft before j)")
     print(f"✓ conditional acceptance by position from vLLM's counters on {len(cases)} sets of rounds")
+
+
+def check_furthest_from_coin(fn: Callable[[Sequence[dict]], int], rows: Sequence[dict]) -> None:
+    """04_acceptance: fn(rows) → the k whose measured tokens per full round (`row["per_round"]`, an
+    Estimate) is furthest, above or below, from the coin model with that row's α (`row["alpha"]`).
+    Prints every gap and whether the coin model sits inside the row's interval."""
+    gaps = {r["k"]: r["per_round"].value - metrics.expected_tau(r["alpha"], r["k"]) for r in rows}
+    want = max(gaps, key=lambda k: abs(gaps[k]))
+    got = fn(rows)
+    for r in rows:
+        coin = metrics.expected_tau(r["alpha"], r["k"])
+        print(f"k = {r['k']}: measured {r['per_round']}, coin model {coin:.2f}, gap {gaps[r['k']]:+.2f} "
+              f"({'inside' if r['per_round'].contains(coin) else 'outside'} the interval)")
+    assert got == want, f"you gave k = {got}; the largest gap, {gaps[want]:+.2f}, is at k = {want}"
+    print(f"✓ k = {want} is furthest from the coin model; whether that gap is real, the interval above says")
+
+
+def check_serving_k(fn: Callable[[dict, int, Any, float, Sequence[int]], int]) -> None:
+    """09_serving: fn(row, k0, loop, alpha, ks) → the k in ks with the highest predicted speedup at
+    the batch size of `row` (a recorded batch-cost row, verification measured at k0), with the loop's
+    work from `loop` (`batching.costs_at`) and coin-model tokens per round; 0 when no k in ks is
+    predicted faster than plain decoding (serve without drafting). Checked on synthetic rows."""
+    from labkit.batching import costs_at
+    from labkit.experiments import CostModel
+
+    loop = CostModel(t_target=0.02, loop_plain=0.002, t_draft=0.004, verify=(0.02, 0.001), loop_round=(0.002, 0.0002),
+                     prefill=0.05)
+    rows = [{"batch": b, "plain": 0.02 * (1 + b / 32), "verify": 0.02 * (1 + 5 * b / 32) + 0.002, "draft": 0.004 * (1 + b / 64)}
+            for b in (1, 4, 16, 64, 256)]
+    n = 0
+    for row in rows:
+        for alpha in (0.25, 0.6, 0.85):
+            model = costs_at(row, 4, loop)
+            ks = range(1, 9)
+            best = max(ks, key=lambda k: model.speedup(metrics.expected_tau(alpha, k), k))
+            want = best if model.speedup(metrics.expected_tau(alpha, best), best) > 1 else 0
+            got = fn(row, 4, loop, alpha, ks)
+            assert got == want, (f"B = {row['batch']}, α = {alpha}: you gave k = {got}, the cost model says "
+                                 f"{want}" + (" (no k beats plain decoding)" if want == 0 else ""))
+            n += 1
+    print(f"✓ serve_k agrees with the cost model on {n} cases of batch size and α, 0 where drafting never pays")

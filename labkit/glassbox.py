@@ -19,6 +19,12 @@ reproduces transformers 5.22's slicing, which after a rejection leaves the rejec
 visible to the drafter (see docs/stale-kv.md). Output tokens are the same either way; acceptance
 can differ.
 
+With sampling, the glass box draws every draft from the drafter's q and keeps it with probability
+min(1, p/q) (Leviathan et al.'s rule). transformers' path, made lossless by `labkit.tracing.lossless`,
+drafts the argmax instead and verifies it as a point mass (kept with probability p(x)), which is
+also vLLM's default (`draft_sample_method="greedy"`). Both are exact; they keep different numbers
+of drafts (`04_acceptance` measures the two side by side).
+
 `sampled_rounds` runs the same loop and also keeps, for every sampled round, what the verifier
 saw and drew (`SampledRound`: q(x), p(x), the uniform draws u, the residual it resampled from):
 the data behind the sampled round stepper of `03_verify_and_accept`.

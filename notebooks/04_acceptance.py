@@ -319,8 +319,9 @@ explorer
 #    trained on plain text). Write your guess in `prediction`, then uncomment the measurement: four
 #    prose prompts with the template (`generation.run(..., chat=True)`) against the same four
 #    without, with intervals.
-# 4. Using `rows`, find the `k` whose measured tokens per full round are furthest from the coin
-#    model, above or below it, and say whether the interval allows the difference. Why can real
+# 4. Write `furthest_from_coin(rows)`: from `rows` (the sweep over k above), the `k` whose measured
+#    tokens per full round are furthest from the coin model, above or below it. The checker prints
+#    every gap with its interval: say whether the interval allows the difference. Why can real
 #    drafts fall short of the coin model, and why could they beat it? (Hint: compare the conditional
 #    acceptance at position 1 with the later positions; a long accepted run is often a copy.)
 
@@ -330,6 +331,7 @@ from labkit import checks
 check_1 = checks.check_alpha_from_rounds  # uncomment the call(s) at the bottom once your code is ready
 check_2 = checks.check_expected_tokens
 check_3 = checks.check_direction_prediction
+check_4 = checks.check_furthest_from_coin
 
 
 def alpha_from_rounds(rounds):
@@ -341,6 +343,10 @@ def expected_tokens(alphas):
                               "that drafts 1..j are all kept?")
 
 
+def furthest_from_coin(rows):
+    raise NotImplementedError("for each row: measured tokens per full round minus the coin model at its α and k")
+
+
 prediction = {"direction": None, "alpha change": None}  # "higher", "lower" or "no clear difference"; α with − without
 
 # check_1(alpha_from_rounds)
@@ -350,3 +356,4 @@ prediction = {"direction": None, "alpha change": None}  # "higher", "lower" or "
 # without = [generation.run(pair, p, seed=i, **kw) for i, p in enumerate(prose)]
 # with_chat = [generation.run(pair, p, seed=i, chat=True, **kw) for i, p in enumerate(prose)]
 # check_3(prediction, without, with_chat)
+# check_4(furthest_from_coin, rows)

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -55,8 +55,8 @@ tag = pair.label
 # |---|---|---|---|
 # | **vLLM** | v0.21.0 (inferred from issue threads) | greedy and sampling (its rejection sampler), up to numerics | [MTP docs](https://docs.vllm.ai/en/stable/features/speculative_decoding/mtp/), [Gemma 4 recipe](https://github.com/vllm-project/recipes/blob/main/Google/Gemma4.md), [PR #41745](https://github.com/vllm-project/vllm/pull/41745) |
 # | **SGLang** | not found (the cookbook installs from `main`) | greedy; sampling at the default accept thresholds (inferred from source) | [cookbook](https://github.com/sgl-project/sglang/blob/main/docs_new/cookbook/autoregressive/Google/Gemma4.mdx), [PR #24436](https://github.com/sgl-project/sglang/pull/24436) |
-# | **llama.cpp** | a build between b9543 and b9549 | greedy and sampling (a target sample at every drafted position; exactness inferred from source) | [PR #23398](https://github.com/ggml-org/llama.cpp/pull/23398), [PR #24282](https://github.com/ggml-org/llama.cpp/pull/24282) |
-# | **LiteRT-LM** (on-device) | v0.11.0 | greedy only (its verifier is greedy) | [CLI guide](https://developers.google.com/edge/litert-lm/cli#mtp), [Gemma 4 page](https://developers.google.com/edge/litert-lm/models/gemma-4), [drafter source](https://github.com/google-ai-edge/LiteRT-LM/blob/main/runtime/executor/llm_litert_mtp_drafter.cc) |
+# | **llama.cpp** | a build between b9543 and b9549 | greedy and sampling (a target sample at every drafted position, then match; exactness inferred from source) | [PR #23398](https://github.com/ggml-org/llama.cpp/pull/23398), [PR #24282](https://github.com/ggml-org/llama.cpp/pull/24282) |
+# | **LiteRT-LM** (on-device) | v0.11.0 | greedy only (its verifier is greedy; sampling settings are reported ignored with MTP on, [issue #3017](https://github.com/google-ai-edge/LiteRT-LM/issues/3017)) | [CLI guide](https://developers.google.com/edge/litert-lm/cli#mtp), [Gemma 4 page](https://developers.google.com/edge/litert-lm/models/gemma-4), [drafter source](https://github.com/google-ai-edge/LiteRT-LM/blob/main/runtime/executor/llm_litert_mtp_drafter.cc) |
 # | **transformers** | v5.8.0 (this lab: `>=5.22,!=5.23.*,<5.25`) | greedy; its sampled MTP path is biased (chapter 03) | [Gemma MTP guide](https://ai.google.dev/gemma/docs/mtp/mtp), [v5.8.0 notes](https://github.com/huggingface/transformers/releases/tag/v5.8.0), [`candidate_generator.py`](https://github.com/huggingface/transformers/blob/main/src/transformers/generation/candidate_generator.py) |
 #
 # The commands, with the sources above (E4B shown; the other pairs swap the ids):
@@ -74,7 +74,7 @@ tag = pair.label
 # # llama.cpp: convert the assistant to GGUF once, then serve it as the draft model
 # python convert_hf_to_gguf.py gemma-4-E4B-it-assistant --outfile mtp-gemma-4-E4B-it-F16.gguf --outtype f16
 # llama-server -m gemma-4-E4B-it-Q4_0.gguf --model-draft mtp-gemma-4-E4B-it-F16.gguf \
-#   --spec-type draft-mtp --spec-draft-n-max 3
+#   --spec-type draft-mtp --spec-draft-n-max 3 -np 1   # one slot: older builds lost acceptance with more
 #
 # # LiteRT-LM: the drafter ships inside the .litertlm bundle, not the Hugging Face checkpoint
 # litert-lm run --from-huggingface-repo=litert-community/gemma-4-E4B-it-litert-lm gemma-4-E4B-it.litertlm \
@@ -89,7 +89,10 @@ tag = pair.label
 # How many drafts per round? vLLM's Gemma 4 recipe recommends `num_speculative_tokens` **2 for
 # E2B, 4 for E4B and 26B-A4B, 4–8 for 31B** (A100/H100, temperature 0: "faster targets prefer
 # fewer"); its generic MTP page calls 1 "a good default to start with". The batch section below shows why the answer
-# moves with the batch size, and chapter 05 why it moves with the target's speed.
+# moves with the batch size, and chapter 05 why it moves with the target's speed. vLLM no longer
+# has to keep `k` constant: `num_speculative_tokens_per_batch_size` picks it by batch size, and
+# adaptive verification ([PR #52228](https://github.com/vllm-project/vllm/pull/52228)) changes it
+# at run time.
 
 # %% [markdown]
 # ## The same rounds, two vocabularies
@@ -102,7 +105,8 @@ tag = pair.label
 # |---|---|---|---|
 # | acceptance rate | kept / **drafted** | α | kept / **judged** |
 # | mean acceptance length | 1 + kept / rounds | `tau` | new tokens / target forwards, **prefill included** |
-# | per-position acceptance rate | kept at j / **all rounds** | acceptance by position (04) | kept at j / rounds that **reached** j |
+# | per-position acceptance rate | kept at j / **all rounds** | acceptance by position (04) | kept at j / rounds that **drafted** j: at a fixed k, all rounds, so the same number as vLLM's |
+# | (no counter) | | conditional acceptance (04) | kept at j / rounds that **kept every draft before** j |
 #
 # The difference is what happens after a rejection: the drafts behind it were drafted, so vLLM
 # counts them, but never judged, so α does not. Here are both, on the same recorded rounds of the
@@ -115,7 +119,7 @@ print(f"{meta['pair']}: recorded {meta['date']} by `{meta['command']}`, {meta['n
 print(f"{'rounds':<22}{'α (lab)':>18}{'acc. rate (vLLM)':>18}{'tau (lab)':>18}{'mean acc. len. (vLLM)':>23}")
 for name in ("code, k = 4", "prose, k = 4", "code, k = 4, T = 1.0"):
     traces = recorded[name]
-    counts = metrics.vllm_counts(traces, k=4)  # rounds that drafted a full k, as vLLM always does
+    counts = metrics.vllm_counts(traces, k=4)  # rounds that drafted a full k, as vLLM does at a fixed k
     rate = metrics.interval(lambda ts: metrics.vllm_counts(ts, k=4).acceptance_rate, traces)
     length = metrics.interval(lambda ts: metrics.vllm_counts(ts, k=4).mean_acceptance_length, traces)
     print(f"{name:<22}{str(metrics.interval(metrics.alpha, traces)):>18}{str(rate):>18}"
@@ -129,8 +133,10 @@ print(f"({len(traces)} prompts a row, 90 % bootstrap intervals over prompts; vLL
 # half and more (sampled). `tau` and the mean acceptance
 # length differ less: the one counts the prefill as a forward that yields one token, the other
 # counts rounds only. The lab's α can be read back from a server's counters when every round drafts
-# the same k (vLLM's `num_speculative_tokens` is fixed): the rounds with a rejection are all rounds
-# but the fully accepted ones, and those are the count at the last position.
+# the same k (a fixed `num_speculative_tokens`, vLLM's plain configuration; not with
+# `num_speculative_tokens_per_batch_size` or adaptive verification, which vary k): the rounds with a
+# rejection are all rounds but the fully accepted ones, and those are the count at the last
+# position. (`SpecDecodeCounts.alpha` refuses counts whose k varied.)
 
 # %%
 counts = metrics.vllm_counts(recorded["code, k = 4"], k=4)
@@ -161,9 +167,10 @@ plots.serving_position_figure(scraped, label=f"{tag}, 24 code prompts × 64 toke
                                              "transformers' path, as a /metrics page")
 
 # %% [markdown]
-# vLLM's per-position rate falls faster than the lab's conditional one because its denominator
-# never shrinks: a round rejected at position 1 still counts against positions 2, 3 and 4. The
-# conditional rate is the one the closed form of chapter 04 is built on.
+# vLLM's per-position rate is the lab's default (unconditional) acceptance by position when every
+# round drafts the same k. It falls faster than the conditional rate because its denominator never
+# shrinks: a round rejected at position 1 still counts against positions 2, 3 and 4. The
+# conditional rate is the one the coin model of chapter 04 assumes flat.
 #
 # ## Batch economics: why speculation fades as the batch grows
 #
@@ -303,10 +310,12 @@ print("(2 code prompts × 24 tokens, one run each: a slice, not a measurement to
 # %% [markdown]
 # ## Summary
 #
-# - Every major engine serves Gemma 4 with its MTP drafter; what is lossless differs (greedy
-#   everywhere, sampling only where the engine verifies by rejection sampling), and so do the knobs.
+# - Every major engine serves Gemma 4 with its MTP drafter; what is lossless differs, and so do the
+#   knobs. Greedy is lossless everywhere. Sampling is lossless wherever every emitted token is a
+#   target sample: rejection sampling (vLLM; SGLang at its default thresholds) and llama.cpp's
+#   sample-then-match both qualify. LiteRT-LM's MTP path verifies greedily only.
 # - A server's "acceptance rate" (kept / drafted) is not the lab's α (kept / judged); with a fixed
-#   k, α can be read back from the counters. Say whose number you quote.
+#   k (not a given in vLLM any more), α can be read back from the counters. Say whose number you quote.
 # - Speculation trades spare arithmetic for fewer forwards. Batching spends the same spare
 #   arithmetic, so the speedup shrinks as the batch grows; the cost model with the forwards
 #   measured at each batch size predicts where.
@@ -318,11 +327,16 @@ print("(2 code prompts × 24 tokens, one run each: a slice, not a measurement to
 #
 # 1. **vLLM's words.** Write `vllm_rates(traces)` returning (acceptance rate, mean acceptance
 #    length) as vLLM defines them, from the traces' rounds. Uncomment the checker.
-# 2. **α from a scrape.** Write `alpha_from_counters(drafts, draft_tokens, accepted, per_pos)`: the
-#    lab's α from vLLM's four counters, same k every round. Uncomment the checker.
-# 3. **Where does it stop paying?** From `costs` (the recorded batch costs), `loop` and
-#    `per_round`, predict the speedup at k = 1 and k = 8 for every batch size. Which k would you
-#    serve at B = 1, and which at B = 64? Say whether the intervals let you decide.
+# 2. **Conditional acceptance from a scrape.** Write `conditional_from_counters(drafts, per_pos)`:
+#    the lab's conditional acceptance by position, P(draft j kept | drafts before it kept), from
+#    vLLM's counters (`per_pos[j - 1]` rounds kept draft j; every round drafted the same k). Which
+#    counter says how many rounds reached position j? Uncomment the checker.
+# 3. **Where does it stop paying?** Write `serve_k(row, k0, loop, alpha, ks)`: for one recorded
+#    batch-cost row (verification measured at `k0`), the `k` in `ks` with the highest predicted
+#    speedup (chapter 05's cost model at that batch size, `batching.costs_at(row, k0, loop)`, with
+#    coin-model tokens per round), or 0 if no `k` beats plain decoding. Uncomment the checker, then
+#    apply it to `costs` with the measured α: which k would you serve at B = 1, and at B = 64? Carry
+#    α's interval through and say whether it lets you decide.
 
 # %%
 from labkit import checks
@@ -332,9 +346,14 @@ def vllm_rates(traces):
     raise NotImplementedError("count drafting rounds, drafted tokens and kept drafts")
 
 
-def alpha_from_counters(drafts, draft_tokens, accepted, per_pos):
-    raise NotImplementedError("kept / judged; which rounds had a rejection?")
+def conditional_from_counters(drafts, per_pos):
+    raise NotImplementedError("kept at j over the rounds that got as far as judging draft j")
+
+
+def serve_k(row, k0, loop, alpha, ks):
+    raise NotImplementedError("predicted speedup for each k at this batch size; the best, unless none beats 1")
 
 
 # checks.check_vllm_rates(vllm_rates)
-# checks.check_alpha_from_counters(alpha_from_counters)
+# checks.check_conditional_from_counters(conditional_from_counters)
+# checks.check_serving_k(serve_k)

@@ -110,16 +110,17 @@ checks.check_direction_prediction(prediction, without, with_chat)
 # ## 4. Where real drafts part from the coin model
 
 # %%
-gaps = {}
-for k in (1, 2, 3, 4, 5, 6, 8):
-    traces = shipped[f"code, k = {k}"]
-    per_round = metrics.interval(metrics.tokens_per_round, traces)
-    coin = metrics.expected_tau(metrics.alpha(traces), k)
-    gaps[k] = per_round.value - coin
-    print(f"k = {k}: tokens per full round {per_round}, coin model {coin:.2f}, gap {gaps[k]:+.2f} "
-          f"({'inside' if per_round.contains(coin) else 'outside'} the interval)")
-furthest = max(gaps, key=lambda k: abs(gaps[k]))
-print(f"furthest from the coin model: k = {furthest} ({gaps[furthest]:+.2f})")
+rows = [{"k": k, "alpha": metrics.alpha(shipped[f"code, k = {k}"]),
+         "per_round": metrics.interval(metrics.tokens_per_round, shipped[f"code, k = {k}"])}
+        for k in (1, 2, 3, 4, 5, 6, 8)]  # as the chapter builds them
+
+
+def furthest_from_coin(rows):
+    gap = {r["k"]: r["per_round"].value - metrics.expected_tau(r["alpha"], r["k"]) for r in rows}
+    return max(gap, key=lambda k: abs(gap[k]))
+
+
+checks.check_furthest_from_coin(furthest_from_coin, rows)
 cond = metrics.acceptance_by_position(shipped["code, k = 4"], conditional=True)
 print("conditional acceptance by position at k = 4:", " / ".join(f"{a:.2f}" for a in cond))
 

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -55,20 +55,21 @@ def vllm_rates(traces):
 checks.check_vllm_rates(vllm_rates)
 
 # %% [markdown]
-# ## 2. α from a scrape
+# ## 2. Conditional acceptance from a scrape
 #
-# A round had a rejection unless it kept all k drafts; the rounds that kept all k are exactly
-# the count at the last position. Judged drafts are the kept ones plus one rejected draft per
-# round that had a rejection.
+# Draft j is judged only in rounds that kept every draft before it. With the same k in every
+# round, those are all rounds for j = 1 (`drafts`) and, for j > 1, the rounds that kept draft
+# j − 1: `per_pos[j − 2]`. So the conditional rate at j is `per_pos[j − 1]` over the count one
+# position earlier (`nan` where no round got that far).
 
 
 # %%
-def alpha_from_counters(drafts, draft_tokens, accepted, per_pos):
-    judged = accepted + drafts - per_pos[-1]
-    return accepted / judged
+def conditional_from_counters(drafts, per_pos):
+    reached = [drafts, *per_pos[:-1]]
+    return [kept / n if n else float("nan") for kept, n in zip(per_pos, reached)]
 
 
-checks.check_alpha_from_counters(alpha_from_counters)
+checks.check_conditional_from_counters(conditional_from_counters)
 
 # %% [markdown]
 # ## 3. Where does it stop paying?
@@ -76,7 +77,17 @@ checks.check_alpha_from_counters(alpha_from_counters)
 # The recorded costs were measured at k = 4: a verification over 5 tokens per row. For other k
 # the verification line through n = 1 and n = 5 is extended (an extrapolation at k = 8, so a
 # rough one), and the tokens a round yields come from the measured α by the closed form of
-# chapter 04, with α's interval carried through.
+# chapter 04, with α's interval carried through. First the function the checker asks for.
+
+
+# %%
+def serve_k(row, k0, loop, alpha, ks):
+    model = batching.costs_at(row, k0, loop)
+    best = max(ks, key=lambda k: model.speedup(metrics.expected_tau(alpha, k), k))
+    return best if model.speedup(metrics.expected_tau(alpha, best), best) > 1 else 0
+
+
+checks.check_serving_k(serve_k)
 
 # %%
 k0, costs = smeta["k"], smeta["batch_costs"]
@@ -94,6 +105,9 @@ for row in costs:
     b = row["batch"]
     print(f"{b:<5}" + "".join(f"{table[k, b][1]:>8.2f} [{table[k, b][0]:.2f}, {table[k, b][2]:.2f}]" for k in (1, 4, 8)))
 for b in (costs[0]["batch"], costs[-1]["batch"]):
+    row = next(r for r in costs if r["batch"] == b)
+    picks = sorted({serve_k(row, k0, loop, a, range(1, 9)) for a in (alpha.lo, alpha.value, alpha.hi)})
+    print(f"B = {b}: serve_k over k = 1..8 at α's low end, value and high end picks k in {picks} (0: no drafting)")
     ranked = sorted((1, 4, 8), key=lambda k: -table[k, b][1])
     first, second = ranked[0], ranked[1]
     clear = table[first, b][0] > table[second, b][2]
