@@ -259,6 +259,10 @@ for name, traces in runs.items():
     print(f"{name:38s} mean TV to the target {tv}   tau {tau}")
     print(f"{'':38s} ({traces[0].decoding}; {tv.sample})")
 print(f"({tag}; intervals resample the {len(prompts)} prompts: with this few they are rough)")
+point_mass_tau = metrics.interval(metrics.tau, runs["transformers, lossless (the default)"])
+sampled_q_tau = metrics.interval(metrics.tau, runs["glass box"])
+print(f"tau, drafts sampled from q (glass box) against argmax drafts verified as point masses: "
+      f"{sampled_q_tau.versus(point_mass_tau)}")
 
 # %%
 fig = go.Figure()
@@ -280,9 +284,10 @@ plots.styled(fig, f"Is each round lossless? ({tag}, {len(prompts)} prompts × 3 
 # Both exact paths are lossless, but they need not be equally fast: a draft sampled from `q`
 # survives with probability Σ min(p, q) = 1 − TV(p, q); an argmax draft verified as a point mass
 # survives with probability p(argmax q). A drafter whose whole distribution tracks the target's
-# gains from sampling its drafts; one that only gets the top token right does not. Compare their
-# `tau` intervals above: where they overlap, these few prompts cannot tell the two apart. On the
-# toy vocabulary the two keep probabilities are exact:
+# gains from sampling its drafts; one that only gets the top token right does not. The last line
+# printed above compares their `tau` intervals ("no clear difference" when they overlap: then
+# these few prompts cannot tell the two apart; chapter 04 repeats the comparison). On the toy
+# vocabulary the two keep probabilities are exact:
 
 # %%
 print(f"draft ~ q, verified with q:          kept with probability {torch.minimum(p, q).sum():.2f}  (1 − TV)")
