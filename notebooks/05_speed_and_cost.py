@@ -236,7 +236,8 @@ calculator
 # Sampling costs the same per round and keeps fewer drafts. The shipped acceptance traces hold
 # the same 24 code prompts at `k = 4` sampled at `T = 1.0` (lossless); with this machine's fitted
 # seconds the cost model turns their rounds into a predicted speedup. It is a prediction from
-# measured acceptance, not a timing.
+# measured acceptance, not a timing. (Those sampled traces draft the argmax and verify it as a
+# point mass; drafts sampled from `q` are kept at another rate, and chapter 04 measures both.)
 
 # %%
 accept, _ = labkit.load_traces("acceptance")
