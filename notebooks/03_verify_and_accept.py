@@ -298,10 +298,12 @@ print(f"argmax draft, verified as a point mass: kept with probability {p[q.argma
 # ## Summary
 #
 # - Greedy: keep drafts while they equal the target's argmax, then add the target's argmax. The
-#   output is the target's own, token for token (shown above on three paths).
+#   output is the target's own, token for token (shown above on three paths, in float32 on this
+#   CPU; not yet tested on a GPU, and half precision can split it at a near-tie).
 # - Sampling: keep `x ~ q` when a uniform draw `u < min(1, p/q)`, else resample from
 #   `norm(max(0, p − q))`. The output is distributed exactly like the target's (TV distance 0),
-#   *if the draft was drawn from q*.
+#   *if the draft was drawn from q*: the kept mass `min(p, q)` and the residual's `max(0, p − q)`
+#   add up to `p` for every token.
 # - transformers' MTP path drafts by argmax but verifies against softmax q: measurably not
 #   lossless under sampling. Verifying argmax drafts as point masses makes it exact; that is
 #   `labkit.run`'s default, used by every other chapter (`lossless=False` only here).
