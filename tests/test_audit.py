@@ -49,6 +49,8 @@ def _glued(line: str) -> list[tuple[int, float]]:
         # "10× slower" is a rate, "×0.45" a factor: only a number followed by x/× and not by a word
         if line[m.end():m.end() + 7].strip().startswith(("slower", "faster than", "more", "less", "fewer")):
             continue
+        if "predict" in line[max(0, m.start() - 16):m.start()].lower():  # a guess or a model, not a measurement
+            continue
         out.append((m.start(), float(m.group(1))))
     return out
 
@@ -261,6 +263,7 @@ GOOD = [
     "float32                  58.1        31.2  3.22 [3.10, 3.33]  1.41 [1.30, 1.50]",
     "tau = 1.90\nSpeedup 3.30 × 1.02 / 1.87 = 1.80× : speculation comes out faster",
     "replay: 10× slower; tau = 1.00, k = 4",
+    "tau 1.20\nspeedup at k = 3: you predicted 1.7x, measured 1.16x, close (within 25 %)",
 ]
 BAD = [
     ("speculative (k = 4): 32 tokens, 8 target forwards, 0.21 s\n"
