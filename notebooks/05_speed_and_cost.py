@@ -210,9 +210,10 @@ print(f"live on this {pair.device}, {tag}, 2 code prompts × 32 tokens, k = 4: s
 # The cost model says speculation loses whenever `E · (1 + o) < k·c + v(k + 1) + o_round`. Each
 # term has a cause you can measure:
 #
-# 1. **Low acceptance** (small `E`): a weak drafter, sampling at a high temperature, a chat
-#    template, text unlike the drafter's training data (notebook 04). `E` stays near 1 while every
-#    round still pays for `k` drafts.
+# 1. **Low acceptance** (small `E`): a weak drafter, sampling at a high temperature, text unlike
+#    the drafter's training data, or a prompt format the pair was not trained on (notebook 04: on
+#    the pocket pair, whose target is a base model trained on plain text, the chat template made no
+#    clear difference). `E` stays near 1 while every round still pays for `k` drafts.
 # 2. **An expensive drafter** (large `c`): on a GPU a 4-layer drafter is nearly free next to a
 #    35-layer target; with a small target, or on a CPU, it is not.
 # 3. **Verification is not free** (`v(k + 1) > 1`): once a device is compute-bound (a CPU, large
