@@ -349,3 +349,15 @@ def test_time_paths_warms_up_interleaves_and_reports_the_median_run():
     assert (s.lo, s.hi, s.repeats) == (0.6 / 0.45, 1.1 / 0.4, 3) and s.value == 1.2 / 0.5
     assert "median of 3" in str(s) and "one run each" in str(speedup_of(Timed.once(replace(synthetic_trace((1,), 2), wall=1.0)),
                                                                             Timed.once(replace(synthetic_trace((1,), 2), wall=0.5))))
+
+
+def test_timed_race_times_every_method_on_every_text(tiny):
+    import labkit
+    from labkit import methods, metrics
+
+    pair = labkit.load_pair(tiny / "target", tiny / "drafter")
+    timed = methods.timed_race(pair, ["The cat sat", "To be or not"], ("none", "prompt-lookup"), 2, max_new_tokens=4)
+    assert set(timed) == {"none", "prompt-lookup"} and all(len(v) == 2 for v in timed.values())
+    assert all(len(t.seconds) == 1 and t.trace.wall == t.seconds[0] for v in timed.values() for t in v)
+    assert metrics.tau([t.trace for t in timed["none"]]) == 1.0
+    assert [t.trace.new_ids for t in timed["none"]] == [t.trace.new_ids for t in timed["prompt-lookup"]]
