@@ -85,7 +85,9 @@ def tokens_per_round(traces: Trace | Iterable[Trace]) -> float:
 
 def accepted_length(traces: Trace | Iterable[Trace]) -> float:
     """Mean tokens per verification round, the prefill left out: what EAGLE and Spec-Bench report as
-    the (mean) accepted length τ, and vLLM as its mean acceptance length (`SpecDecodeCounts`).
+    the (mean) accepted length τ. vLLM's mean acceptance length (`SpecDecodeCounts`) is the same ratio
+    over the rounds that drafted; the two differ by the lab's last rounds, which draft nothing once
+    the token budget leaves room for one token only.
 
     Every target forward after the prefill is a round that yields its accepted drafts plus the
     target's own token; the lab's `tau` also counts the prefill (one forward, one token), so it is

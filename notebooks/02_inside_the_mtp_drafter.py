@@ -129,7 +129,7 @@ architecture.Table([{"step": i + 1, "reads token": repr(s["token_in_text"]), "po
 # prefill** (the forward that reads the prompt and yields one token). EAGLE's "average acceptance
 # length τ" and Spec-Bench's "mean accepted tokens" count tokens per drafting round **after** the
 # prefill: accepted drafts plus the target's own token (`metrics.accepted_length`; vLLM's "mean
-# acceptance length" is the same). On the same recorded rounds:
+# acceptance length" is the same ratio over the rounds that drafted). On the same recorded rounds:
 
 # %%
 from labkit import metrics

@@ -77,8 +77,9 @@ for name, traces in shipped.items():
 #   that reads the prompt and yields the first token, included).
 # - **Accepted length per round**: new tokens per target forward *after* the prefill, i.e. the
 #   accepted drafts plus the target's own token, averaged over rounds. This is the number papers
-#   quote (EAGLE's "average acceptance length τ", Spec-Bench's "mean accepted tokens") and vLLM's
-#   "mean acceptance length"; `metrics.accepted_length` computes it. It is always at least
+#   quote (EAGLE's "average acceptance length τ", Spec-Bench's "mean accepted tokens"), and vLLM's
+#   "mean acceptance length" is the same ratio over the rounds that drafted (chapter 09);
+#   `metrics.accepted_length` computes it. It is always at least
 #   `tau`, and the gap shrinks as generations get longer. Quote a paper's τ next to this one, not
 #   next to the lab's `tau`.
 #
