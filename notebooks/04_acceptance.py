@@ -186,9 +186,9 @@ plots.sweep_figure(rows, title="Tokens per target forward against k<br>"
 #   shipped sampled traces come from transformers' assisted generate on labkit's lossless path:
 #   the drafter proposes its **argmax**, verified as a point mass, so a draft `a` is kept with
 #   probability `p(a)` (notebook 03). The `min(1, p(x)/q(x))` rule belongs to drafts **sampled
-#   from `q`**, which the glass-box loop makes. Both are lossless; the next section measures them
-#   side by side. Every sampled trace here is lossless: its output is distributed exactly as the
-#   target's own sampling (notebook 03 shows what transformers' as-shipped rule does instead).
+#   from `q`**, which the glass-box loop makes. Both are lossless (their output is distributed
+#   exactly as the target's own sampling; notebook 03 shows what transformers' as-shipped rule does
+#   instead), and the section after the next cell measures them side by side.
 # - **Schedule**: a "heuristic" schedule drafts 2 more after a fully accepted round and 1 fewer
 #   after a rejection; "constant" always drafts `k`. transformers names both, but its MTP
 #   candidate generator never changes `k` (the count of drafts per round printed below shows it),
@@ -241,8 +241,8 @@ plots.acceptance_figure({name: variants[name] for name in ("greedy, constant k",
 # - **draft sampled from `q`, verified with `min(1, p/q)`** (the glass-box loop,
 #   `labkit.glassbox`): the draft is kept with probability `Σ min(p, q) = 1 − TV(p, q)` on average.
 #
-# Both emit exactly the target's distribution (the mean per-round TV printed last is 0 for both);
-# they differ in how many drafts survive. vLLM applies the **point-mass rule by default**: its
+# Both emit exactly the target's distribution (each printed row measures it: the mean exact TV
+# distance of its rounds to the target); they differ in how many drafts survive. vLLM applies the **point-mass rule by default**: its
 # `draft_sample_method` is `"greedy"` (argmax drafts, `q` taken as one-hot) unless set to
 # `"probabilistic"` (drafts sampled from `q`, verified with `min(1, p/q)`); SGLang added the
 # sampled variant in 2026 (PR #26312).
