@@ -111,7 +111,9 @@ tag = pair.label
 # The difference is what happens after a rejection: the drafts behind it were drafted, so vLLM
 # counts them, but never judged, so α does not. Here are both, on the same recorded rounds of the
 # pocket pair (chapter 04's trace set, recorded on transformers' assisted `generate`; the sampled
-# row runs transformers' lossless hook, chapter 03).
+# row runs transformers' lossless hook, chapter 03: argmax drafts verified as point masses, which is
+# also how vLLM verifies sampled requests by default, `draft_sample_method="greedy"`; chapter 04
+# compares it with drafts sampled from `q`).
 
 # %%
 recorded, meta = labkit.load_traces("acceptance")
