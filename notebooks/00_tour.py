@@ -179,10 +179,10 @@ print(f"identical text on {sum(p.new_ids == s.new_ids for p, s in zip(plains, sp
 # %% [markdown]
 # ## Try it yourself
 #
-# Type any prompt, pick `k` and a temperature, and press **Run**: the panel decodes it both ways
-# and then plays both runs back side by side at the pace they were measured at, each token
-# appearing when its round finished (**Replay** plays them again, the replay menu slows them
-# down). At temperature 0 both texts should be identical token for token (in exact arithmetic
+# Type any prompt, pick `k` and a temperature, and press **Run**: the panel decodes it both ways,
+# timed as above (a warm-up, then three runs of each in turns), and plays each way's median run
+# back side by side at the pace it was measured at, each token appearing when its round
+# finished (**Replay** plays them again, the replay menu slows them down). At temperature 0 both texts should be identical token for token (in exact arithmetic
 # they are; in bf16 a near-tie can break differently). Above 0 each run is one random draw
 # from the target's distribution, and labkit's speculative path is lossless (chapter 03 shows
 # what that means), so the texts differ only by chance. The pair box takes `pocket` or the id of a
