@@ -188,8 +188,10 @@ live_plain = [t["plain"].trace for t in timed]
 live_spec = [t["k = 4"].trace for t in timed]
 live_costs = experiments.fit_costs(live_plain, live_spec)
 live = experiments.speedup_of([t["plain"] for t in timed], [t["k = 4"] for t in timed])
+live_tau = metrics.tau(live_spec)
+law = "holds" if live.value <= live_tau <= 5 else "BROKEN: the two paths were not timed alike"
 print(f"live on this {pair.device}, {tag}, 2 code prompts × 32 tokens, k = 4: speedup {live}, "
-      f"tau {metrics.tau(live_spec):.2f}\n"
+      f"tau {live_tau:.2f} (speedup ≤ tau ≤ k + 1: {law})\n"
       f"   cost model fitted on it {experiments.predict(live_costs, live_spec):.2f}x; "
       f"the shipped k = 4 interval {measured[4]}x; this machine's c = {live_costs.c:.3f}, "
       f"o = {live_costs.loop_plain / live_costs.t_target:.2f}")
