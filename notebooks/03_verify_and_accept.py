@@ -186,7 +186,8 @@ plots.styled(fig.update_layout(barmode="group"), "What a sampling round emits (t
 # sampled figure in the other chapters comes from that lossless default (each figure says which
 # path made it). This chapter is the one place that passes `lossless=False`, to show the bias of
 # the path as transformers ships it. The bias was measured on transformers 5.8.1, 5.15.1, 5.22.0,
-# 5.22.2 and 5.24.0 (`scripts/version_matrix.py`, docs/version-matrix.md): TV 0.49 on all five.
+# 5.22.2 and 5.24.0 (`scripts/version_matrix.py`, docs/version-matrix.md): TV 0.49 on all five,
+# on that script's prompts (Proof 2 below measures the four prompts of this chapter).
 # *(End of the aside.)*
 #
 # ## A sampled round, draft by draft
