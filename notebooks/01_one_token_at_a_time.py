@@ -20,11 +20,12 @@
 #
 # **Goal.** A language model writes one token per forward pass, and each pass has to read every
 # weight of the model. In this notebook you measure, on the machine in front of you, how long one
-# forward takes over 1, 2, 4, 8 and 16 new tokens. On a large model on a GPU that time barely
-# grows for small n: decoding there is limited by reading the weights from memory, not by
-# arithmetic, and that flat stretch is what speculative decoding uses (the target checks several
-# drafted tokens in one pass for about the price of one). Whether it holds here, on a CPU and a
-# small model, is what you will measure, and the roofline model says why the answer differs.
+# forward takes over 1, 2, 4, 8 and 16 new tokens. For a large model on a GPU the roofline model
+# (below) predicts that this time barely grows for small n: decoding there is limited by reading
+# the weights from memory, not by arithmetic, and that flat stretch is what speculative decoding
+# uses (the target checks several drafted tokens in one pass for about the price of one). Whether
+# it holds here, on a CPU and a small model, is what you will measure, and the same model says
+# why the answer can differ.
 
 # %%
 import sys
@@ -252,8 +253,9 @@ plots.cost_curve_figure(
 # scores at every position, small matrix products that run far below the CPU's peak), which
 # weighs more in a small model. A large model on a GPU is the other extreme: every forward streams
 # gigabytes of weights, and the GPU's arithmetic could serve hundreds of tokens in the time that
-# takes (the data-sheet knee above). That is where speculative decoding's "verification is nearly
-# free" comes from. On this machine, the measurement below says what verification costs.
+# takes (the data-sheet knee above, a prediction: this lab's CPU cannot measure a GPU). That is
+# where speculative decoding's "verification is nearly free" comes from. On this machine, the
+# measurement below says what verification costs.
 #
 # ## What verification costs
 #
