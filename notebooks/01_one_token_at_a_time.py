@@ -157,10 +157,10 @@ print(f"balance: {balance:.1f} FLOP per byte → with float32 weights, compute s
 # That is the roofline model in a single number. Below the knee, the weights' trip from memory
 # sets the time, and extra tokens in the same forward come almost free. Above it, arithmetic
 # sets the time and each token adds its share. A data-centre GPU is built for arithmetic: an
-# H100's data sheet gives about 990 TFLOP/s of dense bf16 arithmetic against 3.35 TB/s of memory,
-# a balance near 300 FLOPs per byte, which with bf16 weights (2 bytes, 2 FLOPs per token) puts its
-# knee near n ≈ 300 tokens per forward (a data-sheet estimate, not measured in this lab). Weights
-# in fewer bytes (4 bits) move the knee to smaller n.
+# H100 SXM's data sheet gives about 990 TFLOP/s of dense bf16 arithmetic against 3.35 TB/s of
+# memory, a balance near 300 FLOPs per byte, which with bf16 weights (2 bytes, 2 FLOPs per token)
+# puts its knee near n ≈ 300 tokens per forward (a data-sheet estimate, not measured in this lab).
+# Weights in fewer bytes (4 bits) move the knee to smaller n.
 #
 # ## The cost curve
 #
