@@ -79,8 +79,12 @@ $(COLAB_WIDGETS)/.installed: | $(STAMP)
 	$(BIN)/python -m pip install --target $(COLAB_WIDGETS) --no-deps $(COLAB_PACKAGES)
 	touch $@
 
+# The file browser lists each chapter once: the jupytext twins (*.py, for diffs) stay on disk and in
+# sync, out of the learner's way (jupyter_server's default hide_globs plus *.py).
+HIDE := '--ContentsManager.hide_globs=["__pycache__","*.pyc","*.pyo",".DS_Store","*~","*.py"]'
+
 lab: setup pocket
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ip=$(IP) --port=$(PORT) $(ROOT_FLAG) $(LAB_FLAGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ip=$(IP) --port=$(PORT) $(HIDE) $(ROOT_FLAG) $(LAB_FLAGS)
 
 # One execution per notebook (scripts/execute_notebooks.py): each chapter and solution runs once, in a
 # fresh kernel, into build/executed/<its path>; the book, the output checks and the browser tests read

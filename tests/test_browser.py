@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from test_audit import laws_broken
 
 ROOT = Path(__file__).resolve().parents[1]
 # LABKIT_NOTEBOOKS and LABKIT_ARTIFACTS as in test_notebooks.py
@@ -315,6 +316,7 @@ def test_media_panel_answers_a_new_picture(lab):
     shot(page, "06_media_panel_after")
     after = result.inner_text()
     assert "answer" in after and "same text with the drafter: yes" in after and after != before
+    assert not laws_broken(after), laws_broken(after)
 
 
 def test_00_tour_panel_types_both_runs(lab):
@@ -332,6 +334,7 @@ def test_00_tour_panel_types_both_runs(lab):
     page.wait_for_timeout(3000)  # the replay plays at the measured pace: a few seconds on the pocket pair
     shot(page, "00_tour_typed")
     assert "speedup" in result.inner_text() and "same text as the target alone: yes" in result.inner_text()
+    assert not laws_broken(result.inner_text()), laws_broken(result.inner_text())
     text = typing.inner_text()
     assert "plain decoding" in text and "speculative decoding" in text and "tokens in" in text
 
@@ -348,6 +351,7 @@ def test_08_race_names_the_fastest_on_an_example(lab):
     shot(page, "08_race_after")
     after = result.inner_text()
     assert "Fastest here" in after and "prompt-lookup" in after and "mtp" in after and "NO" not in after
+    assert not laws_broken(after), laws_broken(after)  # its table: every speedup within its tau and k + 1
 
 
 @pytest.mark.parametrize("name", ["01_one_token_at_a_time", "02_inside_the_mtp_drafter", "07_train_a_drafter",

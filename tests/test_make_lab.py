@@ -40,5 +40,6 @@ def test_make_lab_answers_on_its_url(tmp_path, free_port, wait_for_http, stop_se
         with urllib.request.urlopen(f"{base}/api/contents?token={token}", timeout=10) as listing:
             names = {item["name"] for item in json.load(listing)["content"]}
         assert "00_tour.ipynb" in names, f"the lab does not serve notebooks/: {sorted(names)}"
+        assert "00_tour.py" not in names, f"each chapter should be listed once, without its jupytext twin: {sorted(names)}"
     finally:
         stop_server(server)
