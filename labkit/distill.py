@@ -14,8 +14,10 @@ clusters hold the target's probability mass, so only top_k clusters' rows are sc
 `continuations` lets the target write the drafter's training data, `fit` trains the drafter (with
 `labkit.fit`'s loop: AdamW, warm-up then cosine, resumable checkpoints), `agreement` the held-out check and
 `logit_scale` a last calibration of the drafter's confidence for sampled drafting;
-`07_train_a_drafter` trains a drafter live with them, `scripts/train_drafter.py` the shipped one
-(with the centroid head's clustering from pocketbuild/drafter.py).
+`07_train_a_drafter` trains a drafter live with them (`LiveRecipe`, a laptop's budget) and keeps
+it with `save_run` in runs/07_train_a_drafter/, where its solutions find it (`load_run`) instead of
+training it again; `scripts/train_drafter.py` trains the shipped one (with the centroid head's
+clustering from pocketbuild/drafter.py).
 Everything runs on the target's and drafter's device (put both on a GPU and token rows follow them;
 rows returned by `continuations` are on the CPU).
 Left out: mixed precision, multi-GPU, and training the target (pocketbuild/).
@@ -23,12 +25,16 @@ Left out: mixed precision, multi-GPU, and training the target (pocketbuild/).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
+from labkit.env import REPO_ROOT
 from labkit.fit import TrainConfig, device_of
 from labkit.fit import fit as fit_loop
 
@@ -129,6 +135,28 @@ def _masks(first: int, n_anchor: int, length: int, window: int, device: torch.de
 EVERY_POSITION = {"logits_to_keep": slice(None)}
 
 
+def centroid_logits(drafter: torch.nn.Module, last: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """What the centroid head (`drafter.masked_embedding(last, weight)`) returns, computed cheaply.
+
+    The head scores only the tokens of its top-k clusters and fills every other token with one below
+    the lowest score of the whole batch. transformers gathers those rows of `weight` for every
+    position first, (B, A, top_k x cluster size, hidden) floats: hundreds of MB for a batch of rows
+    at every anchor, which made a held-out check four times slower than the full head. One matmul
+    over the whole vocabulary and a mask give the same scores (same argmax, same fill); tests
+    compare the two. last: (B, A, hidden); weight: (vocab, hidden); returns (B, A, vocab).
+    """
+    head = drafter.masked_embedding
+    top = head.centroids(last).topk(head.centroid_intermediate_top_k, dim=-1).indices  # (B, A, top_k)
+    cluster_of = torch.empty(head.vocab_size, dtype=torch.long, device=last.device)  # token -> its cluster
+    members = head.token_ordering.long().view(head.num_centroids, -1)  # (clusters, tokens per cluster)
+    cluster_of[members] = torch.arange(head.num_centroids, device=last.device)[:, None]
+    chosen = torch.zeros(*top.shape[:-1], head.num_centroids, dtype=torch.bool, device=last.device)
+    chosen.scatter_(-1, top, True)
+    scored = chosen[..., cluster_of]  # (B, A, vocab): the token's cluster is among the top-k
+    logits = last @ weight.T
+    return logits.masked_fill(~scored, logits[scored].min().item() - 1.0)
+
+
 def draft_steps(
     drafter: torch.nn.Module, view: TargetView, k: int, ordered: bool = False, first: int = 0
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -159,7 +187,7 @@ def draft_steps(
             **EVERY_POSITION,
         ).last_hidden_state
         if ordered:
-            logits = drafter.masked_embedding(last, drafter.lm_head.weight)
+            logits = centroid_logits(drafter, last, drafter.lm_head.weight)
         else:
             logits = drafter.lm_head(last)
         steps.append((logits, last))
@@ -232,7 +260,7 @@ def logit_scale(
         for n, s in enumerate(scales.tolist()):
             run = torch.ones(view.hidden.shape[0], A, device=view.hidden.device)  # (B, A) chance that steps 1..j were all kept
             for last, p in zip(lasts, ps):
-                logits = drafter.masked_embedding(last, s * weight) if ordered else last @ (s * weight).T
+                logits = centroid_logits(drafter, last, s * weight) if ordered else last @ (s * weight).T
                 q = (logits.float() / temperature).softmax(-1)
                 run = run * torch.minimum(p, q).sum(-1)
                 total[n] += run.sum().item()
@@ -338,3 +366,100 @@ def agreement(target: torch.nn.Module, drafter: torch.nn.Module, data: torch.Ten
             hits[j - 1] += (logits.argmax(-1) == view.log_p[:, first + j : first + j + A].argmax(-1)).sum().item()
         total += view.log_p.shape[0] * A
     return [round(float(h / total), 4) for h in hits]
+
+
+# ---------------------------------------------------------------- the chapter's live run, kept for its solutions
+
+
+@dataclass(frozen=True)
+class LiveRecipe:
+    """What `07_train_a_drafter` trains live within a laptop's budget (its solutions train the same way).
+
+    Good for 2 CPU cores: the whole chapter runs in under two minutes. Sized on the pocket pair
+    (2026-12-06, one run each, same rows): 150 steps of 8 rows at lr 2e-3 (the chapter's recipe
+    before) reached held-out agreement 0.29-0.33 per draft step and a greedy race tau of 1.35
+    [1.26, 1.45]; these 100 steps of 4 rows at lr 3e-3, a third of the compute, 0.24-0.25 and 1.37
+    [1.30, 1.45], against 1.00 untrained: the same story. The shipped drafter's recipes
+    (pocketbuild/recipes.py) train on far more rows for far longer.
+    """
+
+    prompts: int = 16  # held-out prompts of each kind (prose, code) whose starts seed the training rows
+    seed_tokens: int = 12  # tokens kept of each prompt (the shortest has 14); rounds start at the last
+    new_tokens: int = 48  # tokens the target writes after each seed
+    samples: int = 3  # sampled continuations per seed, besides the greedy one
+    temperature: float = 0.8  # of the sampled continuations
+    k: int = 4  # draft steps trained per round
+    steps: int = 100  # AdamW steps
+    batch: int = 4  # rows per step
+    lr: float = 3e-3  # peak learning rate (warm-up, then cosine down to a tenth)
+    warmup: int = 10  # warm-up steps
+    seed: int = 0  # torch.manual_seed before the fresh drafter is built; fit draws its rows from it too
+
+    @property
+    def first(self) -> int:
+        """The anchor before the first trained round: a seed's last token, where inference starts."""
+        return self.seed_tokens - 1
+
+    def fit(self, drafter: torch.nn.Module, target: torch.nn.Module, data: torch.Tensor | CachedViews,
+            k: int | None = None, **kw) -> list[dict]:
+        """`fit` with this recipe's steps, batch, schedule, seed and rounds (k: this recipe's unless given)."""
+        return fit(drafter, target, data, steps=self.steps, k=self.k if k is None else k, batch=self.batch,
+                   lr=self.lr, warmup=self.warmup, seed=self.seed, first=self.first, **kw)
+
+
+RUNS_DIR = REPO_ROOT / "runs"  # git-ignored: what a chapter trains, for its solutions to read back
+
+
+def fingerprint(model: torch.nn.Module) -> str:
+    """A short hash of a model's weights: a saved run matches only the target it was trained on."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _identity(recipe: LiveRecipe, target: torch.nn.Module, drafter: torch.nn.Module) -> dict:
+    """Everything a live run's result depends on, as JSON would store it."""
+    facts = {**asdict(recipe), "target": fingerprint(target), "drafter_config": drafter.config.to_dict()}
+    return json.loads(json.dumps(facts, default=str))
+
+
+def _shown(folder: Path) -> str:
+    folder = Path(folder).resolve()
+    return str(folder.relative_to(REPO_ROOT)) if folder.is_relative_to(REPO_ROOT) else str(folder)
+
+
+def save_run(folder: str | Path, drafter: torch.nn.Module, target: torch.nn.Module, recipe: LiveRecipe,
+             **tensors: torch.Tensor) -> Path:
+    """Keep a trained drafter with its recipe and the tensors a later notebook needs (the training
+    rows) in `folder`/drafter.pt (recipe.json beside it, for reading); returns the file's path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    identity = _identity(recipe, target, drafter)
+    path, tmp = folder / "drafter.pt", folder / "drafter.tmp"
+    state = {k: v.detach().cpu() for k, v in drafter.state_dict().items()}
+    torch.save({"recipe": identity, "drafter": state, "tensors": {k: v.cpu() for k, v in tensors.items()}}, tmp)
+    os.replace(tmp, path)  # a kill mid-save never leaves a broken file
+    (folder / "recipe.json").write_text(json.dumps(identity, indent=1) + "\n")
+    return path
+
+
+def load_run(folder: str | Path, drafter: torch.nn.Module, target: torch.nn.Module,
+             recipe: LiveRecipe) -> tuple[dict[str, torch.Tensor] | None, str]:
+    """Load a run `save_run` kept into `drafter` (built with the run's configuration, untrained) when
+    it was trained with this recipe on this target; returns (its tensors, what happened), or
+    (None, why not) and leaves `drafter` untouched."""
+    path = Path(folder) / "drafter.pt"
+    if not path.exists():
+        return None, f"no saved run in {_shown(folder)}/"
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        differ = sorted(key for key, value in _identity(recipe, target, drafter).items()
+                        if saved["recipe"].get(key) != value)
+    except Exception as err:  # noqa: BLE001 - a broken or foreign file is a reason to train, not to stop
+        return None, f"{_shown(path)} could not be read ({type(err).__name__})"
+    if differ:
+        return None, f"the run saved in {_shown(folder)}/ has another recipe ({', '.join(differ)} differ)"
+    drafter.load_state_dict(saved["drafter"])
+    return saved["tensors"], f"loaded the drafter trained by the same recipe from {_shown(path)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
@@ -174,3 +175,67 @@ def test_cached_views_are_the_targets_views_and_fit_the_same(models):
     plain = distill.fit(fresh(), target, rows, **kw)
     cached = distill.fit(fresh(), target, views, **kw)
     assert [h["kl"] for h in cached] == pytest.approx([h["kl"] for h in plain], rel=1e-4)
+
+
+def test_a_saved_run_loads_back_only_for_its_own_recipe_and_target(models, tmp_path):
+    """07 keeps its trained drafter in runs/07_train_a_drafter/; its solutions load it when the recipe,
+    the target and the drafter's configuration match, and otherwise say why and train afresh."""
+    target, drafter = models
+    recipe = distill.LiveRecipe(steps=3, batch=2, k=2, seed_tokens=5)
+    config = copy.deepcopy(drafter.config)
+
+    def fresh():
+        torch.manual_seed(recipe.seed)
+        return type(drafter)(copy.deepcopy(config))
+
+    rows = trained_tiny.markov_batch(6, 16, torch.Generator().manual_seed(8))
+    trained = fresh()
+    history = recipe.fit(trained, target, rows)
+    assert [h["step"] for h in history] == [1, 2, 3] and len(history[0]["agree"]) == 2
+    path = distill.save_run(tmp_path / "run", trained, target, recipe, rows=rows)
+    assert path.exists() and (tmp_path / "run" / "recipe.json").exists()
+
+    loaded = fresh()
+    tensors, why = distill.load_run(tmp_path / "run", loaded, target, recipe)
+    assert tensors is not None and torch.equal(tensors["rows"], rows) and "loaded" in why
+    for (name, a), (_, b) in zip(trained.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+
+    untouched = fresh()
+    before = copy.deepcopy(untouched.state_dict())
+    tensors, why = distill.load_run(tmp_path / "run", untouched, target, replace(recipe, steps=4))
+    assert tensors is None and "steps" in why
+    assert all(torch.equal(before[n], t) for n, t in untouched.state_dict().items())
+    other = copy.deepcopy(target)
+    with torch.no_grad():
+        next(other.parameters()).add_(1e-3)
+    tensors, why = distill.load_run(tmp_path / "run", fresh(), other, recipe)
+    assert tensors is None and "target" in why
+    tensors, why = distill.load_run(tmp_path / "nothing", fresh(), target, recipe)
+    assert tensors is None and "no saved run" in why
+    (tmp_path / "run" / "drafter.pt").write_bytes(b"not a checkpoint")
+    tensors, why = distill.load_run(tmp_path / "run", fresh(), target, recipe)
+    assert tensors is None and "could not be read" in why
+
+
+def test_runs_live_under_the_repository_whatever_the_working_folder():
+    """Notebooks run with their own folder as cwd (notebooks/, notebooks/solutions/): both must find one runs/."""
+    from labkit.env import REPO_ROOT
+
+    assert distill.RUNS_DIR == REPO_ROOT / "runs" and distill.RUNS_DIR.is_absolute()
+
+
+def test_centroid_logits_are_the_centroid_heads_own(models):
+    """distill.centroid_logits computes what transformers' masked_embedding returns, without gathering
+    a copy of the scored rows per position: the same scores where the head scores a token, the
+    same fill elsewhere, so the same argmax."""
+    _, drafter = models
+    assert drafter.config.use_ordered_embeddings
+    last = torch.randn(3, 7, drafter.config.get_text_config().hidden_size, generator=torch.Generator().manual_seed(9))
+    for scale in (1.0, 0.4):
+        weight = scale * drafter.lm_head.weight
+        with torch.no_grad():
+            want = drafter.masked_embedding(last, weight)
+            got = distill.centroid_logits(drafter, last, weight)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        assert torch.equal(got.argmax(-1), want.argmax(-1))
