@@ -94,8 +94,8 @@ lab: setup pocket
 EXECUTED := build/executed
 JOBS ?= 2
 THREADS ?= 1
-# Longest first, so the two queues end together; 07's solutions read what 07 trained (runs/).
-NOTEBOOK_ORDER := notebooks/07_train_a_drafter.ipynb notebooks/solutions/07_train_a_drafter_solutions.ipynb \
+# Longest first, so the two queues end together.
+NOTEBOOK_ORDER := notebooks/solutions/07_train_a_drafter_solutions.ipynb notebooks/07_train_a_drafter.ipynb \
 	notebooks/08_choosing_a_drafter.ipynb notebooks/09_serving.ipynb notebooks/06_multimodal.ipynb \
 	notebooks/03_verify_and_accept.ipynb notebooks/00_tour.ipynb
 NOTEBOOKS := $(filter $(wildcard notebooks/[0-9]*.ipynb notebooks/solutions/*.ipynb),$(NOTEBOOK_ORDER)) \
@@ -112,7 +112,12 @@ executed-copies: $(COPIES)
 $(EXECUTED)/%.ipynb: %.ipynb $(EXEC_INPUTS)
 	$(BIN)/python scripts/execute_notebooks.py $(if $(THREADS),--threads $(THREADS)) $<
 
-$(EXECUTED)/notebooks/solutions/07_train_a_drafter_solutions.ipynb: $(EXECUTED)/notebooks/07_train_a_drafter.ipynb
+# 07's solutions read what 07 trained (runs/): one job runs the two in turn, so the solutions start
+# the moment 07 ends (make, given them as two targets, starts the second only after every other job).
+SEVEN := notebooks/07_train_a_drafter.ipynb notebooks/solutions/07_train_a_drafter_solutions.ipynb
+$(EXECUTED)/notebooks/solutions/07_train_a_drafter_solutions.ipynb: $(SEVEN) $(EXEC_INPUTS)
+	$(BIN)/python scripts/execute_notebooks.py $(if $(THREADS),--threads $(THREADS)) $(SEVEN)
+$(EXECUTED)/notebooks/07_train_a_drafter.ipynb: $(EXECUTED)/notebooks/solutions/07_train_a_drafter_solutions.ipynb ;
 
 # The book (docs/book/conf.py): Sphinx + myst-nb render the executed copies (no execution here) with
 # docs/ beside them; rebuilt when a copy or a doc changes.
