@@ -59,21 +59,6 @@ def check_greedy_verify(fn: Callable[[torch.Tensor, torch.Tensor], tuple[int, in
     print("✓ greedy_verify agrees with the reference rule on 50 cases")
 
 
-def check_residual(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
-    """03_verify_and_accept: the distribution to resample from after a rejection, norm(max(0, p - q))."""
-    gen = torch.Generator().manual_seed(1)
-    for _ in range(20):
-        p = torch.rand(6, generator=gen).softmax(-1)
-        q = (3 * torch.rand(6, generator=gen)).softmax(-1)
-        r = fn(p, q)
-        assert abs(float(r.sum()) - 1) < 1e-5, "the residual must be a distribution (sum to 1)"
-        keep = torch.clamp(p / q, max=1.0)
-        emitted = q * keep + (1 - float((q * keep).sum())) * r
-        tv = rules.tv_distance(emitted, p)
-        assert tv < 1e-5, f"drafting from q with your residual emits a distribution {tv:.3g} away from p"
-    print("✓ residual: drafting from q, then resampling from it, emits exactly p (20 random cases)")
-
-
 def check_expected_tau(fn: Callable[[float, int], float]) -> None:
     """04_acceptance: expected tokens per target forward with acceptance alpha and k drafts."""
     for a in (0.0, 0.3, 0.5, 0.8, 0.99):

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from labkit import metrics
-from labkit.style import COLORS, LABELS, MARKERS, MEDIA_COLORS, token_kinds
+from labkit.style import COLORS, LABELS, MARKERS, MEDIA_COLORS
 from labkit.trace import Round, Trace
 
 # Okabe–Ito, minus the three colours that mean accepted / rejected / target: for comparing series.
@@ -68,47 +68,6 @@ def _centers(xs: Sequence[int], i: int, n: int) -> list[float]:
 
 def _show(piece: str) -> str:
     return piece.replace("\n", "↵").replace("\t", "⇥") or "∅"
-
-
-# -- 00_tour -----------------------------------------------------------------------------------------
-
-
-def tokens_figure(trace: Trace, width: int = 60, show_prompt: bool = False) -> go.Figure:
-    """Every new token as a tile coloured by how it was produced (`00_tour`).
-
-    Green: a draft the target accepted; blue: the target's own token (the bonus after an accepted
-    prefix, or the correction of a rejected draft). Hover shows the round each token came from.
-    """
-    kinds = token_kinds(trace)
-    rounds = [r.index for r in trace.rounds for _ in r.emitted]
-    items = [(trace.prompt_text, "prompt", None)] if show_prompt and trace.prompt_text else []
-    items += [(p, kind, rnd) for (p, kind), rnd in zip(kinds, rounds)]
-    fig = go.Figure()
-    x = line = 0
-    shapes, xs, ys, texts, hovers = [], [], [], [], []
-    for piece, kind, rnd in items:
-        text = _show(piece)
-        w = max(len(text), 1)
-        if x + w > width and x > 0:
-            x, line = 0, line + 1
-        shapes.append({"type": "rect", "x0": x + 0.05, "x1": x + w - 0.05, "y0": -line - 0.42, "y1": -line + 0.42,
-                           "fillcolor": COLORS[kind], "opacity": 0.5, "line": {"color": COLORS[kind], "width": 1}})
-        xs.append(x + w / 2)
-        ys.append(-line)
-        texts.append(html.escape(text))
-        where = "" if rnd is None else f"<br>round {rnd}"
-        hovers.append(f"{html.escape(repr(piece))}<br>{LABELS[kind]}{where}")
-        x += w
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="text", text=texts, hovertext=hovers, hoverinfo="text",
-                             textfont={"family": "monospace", "size": 13}, showlegend=False))
-    for kind in ("accepted", "bonus"):  # legend entries only
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{MARKERS[kind]} {LABELS[kind]}",
-                                 marker={"symbol": "square", "size": 12, "color": COLORS[kind]}))
-    fig.update_layout(shapes=shapes, height=120 + 26 * (line + 1))
-    fig.update_xaxes(visible=False, range=[-0.5, width + 0.5])
-    fig.update_yaxes(visible=False, range=[-line - 0.6, 0.6])
-    n = len(trace.new_ids)
-    return styled(fig, f"{n} tokens in {trace.target_forwards} target forwards ({trace.pair}, {trace.decoding})")
 
 
 # -- 01_one_token_at_a_time ------------------------------------------------------------------------

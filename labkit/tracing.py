@@ -6,8 +6,8 @@ pass-through `LogitsProcessor` appended to `generate`'s list (the target's final
 Nothing is monkeypatched; the tokens are the ones transformers emits (a test checks traced ==
 untraced). Introduced in `00_tour`.
 
-`lossless_sampling=True` is the one intervention (`labkit.run` turns it on for every sampled run
-unless told `lossless=False`): transformers' MTP candidate generator drafts by argmax but hands
+The lossless hook is the one intervention (`settings.lossless`, on by default: `labkit.run` uses it
+for every sampled run unless told `lossless=False`): transformers' MTP candidate generator drafts by argmax but hands
 softmax(drafter logits) to the verifier, so with sampling the output is not distributed like the
 target's. A forward hook on the drafter replaces its logits with a point mass on the drafted token,
 which makes the verifier's rule exact (`03_verify_and_accept`).

@@ -44,7 +44,6 @@ def test_every_figure_builds_with_the_lab_colours():
     tr = make_trace()
     other = make_trace(accepted=(0, 1, 0, 0, 2), seed=1)
     figs = {
-        "tokens": plots.tokens_figure(tr, show_prompt=True),
         "round": plots.round_figure(tr.rounds[1], decode=lambda t: f"<{t}>"),
         "acceptance": plots.acceptance_figure({"a": [tr], "b": [other]}),
         "acceptance_cond": plots.acceptance_figure(tr, conditional=True),
@@ -60,19 +59,10 @@ def test_every_figure_builds_with_the_lab_colours():
     for name, fig in figs.items():
         assert fig.data, name
         assert fig.layout.paper_bgcolor == "rgba(0,0,0,0)", name  # readable in dark themes
-    assert COLORS["accepted"] in colors_in(figs["tokens"]) and COLORS["bonus"] in colors_in(figs["tokens"])
     assert COLORS["rejected"] in colors_in(figs["round"])  # round 1 rejected its third draft
     assert COLORS["bonus"] in colors_in(figs["round"])
     split = colors_in(figs["split"])
     assert COLORS["accepted"] in split and COLORS["bonus"] in split
-
-
-def test_tokens_figure_has_one_tile_per_token():
-    tr = make_trace()
-    fig = plots.tokens_figure(tr)
-    assert len(fig.layout.shapes) == len(tr.new_ids)
-    fills = [s.fillcolor for s in fig.layout.shapes]
-    assert fills.count(COLORS["accepted"]) == sum(r.accepted for r in tr.rounds)
 
 
 def test_acceptance_figure_plots_the_metric():

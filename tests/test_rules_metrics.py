@@ -135,13 +135,13 @@ sys.modules["transformers"] = None
 from labkit import metrics, plots, style
 from labkit.trace import Trace
 t = Trace.load({str(path)!r})
-figures = [plots.tokens_figure(t), plots.acceptance_figure(t), plots.tau_histogram(t),
+figures = [plots.acceptance_figure(t), plots.tau_histogram(t),
            plots.time_split_figure(t), plots.round_figure(t.rounds[1])]
 print(len(figures), round(metrics.tau(t), 3), len(style.ansi(t, color=False)) > 0)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["5", str(round(metrics.tau(_trace()), 3)), "True"]
+    assert out.stdout.split() == ["4", str(round(metrics.tau(_trace()), 3)), "True"]
 
 
 def test_bootstrap_interval_resamples_prompts():
