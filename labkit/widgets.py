@@ -72,8 +72,16 @@ def round_html(trace: Trace, index: int, decode: Callable[[int], str]) -> str:
     r: Round = trace.rounds[index]
     before = "".join(decode(t) for rr in trace.rounds[:index] for t in rr.emitted)
     context = (trace.prompt_text + before)[-80:]
-    rule = ("greedy: keep a draft while it equals the target's top token" if trace.greedy else
-            f"sampling (T = {trace.temperature:g}): keep draft x with probability min(1, p(x) / q(x))")
+    if trace.greedy:
+        rule = "greedy: keep a draft while it equals the target's top token"
+    elif trace.path == "transformers" and trace.lossless:  # argmax drafts, verified as point masses
+        rule = (f"sampling (T = {trace.temperature:g}), argmax drafts verified as point masses: keep draft x "
+                "with probability p(x) (min(1, p/q) with q all on x)")
+    elif trace.path == "transformers":
+        rule = (f"sampling (T = {trace.temperature:g}), transformers' as-shipped MTP path: keeps x with "
+                "probability min(1, p(x) / q(x)) for a q it did not draft from (biased; 03)")
+    else:
+        rule = f"sampling (T = {trace.temperature:g}), drafts sampled from q: keep draft x with probability min(1, p(x) / q(x))"
     head = (f"<b>Round {r.index} of {len(trace.rounds) - 1}</b> · position {r.position} · "
             + (f"{r.k} drafted, {r.accepted} accepted" if r.k else "prefill: no drafts, the target's first token"))
     rows = []

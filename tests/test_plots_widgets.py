@@ -75,6 +75,11 @@ def test_round_html_marks_accept_reject_and_bonus():
     tr = make_trace()
     text = round_html(tr, 1, lambda t: f"tok{t}")
     assert "accepted" in text and "rejected" in text and "tok99" in text
+    # a sampled round names the rule its path applied (issue 38): transformers' lossless path keeps an
+    # argmax draft with probability p(x); drafts sampled from q (the glass box) with min(1, p/q)
+    point_mass = round_html(make_trace(temperature=1.0, path="transformers"), 1, str)
+    assert "probability p(x)" in point_mass and "point mass" in point_mass
+    assert "drafts sampled from q" in round_html(make_trace(temperature=1.0), 1, str)
 
 
 def test_round_stepper_panel_changes_on_next_and_click():
