@@ -28,25 +28,7 @@ import torch
 from transformers import DynamicCache
 
 from labkit.experiments import CostModel, time_samples
-from labkit.glassbox import _trim_kv, cache_kwargs
-
-
-def _forward(target: torch.nn.Module, cache: Any, ids: torch.Tensor, start: int) -> Any:
-    b, n = ids.shape
-    return target(input_ids=ids, **cache_kwargs(target, cache), use_cache=True,
-                  attention_mask=torch.ones(b, start + n, dtype=torch.long, device=ids.device),
-                  position_ids=torch.arange(start, start + n, device=ids.device).expand(b, n),
-                  output_hidden_states=True, return_shared_kv_states=True)
-
-
-def _draft_step(pair: Any, token: torch.Tensor, hidden: torch.Tensor, kv: dict, position: int) -> Any:
-    """One MTP drafter step for every row: token (B, 1), hidden (B, 1, h)."""
-    b = token.shape[0]
-    emb = pair.target.get_input_embeddings()(token)
-    return pair.drafter(inputs_embeds=torch.cat([emb, hidden], dim=-1),
-                        position_ids=torch.full((b, 1), position, device=token.device),
-                        shared_kv_states=kv,
-                        attention_mask=torch.ones(b, position + 1, dtype=torch.long, device=token.device))
+from labkit.glassbox import draft_step, trim_kv, verify_step
 
 
 @torch.inference_mode()
@@ -58,24 +40,25 @@ def batch_costs(pair: Any, batches: Sequence[int] = (1, 2, 4, 8, 16, 32, 64), k:
     copy of the same cache."""
     device = next(pair.target.parameters()).device
     vocab = pair.target.config.get_text_config().vocab_size
+    embed = pair.target.get_input_embeddings()
     gen = torch.Generator().manual_seed(seed)
     rows = []
     for b in batches:
         prompt = torch.randint(vocab, (b, context), generator=gen).to(device)
         cache = DynamicCache(config=pair.target.config.get_text_config())
-        out = _forward(pair.target, cache, prompt, 0)
+        out = verify_step(pair.target, cache, prompt, 0)
         last, hidden = prompt[:, -1:], out.hidden_states[-1][:, -1:]
 
         def verify(n: int) -> None:
-            _forward(pair.target, copy.deepcopy(cache), torch.randint(vocab, (b, n), generator=gen).to(device),
-                     context)
+            verify_step(pair.target, copy.deepcopy(cache),
+                        torch.randint(vocab, (b, n), generator=gen).to(device), context)
 
         # the deep copy of the cache is part of a forward's samples: time it alone and take it off
         copying = statistics.median(time_samples(lambda: copy.deepcopy(cache), repeats))
         samples = {"plain": [max(t - copying, 1e-6) for t in time_samples(lambda: verify(1), repeats)],
                    "verify": [max(t - copying, 1e-6) for t in time_samples(lambda: verify(k + 1), repeats)],
-                   "draft": time_samples(lambda: _draft_step(pair, last, hidden, out.shared_kv_states, context - 1),
-                                         repeats)}
+                   "draft": time_samples(lambda: draft_step(pair.drafter, embed, last, hidden, out.shared_kv_states,
+                                                              context - 1), repeats)}
         rows.append({"batch": b, **{name: statistics.median(v) for name, v in samples.items()}, "samples": samples})
     return rows
 
@@ -96,15 +79,15 @@ def batched_run(pair: Any, prompt_ids: torch.Tensor, batch: int, k: int = 4,
     same, since the rows are the same), so the batch stays rectangular and each row stays lossless."""
     ids = prompt_ids.expand(batch, -1)
     start = ids.shape[1]
-    config = pair.target.config.get_text_config()
+    config, embed = pair.target.config.get_text_config(), pair.target.get_input_embeddings()
 
     t0 = time.perf_counter()
     cache = DynamicCache(config=config)
-    out = _forward(pair.target, cache, ids, 0)
+    out = verify_step(pair.target, cache, ids, 0)
     plain = [out.logits[:, -1].argmax(-1, keepdim=True)]
     t1 = time.perf_counter()
     while len(plain) < max_new_tokens:
-        out = _forward(pair.target, cache, plain[-1], start + len(plain) - 1)
+        out = verify_step(pair.target, cache, plain[-1], start + len(plain) - 1)
         plain.append(out.logits[:, -1].argmax(-1, keepdim=True))
     plain_prefill, plain_decode = t1 - t0, time.perf_counter() - t1
     plain_ids = torch.cat(plain, dim=1)
@@ -112,7 +95,7 @@ def batched_run(pair: Any, prompt_ids: torch.Tensor, batch: int, k: int = 4,
     t0 = time.perf_counter()
     cache = DynamicCache(config=config)
     cache.activate_past_recording()  # lets crop() roll sliding-window layers back
-    out = _forward(pair.target, cache, ids, 0)
+    out = verify_step(pair.target, cache, ids, 0)
     new = out.logits[:, -1].argmax(-1, keepdim=True)  # (B, 1)
     t1 = time.perf_counter()
     rounds = 0
@@ -122,11 +105,11 @@ def batched_run(pair: Any, prompt_ids: torch.Tensor, batch: int, k: int = 4,
         k_round = min(k, max_new_tokens - new.shape[1] - 1)
         token, h, drafts = new[:, -1:], hidden, []
         for _ in range(k_round):
-            step = _draft_step(pair, token, h, kv, position - 1)
+            step = draft_step(pair.drafter, embed, token, h, kv, position - 1)  # logits (B, 1, vocab)
             token, h = step.logits[:, -1:].argmax(-1), step.last_hidden_state
             drafts.append(token)
         drafted = torch.cat([new[:, -1:], *drafts], dim=1)  # (B, k_round + 1)
-        out = _forward(pair.target, cache, drafted, position - 1)
+        out = verify_step(pair.target, cache, drafted, position - 1)
         forwards, rounds = forwards + 1, rounds + 1
         top = out.logits.argmax(-1)  # (B, k_round + 1)
         agree = (top[:, :-1] == drafted[:, 1:]).long().cumprod(dim=1).sum(dim=1)  # accepted per row
@@ -134,7 +117,7 @@ def batched_run(pair: Any, prompt_ids: torch.Tensor, batch: int, k: int = 4,
         new = torch.cat([new, drafted[:, 1 : accepted + 1], top[:, accepted : accepted + 1]], dim=1)
         if k_round > accepted:
             cache.crop(-(k_round - accepted))  # forget the rejected drafts' K/V
-        kv = _trim_kv(out.shared_kv_states, k_round - accepted, "exact", position + accepted + 1)
+        kv = trim_kv(out.shared_kv_states, k_round - accepted, "exact", position + accepted + 1)
         hidden = out.hidden_states[-1][:, accepted : accepted + 1]
     spec_prefill, spec_decode = t1 - t0, time.perf_counter() - t1
     new = new[:, :max_new_tokens]

@@ -1,8 +1,8 @@
 """The MTP drafter's data path for one round, as a figure with the shapes measured live (`02`).
 
 `measure_round` runs one drafting round of a pair's assistant exactly as `glassbox.MTPDrafter`
-does, with forward hooks on its submodules, and returns what flowed: the shape at every stage,
-the target's shared K/V, the constant position id and the drafts. `round_figure` draws the path:
+does (`glassbox.draft_step`), with forward hooks on its submodules, and returns what flowed: the
+shape at every stage, the target's shared K/V, the constant position id and the drafts. `round_figure` draws the path:
 embedding ⊕ hidden → pre_projection → 4 layers whose queries attend into the target's K/V →
 post_projection, fed back as the next step's hidden state, and the output head (the centroid head
 on E2B/E4B-style assistants) whose argmax is the next step's token.
@@ -13,14 +13,28 @@ fixed places, so the figure is the same for every pair and only the measured lab
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import plotly.graph_objects as go
 import torch
 
 from labkit.architecture import assistant_summary, record_shapes
+from labkit.glassbox import draft_step
 from labkit.plots import INK, styled
 from labkit.style import COLORS
+
+
+@contextmanager
+def _input_shape(module: torch.nn.Module) -> Iterator[list[tuple]]:
+    """The shape of what `module` is called with, while the block runs (a forward pre-hook)."""
+    shapes: list[tuple] = []
+    hook = module.register_forward_pre_hook(lambda _module, args: shapes.append(tuple(args[0].shape)))
+    try:
+        yield shapes
+    finally:
+        hook.remove()
 
 
 @torch.no_grad()
@@ -37,25 +51,23 @@ def measure_round(pair: Any, prompt: str, k: int = 3) -> dict[str, Any]:
     context = ids[0].tolist() + [int(out.logits[0, -1].argmax())]  # the round starts after the target's token
     hidden, shared_kv = out.hidden_states[-1][:, -1:], out.shared_kv_states
     embed = target.get_input_embeddings()
-    position = torch.tensor([[len(context) - 1]], device=device)  # constant for the whole round
-    mask = torch.ones(1, len(context), dtype=torch.long, device=device)
+    position = len(context) - 1  # constant for the whole round
     n_layers = drafter.config.get_text_config().num_hidden_layers
     head = "masked_embedding" if drafter.config.use_ordered_embeddings else "lm_head"
     watch = ["pre_projection", *[f"model.layers.{i}" for i in range(n_layers)], "model.layers.0.self_attn.q_proj",
              "post_projection", head]
     token, steps = context[-1], []
     for _ in range(k):
-        emb = embed(torch.tensor([[token]], device=device))
-        inputs = torch.cat([emb, hidden], dim=-1)
-        with record_shapes(drafter, watch) as log:
-            d = drafter(inputs_embeds=inputs, position_ids=position, shared_kv_states=shared_kv,
-                        attention_mask=mask)
+        # the step as glassbox.MTPDrafter takes it; hooks measure the embedding and the drafter's input
+        with record_shapes(embed, [""]) as emb_log, record_shapes(drafter, watch) as log, \
+                _input_shape(drafter.get_submodule("pre_projection")) as inputs:
+            d = draft_step(drafter, embed, torch.tensor([[token]], device=device), hidden, shared_kv, position)
         shapes = dict(log)
         logits = d.logits[0, -1]
         draft = int(logits.argmax())
         steps.append({
-            "position": int(position), "token_in": token, "token_in_text": tok.decode([token]),
-            "embedding": tuple(emb.shape), "hidden": tuple(hidden.shape), "input": tuple(inputs.shape),
+            "position": position, "token_in": token, "token_in_text": tok.decode([token]),
+            "embedding": emb_log[0][1], "hidden": tuple(hidden.shape), "input": inputs[0],
             "pre_projection": shapes["pre_projection"],
             "layers": [shapes[f"model.layers.{i}"] for i in range(n_layers)],
             "queries": shapes["model.layers.0.self_attn.q_proj"],

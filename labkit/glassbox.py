@@ -1,8 +1,11 @@
 """The glass-box speculative loop: draft → verify → accept, short enough to read in one sitting.
 
-`speculate` does what transformers' assisted `generate` does with a Gemma 4 MTP drafter, in plain
-sight, and records the same `Trace`. Tests prove it: greedy output equals the target's own greedy
-output and transformers' assisted output; sampled output is distributed like the target's.
+`speculative_loop` is the loop to read: prefill, then rounds of `draft_step`s (through a drafter's
+`propose`), one `verify_step` and `accept`, yielding one `Step` per round. `speculate` runs it and
+records the same `Trace` transformers' assisted `generate` gives with a Gemma 4 MTP drafter
+(timing, per-round summaries and the per-round TV live there, not in the loop). Tests prove it:
+greedy output equals the target's own greedy output and transformers' assisted output; sampled
+output is distributed like the target's.
 Introduced in `03_verify_and_accept`.
 
 How the Gemma 4 assistant drafts (`MTPDrafter`): it has no KV cache and no prefill of its own.
@@ -37,7 +40,7 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -138,6 +141,67 @@ def cache_kwargs(model: torch.nn.Module, cache: Any) -> dict[str, Any]:
     return {_cache_name(type(model)): cache}
 
 
+def draft_step(drafter: torch.nn.Module, embed: torch.nn.Module, token: torch.Tensor, hidden: torch.Tensor,
+               shared_kv: dict[str, tuple[torch.Tensor, torch.Tensor]], position: int, **kw: Any) -> Any:
+    """One forward of Gemma 4's assistant, for B rows: the draft step every MTP caller shares.
+
+    token: (B, 1) the last seen token; hidden: (B, 1, target hidden) the target's last hidden state
+    before it (or the previous step's `last_hidden_state`); shared_kv: the target's K/V, {layer type:
+    (K, V)}, each (B, KV heads, tokens, head dim); position: the last seen token's position, the
+    same for every step of a round; embed: the target's input embedding; kw (output_attentions=True,
+    ...) goes to the drafter. Returns the drafter's output: logits (B, 1, vocab) and
+    last_hidden_state (B, 1, target hidden), post_projection's output, the next step's "hidden state".
+    Callers: `MTPDrafter.propose`, `batching`, `diagram.measure_round`, `media.drafter_attention`.
+    """
+    b = token.shape[0]
+    return drafter(
+        inputs_embeds=torch.cat([embed(token), hidden], dim=-1),  # (B, 1, 2 × target hidden)
+        position_ids=torch.full((b, 1), position, device=token.device),  # constant within the round
+        shared_kv_states=shared_kv,
+        attention_mask=torch.ones(b, position + 1, dtype=torch.long, device=token.device),
+        **kw,
+    )
+
+
+def verify_step(target: torch.nn.Module, cache: Any, tokens: torch.Tensor, start: int, **extra: Any) -> Any:
+    """One target forward over tokens (B, n) at positions start … start + n - 1, appending to `cache`.
+
+    In a round the tokens are the last kept token and the k drafts (n = k + 1), so one forward
+    judges every draft; the prefill is the same call over the prompt, a plain decoding step over one
+    token. extra (pixel_values, ...) goes to the target. Returns its output: logits (B, n, vocab),
+    hidden_states[-1] (B, n, hidden), which the MTP drafter reads, and shared_kv_states, the K/V it
+    attends to. Callers: `speculative_loop`, `batching`.
+    """
+    b, n = tokens.shape
+    return target(
+        input_ids=tokens,
+        **cache_kwargs(target, cache),
+        attention_mask=torch.ones(b, start + n, dtype=torch.long, device=tokens.device),
+        position_ids=torch.arange(start, start + n, device=tokens.device).expand(b, n),
+        use_cache=True,
+        output_hidden_states=True,  # the drafter reads the last one
+        return_shared_kv_states=True,  # ... and the target's K/V
+        **extra,
+    )
+
+
+def accept(drafted: list[int], qs: list[torch.Tensor], logits: torch.Tensor, settings: Decoding,
+           generator: torch.Generator | None) -> tuple[int, int, torch.Tensor | None, list[float]]:
+    """The verdict on a round's drafts: (accepted, the target's own next token, p, the uniform draws).
+
+    logits: (k + 1, vocab), the target's at every draft and one past them; qs: k × (vocab,), where
+    each draft came from. Greedy keeps drafts while they equal the target's argmax (p is None);
+    sampling keeps draft x with probability min(1, p(x)/q(x)), p (k + 1, vocab) the warped target.
+    """
+    d = torch.tensor(drafted, dtype=torch.long, device=logits.device)
+    if settings.greedy:
+        return (*rules.greedy_accept(d, logits), None, [])
+    p = rules.warp(logits, settings.temperature, settings.top_p)  # (k + 1, vocab)
+    draws: list[float] = []
+    accepted, token = rules.rejection_sample(d, torch.stack(qs) if qs else p[:0], p, generator, draws)
+    return accepted, token, p, draws
+
+
 class MTPDrafter:
     """Gemma 4's assistant: drafts from the target's hidden state and K/V, at a constant position."""
 
@@ -149,18 +213,11 @@ class MTPDrafter:
 
     @torch.no_grad()
     def propose(self, ctx: Context, k: int, pick: Pick) -> tuple[list[int], list[torch.Tensor]]:
-        position = torch.tensor([[len(ctx.ids) - 1]], device=ctx.hidden.device)
-        mask = torch.ones(1, len(ctx.ids), dtype=torch.long, device=ctx.hidden.device)
         token, hidden = ctx.ids[-1], ctx.hidden
         tokens, qs = [], []
         for _ in range(k):
-            emb = self.embed(torch.tensor([[token]], device=hidden.device))
-            out = self.drafter(
-                inputs_embeds=torch.cat([emb, hidden], dim=-1),  # (1, 1, 2 * target hidden)
-                position_ids=position,  # constant within the round
-                shared_kv_states=ctx.shared_kv,
-                attention_mask=mask,
-            )
+            out = draft_step(self.drafter, self.embed, torch.tensor([[token]], device=hidden.device), hidden,
+                             ctx.shared_kv, len(ctx.ids) - 1)
             token, q = pick(out.logits[0, -1])
             hidden = out.last_hidden_state  # post_projection, fed back as the next "hidden state"
             tokens.append(token)
@@ -240,21 +297,22 @@ class NoDrafter:
         return [], []
 
 
-def _picker(temperature: float, top_p: float, generator: torch.Generator | None) -> Pick:
+def _picker(settings: Decoding, generator: torch.Generator | None) -> Pick:
     """Greedy drafts are the argmax; sampled drafts are drawn from q, as the theory requires."""
 
     def pick(logits: torch.Tensor) -> tuple[int, torch.Tensor]:
-        if temperature == 0.0:
+        if settings.greedy:
             return int(logits.argmax()), logits.float().softmax(-1)
-        q = rules.warp(logits, temperature, top_p)
+        q = rules.warp(logits, settings.temperature, settings.top_p)
         return int(torch.multinomial(q, 1, generator=generator)), q
 
     return pick
 
 
-def _trim_kv(kv: dict, stale: int, mode: str, length: int) -> dict:
+def trim_kv(kv: dict, stale: int, mode: str, length: int) -> dict:
     """Drop the K/V of rejected drafts before the next round's drafter sees them.
 
+    kv: {layer type: (K, V)}, each (B, KV heads, tokens, head dim), from `verify_step`.
     exact: the last `stale` entries belong to rejected drafts; cut them from every layer type.
     transformers: slice by absolute length like 5.22 does, which keeps one rejected entry in the
     full layer and all of them in a sliding layer once past its window.
@@ -264,6 +322,127 @@ def _trim_kv(kv: dict, stale: int, mode: str, length: int) -> dict:
     if stale == 0:
         return kv
     return {name: (k[:, :, :-stale], v[:, :, :-stale]) for name, (k, v) in kv.items()}
+
+
+def _until_eos(tokens: list[int], eos: Collection[int]) -> list[int]:
+    """The tokens up to and including the first EOS: generation stops there, as `generate` does."""
+    for i, t in enumerate(tokens):
+        if t in eos:
+            return tokens[: i + 1]
+    return tokens
+
+
+@dataclass(frozen=True)
+class Step:
+    """One round of `speculative_loop`, as it happened; `speculate` turns it into a `Round`."""
+
+    position: int  # where the first draft went (= tokens before the round)
+    context: list[int]  # every token before the round
+    drafted: list[int]  # (k,) the drafts
+    qs: list[torch.Tensor]  # k × (vocab,): the distribution each draft came from
+    logits: torch.Tensor  # (k + 1, vocab) the target's, float32, at every draft and one past them
+    p: torch.Tensor | None  # (k + 1, vocab) the target's warped distribution when sampling, else None
+    draws: list[float]  # the uniform draws the sampling rule made
+    accepted: int  # drafts kept (a prefix of `drafted`)
+    token: int  # the target's own token: the bonus, or the correction after a rejection
+    emitted: list[int]  # what the round adds: kept drafts, then `token` (cut at EOS and max length)
+
+
+@torch.no_grad()
+def speculative_loop(
+    target: torch.nn.Module,
+    drafter: MTPDrafter | IndependentDrafter | PromptLookupDrafter | NoDrafter | Any,
+    input_ids: torch.Tensor,
+    settings: Decoding = Decoding(),
+    eos: Collection[int] = (),
+    **prefill_inputs: Any,
+) -> Iterator[Step]:
+    """Speculative decoding itself: draft → verify → accept, one `Step` per round, round 0 the prefill.
+
+    drafter: anything with `propose(ctx, k, pick)`; input_ids: (1, prompt_len); eos: the token ids
+    that end the generation. `speculate` runs this loop and records what it yields as a `Trace`.
+    """
+    device, prompt = input_ids.device, input_ids[0].tolist()
+    generator = torch.Generator(device=device).manual_seed(settings.seed) if settings.seed is not None else None
+    pick = _picker(settings, generator)
+    cache = DynamicCache(config=target.config.get_text_config())
+    cache.activate_past_recording()  # lets crop() roll sliding-window layers back
+
+    # Round 0, the prefill: the target reads the prompt and chooses one token on its own.
+    out = verify_step(target, cache, torch.tensor([prompt], device=device), 0, **prefill_inputs)
+    logits = out.logits[0, -1:].float()  # (1, vocab)
+    _, token, p, draws = accept([], [], logits, settings, generator)
+    ctx = Context(prompt + [token], out.hidden_states[-1][:, -1:], out.shared_kv_states)
+    yield Step(len(prompt), prompt, [], [], logits, p, draws, 0, token, [token])
+
+    k = settings.k
+    while len(ctx.ids) - len(prompt) < settings.max_new_tokens and ctx.ids[-1] not in eos:
+        position = len(ctx.ids)  # where the first draft goes
+        room = settings.max_new_tokens - (position - len(prompt))  # tokens still wanted, the bonus included
+        k_round = min(k, room - 1)
+        drafted, qs = drafter.propose(ctx, k_round, pick) if k_round > 0 else ([], [])  # lookup may find fewer
+        # verify: one target forward over the last kept token and every draft, (1, k + 1) tokens
+        out = verify_step(target, cache, torch.tensor([[ctx.ids[-1], *drafted]], device=device), position - 1)
+        logits = out.logits[0].float()  # (k + 1, vocab)
+        accepted, token, p, draws = accept(drafted, qs, logits, settings, generator)
+        emitted = _until_eos(drafted[:accepted] + [token], eos)[:room]
+        stale = len(drafted) - accepted
+        cache.crop(-stale)  # forget the rejected drafts' K/V
+        step = Step(position, ctx.ids, drafted, qs, logits, p, draws, accepted, token, emitted)
+        kv = trim_kv(out.shared_kv_states, stale, settings.kv, position + accepted + 1)
+        ctx = Context(ctx.ids + emitted, out.hidden_states[-1][:, accepted : accepted + 1], kv)
+        if settings.schedule == "heuristic" and drafted:
+            k = k + 2 if accepted == len(drafted) else max(1, k - 1)
+        yield step
+
+
+class _Stopwatch:
+    """The recorder's clock, outside the loop: forward hooks note when the target's last forward
+    started and ended. On CUDA every reading waits for the GPU first."""
+
+    def __init__(self, target: torch.nn.Module, device: torch.device):
+        self.sync = device.type == "cuda"
+        self.forward = (0.0, 0.0)  # (start, end) of the target's last forward
+        self.hooks = [target.register_forward_pre_hook(lambda *_: self._mark(0)),
+                      target.register_forward_hook(lambda *_: self._mark(1))]
+
+    def now(self) -> float:
+        if self.sync:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def _mark(self, end: int) -> None:
+        self.forward = (self.forward[0], self.now()) if end else (self.now(), 0.0)
+
+    def close(self) -> None:
+        for hook in self.hooks:
+            hook.remove()
+
+
+def _round(index: int, step: Step, t_draft: float, t_verify: float, t_rest: float) -> Round:
+    """A `Step` as a trace keeps it: q(x), p(x) and the target's choices, not (k, vocab) tensors."""
+    probs = step.logits.softmax(-1) if step.p is None else step.p  # (k + 1, vocab)
+    # the prefill's top token is read off the distribution its token was drawn from, as it always was
+    top = step.p if index == 0 and step.p is not None else step.logits
+    tv = None
+    if step.p is not None and step.drafted:  # per-round TV, which 03 and 04 plot: drafted from q and
+        # verified against q, so exact (tv ≈ 0 by construction; tests check it, rules explains it)
+        tv = rules.tv_distance(rules.emitted_distribution(step.p[0], step.qs[0], step.qs[0]), step.p[0])
+    return Round(
+        index=index,
+        position=step.position,
+        k=len(step.drafted),
+        drafted=tuple(step.drafted),
+        draft_probs=tuple(float(step.qs[j][t]) for j, t in enumerate(step.drafted)),
+        target_probs=tuple(float(probs[j, t]) for j, t in enumerate(step.drafted)),
+        target_top=tuple(top.argmax(-1).tolist()),
+        accepted=step.accepted,
+        emitted=tuple(step.emitted),
+        t_draft=t_draft,
+        t_verify=t_verify,
+        t_rest=t_rest,
+        tv=tv,
+    )
 
 
 @torch.no_grad()
@@ -280,126 +459,33 @@ def speculate(
 ) -> Trace:
     """Speculative decoding in the open. input_ids: (1, prompt_len). Returns a `Trace`.
 
-    settings: k, max_new_tokens, temperature, top_p, schedule, kv and seed (`Decoding`; the
-    glass box is always lossless). `prefill_inputs` (pixel_values, ...) go to the target's prefill
-    only: images and audio reach the drafter through the target's K/V, never directly. `record`,
-    if given, receives a `SampledRound` for every sampled round with drafts (see `sampled_rounds`).
+    Runs `speculative_loop` (the loop to read) and records it: each round timed (drafting, the
+    target's forward, the rest) and summarized as a `Round`. settings: k, max_new_tokens,
+    temperature, top_p, schedule, kv and seed (`Decoding`; the glass box is always lossless).
+    `prefill_inputs` (pixel_values, ...) go to the target's prefill only: images and audio reach
+    the drafter through the target's K/V, never directly. `record`, if given, receives a
+    `SampledRound` for every sampled round with drafts (see `sampled_rounds`).
     """
     check_model_inputs(prefill_inputs)
-    k, max_new_tokens, temperature, top_p = settings.k, settings.max_new_tokens, settings.temperature, settings.top_p
-    schedule, kv, seed = settings.schedule, settings.kv, settings.seed
     if isinstance(drafter, torch.nn.Module):  # an assistant model; anything else proposes drafts itself
         drafter = MTPDrafter(target, drafter)
-    device = input_ids.device
-    sync = device.type == "cuda"
     eos = {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id or ())
-    generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
-    pick = _picker(temperature, top_p, generator)
-
-    def now() -> float:
-        if sync:
-            torch.cuda.synchronize()
-        return time.perf_counter()
-
-    cache = DynamicCache(config=target.config.get_text_config())
-    cache.activate_past_recording()  # lets crop() roll sliding-window layers back
-
-    def forward(tokens: list[int], start: int, **extra: Any) -> Any:
-        ids = torch.tensor([tokens], device=device)
-        return target(
-            input_ids=ids,
-            **cache_kwargs(target, cache),
-            attention_mask=torch.ones(1, start + len(tokens), dtype=torch.long, device=device),
-            position_ids=torch.arange(start, start + len(tokens), device=device)[None],
-            use_cache=True,
-            output_hidden_states=True,  # the drafter reads the last one
-            return_shared_kv_states=True,  # ... and the target's K/V
-            **extra,
-        )
-
-    def target_dist(logits: torch.Tensor) -> torch.Tensor:
-        return logits if temperature == 0.0 else rules.warp(logits, temperature, top_p)
-
-    # Round 0, the prefill: the target reads the prompt and produces one token on its own.
-    t_start = now()
-    prompt = input_ids[0].tolist()
-    out = forward(prompt, 0, **prefill_inputs)
-    t_verify = now() - t_start
-    p0 = target_dist(out.logits[0, -1].float())
-    first = int(p0.argmax()) if temperature == 0.0 else int(torch.multinomial(p0, 1, generator=generator))
-    ctx = Context(prompt + [first], out.hidden_states[-1][:, -1:], out.shared_kv_states)
-    t_end = now()
-    rounds = [
-        Round(0, len(prompt), 0, (), (), (), (int(p0.argmax()),), 0, (first,), 0.0, t_verify,
-              t_end - t_start - t_verify)
-    ]
-
-    k_now = k
-    while len(ctx.ids) - len(prompt) < max_new_tokens and ctx.ids[-1] not in eos:
-        t0 = now()
-        position = len(ctx.ids)  # where the first draft goes
-        k_round = min(k_now, max_new_tokens - (len(ctx.ids) - len(prompt)) - 1)
-        drafted, qs = drafter.propose(ctx, k_round, pick) if k_round > 0 else ([], [])
-        k_round = len(drafted)  # prompt lookup may find fewer
-        t1 = now()
-        out = forward([ctx.ids[-1]] + drafted, position - 1)  # verify all drafts in one pass
-        t2 = now()
-        logits = out.logits[0].float()  # (k + 1, vocab)
-        d = torch.tensor(drafted, dtype=torch.long, device=device)
-        if temperature == 0.0:
-            accepted, nxt = rules.greedy_accept(d, logits)
-            p = None
-        else:
-            p = rules.warp(logits, temperature, top_p)  # (k + 1, vocab)
-            q = torch.stack(qs) if qs else p[:0]
-            draws: list[float] = []
-            accepted, nxt = rules.rejection_sample(d, q, p, generator, draws)
-        emitted = drafted[:accepted] + [nxt]
-        for i, t in enumerate(emitted):  # stop at EOS like generate does
-            if t in eos:
-                emitted = emitted[: i + 1]
-                break
-        emitted = emitted[: max_new_tokens - (len(ctx.ids) - len(prompt))]
-        if record is not None and p is not None and drafted:
-            record.append(_sampled_round(len(rounds), ctx.ids, drafted, qs, p, draws, accepted, nxt, emitted,
-                                         temperature))
-        cache.crop(-(k_round - accepted))  # forget the rejected drafts' K/V
-        kept = _trim_kv(out.shared_kv_states, k_round - accepted, kv, position + accepted + 1)
-        ctx = Context(ctx.ids + emitted, out.hidden_states[-1][:, accepted : accepted + 1], kept)
-        if schedule == "heuristic" and k_round > 0:
-            k_now = k_now + 2 if accepted == k_round else max(1, k_now - 1)
-        t3 = now()
-        all_p = logits.softmax(-1) if p is None else p
-        tv = None
-        if p is not None and drafted:  # drafted from q and verified against q: exact, tv ≈ 0
-            tv = rules.tv_distance(rules.emitted_distribution(p[0], qs[0], qs[0]), p[0])
-        rounds.append(
-            Round(
-                index=len(rounds),
-                position=position,
-                k=k_round,
-                drafted=tuple(drafted),
-                draft_probs=tuple(float(qs[j][t]) for j, t in enumerate(drafted)),
-                target_probs=tuple(float(all_p[j, t]) for j, t in enumerate(drafted)),
-                target_top=tuple(logits.argmax(-1).tolist()),
-                accepted=accepted,
-                emitted=tuple(emitted),
-                t_draft=t1 - t0,
-                t_verify=t2 - t1,
-                t_rest=t3 - t2,
-                tv=tv,
-            )
-        )
-    return Trace(
-        path="glassbox",
-        drafter=drafter.name,
-        pair=pair,
-        prompt_ids=tuple(prompt),
-        rounds=tuple(rounds),
-        settings=replace(settings, lossless=True),
-        wall=now() - t_start,
-    )
-
+    clock, rounds = _Stopwatch(target, input_ids.device), []
+    try:
+        t_start = t0 = clock.now()
+        for step in speculative_loop(target, drafter, input_ids, settings, eos, **prefill_inputs):
+            (t1, t2), t3 = clock.forward, clock.now()  # the round's verify forward ran from t1 to t2
+            rounds.append(_round(len(rounds), step, t1 - t0 if rounds else 0.0, t2 - t1, t3 - t2))
+            if record is not None and step.p is not None and step.drafted:
+                record.append(_sampled_round(len(rounds) - 1, step.context, step.drafted, step.qs, step.p,
+                                             step.draws, step.accepted, step.token, step.emitted,
+                                             settings.temperature))
+            t0 = clock.now()
+        wall = clock.now() - t_start
+    finally:
+        clock.close()
+    return Trace(path="glassbox", drafter=drafter.name, pair=pair, prompt_ids=tuple(input_ids[0].tolist()),
+                 rounds=tuple(rounds), settings=replace(settings, lossless=True), wall=wall)
 
 
 def sampled_rounds(

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from labkit.errors import MediaError
+from labkit.glassbox import draft_step
 from labkit.trace import Decoding
 
 SAMPLE_RATE = 16_000  # Gemma 4's audio feature extractor works at 16 kHz
@@ -367,18 +368,13 @@ def drafter_attention(pair: Any, input_ids: torch.Tensor, **media: torch.Tensor)
     """
     out = pair.target(input_ids=input_ids, **media, use_cache=False, output_hidden_states=True,
                       return_shared_kv_states=True)
-    first = out.logits[0, -1].argmax().view(1, 1)
-    embed = pair.target.get_input_embeddings()(first)
-    n = input_ids.shape[1]
+    first = out.logits[0, -1].argmax().view(1, 1)  # (1, 1)
     drafter = pair.drafter
     before = drafter.config._attn_implementation
     drafter.set_attn_implementation("eager")  # sdpa does not return attention weights
-    try:
-        step = drafter(inputs_embeds=torch.cat([embed, out.hidden_states[-1][:, -1:]], dim=-1),
-                       position_ids=torch.tensor([[n]], device=input_ids.device),
-                       shared_kv_states=dict(out.shared_kv_states),
-                       attention_mask=torch.ones(1, n + 1, dtype=torch.long, device=input_ids.device),
-                       output_attentions=True)
+    try:  # the first token sits at position n, after the prompt's n tokens
+        step = draft_step(drafter, pair.target.get_input_embeddings(), first, out.hidden_states[-1][:, -1:],
+                          dict(out.shared_kv_states), input_ids.shape[1], output_attentions=True)
     finally:
         drafter.set_attn_implementation(before)
     return [a[0, :, -1].float().mean(0).cpu() for a in step.attentions]

@@ -136,3 +136,25 @@ def test_sampled_rounds_record_the_draws_the_loop_made(pair):
                 assert all(m >= 0 for *_, m in rec.top) and dict((t, m) for t, *_, m in rec.top)[rec.token] > 0
     with pytest.raises(ValueError):
         sampled_rounds(target, drafter, prompts(1)[0], Decoding(temperature=0.0))
+
+
+def test_the_loop_fits_one_screen_and_the_recorder_times_it_from_outside(pair):
+    """Issue 40: `speculative_loop` (what a learner reads) fits one screen, holds no timing code, and
+    yields the same tokens `speculate` records; the recorder's hooks time every round and go away."""
+    import inspect
+
+    from labkit import glassbox
+
+    source = inspect.getsource(glassbox.speculative_loop)
+    assert len(source.splitlines()) <= 61 and "perf_counter" not in source and "tv" not in source.split()
+    target, drafter = pair
+    ids = prompts(1)[0]
+    settings = Decoding(k=3, max_new_tokens=20, temperature=1.0, seed=2)
+    trace = speculate(target, drafter, ids, settings)
+    steps = list(glassbox.speculative_loop(target, glassbox.MTPDrafter(target, drafter), ids, settings))
+    assert [s.emitted for s in steps] == [list(r.emitted) for r in trace.rounds]
+    assert [s.accepted for s in steps] == [r.accepted for r in trace.rounds]
+    assert trace.rounds[0].t_draft == 0.0
+    assert all(r.t_verify > 0 and r.t_draft >= 0 and r.t_rest >= 0 for r in trace.rounds)
+    assert sum(r.seconds for r in trace.rounds) <= trace.wall
+    assert not target._forward_hooks and not target._forward_pre_hooks  # the stopwatch let go
