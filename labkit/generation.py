@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from labkit.tracing import trace_generate
 from labkit.trace import Decoding, Trace
 
 PATHS = ("plain", "transformers", "glassbox")
+DECODING_FIELDS = tuple(f.name for f in fields(Decoding))  # k, max_new_tokens, temperature, ...
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "data" / "prompts"
 
 
@@ -127,25 +128,21 @@ def check_settings(pair: Any, n_prompt: int, settings: Decoding, path: str) -> N
 def run(
     pair: Any,
     prompt: str | Sequence[int] | torch.Tensor,
+    settings: Decoding | None = None,
     *,
     path: str = "transformers",
-    k: int = 4,
-    max_new_tokens: int = 64,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
-    schedule: str = "constant",
-    lossless: bool = True,
-    kv: str = "exact",
     drafter: str = "mtp",
     chat: bool = False,
-    seed: int | None = 0,
     stop_at_eos: bool = True,
-    **model_inputs: Any,
+    **overrides: Any,
 ) -> Trace:
     """Generate from `prompt` along `path` and return the trace, with decoded pieces attached.
 
-    The decoding keywords (k, max_new_tokens, temperature, top_p, schedule, lossless, kv, seed)
-    become one `Decoding`, which the trace keeps (`trace.settings`).
+    settings: one `Decoding` (k, max_new_tokens, temperature, top_p, schedule, lossless, kv, seed;
+    `Decoding()` if omitted), handed on as it is; keywords of those names override its fields, as
+    transformers' `generate` takes a `GenerationConfig` and keywords: `run(pair, p, k=2)` and
+    `run(pair, p, Decoding(k=2))` are the same call. The trace keeps the settings (`trace.settings`).
+    Any other keyword (pixel_values, ...) goes to the model.
 
     lossless: for path "transformers" with sampling, verify argmax drafts as the point masses they
     are (`labkit.tracing.lossless`), so the output is distributed exactly like the target's. On by
@@ -154,9 +151,14 @@ def run(
     drafter: for path "glassbox", "mtp" (the pair's drafter), "prompt-lookup", "none" (the target
     alone on the same loop), or a causal LM to use as an independent draft model (labkit.methods).
     """
+    if settings is not None and not isinstance(settings, Decoding):
+        raise BadInputError(f"settings must be a labkit Decoding, e.g. Decoding(k=4), not {type(settings).__name__}; "
+                            "or pass the settings as keywords (k=4, temperature=0.7, ...)")
     ids = encode(pair, prompt, chat=chat)
-    settings = Decoding(k=k, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                        schedule=schedule, lossless=lossless, kv=kv, seed=seed)
+    fixed = {name: overrides.pop(name) for name in DECODING_FIELDS if name in overrides}
+    settings = Decoding() if settings is None else settings
+    settings = replace(settings, **fixed) if fixed else settings
+    model_inputs = overrides
     check_settings(pair, ids.shape[1], settings, path)
     tok = _text_tokenizer(pair.tokenizer)
     # The target's own stop tokens (a chat model also ends its turn: Gemma 4's <turn|>), else <eos>.
@@ -196,9 +198,10 @@ def tour_runner(pair: Any, *, load: Callable[[str | None], Any] | None = None, r
             loaded = (load or load_pair)(None if name == "pocket" else name)
             current.update(name=name, pair=loaded)
         chosen = current["pair"]
-        kw = {**asdict(settings), "stop_at_eos": False}  # same length on both paths, for the replay
-        timed = time_paths({"plain": lambda: run(chosen, prompt, path="plain", **kw),
-                            "speculative": lambda: run(chosen, prompt, path="transformers", **kw)}, repeats=repeats)
+        kw = {"stop_at_eos": False}  # same length on both paths, for the replay
+        timed = time_paths({"plain": lambda: run(chosen, prompt, settings, path="plain", **kw),
+                            "speculative": lambda: run(chosen, prompt, settings, path="transformers", **kw)},
+                           repeats=repeats)
         return chosen.label, timed["plain"], timed["speculative"]
 
     return run_both

@@ -122,3 +122,30 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     GOLDEN.write_text(json.dumps(record(), indent=None, separators=(",", ":")) + "\n")
     print(f"wrote {GOLDEN} ({GOLDEN.stat().st_size:,} bytes)")
+
+
+def test_run_takes_one_decoding_and_keywords_override_it():
+    """`labkit.run(pair, prompt, settings, **overrides)`, as `generate` takes a GenerationConfig: a
+    Decoding and the same settings as keywords give the same trace; keywords override its fields."""
+    import labkit
+    from labkit import generation
+    from labkit.errors import BadInputError
+    from labkit.trace import Decoding
+
+    pair = labkit.load_pair(device="cpu")
+    prompt = generation.load_prompts("code", limit=1)[0]
+    settings = Decoding(k=2, max_new_tokens=8, temperature=1.0, seed=3)
+    for path in ("transformers", "glassbox"):
+        by_keywords = generation.run(pair, prompt, path=path, k=2, max_new_tokens=8, temperature=1.0, seed=3)
+        given = generation.run(pair, prompt, settings, path=path)
+        assert given.settings == by_keywords.settings == settings
+        assert _trace(given) == _trace(by_keywords)
+        overridden = generation.run(pair, prompt, settings, path=path, temperature=0.0)
+        assert overridden.settings == Decoding(k=2, max_new_tokens=8, temperature=0.0, seed=3)
+        assert overridden.new_ids == generation.run(pair, prompt, path=path, k=2, max_new_tokens=8).new_ids
+    try:
+        generation.run(pair, prompt, {"k": 2})
+    except BadInputError as e:
+        assert "Decoding" in str(e)
+    else:
+        raise AssertionError("a dict for settings must be refused with a clear error")
