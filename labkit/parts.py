@@ -6,7 +6,7 @@ forward from k). `02_inside_the_mtp_drafter` goes one level down and builds the 
 the assistant's own modules (`labkit.architecture.assistant_layers`, `assistant_logits`).
 
 Both run without a KV cache: each call recomputes the whole context, which is slow but leaves
-nothing hidden. The glass-box loop (`labkit.glassbox.speculate`) is the cached, fast version.
+nothing hidden. The glass-box loop (`labkit.glassbox.speculative_loop`) is the cached, fast version.
 Left out: sampling (the pieces are greedy), batches.
 """
 

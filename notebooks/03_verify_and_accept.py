@@ -60,8 +60,8 @@ settings = dict(k=4, max_new_tokens=24, stop_at_eos=False)
 # Every kept token is one the target would have produced itself, so the text cannot change.
 # (Exercise 1 asks you to write this rule yourself.)
 #
-# Step through the rounds of a real generation (the glass-box loop, `labkit.glassbox.speculate`,
-# which does what transformers does in plain sight). Each round shows the drafter's probability
+# Step through the rounds of a real generation (the glass-box loop, `labkit.glassbox.speculative_loop`:
+# one screen that does what transformers does in plain sight; `glassbox.speculate` records it). Each round shows the drafter's probability
 # `q(x)` and the target's `p(x)` for every drafted token, the verdict, and the target's own token.
 
 # %% tags=["live"]
