@@ -42,9 +42,7 @@ from transformers import (
 from transformers.initialization import no_init_weights
 
 from labkit.glassbox import cache_kwargs
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = REPO_ROOT / "data" / "configs"  # one folder per model, named like the hub id
+from labkit.paths import CONFIG_DIR
 MODELS = {  # short name -> hub id of the target; the assistant is "<id>-assistant"
     "E2B": "google/gemma-4-E2B-it",
     "E4B": "google/gemma-4-E4B-it",

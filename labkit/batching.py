@@ -29,10 +29,11 @@ from transformers import DynamicCache
 
 from labkit.experiments import CostModel, time_samples
 from labkit.glassbox import draft_step, trim_kv, verify_step
+from labkit.loading import Pair
 
 
 @torch.inference_mode()
-def batch_costs(pair: Any, batches: Sequence[int] = (1, 2, 4, 8, 16, 32, 64), k: int = 4, context: int = 64,
+def batch_costs(pair: Pair, batches: Sequence[int] = (1, 2, 4, 8, 16, 32, 64), k: int = 4, context: int = 64,
                 repeats: int = 5, seed: int = 0) -> list[dict[str, float]]:
     """Seconds, per batch size B, of one target forward over B × 1 tokens (`plain`), over
     B × (k + 1) tokens (`verify`), and one drafter step for B rows (`draft`), each after a
@@ -71,7 +72,7 @@ def costs_at(row: dict[str, float], k: int, loop: CostModel) -> CostModel:
 
 
 @torch.inference_mode()
-def batched_run(pair: Any, prompt_ids: torch.Tensor, batch: int, k: int = 4,
+def batched_run(pair: Pair, prompt_ids: torch.Tensor, batch: int, k: int = 4,
                 max_new_tokens: int = 48) -> dict[str, Any]:
     """Greedy decoding of `batch` copies of one prompt (1, T), plain then speculative with the
     MTP drafter: wall seconds of each (prefill and decoding apart), tokens per target forward and

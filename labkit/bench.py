@@ -24,14 +24,15 @@ import torch
 
 from labkit import metrics
 from labkit.errors import BadInputError
-from labkit.generation import _text_tokenizer, check_settings, encode
+from labkit.generation import check_settings, encode, text_tokenizer
 from labkit.methods import check_draft_model, check_method, count_forwards, drafting, generate_kwargs, glassbox_drafter
 from labkit.glassbox import speculate
+from labkit.loading import Pair
 from labkit.trace import Decoding
 from labkit.tracing import drafter_settings, generation_config, trace_generate
 
 
-def _timed_generate(pair: Any, ids: torch.Tensor, cfg: Any, seed: int, **kw: Any) -> tuple[list[int], float]:
+def _timed_generate(pair: Pair, ids: torch.Tensor, cfg: Any, seed: int, **kw: Any) -> tuple[list[int], float]:
     torch.manual_seed(seed)
     sync = ids.device.type == "cuda"
     if sync:
@@ -49,7 +50,7 @@ def _fastest(repeats: int, run: Callable[[], Any], seconds: Callable[[Any], floa
 
 
 def bench(
-    pair: Any,
+    pair: Pair,
     prompts: Sequence[str],
     *,
     method: str = "mtp",
@@ -74,7 +75,7 @@ def bench(
     tasks = list(tasks) if tasks is not None else ["all"] * len(prompts)
     if len(tasks) != len(prompts):
         raise BadInputError(f"{len(tasks)} task names for {len(prompts)} prompts: give one per prompt")
-    tok = _text_tokenizer(pair.tokenizer)
+    tok = text_tokenizer(pair.tokenizer)
     cfg = generation_config(
         max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
         eos_token_id=None, pad_token_id=tok.pad_token_id,

@@ -13,7 +13,14 @@ from typing import Any
 
 import torch
 
-from labkit import metrics, rules
+from labkit import architecture, media, methods, metrics, parts, rules
+from labkit.architecture import knee
+from labkit.batching import costs_at
+from labkit.experiments import CostModel
+from labkit.generation import encode, load_prompts
+from labkit.glassbox import MTPDrafter, speculate
+from labkit.media import token_runs
+from labkit.paths import MEDIA_DIR
 from labkit.trace import Decoding, Round, Trace
 
 
@@ -75,8 +82,6 @@ def check_expected_tau(fn: Callable[[float, int], float]) -> None:
 
 def check_token_runs(fn: Callable[[Sequence[int], int], list[tuple[int, int]]]) -> None:
     """06_multimodal: the (start, end) runs of one token id in a sequence, as labkit.media finds them."""
-    from labkit.media import token_runs
-
     gen = torch.Generator().manual_seed(6)
     cases = [[], [8], [8, 8, 8], [1, 2, 3], [8, 1, 8, 8, 2]]
     cases += [torch.randint(0, 3, (n,), generator=gen).add(7).tolist() for n in range(1, 40)]
@@ -179,10 +184,6 @@ def check_speculative_round(fn: Callable, pair, k: int = 6, prompts: int = 4) ->
     labkit's glass-box loop on the same prompt, and must call the target exactly once. On the
     pocket pair the first four prose prompts accept 5, 6, 5 and 0 of 6 drafts: every branch runs.
     """
-    from labkit import parts
-    from labkit.generation import encode, load_prompts
-    from labkit.glassbox import speculate
-
     draft = parts.draft_fn(pair)
     accepted = []
     for text in load_prompts("prose", limit=prompts):
@@ -212,8 +213,6 @@ def check_verification_cost(fn: Callable[[Sequence[tuple[int, float]], int], flo
 
 def check_knee(fn: Callable[[Sequence[tuple[int, float]]], float]) -> None:
     """01_one_token_at_a_time: the knee of a cost curve, as `labkit.architecture.knee` finds it."""
-    from labkit.architecture import knee
-
     gen = torch.Generator().manual_seed(1)
     ns = (1, 2, 4, 8, 16)
     cases = {
@@ -232,10 +231,6 @@ def check_knee(fn: Callable[[Sequence[tuple[int, float]]], float]) -> None:
 def check_mtp_round(fn: Callable, pair, k: int = 4, prompts: int = 3) -> None:
     """02_inside_the_mtp_drafter: a drafting round from the assistant's parts,
     fn(drafter, embed, ids, hidden, shared_kv, k) → k draft ids, equal to labkit's MTPDrafter."""
-    from labkit import parts
-    from labkit.generation import encode, load_prompts
-    from labkit.glassbox import MTPDrafter
-
     reference = MTPDrafter(pair.target, pair.drafter)
     for text in load_prompts("prose", limit=prompts):
         ids = encode(pair, text)[0].tolist()
@@ -252,8 +247,6 @@ def check_mtp_round(fn: Callable, pair, k: int = 4, prompts: int = 3) -> None:
 
 
 def _shipped_summaries() -> dict:
-    from labkit import architecture
-
     return {s: architecture.assistant_summary(architecture.load_config(s), architecture.load_config(f"{s}-assistant"))
             for s in architecture.MODELS}
 
@@ -272,8 +265,6 @@ def check_rows_scored(fn: Callable[[int, int, int], int]) -> None:
 
 def check_kv_source_layers(fn: Callable[[list[str], int], dict[str, int]]) -> None:
     """02_inside_the_mtp_drafter: the two target layers whose K/V the assistant reads."""
-    from labkit import architecture
-
     for name, s in _shipped_summaries().items():
         cfg = architecture.load_config(name).get_text_config()
         types = [t.removesuffix("_attention") for t in cfg.layer_types]
@@ -288,13 +279,11 @@ def check_audio_token_prediction(prediction: dict[str, int], pair: object) -> No
     processor (`labkit.media`), and a guess within one token passes."""
     import json
 
-    from labkit import media
-
-    sounds = [r["file"] for r in json.loads((media.MEDIA_DIR / "samples.json").read_text())
+    sounds = [r["file"] for r in json.loads((MEDIA_DIR / "samples.json").read_text())
               if r["modality"] == "audio"]
     missed = []
     for name in sounds:
-        wave = media.load_audio(media.MEDIA_DIR / name)
+        wave = media.load_audio(MEDIA_DIR / name)
         inputs = media.media_inputs(pair, "Describe the sound.", audio=wave, sampling_rate=media.SAMPLE_RATE)
         measured = sum(e - s for s, e in media.soft_token_spans(inputs["input_ids"], pair.target.config)["audio"])
         guess = prediction.get(name)
@@ -315,8 +304,6 @@ def check_untrained_question(prediction: dict[str, object], plain: object, spec:
     assert guess is not None, "put your guess for 'same' in the dict before measuring"
     print(f"same tokens: you predicted {bool(guess)}, measured {same}")
     if "tau" in prediction and prediction["tau"] is not None:
-        from labkit import metrics
-
         print(f"tau: you predicted {float(prediction['tau']):.2f}, measured {metrics.tau(spec):.2f}")
     assert plain.temperature == 0 and spec.temperature == 0, "measure with greedy decoding (temperature 0)"
     assert bool(guess) == same, "greedy verification keeps only tokens the target itself would pick: think again"
@@ -366,8 +353,6 @@ def check_alpha_from_rounds(fn: Callable[[Sequence[Round]], float]) -> None:
 
 def check_best_k_for_costs(fn: Callable[[Any, float, Sequence[int]], int]) -> None:
     """05_speed_and_cost: the k with the highest predicted speedup, from a fitted CostModel and alpha."""
-    from labkit.experiments import CostModel
-
     settings = [CostModel(t_target=0.02, loop_plain=o, t_draft=d, verify=(0.02 - s, s), loop_round=(o, 0.0),
                           prefill=0.05)
                 for o in (0.0, 0.004) for d in (0.001, 0.004) for s in (0.0, 0.003)]
@@ -385,10 +370,6 @@ def check_hybrid_drafter(fn: Callable, pair, k: int = 4, per_task: int = 2) -> N
     """08_choosing_a_drafter: fn(ctx, k, pick, lookup, mtp) → (drafts, qs), prompt lookup's drafts
     when it finds a match, else the MTP drafter's. Run through the glass box on quote and prose
     prompts: the output must be the target's, and the drafts exactly the rule's."""
-    from labkit import methods
-    from labkit.generation import encode
-    from labkit.glassbox import speculate
-
     lookup, mtp = methods.glassbox_drafter("prompt-lookup", pair), methods.glassbox_drafter("mtp", pair)
 
     class Yours:
@@ -484,8 +465,6 @@ def check_alpha_needed(fn: Callable[[Any, float, int], float]) -> None:
     """05_speed_and_cost: fn(costs, speedup, k) → the per-token acceptance α at which the cost model
     (coin-model tokens per round) predicts exactly `speedup` at k drafts per round, or nan when no
     α ≤ 1 reaches it. Checked against bisection on `CostModel.speedup`."""
-    from labkit.experiments import CostModel
-
     def want(costs: Any, target: float, k: int) -> float:
         lo, hi = 0.0, 1.0
         if costs.speedup(metrics.expected_tau(hi, k), k) < target:
@@ -549,9 +528,6 @@ def check_serving_k(fn: Callable[[dict, int, Any, float, Sequence[int]], int]) -
     the batch size of `row` (a recorded batch-cost row, verification measured at k0), with the loop's
     work from `loop` (`batching.costs_at`) and coin-model tokens per round; 0 when no k in ks is
     predicted faster than plain decoding (serve without drafting). Checked on synthetic rows."""
-    from labkit.batching import costs_at
-    from labkit.experiments import CostModel
-
     loop = CostModel(t_target=0.02, loop_plain=0.002, t_draft=0.004, verify=(0.02, 0.001), loop_round=(0.002, 0.0002),
                      prefill=0.05)
     rows = [{"batch": b, "plain": 0.02 * (1 + b / 32), "verify": 0.02 * (1 + 5 * b / 32) + 0.002, "draft": 0.004 * (1 + b / 64)}

@@ -10,8 +10,10 @@ import argparse
 import json
 import sys
 
-from labkit.errors import LabkitError
-from labkit.methods import METHODS
+from labkit import metrics, style
+from labkit.doctor import diagnose
+from labkit.errors import BadInputError, LabkitError
+from labkit.methods import METHODS, load_draft_model, load_tasks
 
 
 def _load(args: argparse.Namespace):  # noqa: ANN202
@@ -21,7 +23,6 @@ def _load(args: argparse.Namespace):  # noqa: ANN202
 
 
 def tour(args: argparse.Namespace) -> int:
-    from labkit import metrics, style
     from labkit.generation import load_prompts, run
 
     pair = _load(args)
@@ -51,9 +52,7 @@ def read_prompts(spec: str, n: int) -> tuple[list[str], list[str] | None]:
     or a .jsonl file of {"text": ..., "task": ...} rows (every row; "task" optional)."""
     from pathlib import Path
 
-    from labkit.errors import BadInputError
     from labkit.generation import load_prompts
-    from labkit.methods import load_tasks
 
     if spec in ("prose", "code", "both"):
         kinds = ["prose", "code"] if spec == "both" else [spec]
@@ -67,8 +66,6 @@ def read_prompts(spec: str, n: int) -> tuple[list[str], list[str] | None]:
 
 def bench(args: argparse.Namespace) -> int:
     from labkit.bench import bench as run_bench
-    from labkit.methods import load_draft_model
-
     from labkit.loading import read_config
 
     prompts, tasks = read_prompts(args.prompts, args.n)
@@ -91,8 +88,6 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def doctor(args: argparse.Namespace) -> int:
-    from labkit.doctor import diagnose
-
     return diagnose()
 
 

@@ -22,6 +22,7 @@ import torch
 
 from labkit.architecture import assistant_summary, record_shapes
 from labkit.glassbox import draft_step
+from labkit.loading import Pair
 from labkit.plots import INK, styled
 from labkit.style import COLORS
 
@@ -38,7 +39,7 @@ def _input_shape(module: torch.nn.Module) -> Iterator[list[tuple]]:
 
 
 @torch.no_grad()
-def measure_round(pair: Any, prompt: str, k: int = 3) -> dict[str, Any]:
+def measure_round(pair: Pair, prompt: str, k: int = 3) -> dict[str, Any]:
     """One greedy drafting round after `prompt` (and the target's own next token), with shapes.
 
     Returns {"steps": [per-step dict of shapes, position, token in, draft], "kv": {kind: (K, V)

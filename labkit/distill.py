@@ -34,9 +34,9 @@ from pathlib import Path
 
 import torch
 
-from labkit.env import REPO_ROOT
 from labkit.fit import TrainConfig, device_of
 from labkit.fit import fit as fit_loop
+from labkit.paths import REPO_ROOT, RUNS_DIR  # noqa: F401  (distill.RUNS_DIR: 07 saves its runs there)
 
 
 @dataclass(frozen=True)
@@ -406,8 +406,6 @@ class LiveRecipe:
         return fit(drafter, target, data, steps=self.steps, k=self.k if k is None else k, batch=self.batch,
                    lr=self.lr, warmup=self.warmup, seed=self.seed, first=self.first, **kw)
 
-
-RUNS_DIR = REPO_ROOT / "runs"  # git-ignored: what a chapter trains, for its solutions to read back
 
 
 def fingerprint(model: torch.nn.Module) -> str:

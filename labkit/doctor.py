@@ -14,10 +14,16 @@ import json
 import platform
 import sys
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-REFERENCE = Path(__file__).resolve().parents[1] / "data" / "doctor_reference.json"
+from labkit import env
+from labkit.errors import LabkitError
+from labkit.paths import DATA_DIR
+
+if TYPE_CHECKING:  # for annotations only: loading imports transformers, which doctor checks first
+    from labkit.loading import Pair
+
+REFERENCE = DATA_DIR / "doctor_reference.json"
 CHECKED = ("torch", "ipywidgets", "jupyterlab")  # beside python and transformers, which have their own checks
 
 
@@ -43,7 +49,7 @@ def _version(name: str) -> str | None:
         return None
 
 
-def speed_check(pair: Any, repeats: int = 3) -> float:
+def speed_check(pair: Pair, repeats: int = 3) -> float:
     """Seconds for the pocket target to decode 32 tokens alone and then with its drafter (k = 4),
     the fastest of `repeats` (after one warm-up), on one CPU thread: the workload every chapter is
     made of. One thread, because the chapters' time follows one core's speed (Python and small
@@ -73,9 +79,6 @@ def diagnose(print_line: Any = print) -> int:
     """Run every check, print one line each; 0 if the lab can run here, 1 if something blocks it."""
     from packaging.specifiers import SpecifierSet
 
-    from labkit import env
-    from labkit.errors import LabkitError
-
     blockers = 0
     env.quiet_torchao()  # loading a model imports torchao, whose CPU build logs missing CUDA kernels
 
@@ -101,11 +104,10 @@ def diagnose(print_line: Any = print) -> int:
 
     line(True, f"device {device} ({str(dtype).removeprefix('torch.')}), {torch.get_num_threads()} CPU threads")
     try:
-        from labkit import methods
-        from labkit.loading import load_pair
+        from labkit import loading, methods  # after the checks above: these import transformers
 
-        pair = load_pair()
-        load_pair("pocket-multimodal")
+        pair = loading.load_pair()
+        loading.load_pair("pocket-multimodal")
         methods.load_draft_model(pair)
         line(True, f"the pocket models load ({pair.label}, pocket multimodal, pocket draft model)")
     except LabkitError as e:

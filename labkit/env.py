@@ -28,14 +28,16 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from labkit import book
+from labkit import __version__, book
 from labkit.errors import UnsupportedVersionError
+from labkit.paths import REPO_ROOT
+
+if TYPE_CHECKING:  # for annotations only: loading imports env, and env only the standard library
+    from labkit.loading import Pair
 
 REPO_URL = "https://github.com/mtp-lab/mtp-lab"  # the lab's home; Colab installs from here
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # What pyproject.toml asks for: from the lowest release the version matrix passes (5.8 is the first
 # that knows `gemma4_assistant`, but 5.8.1 and 5.15.1 fail the lab's tests); 5.23.x cannot construct
@@ -239,7 +241,7 @@ def _pick_renderer(colab: bool) -> str:
     return str(pio.renderers.default) or "(plotly default)"  # a terminal or script keeps plotly's choice
 
 
-def describe_pair(pair: Any) -> str:
+def describe_pair(pair: Pair) -> str:
     """'pocket (…)' or 'real Gemma 4 pair', from a Pair-like object's `name` and `is_pocket`."""
     name = getattr(pair, "name", str(pair))
     if getattr(pair, "is_pocket", False):
@@ -247,7 +249,7 @@ def describe_pair(pair: Any) -> str:
     return f"{name}: a real Gemma 4 pair"
 
 
-def setup(seed: int = 0, pair: Any = None, quiet: bool = False, device: str | None = None) -> LabEnv:
+def setup(seed: int = 0, pair: Pair | None = None, quiet: bool = False, device: str | None = None) -> LabEnv:
     """Seed, pick device and display, check versions, print them; returns what was chosen.
 
     `pair`: a loaded pair (anything with `name` and `is_pocket`), to say which one the notebook uses.
@@ -271,8 +273,6 @@ def setup(seed: int = 0, pair: Any = None, quiet: bool = False, device: str | No
     if chosen == "cpu":
         threads = _cpu_threads()
         torch.set_num_threads(threads)
-
-    from labkit import __version__
 
     versions = {"python": platform.python_version()}
     versions.update({p: _version(p) or "not installed" for p in SHOWN_PACKAGES})

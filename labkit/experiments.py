@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from labkit import metrics
+from labkit import architecture, metrics
 from labkit.trace import Trace
 
 
@@ -254,8 +254,6 @@ def real_pair_costs(
     centroid head are negligible. The result is a *prediction*, not a measurement of the real pair.
     """
     from transformers import Gemma4AssistantForCausalLM
-
-    from labkit import architecture
 
     real = architecture.load_config(name).get_text_config()
     target = architecture.scaled_text_decoder(name, layers=layers, vocab_size=vocab_size)

@@ -19,21 +19,21 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from labkit.errors import BadInputError
+from labkit.experiments import time_paths
 from labkit.glassbox import speculate
-from labkit.loading import load_pair
+from labkit.loading import Pair, load_pair
 from labkit.methods import METHODS, glassbox_drafter
+from labkit.paths import PROMPTS_DIR
 from labkit.tracing import trace_generate
 from labkit.trace import Decoding, Trace
 
 PATHS = ("plain", "transformers", "glassbox")
 DECODING_FIELDS = tuple(f.name for f in fields(Decoding))  # k, max_new_tokens, temperature, ...
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "data" / "prompts"
 
 
 def load_prompts(kind: str = "prose", limit: int | None = None) -> list[str]:
@@ -46,13 +46,13 @@ def load_prompts(kind: str = "prose", limit: int | None = None) -> list[str]:
     return [r["text"] for r in rows][:limit]
 
 
-def _text_tokenizer(tokenizer: Any) -> Any:
+def text_tokenizer(tokenizer: Any) -> Any:
     return getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps the text tokenizer
 
 
-def encode(pair: Any, prompt: str | Sequence[int] | torch.Tensor, chat: bool = False) -> torch.Tensor:
+def encode(pair: Pair, prompt: str | Sequence[int] | torch.Tensor, chat: bool = False) -> torch.Tensor:
     """Token ids (1, n) on the pair's device, or a BadInputError saying what is wrong."""
-    tok = _text_tokenizer(pair.tokenizer)
+    tok = text_tokenizer(pair.tokenizer)
     if isinstance(prompt, (list, tuple)) and prompt and isinstance(prompt[0], str):
         raise BadInputError(
             f"got {len(prompt)} prompts; speculative decoding here runs one prompt at a time "
@@ -100,7 +100,7 @@ def _is_real(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and not math.isnan(x)
 
 
-def check_settings(pair: Any, n_prompt: int, settings: Decoding, path: str) -> None:
+def check_settings(pair: Pair, n_prompt: int, settings: Decoding, path: str) -> None:
     """A BadInputError saying what to change, for any setting the pair cannot run with."""
     k, max_new_tokens, temperature, top_p = settings.k, settings.max_new_tokens, settings.temperature, settings.top_p
     if path not in PATHS:
@@ -126,7 +126,7 @@ def check_settings(pair: Any, n_prompt: int, settings: Decoding, path: str) -> N
 
 
 def run(
-    pair: Any,
+    pair: Pair,
     prompt: str | Sequence[int] | torch.Tensor,
     settings: Decoding | None = None,
     *,
@@ -160,7 +160,7 @@ def run(
     settings = replace(settings, **fixed) if fixed else settings
     model_inputs = overrides
     check_settings(pair, ids.shape[1], settings, path)
-    tok = _text_tokenizer(pair.tokenizer)
+    tok = text_tokenizer(pair.tokenizer)
     # The target's own stop tokens (a chat model also ends its turn: Gemma 4's <turn|>), else <eos>.
     eos = (pair.target.generation_config.eos_token_id or tok.eos_token_id) if stop_at_eos else None
     if path == "glassbox":
@@ -177,7 +177,7 @@ def run(
     return trace.with_pieces(tok)
 
 
-def tour_runner(pair: Any, *, load: Callable[[str | None], Any] | None = None, repeats: int = 3
+def tour_runner(pair: Pair, *, load: Callable[[str | None], Any] | None = None, repeats: int = 3
                 ) -> Callable[[str, str, Decoding], tuple[str, Any, Any]]:
     """The `run` of `widgets.TourPanel` (`00_tour`): (pair box text, prompt, settings) → (the pair's
     label, plain decoding timed, speculative decoding timed), each an `experiments.Timed` whose
@@ -189,8 +189,6 @@ def tour_runner(pair: Any, *, load: Callable[[str | None], Any] | None = None, r
     is loaded with `load` (`labkit.load_pair` by default) and kept for the next run; one that cannot
     be loaded raises labkit's error and the last pair stays.
     """
-    from labkit.experiments import time_paths
-
     current = {"name": "pocket" if pair.is_pocket else pair.name, "pair": pair}
 
     def run_both(name: str, prompt: str, settings: Decoding) -> tuple[str, Any, Any]:
@@ -214,7 +212,7 @@ def first_difference(a: Sequence[int], b: Sequence[int]) -> int | None:
 
 
 @torch.no_grad()
-def next_logits(pair: Any, prompt: str | Sequence[int] | torch.Tensor, continuation: Sequence[int] = (),
+def next_logits(pair: Pair, prompt: str | Sequence[int] | torch.Tensor, continuation: Sequence[int] = (),
                 **model_inputs: Any) -> torch.Tensor:
     """(vocab,) the target's logits for the token after `prompt` + `continuation`, computed in the
     pair's precision by one forward over the whole sequence, returned as float32."""
@@ -223,7 +221,7 @@ def next_logits(pair: Any, prompt: str | Sequence[int] | torch.Tensor, continuat
     return pair.target(input_ids=seq, logits_to_keep=1, **model_inputs).logits[0, -1].float()
 
 
-def logit_gap(pair: Any, prompt: str | Sequence[int] | torch.Tensor, continuation: Sequence[int] = (),
+def logit_gap(pair: Pair, prompt: str | Sequence[int] | torch.Tensor, continuation: Sequence[int] = (),
               **model_inputs: Any) -> tuple[float, list[int]]:
     """(gap, [best, second]): how far apart the target's two best logits are for the token after
     `prompt` + `continuation`, in the pair's precision; 0 is an exact tie. Introduced in

@@ -28,10 +28,11 @@ from typing import Any
 import psutil
 import torch
 
-from labkit import env, pocket
+from labkit import env, media, pocket
 from labkit.errors import (
     ModelNotFoundError, NotEnoughMemoryError, OfflineError, PairError,
 )
+from labkit.paths import DRAFTER_DIR, MULTIMODAL_DIR, POCKET_DIR, TARGET_DIR, TOKENIZER_DIR
 
 KNOWN_TARGETS = ("google/gemma-4-E2B-it", "google/gemma-4-E4B-it", "google/gemma-4-26B-A4B-it",
                  "google/gemma-4-31B-it")
@@ -211,7 +212,7 @@ def available_memory_gb(device: torch.device) -> float | None:
 # ---------------------------------------------------------------- loading
 
 
-def _pocket_recipe(folder: Path = pocket.POCKET_DIR) -> str:
+def _pocket_recipe(folder: Path = POCKET_DIR) -> str:
     """"full" for a shipped pocket pair; "quick" for a placeholder built on this machine
     (scripts/build_pocket.py, scripts/train_multimodal.py), which says so in its BUILD.json."""
     build = folder / "BUILD.json"
@@ -252,7 +253,7 @@ def load_pair(
     is_pocket = target in (None, "pocket", "pocket-multimodal")
     pocket_media = target == "pocket-multimodal"
     if pocket_media:
-        target, drafter = pocket.MULTIMODAL_DIR / "target", drafter or pocket.MULTIMODAL_DIR / "drafter"
+        target, drafter = MULTIMODAL_DIR / "target", drafter or MULTIMODAL_DIR / "drafter"
         for folder in (target, drafter):
             if not (Path(folder) / "config.json").exists():
                 raise ModelNotFoundError(
@@ -260,8 +261,8 @@ def load_pair(
                     "`make pocket` or `python scripts/train_multimodal.py --quick --install` (a placeholder "
                     "pair, ~7 min on 2 CPU cores).")
     elif is_pocket:
-        target, drafter = pocket.TARGET_DIR, drafter or pocket.DRAFTER_DIR
-        for folder in (pocket.TARGET_DIR, pocket.DRAFTER_DIR):
+        target, drafter = TARGET_DIR, drafter or DRAFTER_DIR
+        for folder in (TARGET_DIR, DRAFTER_DIR):
             if not (Path(folder) / "config.json").exists():
                 raise ModelNotFoundError(
                     f"the pocket pair's weights are missing ({folder}). Build them with "
@@ -307,13 +308,11 @@ def load_pair(
     multimodal = t_cls is not _model_class(_text(t_cfg), "target")
     processor, media_unavailable = None, ""
     if pocket_media:  # built by labkit, never by AutoProcessor: the same on every install
-        from labkit.media import processor_from_folder
-
-        processor = processor_from_folder(target)
+        processor = media.processor_from_folder(target)
     elif multimodal:
         processor, media_unavailable = _load_processor(target, local_files_only)
     if is_pocket and not pocket_media:
-        tokenizer = AutoTokenizer.from_pretrained(pocket.TOKENIZER_DIR)
+        tokenizer = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
     elif processor is not None:
         tokenizer = processor.tokenizer
     else:
@@ -321,7 +320,7 @@ def load_pair(
     if getattr(drafter_model.generation_config, "num_assistant_tokens", None) is None:
         drafter_model.generation_config.num_assistant_tokens = pocket.NUM_ASSISTANT_TOKENS
     if pocket_media:
-        quick = _pocket_recipe(pocket.MULTIMODAL_DIR) == "quick"
+        quick = _pocket_recipe(MULTIMODAL_DIR) == "quick"
         name = "pocket (multimodal, quick build)" if quick else "pocket (multimodal)"
     elif is_pocket:
         name = "pocket" if _pocket_recipe() != "quick" else "pocket (quick build)"
@@ -344,8 +343,6 @@ def _load_processor(target: str | Path, local_files_only: bool | None) -> tuple[
     """
     from transformers import AutoProcessor
     from transformers.utils import cached_file
-
-    from labkit import media
 
     try:
         return AutoProcessor.from_pretrained(target, local_files_only=local_files_only), ""

@@ -26,17 +26,21 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from labkit.errors import MediaError
+from labkit.experiments import time_paths
 from labkit.glassbox import draft_step
+from labkit.paths import MEDIA_DIR  # noqa: F401  (media.MEDIA_DIR: 06 reads its samples there)
 from labkit.trace import Decoding
 
+if TYPE_CHECKING:  # for annotations only: labkit.loading imports this module
+    from labkit.loading import Pair
+
 SAMPLE_RATE = 16_000  # Gemma 4's audio feature extractor works at 16 kHz
-MEDIA_DIR = Path(__file__).resolve().parent.parent / "data" / "media"  # shipped samples (samples.json)
 MEDIA_TOKENS = {  # the tokenizer attribute the processor reads -> the token in Gemma 4's vocabulary
     "image_token": "<|image|>", "boi_token": "<|image>", "eoi_token": "<image|>",
     "audio_token": "<|audio|>", "boa_token": "<|audio>", "eoa_token": "<audio|>",
@@ -261,7 +265,7 @@ def load_audio(audio: Any, sampling_rate: int | None = None) -> np.ndarray:
     return resample(wave, int(sampling_rate))
 
 
-def media_inputs(pair: Any, prompt: str, *, image: Any = None, audio: Any = None,
+def media_inputs(pair: Pair, prompt: str, *, image: Any = None, audio: Any = None,
                  sampling_rate: int | None = None) -> dict[str, torch.Tensor]:
     """Chat-formatted model inputs (input_ids, pixel_values, input_features, ...) for one user turn
     holding an image and/or a sound before `prompt`, on the pair's device."""
@@ -294,15 +298,13 @@ def media_inputs(pair: Any, prompt: str, *, image: Any = None, audio: Any = None
             for k, v in inputs.items()}
 
 
-def media_runner(pair: Any, repeats: int = 3) -> Callable[[str, Any, Any, Decoding], tuple[Any, Any]]:
+def media_runner(pair: Pair, repeats: int = 3) -> Callable[[str, Any, Any, Decoding], tuple[Any, Any]]:
     """The `run` of `widgets.MediaPanel` (`06_multimodal`): (question, picture, sound, settings) →
     (plain decoding timed, speculative decoding timed), each an `experiments.Timed` whose `.trace`
     is its median run, of `pair` answering one chat turn that holds the picture and/or the sound
     (16 kHz samples; either may be None) before the question. Both paths are warmed up, then run
     `repeats` times each, interleaved (`experiments.time_paths`)."""
-    # here, not at the top: they import transformers, media's helpers do not
-    from labkit.experiments import time_paths
-    from labkit.generation import run
+    from labkit.generation import run  # here, not at the top: generation imports loading, which imports media
 
     def run_both(question: str, image: Any, audio: Any, settings: Decoding) -> tuple[Any, Any]:
         inputs = media_inputs(pair, question, image=image, audio=audio, sampling_rate=SAMPLE_RATE)
@@ -359,7 +361,7 @@ def segments(input_ids: Any, config: Any, generated: int = 0) -> list[tuple[str,
 
 
 @torch.no_grad()
-def drafter_attention(pair: Any, input_ids: torch.Tensor, **media: torch.Tensor) -> list[torch.Tensor]:
+def drafter_attention(pair: Pair, input_ids: torch.Tensor, **media: torch.Tensor) -> list[torch.Tensor]:
     """Where the drafter looks when it drafts the first token after the prompt's answer starts.
 
     Runs the target's prefill on the prompt, takes its greedy first token, then one drafting step

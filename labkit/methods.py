@@ -11,6 +11,10 @@ also ends a round early when the model's probability of its next draft is below
 `assistant_confidence_threshold` (0.4 by default, adapted as it goes): its rounds can be shorter
 than the glass box's k, so its tau can be lower; the tokens are the target's on both.
 Left out: tree drafts (Medusa, EAGLE), lookahead decoding, suffix trees, batching.
+
+Only torch at the top: `labkit.cli` reads METHODS from here and must start where transformers is
+broken (`labkit doctor` says so), so the glass box, tracing, loading and timing are imported inside
+the functions that use them (and `labkit.generation`, which imports this module).
 """
 
 from __future__ import annotations
@@ -18,11 +22,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from labkit.errors import BadInputError
+from labkit.paths import DRAFT_MODEL_DIR, PROMPTS_DIR
+
+if TYPE_CHECKING:  # for annotations only: only torch at run time (see the docstring)
+    from labkit.loading import Pair
 
 METHODS = ("mtp", "draft-model", "prompt-lookup", "none")
 TASKS = ("prose", "code", "quote", "edit", "dialogue")  # data/prompts/tasks.jsonl (scripts/make_task_prompts.py)
@@ -34,8 +42,6 @@ def load_tasks(per_task: int | None = None, path: str | Path | None = None) -> l
     (all by default) of data/prompts/tasks.jsonl, or of a file of {"text", "task"} rows ("task"
     optional: "all"). A malformed file raises BadInputError naming the line."""
     import json
-
-    from labkit.generation import PROMPTS_DIR
 
     path = Path(path).expanduser() if path is not None else PROMPTS_DIR / "tasks.jsonl"
     if not path.is_file():
@@ -67,7 +73,7 @@ def check_method(method: str, draft_model: Any = None) -> None:
                             "pocket one (python scripts/train_draft_model.py trains it), or pass a folder")
 
 
-def generate_kwargs(method: str, pair: Any, k: int, draft_model: Any = None) -> dict[str, Any]:
+def generate_kwargs(method: str, pair: Pair, k: int, draft_model: Any = None) -> dict[str, Any]:
     """What `pair.target.generate` needs to run `method` with k drafts per round (constant)."""
     check_method(method, draft_model)
     if method == "mtp":
@@ -80,7 +86,7 @@ def generate_kwargs(method: str, pair: Any, k: int, draft_model: Any = None) -> 
 
 
 @contextmanager
-def drafting(method: str, pair: Any, k: int, draft_model: Any = None) -> Iterator[None]:
+def drafting(method: str, pair: Pair, k: int, draft_model: Any = None) -> Iterator[None]:
     """The assistant's own generation config set to k drafts a round, constant, for the call."""
     from labkit.tracing import drafter_settings
 
@@ -92,7 +98,7 @@ def drafting(method: str, pair: Any, k: int, draft_model: Any = None) -> Iterato
         yield
 
 
-def glassbox_drafter(method: str, pair: Any, draft_model: Any = None) -> Any:
+def glassbox_drafter(method: str, pair: Pair, draft_model: Any = None) -> Any:
     """The glass box's drafter for `method` ("none": a drafter that never drafts, the same loop)."""
     from labkit.glassbox import IndependentDrafter, MTPDrafter, NoDrafter, PromptLookupDrafter
 
@@ -117,14 +123,13 @@ def count_forwards(model: torch.nn.Module) -> Iterator[list[int]]:
         handle.remove()
 
 
-def load_draft_model(pair: Any, source: str | Path | None = None) -> Any:
+def load_draft_model(pair: Pair, source: str | Path | None = None) -> Any:
     """An independent draft model for `pair`, on its device and in its dtype: the pocket draft model
     (data/pocket/draft_model/, for the pocket pair) by default, else a folder or hub id of a causal
     LM that shares the target's tokenizer. A clear error when it is missing or does not fit."""
     from transformers import AutoModelForCausalLM
 
     from labkit.loading import read_config
-    from labkit.pocket import DRAFT_MODEL_DIR
 
     if source is None:
         if not pair.is_pocket:
@@ -140,7 +145,7 @@ def load_draft_model(pair: Any, source: str | Path | None = None) -> Any:
     return model
 
 
-def check_draft_model(pair: Any, model: Any) -> None:
+def check_draft_model(pair: Pair, model: Any) -> None:
     """A draft model must score the target's vocabulary: the same ids mean the same tokens."""
     ours = pair.target.config.get_text_config().vocab_size
     theirs = model.config.get_text_config().vocab_size
@@ -149,7 +154,7 @@ def check_draft_model(pair: Any, model: Any) -> None:
                             "a draft model must share the target's tokenizer")
 
 
-def race_runner(pair: Any, draft_model: Any = None, max_new_tokens: int = 32) -> Any:
+def race_runner(pair: Pair, draft_model: Any = None, max_new_tokens: int = 32) -> Any:
     """The `run` of `widgets.DrafterRace` (`08`): (text, method, k) → that method's trace on the
     glass-box loop, greedy, `max_new_tokens` new tokens ("none": the same loop without drafts)."""
     from labkit.generation import run
@@ -164,7 +169,7 @@ def race_runner(pair: Any, draft_model: Any = None, max_new_tokens: int = 32) ->
     return race
 
 
-def timed_race(pair: Any, texts: list[str], methods: tuple[str, ...] | list[str], k: int, *, draft_model: Any = None,
+def timed_race(pair: Pair, texts: list[str], methods: tuple[str, ...] | list[str], k: int, *, draft_model: Any = None,
                max_new_tokens: int = 32, repeats: int = 1, warmup: bool = True) -> dict[str, list[Any]]:
     """Every method on every text, timed fairly (`experiments.time_paths`): {method: one `Timed`
     per text}. Each method warms up once on the first text, then on each text the methods take

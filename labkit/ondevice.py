@@ -24,13 +24,14 @@ from typing import Any
 import torch
 
 from labkit import metrics
+from labkit.env import quiet_torchao
 from labkit.errors import LabkitError
+from labkit.generation import run
+from labkit.loading import Pair
 
 
 def _torchao() -> Any:
     """torchao's quantize_ and its int8 weight-only config, or a LabkitError saying how to install it."""
-    from labkit.env import quiet_torchao
-
     quiet_torchao()
     try:
         from torchao.quantization import Int8WeightOnlyConfig, quantize_
@@ -59,7 +60,7 @@ def stored_bytes(model: torch.nn.Module) -> int:
     return buffer.getbuffer().nbytes
 
 
-def variants(pair: Any) -> dict[str, Any]:
+def variants(pair: Pair) -> dict[str, Any]:
     """The pair three ways: float32; the target int8 with the float32 drafter; both int8."""
     target8 = quantized(pair.target)
     return {"float32": pair,
@@ -67,14 +68,12 @@ def variants(pair: Any) -> dict[str, Any]:
             "int8 target + drafter": replace(pair, target=target8, drafter=quantized(pair.drafter))}
 
 
-def compare(pair: Any, prompts: Sequence[str], k: int = 4, max_new_tokens: int = 32,
+def compare(pair: Pair, prompts: Sequence[str], k: int = 4, max_new_tokens: int = 32,
             path: str = "transformers") -> list[dict[str, Any]]:
     """Per variant: bytes, plain and speculative greedy decoding of every prompt (tokens per
     second, `tau`, speedup), and how many prompts' plain output equals the float32 target's.
     Prompt by prompt, every variant in turn, so whatever else the machine does slows all variants
     of a prompt alike. Traces are returned too (`traces`), for intervals over prompts."""
-    from labkit.generation import run
-
     kinds = variants(pair)
     for variant in kinds.values():  # a first call pays one-off costs (kernel selection, int8 packing)
         run(variant, prompts[0], path="plain", max_new_tokens=4)

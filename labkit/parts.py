@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from labkit.architecture import assistant_layers, assistant_logits
 from labkit.glassbox import Context, MTPDrafter
 
 
@@ -70,8 +71,6 @@ def mtp_drafts(pair, ids: Sequence[int], k: int, *, position_step: int = 0) -> l
     position_step = 0 keeps the position id constant within the round, as the assistant was
     trained; 1 advances it by one per draft, as an ordinary decoder would (02's experiment).
     """
-    from labkit.architecture import assistant_layers, assistant_logits
-
     ctx = drafter_context(pair, ids)
     drafter, embed, device = pair.drafter, pair.target.get_input_embeddings(), pair.device
     mask = torch.ones(1, len(ids), dtype=torch.long, device=device)

@@ -21,17 +21,16 @@ Left out: Per-Layer Embeddings, KV-shared layers in the target, MoE.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from transformers import Gemma4AssistantConfig, Gemma4TextConfig
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-POCKET_DIR = REPO_ROOT / "data" / "pocket"  # committed weights + tokenizer of the pocket pair
-TARGET_DIR = POCKET_DIR / "target"
-DRAFTER_DIR = POCKET_DIR / "drafter"
-TOKENIZER_DIR = POCKET_DIR / "tokenizer"
-MULTIMODAL_DIR = POCKET_DIR / "multimodal"  # target (+ processor and tokenizer) and drafter
-DRAFT_MODEL_DIR = POCKET_DIR / "draft_model"  # an independent draft model for the text target (08)
+from labkit.paths import (  # noqa: F401  (pocket.TARGET_DIR etc.: the build, loading and tests read them here)
+    DRAFT_MODEL_DIR,
+    DRAFTER_DIR,
+    MULTIMODAL_DIR,
+    POCKET_DIR,
+    TARGET_DIR,
+    TOKENIZER_DIR,
+)
 
 NUM_ASSISTANT_TOKENS = 4  # k for the pocket pair: a small drafter's acceptance decays fast
 
@@ -159,29 +158,3 @@ def multimodal_drafter_config(target_cfg) -> Gemma4AssistantConfig:
     cfg.use_ordered_embeddings = False
     return cfg
 
-
-def multimodal_processor(out: Path):  # -> labkit.media processor
-    """Write to `out` and load the pocket multimodal pair's processor: the pocket tokenizer with
-    Gemma 4's named media tokens, Gemma 4's image (70-token budget) and audio settings."""
-    import json
-    import shutil
-
-
-    from labkit import media
-
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(TOKENIZER_DIR, out, dirs_exist_ok=True)
-    tj = json.loads((out / "tokenizer.json").read_text())
-    # Gemma4Processor adds "<|video|>" if the vocabulary lacks it, which would grow the vocabulary
-    # past the model's; the pocket tokenizer reserved <unused0> for exactly this.
-    for added in tj["added_tokens"]:
-        if added["content"] == "<unused0>":
-            added["content"] = "<|video|>"
-    if "<unused0>" in tj["model"]["vocab"]:
-        tj["model"]["vocab"]["<|video|>"] = tj["model"]["vocab"].pop("<unused0>")
-    (out / "tokenizer.json").write_text(json.dumps(tj, ensure_ascii=False))
-    tc = json.loads((out / "tokenizer_config.json").read_text())
-    tc["extra_special_tokens"] = [t.replace("<unused0>", "<|video|>") for t in tc["extra_special_tokens"]]
-    (out / "tokenizer_config.json").write_text(json.dumps(tc, indent=1))
-    media.write_processor(out, soft_tokens_per_image=70)
-    return media.processor_from_folder(out)

@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from labkit.paths import TRACES_DIR
+
 SCHEMA_VERSION = 2  # 2: settings nested in a `Decoding`; schema 1 files (flat settings) still load
-TRACES_DIR = Path(__file__).resolve().parent.parent / "data" / "traces"
 
 
 @dataclass(frozen=True)

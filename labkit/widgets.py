@@ -26,8 +26,11 @@ import ipywidgets as widgets
 from IPython import get_ipython
 from IPython.display import display
 
-from labkit import book, metrics, plots
+from labkit import book, media, metrics, plots, synthetic
 from labkit.errors import BadInputError, LabkitError
+from labkit.experiments import Timed, speedup_of, time_paths
+from labkit.paths import MEDIA_DIR
+from labkit.replay import typing_html
 from labkit.style import COLORS, LABELS, MARKERS, token_html
 from labkit.trace import Decoding, Round, Trace
 
@@ -215,8 +218,6 @@ TourRunFn = Callable[[str, str, Decoding], tuple[str, Any, Any]]
 
 def _timed(result: Any) -> Any:
     """A `Timed` from what a runner returned: a `Timed` as it is, a bare trace as one run."""
-    from labkit.experiments import Timed
-
     return result if isinstance(result, Timed) else Timed.once(result)
 
 
@@ -275,7 +276,6 @@ class TourPanel(Shown):
             self.result.value = f"<div style='color:{COLORS['rejected']}'><b>{type(err).__name__}:</b> {html.escape(str(err))}</div>"
             self.replay_button.disabled = True
             return
-        from labkit.experiments import speedup_of
 
         plain_timed, spec_timed = _timed(plain_timed), _timed(spec_timed)
         plain, spec = plain_timed.trace, spec_timed.trace  # the median runs: what the replay plays
@@ -299,8 +299,6 @@ class TourPanel(Shown):
 
     def replay(self) -> None:
         """Play the last runs again (a new rendering restarts the CSS animations)."""
-        from labkit.replay import typing_html
-
         if self.traces:
             self.typing.value = typing_html(self.traces, slow=self.pace.value,
                                             caption=f"watch it type · {self.label}")
@@ -356,7 +354,6 @@ class DrafterRace(Shown):
         if not self.methods.value or not self.ks.value:
             self.result.value = "pick at least one method and one k"
             return
-        from labkit.experiments import speedup_of, time_paths
 
         self.result.value = "racing …"
         text = self.text.value
@@ -423,12 +420,10 @@ class MediaPanel(Shown):
                  max_new_tokens: int = 20):
         import json
 
-        from labkit import media, synthetic
-
         self.run, self.label, self.k, self.max_new_tokens = run, label, k, max_new_tokens
         self.soft_token_ids = dict(soft_token_ids or {})
         self._fresh = 0  # how many random samples were drawn: each press gives a new one
-        rows = json.loads((media.MEDIA_DIR / "samples.json").read_text())
+        rows = json.loads((MEDIA_DIR / "samples.json").read_text())
         self.samples = {r["file"]: r for r in rows}
         images = [r["file"] for r in rows if r["modality"] == "image"]
         sounds = [r["file"] for r in rows if r["modality"] == "audio"]
@@ -453,8 +448,6 @@ class MediaPanel(Shown):
 
     def _pick(self, choice: str, upload: Any, modality: str) -> tuple[Any, str, Any]:
         """(source for labkit.media, a caption for the preview, the truth or None)."""
-        from labkit import media, synthetic
-
         if choice == self.NONE:
             return None, "", None
         if choice == self.UPLOAD:
@@ -468,13 +461,11 @@ class MediaPanel(Shown):
             ex = synthetic.example(synthetic.HELD_OUT + 900_000 + self._fresh, modality)
             return ex.item, f"random {modality} #{self._fresh}", ex.truth
         row = self.samples[choice]
-        return media.MEDIA_DIR / choice, choice, _Known(row["answers"])
+        return MEDIA_DIR / choice, choice, _Known(row["answers"])
 
     def go(self) -> None:
         """Build the chat, run plain and speculative decoding, show both answers."""
         import numpy as np
-
-        from labkit import media
 
         try:
             image, image_name, image_truth = self._pick(self.image.value, self.image_upload, "image")
@@ -499,7 +490,6 @@ class MediaPanel(Shown):
             return
         known = [t.answer(self.question.value) for t in (image_truth, sound_truth) if t is not None]
         expected = next((a for a in known if a is not None), None)
-        from labkit.experiments import speedup_of
 
         plain_timed, spec_timed = _timed(plain_timed), _timed(spec_timed)
         plain, spec = plain_timed.trace, spec_timed.trace  # the median runs

@@ -1,4 +1,4 @@
-"""The pocket multimodal pair's training steps and held-out measurement (scripts/train_multimodal.py).
+"""The pocket multimodal pair's processor, training steps and held-out measurement (scripts/train_multimodal.py).
 
 Samples come from `labkit.synthetic` (pictures of two coloured shapes, sequences of beeps) and are
 encoded by the pair's processor (`labkit.media`). Each `*_loss(step)` here is one step of a stage
@@ -18,16 +18,44 @@ descriptions are right, and whether greedy decoding with the drafter gives the t
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from labkit import distill, synthetic
+from labkit import distill, media, synthetic
+from labkit.paths import TOKENIZER_DIR
 
 MODALITIES = ("image", "image", "audio")  # step i trains on MODALITIES[i % 3]: pictures are harder
 AUDIO_MS_PER_TOKEN = 40  # Gemma 4's audio tower: one soft token per 40 ms
+
+
+# ---------------------------------------------------------------- processor
+
+
+def multimodal_processor(out: Path):  # -> labkit.media processor
+    """Write to `out` and load the pocket multimodal pair's processor: the pocket tokenizer with
+    Gemma 4's named media tokens, Gemma 4's image (70-token budget) and audio settings."""
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(TOKENIZER_DIR, out, dirs_exist_ok=True)
+    tj = json.loads((out / "tokenizer.json").read_text())
+    # Gemma4Processor adds "<|video|>" if the vocabulary lacks it, which would grow the vocabulary
+    # past the model's; the pocket tokenizer reserved <unused0> for exactly this.
+    for added in tj["added_tokens"]:
+        if added["content"] == "<unused0>":
+            added["content"] = "<|video|>"
+    if "<unused0>" in tj["model"]["vocab"]:
+        tj["model"]["vocab"]["<|video|>"] = tj["model"]["vocab"].pop("<unused0>")
+    (out / "tokenizer.json").write_text(json.dumps(tj, ensure_ascii=False))
+    tc = json.loads((out / "tokenizer_config.json").read_text())
+    tc["extra_special_tokens"] = [t.replace("<unused0>", "<|video|>") for t in tc["extra_special_tokens"]]
+    (out / "tokenizer_config.json").write_text(json.dumps(tc, indent=1))
+    media.write_processor(out, soft_tokens_per_image=70)
+    return media.processor_from_folder(out)
 
 
 # ---------------------------------------------------------------- samples

@@ -89,7 +89,7 @@ def main() -> None:
     from transformers import Gemma4AssistantForCausalLM, Gemma4ForConditionalGeneration
 
     final_t, final_d = out / "target" / "final", out / "drafter" / "final"
-    processor = pocket.multimodal_processor(out / "processor")
+    processor = multimodal.multimodal_processor(out / "processor")
     trained_t = (final_t / "model.safetensors").exists()
     target = Gemma4ForConditionalGeneration.from_pretrained(final_t).eval() if trained_t \
         else new_target(processor, recipe.seed)
