@@ -4,6 +4,8 @@ rather than absolute seconds, overall and per task.
 
 Ratios measured side by side in one process are what transfer between machines; absolute times
 do not. Used by the `labkit bench` command (README); `05_speed_and_cost` reads timed traces instead.
+`08_choosing_a_drafter` races methods on the glass-box loop with `race_runner` (its widget's `run`)
+and `timed_race` (every method on every text, timed fairly by `experiments.time_paths`).
 
 `repeats` > 1 runs every path that many times per prompt and keeps the fastest run (timeit's
 convention: the minimum is the least noisy estimate of what the code itself costs); outputs are
@@ -24,7 +26,8 @@ import torch
 
 from labkit import metrics
 from labkit.errors import BadInputError
-from labkit.generation import check_settings, encode, text_tokenizer
+from labkit.experiments import time_paths
+from labkit.generation import check_settings, encode, run, text_tokenizer
 from labkit.methods import check_draft_model, check_method, count_forwards, drafting, generate_kwargs, glassbox_drafter
 from labkit.glassbox import speculate
 from labkit.loading import Pair
@@ -181,4 +184,36 @@ def _summary(rows: list[dict], method: str, temperature: float) -> dict[str, Any
         out.update(acceptance_by_position=out["acceptance_by_position_glassbox"], trace_overhead=None,
                    time_split_transformers=None)
     out["seconds"] = {name: round(t, 3) for name, t in seconds.items()}
+    return out
+
+
+# -- races on the glass-box loop (08_choosing_a_drafter) ---------------------------------------
+
+
+def race_runner(pair: Pair, draft_model: Any = None, max_new_tokens: int = 32) -> Any:
+    """The `run` of `widgets.DrafterRace` (`08`): (text, method, k) → that method's trace on the
+    glass-box loop, greedy, `max_new_tokens` new tokens ("none": the same loop without drafts)."""
+    def race(text: str, method: str, k: int) -> Any:
+        drafter = draft_model if method == "draft-model" else method
+        if method == "draft-model" and draft_model is None:
+            check_method(method, None)
+        return run(pair, text, path="glassbox", drafter=drafter, k=k, max_new_tokens=max_new_tokens,
+                   stop_at_eos=False)
+
+    return race
+
+
+def timed_race(pair: Pair, texts: list[str], methods: tuple[str, ...] | list[str], k: int, *, draft_model: Any = None,
+               max_new_tokens: int = 32, repeats: int = 1, warmup: bool = True) -> dict[str, list[Any]]:
+    """Every method on every text, timed fairly (`experiments.time_paths`): {method: one `Timed`
+    per text}. Each method warms up once on the first text, then on each text the methods take
+    turns, the one going first rotating from text to text (`08`; `experiments.speedup_of` pools
+    the texts into a median speedup with its range)."""
+    race = race_runner(pair, draft_model, max_new_tokens)
+    out: dict[str, list[Any]] = {m: [] for m in methods}
+    for i, text in enumerate(texts):
+        timed = time_paths({m: (lambda m=m: race(text, m, k)) for m in methods}, repeats=repeats,
+                           warmup=warmup and i == 0, offset=i)
+        for m in methods:
+            out[m].append(timed[m])
     return out

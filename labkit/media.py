@@ -11,8 +11,8 @@ the target's K/V, where the soft tokens already sit.
 Every input is checked first and a bad one raises `MediaError` with what to do: an unreadable or
 unsupported image, empty or corrupt audio, audio for a target without an audio tower, more images
 than the context holds. Audio at another sample rate is resampled to 16 kHz (`resample`).
-`media_runner(pair)` answers with and without the drafter for 06's panel (`widgets.MediaPanel`,
-which takes traces, never models).
+`widgets.media_runner(pair)` answers with and without the drafter for 06's panel
+(`widgets.MediaPanel`, which takes traces, never models).
 
 Introduced in `06_multimodal`. Left out: video (Gemma 4's video processor needs torchvision, which
 has no CPU build here), batches, and several audio clips in one prompt.
@@ -23,8 +23,6 @@ from __future__ import annotations
 import functools
 import io
 import json
-from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,10 +30,8 @@ import numpy as np
 import torch
 
 from labkit.errors import MediaError
-from labkit.experiments import time_paths
 from labkit.glassbox import draft_step
 from labkit.paths import MEDIA_DIR  # noqa: F401  (media.MEDIA_DIR: 06 reads its samples there)
-from labkit.trace import Decoding
 
 if TYPE_CHECKING:  # for annotations only: labkit.loading imports this module
     from labkit.loading import Pair
@@ -296,26 +292,6 @@ def media_inputs(pair: Pair, prompt: str, *, image: Any = None, audio: Any = Non
     inputs.pop("mm_token_type_ids", None)  # generate() rebuilds it from the ids
     return {k: v.to(pair.device, pair.dtype) if v.is_floating_point() else v.to(pair.device)
             for k, v in inputs.items()}
-
-
-def media_runner(pair: Pair, repeats: int = 3) -> Callable[[str, Any, Any, Decoding], tuple[Any, Any]]:
-    """The `run` of `widgets.MediaPanel` (`06_multimodal`): (question, picture, sound, settings) →
-    (plain decoding timed, speculative decoding timed), each an `experiments.Timed` whose `.trace`
-    is its median run, of `pair` answering one chat turn that holds the picture and/or the sound
-    (16 kHz samples; either may be None) before the question. Both paths are warmed up, then run
-    `repeats` times each, interleaved (`experiments.time_paths`)."""
-    from labkit.generation import run  # here, not at the top: generation imports loading, which imports media
-
-    def run_both(question: str, image: Any, audio: Any, settings: Decoding) -> tuple[Any, Any]:
-        inputs = media_inputs(pair, question, image=image, audio=audio, sampling_rate=SAMPLE_RATE)
-        ids = inputs.pop("input_ids")
-        inputs.pop("attention_mask", None)
-        kw = {**asdict(settings), **inputs}
-        timed = time_paths({"plain": lambda: run(pair, ids, path="plain", **kw),
-                            "speculative": lambda: run(pair, ids, path="transformers", **kw)}, repeats=repeats)
-        return timed["plain"], timed["speculative"]
-
-    return run_both
 
 
 def token_runs(input_ids: Any, token_id: int | None) -> list[tuple[int, int]]:

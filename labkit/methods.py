@@ -152,36 +152,3 @@ def check_draft_model(pair: Pair, model: Any) -> None:
     if ours != theirs:
         raise BadInputError(f"the draft model's vocabulary ({theirs} tokens) is not the target's ({ours}): "
                             "a draft model must share the target's tokenizer")
-
-
-def race_runner(pair: Pair, draft_model: Any = None, max_new_tokens: int = 32) -> Any:
-    """The `run` of `widgets.DrafterRace` (`08`): (text, method, k) → that method's trace on the
-    glass-box loop, greedy, `max_new_tokens` new tokens ("none": the same loop without drafts)."""
-    from labkit.generation import run
-
-    def race(text: str, method: str, k: int) -> Any:
-        drafter = draft_model if method == "draft-model" else method
-        if method == "draft-model" and draft_model is None:
-            check_method(method, None)
-        return run(pair, text, path="glassbox", drafter=drafter, k=k, max_new_tokens=max_new_tokens,
-                   stop_at_eos=False)
-
-    return race
-
-
-def timed_race(pair: Pair, texts: list[str], methods: tuple[str, ...] | list[str], k: int, *, draft_model: Any = None,
-               max_new_tokens: int = 32, repeats: int = 1, warmup: bool = True) -> dict[str, list[Any]]:
-    """Every method on every text, timed fairly (`experiments.time_paths`): {method: one `Timed`
-    per text}. Each method warms up once on the first text, then on each text the methods take
-    turns, the one going first rotating from text to text (`08`; `experiments.speedup_of` pools
-    the texts into a median speedup with its range)."""
-    from labkit.experiments import time_paths
-
-    race = race_runner(pair, draft_model, max_new_tokens)
-    out: dict[str, list[Any]] = {m: [] for m in methods}
-    for i, text in enumerate(texts):
-        timed = time_paths({m: (lambda m=m: race(text, m, k)) for m in methods}, repeats=repeats,
-                           warmup=warmup and i == 0, offset=i)
-        for m in methods:
-            out[m].append(timed[m])
-    return out

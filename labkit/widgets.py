@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 import ipywidgets as widgets
@@ -29,6 +30,8 @@ from IPython.display import display
 from labkit import book, media, metrics, plots, synthetic
 from labkit.errors import BadInputError, LabkitError
 from labkit.experiments import Timed, speedup_of, time_paths
+from labkit.generation import run
+from labkit.loading import Pair
 from labkit.paths import MEDIA_DIR
 from labkit.replay import typing_html
 from labkit.style import COLORS, LABELS, MARKERS, token_html
@@ -319,7 +322,7 @@ class DrafterRace(Shown):
     text and a table says which wins on this machine (`08_choosing_a_drafter`).
 
     `run(text, method, k)` returns the trace of `method` ("none" for the target alone) at k, all
-    on one decoding path; `methods.race_runner(pair, draft_model)` builds it. `examples` fill the
+    on one decoding path; `bench.race_runner(pair, draft_model)` builds it. `examples` fill the
     text box from a menu ({name: text}). Every entrant runs once to warm up, then `repeats` times,
     interleaved with the others (`experiments.time_paths`); the table shows median speedups with
     their range. One prompt, so the table says "on this text, now", not which method is better
@@ -397,6 +400,24 @@ MediaRunFn = Callable[[str, Any, Any, Decoding], tuple[Trace, Trace]]
 # (question, picture, sound, settings) → (plain trace, speculative trace)
 
 
+def media_runner(pair: Pair, repeats: int = 3) -> Callable[[str, Any, Any, Decoding], tuple[Any, Any]]:
+    """The `run` of `widgets.MediaPanel` (`06_multimodal`): (question, picture, sound, settings) →
+    (plain decoding timed, speculative decoding timed), each an `experiments.Timed` whose `.trace`
+    is its median run, of `pair` answering one chat turn that holds the picture and/or the sound
+    (16 kHz samples; either may be None) before the question. Both paths are warmed up, then run
+    `repeats` times each, interleaved (`experiments.time_paths`)."""
+    def run_both(question: str, image: Any, audio: Any, settings: Decoding) -> tuple[Any, Any]:
+        inputs = media.media_inputs(pair, question, image=image, audio=audio, sampling_rate=media.SAMPLE_RATE)
+        ids = inputs.pop("input_ids")
+        inputs.pop("attention_mask", None)
+        kw = {**asdict(settings), **inputs}
+        timed = time_paths({"plain": lambda: run(pair, ids, path="plain", **kw),
+                            "speculative": lambda: run(pair, ids, path="transformers", **kw)}, repeats=repeats)
+        return timed["plain"], timed["speculative"]
+
+    return run_both
+
+
 class MediaPanel(Shown):
     """Pick a picture and/or a sound and a question, press Run: the pocket multimodal pair answers
     with and without its drafter (`06_multimodal`).
@@ -408,7 +429,7 @@ class MediaPanel(Shown):
 
     `run(question, picture, sound, settings)` answers with and without the drafter (picture a PIL
     image, sound 16 kHz samples, either None) and returns the plain and the speculative trace;
-    `media.media_runner(pair)` builds it. `label` names the pair; `soft_token_ids` maps "image" and
+    `media_runner(pair)` (here, beside it) builds it. `label` names the pair; `soft_token_ids` maps "image" and
     "audio" to the target's placeholder token ids (`media.soft_token_ids(config)`), which the panel
     counts in the traces' prompts.
     """

@@ -235,7 +235,7 @@ else:
 # %% tags=["live"]
 # Widgets never hold a model: the panel gets a function that answers both ways, plus the pair's
 # label and the soft-token ids it counts, as plain data.
-panel = widgets.MediaPanel(media.media_runner(pair), label=pair.label,
+panel = widgets.MediaPanel(widgets.media_runner(pair), label=pair.label,
                            soft_token_ids=media.soft_token_ids(pair.target.config))
 panel.go()
 panel

@@ -38,7 +38,7 @@ import labkit
 env = labkit.setup()
 
 # %% tags=["live"]
-from labkit import experiments, metrics, methods, plots, widgets
+from labkit import bench, experiments, metrics, methods, plots, widgets
 
 # The pocket pair runs offline; a real pair: pair = labkit.load_pair("google/gemma-4-E2B-it")
 pair = labkit.load_pair()
@@ -185,7 +185,7 @@ for task in methods.TASKS:
 # deterministic, so tau must come out exactly as recorded. Seconds are not: they depend on this
 # machine and its load. So every method runs once untimed first (a first call pays one-off
 # costs), then on each prompt the four take turns, the one going first changing from prompt to
-# prompt (`methods.timed_race`, on `experiments.time_paths`). One prompt's 48 tokens take too
+# prompt (`bench.timed_race`, on `experiments.time_paths`). One prompt's 48 tokens take too
 # little time for one timing of them to say much, so we pool the five prompts: each method's
 # speedup is the median of its five per-prompt speedups, with their range, which holds the
 # prompts' differences as well as the machine's noise (the intervals above, over 8 prompts per
@@ -193,7 +193,7 @@ for task in methods.TASKS:
 
 # %%
 firsts = [next(r for r in tasks if r["task"] == task) for task in methods.TASKS]
-live = methods.timed_race(pair, [r["text"] for r in firsts], methods.METHODS, meta["k"], draft_model=draft_model,
+live = bench.timed_race(pair, [r["text"] for r in firsts], methods.METHODS, meta["k"], draft_model=draft_model,
                           max_new_tokens=meta["new_tokens"])
 same = all(metrics.tau(live[m][i].trace) == metrics.tau(recorded[f"{task} · {m}"][0])
            for i, task in enumerate(methods.TASKS) for m in drafting)
@@ -253,7 +253,7 @@ print("same text with both K/V handlings:", all(a.new_ids == b.new_ids for a, b 
 
 # %% tags=["live"]
 examples = {f"{r['task']}: {r['id']}": r["text"] for r in tasks if r["id"].endswith("-01")}
-race = widgets.DrafterRace(methods.race_runner(pair, draft_model, max_new_tokens=32), methods.METHODS,
+race = widgets.DrafterRace(bench.race_runner(pair, draft_model, max_new_tokens=32), methods.METHODS,
                            examples=examples, label=f"{tag}, glass-box loop, greedy")
 race
 
@@ -304,8 +304,8 @@ texts_3 = {"your text where lookup wins": "", "your text where lookup loses": ""
 
 # check_1(hybrid_propose, pair)
 # code = [r["text"] for r in methods.load_tasks(3) if r["task"] == "code"]
-# timed = methods.timed_race(pair, code, ("none", "prompt-lookup"), 8, max_new_tokens=meta["new_tokens"])
+# timed = bench.timed_race(pair, code, ("none", "prompt-lookup"), 8, max_new_tokens=meta["new_tokens"])
 # check_2(predicted_2, {"prompt lookup on code, k = 8": experiments.speedup_of(timed["none"], timed["prompt-lookup"]).value})
-# timed = methods.timed_race(pair, list(texts_3.values()), ("none", "prompt-lookup"), meta["k"], repeats=3)
+# timed = bench.timed_race(pair, list(texts_3.values()), ("none", "prompt-lookup"), meta["k"], repeats=3)
 # check_3(predicted_3, {name: experiments.speedup_of(timed["none"][i], timed["prompt-lookup"][i]).value
 #                       for i, name in enumerate(texts_3)})

@@ -353,10 +353,10 @@ def test_time_paths_warms_up_interleaves_and_reports_the_median_run():
 
 def test_timed_race_times_every_method_on_every_text(tiny):
     import labkit
-    from labkit import methods, metrics
+    from labkit import bench, metrics
 
     pair = labkit.load_pair(tiny / "target", tiny / "drafter")
-    timed = methods.timed_race(pair, ["The cat sat", "To be or not"], ("none", "prompt-lookup"), 2, max_new_tokens=4)
+    timed = bench.timed_race(pair, ["The cat sat", "To be or not"], ("none", "prompt-lookup"), 2, max_new_tokens=4)
     assert set(timed) == {"none", "prompt-lookup"} and all(len(v) == 2 for v in timed.values())
     assert all(len(t.seconds) == 1 and t.trace.wall == t.seconds[0] for v in timed.values() for t in v)
     assert metrics.tau([t.trace for t in timed["none"]]) == 1.0

@@ -316,7 +316,7 @@ def test_media_samples_match_their_script():
 def test_media_panel_runs_reports_and_explains_bad_uploads(pair, monkeypatch):
     from labkit import widgets
 
-    panel = widgets.MediaPanel(media.media_runner(pair), label=pair.label,
+    panel = widgets.MediaPanel(widgets.media_runner(pair), label=pair.label,
                                soft_token_ids=media.soft_token_ids(pair.target.config), max_new_tokens=6)
     panel.go()  # the first shipped picture
     assert "same text with the drafter: <b>yes</b>" in panel.result.value and "<img" in panel.preview.value

@@ -11,7 +11,7 @@ import pytest
 import torch
 from fixtures import trained_tiny
 
-from labkit import cli, methods
+from labkit import bench, cli, methods
 from labkit.errors import BadInputError
 from labkit.glassbox import speculate
 from labkit.metrics import tau
@@ -106,7 +106,7 @@ def test_load_draft_model_from_a_folder_and_its_errors(tiny):
     assert next(model.parameters()).dtype == pair.dtype and not model.training
     with pytest.raises(BadInputError, match="no default draft model"):
         methods.load_draft_model(pair)  # not the pocket pair: say which model to use
-    trace = methods.race_runner(pair, model, max_new_tokens=8)("hello there", "draft-model", 3)
+    trace = bench.race_runner(pair, model, max_new_tokens=8)("hello there", "draft-model", 3)
     assert trace.drafter == "independent" and len(trace.new_ids) == 8
 
 

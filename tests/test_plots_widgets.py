@@ -319,7 +319,7 @@ def test_drafter_race_names_the_fastest_and_methods_figure_builds():
 
     calls = []
 
-    def fake_run(text, method, k):  # as methods.race_runner: one trace per (method, k), faster for more k
+    def fake_run(text, method, k):  # as bench.race_runner: one trace per (method, k), faster for more k
         calls.append((text, method, k))
         trace = make_trace(accepted=() if method == "none" else (min(k, 2), 1), k=max(k, 1))
         return replace(trace, wall=0.1 if method == "none" else 0.1 / (1 + 0.1 * k))

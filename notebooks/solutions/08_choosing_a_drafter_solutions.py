@@ -33,7 +33,7 @@ import labkit
 env = labkit.setup()
 
 # %%
-from labkit import checks, experiments, methods, metrics
+from labkit import bench, checks, experiments, methods, metrics
 
 pair = labkit.load_pair()
 recorded, meta = labkit.load_traces("methods")
@@ -60,7 +60,7 @@ checks.check_hybrid_drafter(hybrid_propose, pair)
 #
 # The prediction comes first, from the recorded costs of prompt lookup and its measured α on the
 # code task (coin model for the tokens a round yields); then the measurement, on three code
-# prompts, each method warmed up and the two taking turns (`methods.timed_race`).
+# prompts, each method warmed up and the two taking turns (`bench.timed_race`).
 
 # %%
 alone = [t for task in methods.TASKS for t in recorded[f"{task} · none"]]
@@ -70,7 +70,7 @@ predicted = costs.speedup(metrics.expected_tau(alpha, 8), 8, new_tokens=meta["ne
 print(f"predicted: {predicted:.2f}x (α = {alpha:.2f} on code, c = {costs.c:.3f}, v(9) = {costs.v(9):.2f})")
 
 code = [r["text"] for r in methods.load_tasks(3) if r["task"] == "code"]
-timed = methods.timed_race(pair, code, ("none", "prompt-lookup"), 8, max_new_tokens=meta["new_tokens"])
+timed = bench.timed_race(pair, code, ("none", "prompt-lookup"), 8, max_new_tokens=meta["new_tokens"])
 measured = experiments.speedup_of(timed["none"], timed["prompt-lookup"])
 print(f"measured on {len(code)} code prompts: speedup {measured}, tau {metrics.tau([t.trace for t in timed['prompt-lookup']]):.2f}")
 checks.check_prediction({"prompt lookup on code, k = 8": predicted}, {"prompt lookup on code, k = 8": measured.value})
@@ -93,7 +93,7 @@ checks.check_prediction({"prompt lookup on code, k = 8": predicted}, {"prompt lo
 texts = {"a quotation begun again": next(r["text"] for r in methods.load_tasks(1) if r["task"] == "quote"),
          "fresh prose": "She opened the window and looked out over the hills, wondering"}
 predicted = {"a quotation begun again": 1.1, "fresh prose": 1.0}
-timed = methods.timed_race(pair, list(texts.values()), ("none", "prompt-lookup"), meta["k"],
+timed = bench.timed_race(pair, list(texts.values()), ("none", "prompt-lookup"), meta["k"],
                            max_new_tokens=meta["new_tokens"], repeats=5)
 speedups = {name: experiments.speedup_of(timed["none"][i], timed["prompt-lookup"][i]) for i, name in enumerate(texts)}
 checks.check_prediction(predicted, {name: s.value for name, s in speedups.items()})
