@@ -189,10 +189,15 @@ class Speedup:
     hi: float  # largest ratio
     repeats: int
 
-    def __str__(self) -> str:
+    @property
+    def how(self) -> str:
+        """How it was measured, in words: "one run each" or "median of 3 paired timings, range 1.10–1.31"."""
         if self.repeats == 1:
-            return f"{self.value:.2f}× (one run each)"
-        return f"{self.value:.2f}× (median of {self.repeats} paired timings, range {self.lo:.2f}–{self.hi:.2f})"
+            return "one run each"
+        return f"median of {self.repeats} paired timings, range {self.lo:.2f}–{self.hi:.2f}"
+
+    def __str__(self) -> str:
+        return f"{self.value:.2f}× ({self.how})"
 
 
 def time_paths(runs: Mapping[Any, Callable[[], Trace]], repeats: int = 3, warmup: bool = True,

@@ -294,7 +294,7 @@ class TourPanel(Shown):
             f"<div>{html.escape(label)}, {html.escape(spec.decoding)}, k = {k}, "
             f"{len(spec.new_ids)} new tokens: {same} · tau = <b>{metrics.tau(spec):.2f}</b> tokens per target "
             f"forward ({spec.target_forwards} forwards instead of {plain.target_forwards}) · speedup = "
-            f"<b>{speedup.value:.2f}×</b> ({_spread(speedup)}; plain {plain_timed}, speculative "
+            f"<b>{speedup.value:.2f}×</b> (after a warm-up, {speedup.how}; plain {plain_timed}, speculative "
             f"{spec_timed}; one prompt)</div>"
         )
         self.replay_button.disabled = False
@@ -305,13 +305,6 @@ class TourPanel(Shown):
         if self.traces:
             self.typing.value = typing_html(self.traces, slow=self.pace.value,
                                             caption=f"watch it type · {self.label}")
-
-
-def _spread(speedup: Any) -> str:
-    """How a speedup was measured, in words: "one run each" or "median of 3 repeats, range 1.10–1.31"."""
-    if speedup.repeats <= 1:
-        return "one run each"
-    return f"median of {speedup.repeats} interleaved repeats after a warm-up, range {speedup.lo:.2f}–{speedup.hi:.2f}"
 
 
 RaceRunFn = Callable[[str, str, int], Trace]  # (text, method, k) → that method's trace on the text
@@ -526,7 +519,7 @@ class MediaPanel(Shown):
             f"{verdict}</div>"
             f"<div>prompt: {len(ids)} tokens ({counts} soft tokens) · same text with the drafter: "
             f"<b>{'yes' if plain.new_ids == spec.new_ids else 'NO'}</b> · tau = <b>{metrics.tau(spec):.2f}</b>"
-            f" · speedup = <b>{speedup.value:.2f}×</b> ({_spread(speedup)}; plain {plain_timed}, speculative "
+            f" · speedup = <b>{speedup.value:.2f}×</b> (after a warm-up, {speedup.how}; plain {plain_timed}, speculative "
             f"{spec_timed}; this one question)</div>"
             + token_html(media.without_end(spec), show_prompt=False)
         )
