@@ -23,6 +23,8 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import execute_notebooks  # noqa: E402  (the build's executor: its kernelspec and environment)
 NOTEBOOKS = Path(os.environ.get("LABKIT_NOTEBOOKS", ROOT / "notebooks"))  # another folder: for trying the suite
 ARTIFACTS = Path(os.environ.get("LABKIT_ARTIFACTS", Path(__file__).resolve().parent / "artifacts"))
 EXECUTED = Path(os.environ.get("LABKIT_EXECUTED", ROOT / "build" / "executed"))
@@ -48,20 +50,8 @@ def require(path: Path | None) -> Path:
 
 @pytest.fixture(scope="session")
 def kernel_dirs(tmp_path_factory) -> list[str]:
-    """A kernelspec for this interpreter, so the notebooks import the labkit under test."""
-    spec = tmp_path_factory.mktemp("kernels") / "python3"
-    spec.mkdir()
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "labkit test",
-                                                  "language": "python"}))
-    return [str(spec.parent)]
-
-
-def kernel_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(MPLBACKEND="Agg", LABKIT_TEST="1", PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1")
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env
+    """A kernelspec for this interpreter, so the notebook imports the labkit under test."""
+    return execute_notebooks.kernel_dirs(tmp_path_factory.mktemp("kernels"))
 
 
 def record_time(name: str, seconds: float, ok: bool) -> None:
@@ -181,7 +171,7 @@ def test_widget_cells_do_not_stall_nbclient(kernel_dirs, tmp_path):
     km = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs))
     client = _RecordingClient(nb, km=km, resources={"metadata": {"path": str(tmp_path)}},
                               timeout_func=lambda cell: CELL_TIMEOUT if cell is nb.cells[0] else timeout)
-    client.execute(env=kernel_env())
+    client.execute(env=execute_notebooks.kernel_env(book=False))
     assert set(client.sent) <= {"kernel_info_request", "execute_request"}, (
         f"nbclient answered the kernel on the shell socket ({sorted(set(client.sent))}): an Output "
         "captured output while its cell ran; draw with labkit.widgets.show_in")
