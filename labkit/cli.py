@@ -1,5 +1,6 @@
 """The `labkit` command: `labkit tour` (one coloured run), `labkit bench --json` (`--method`,
-`--prompts FILE.jsonl`: any drafter on any prompts, per task) and `labkit doctor` (a preflight).
+`--prompts FILE.jsonl`: any drafter on any prompts, per task), `labkit plan` (will a pair fit a
+GPU, and how) and `labkit doctor` (a preflight).
 
 Both use the shipped pocket pair unless `--pair` names another (a Gemma 4 id or a folder).
 """
@@ -91,6 +92,19 @@ def doctor(args: argparse.Namespace) -> int:
     return diagnose()
 
 
+def plan_cmd(args: argparse.Namespace) -> int:
+    from labkit.plan import plan
+
+    answer = plan(args.pair, device=args.device or "cuda", free_gb=args.free_gb, dtype=args.dtype,
+                  quantization=args.quantization)
+    if args.json:
+        print(json.dumps(answer.as_dict()))
+    else:
+        for key, value in answer.as_dict().items():
+            print(f"{key:>12}: {value}")
+    return 0 if answer.fits else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labkit", description="MTP Lab: speculative decoding with Gemma 4 MTP drafters")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,9 +133,20 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--repeats", type=int, default=3, help="runs per prompt and path; the fastest is kept")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    pl = sub.add_parser("plan", help="will a pair fit on a device, and how (as stored, int8, 4-bit, offload)")
+    pl.set_defaults(fn=plan_cmd)
+    pl.add_argument("--pair", required=True, help="E2B, E4B, 26B-A4B, 31B, a Gemma 4 id or a folder")
+    pl.add_argument("--device", default="cuda", help="cuda (default), cpu or mps")
+    pl.add_argument("--free-gb", type=float, default=None, help="memory free on the device (Colab's T4: 15)")
+    pl.add_argument("--dtype", default=None, help="float16 (default on a GPU), bfloat16 or float32")
+    pl.add_argument("--quantization", default=None, choices=["int8", "4bit"], help="only this one")
+    pl.add_argument("--json", action="store_true", help="print one JSON object")
     d = sub.add_parser("doctor", help="check this machine for the lab, and predict each chapter's run time")
     d.set_defaults(fn=doctor, command="doctor")
     args = parser.parse_args(argv)
+    from labkit.env import quiet_torchao
+
+    quiet_torchao()  # transformers imports torchao, whose CPU build logs missing CUDA kernels
     try:
         return args.fn(args)
     except LabkitError as e:

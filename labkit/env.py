@@ -69,6 +69,7 @@ class LabEnv:
     threads: int = 0  # torch CPU threads (0: left as torch set them)
     testing: bool = False  # LABKIT_TEST=1: the test suite is executing the notebook (workloads unchanged)
     pair: str | None = None  # the loaded pair, as setup() described it, if one was passed
+    choice: str = "pocket"  # the pair load_pair() loads: LABKIT_PAIR, else setup(pair="..."), else pocket
     note: str = ""  # a warning worth a line, e.g. a transformers release outside the tested range
 
     def __repr__(self) -> str:
@@ -249,10 +250,14 @@ def describe_pair(pair: Pair) -> str:
     return f"{name}: a real Gemma 4 pair"
 
 
-def setup(seed: int = 0, pair: Pair | None = None, quiet: bool = False, device: str | None = None) -> LabEnv:
+def setup(seed: int = 0, pair: Pair | str | None = None, quiet: bool = False, device: str | None = None) -> LabEnv:
     """Seed, pick device and display, check versions, print them; returns what was chosen.
 
-    `pair`: a loaded pair (anything with `name` and `is_pocket`), to say which one the notebook uses.
+    `pair`: which pair `labkit.load_pair()` loads ("pocket", "E2B", "E4B", "26B-A4B", "31B", a hub id
+    or a folder, "TARGET,DRAFTER"; Colab's form field passes it). The environment variable
+    `LABKIT_PAIR` wins over it, so a shell or the test suite can choose for every chapter. A real
+    Gemma 4 pair also gets: a line when the runtime has no GPU, and (Colab, no token yet) Hugging
+    Face's login box. A loaded pair (anything with `name` and `is_pocket`) is described instead.
     `device`: force one ("cpu", "cuda:1", ...) instead of cuda → mps → cpu.
     """
     colab = in_colab()
@@ -278,6 +283,9 @@ def setup(seed: int = 0, pair: Pair | None = None, quiet: bool = False, device: 
     versions.update({p: _version(p) or "not installed" for p in SHOWN_PACKAGES})
     versions["torch"] = torch.__version__
     versions["labkit"] = __version__
+    loaded = pair if pair is not None and not isinstance(pair, str) else None
+    choice = (os.environ.get("LABKIT_PAIR", "").strip() or (pair if isinstance(pair, str) else "")
+              or "pocket")
     env = LabEnv(
         device=chosen,
         dtype=dtype,
@@ -287,13 +295,50 @@ def setup(seed: int = 0, pair: Pair | None = None, quiet: bool = False, device: 
         versions=versions,
         threads=threads,
         testing=os.environ.get("LABKIT_TEST") == "1",
-        pair=describe_pair(pair) if pair is not None else None,
+        pair=describe_pair(loaded) if loaded is not None else None,
+        choice=choice,
         note=version_note,
     )
     _ACTIVE = env
     if not quiet:
         print(summary(env))
+    if is_hub_pair(choice):
+        if chosen == "cpu" and not quiet:
+            print(no_gpu_line(choice, colab))
+        hub_login(colab, quiet)
     return env
+
+
+def is_hub_pair(choice: str) -> bool:
+    """A real Gemma 4 pair by hub id or short name (E2B, ...), as opposed to the pocket pair or a folder."""
+    target = choice.split(",")[0].strip()
+    return target.upper() in ("E2B", "E4B", "26B-A4B", "31B") or target.startswith("google/gemma-4")
+
+
+def no_gpu_line(choice: str, colab: bool) -> str:
+    where = "Runtime > Change runtime type > T4 GPU, then run this cell again" if colab else "a CUDA GPU"
+    return (f"You chose {choice}, but this runtime has no GPU: use {where}. On a CPU the real pair loads "
+            "in float32 (E2B: about 25 GB) and decodes a token every few seconds; the pocket pair "
+            "(pair='pocket') runs every chapter here.")
+
+
+def hub_login(colab: bool, quiet: bool = False) -> None:
+    """Hugging Face's login box, shown only where it is needed: a real pair chosen, no token yet, and a
+    notebook to show it in (Colab). Gemma 4's weights also need its licence accepted on the model page."""
+    try:
+        from huggingface_hub import get_token
+    except ImportError:
+        return
+    if get_token() is not None:
+        return
+    if colab:
+        from huggingface_hub import notebook_login
+
+        print("Gemma 4's weights need a Hugging Face token (and the licence accepted on the model's page):")
+        notebook_login()
+    elif not quiet:
+        print("No Hugging Face token found: `hf auth login` (or HF_TOKEN=...) before loading Gemma 4's weights, "
+              "and accept the licence on the model's page.")
 
 
 def active() -> LabEnv | None:
@@ -314,6 +359,9 @@ def summary(env: LabEnv) -> str:
     ]
     if env.pair:
         lines.append(f"pair {env.pair}")
+    elif env.choice != "pocket":
+        source = "LABKIT_PAIR" if os.environ.get("LABKIT_PAIR", "").strip() else "setup(pair=...)"
+        lines.append(f"pair chosen: {env.choice} ({source}); labkit.load_pair() loads it")
     if env.note:
         lines.append(env.note)
     if env.testing:

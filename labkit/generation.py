@@ -50,9 +50,20 @@ def text_tokenizer(tokenizer: Any) -> Any:
     return getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps the text tokenizer
 
 
-def encode(pair: Pair, prompt: str | Sequence[int] | torch.Tensor, chat: bool = False) -> torch.Tensor:
-    """Token ids (1, n) on the pair's device, or a BadInputError saying what is wrong."""
+def speaks_chat(pair: Pair) -> bool:
+    """True for an instruction-tuned pair (an "-it" target whose tokenizer has a chat template): Gemma 4
+    is meant to be spoken to in turns. False for the pocket target, a base model that continues text."""
     tok = text_tokenizer(pair.tokenizer)
+    name = str(getattr(pair, "target_id", "") or pair.name).rstrip("/").split("/")[-1]
+    return (not pair.is_pocket and bool(getattr(tok, "chat_template", None))
+            and (name.endswith("-it") or "-it-" in name))
+
+
+def encode(pair: Pair, prompt: str | Sequence[int] | torch.Tensor, chat: bool | None = None) -> torch.Tensor:
+    """Token ids (1, n) on the pair's device, or a BadInputError saying what is wrong. chat=None: as
+    the pair is meant to be prompted (`speaks_chat`): a user turn for an -it pair, raw text otherwise."""
+    tok = text_tokenizer(pair.tokenizer)
+    chat = speaks_chat(pair) if chat is None else chat
     if isinstance(prompt, (list, tuple)) and prompt and isinstance(prompt[0], str):
         raise BadInputError(
             f"got {len(prompt)} prompts; speculative decoding here runs one prompt at a time "
@@ -132,7 +143,7 @@ def run(
     *,
     path: str = "transformers",
     drafter: str = "mtp",
-    chat: bool = False,
+    chat: bool | None = None,
     stop_at_eos: bool = True,
     **overrides: Any,
 ) -> Trace:
@@ -148,6 +159,9 @@ def run(
     are (`labkit.tracing.lossless`), so the output is distributed exactly like the target's. On by
     default; `lossless=False` runs transformers' as-shipped MTP sampling rule, whose output is
     biased (`03_verify_and_accept` shows by how much). The glass-box loop is always lossless.
+    chat: a string prompt becomes one user turn of the pair's chat template; None (the default)
+    does so for an instruction-tuned pair only (`speaks_chat`: "-it" targets such as E2B-it), not
+    for the pocket target, a base model.
     drafter: for path "glassbox", "mtp" (the pair's drafter), "prompt-lookup", "none" (the target
     alone on the same loop), or a causal LM to use as an independent draft model (labkit.methods).
     """
@@ -193,7 +207,7 @@ def tour_runner(pair: Pair, *, load: Callable[[str | None], Any] | None = None, 
 
     def run_both(name: str, prompt: str, settings: Decoding) -> tuple[str, Any, Any]:
         if name != current["name"]:
-            loaded = (load or load_pair)(None if name == "pocket" else name)
+            loaded = (load or load_pair)(name)  # "pocket" is the pocket pair, whatever was chosen
             current.update(name=name, pair=loaded)
         chosen = current["pair"]
         kw = {"stop_at_eos": False}  # same length on both paths, for the replay

@@ -10,7 +10,9 @@ the transformers version, that the ids exist (or that the hub is unreachable: th
 names the pocket pair), that the drafter was built for this target (widths, vocabulary, attention
 geometry), and that the pair fits in the device's memory. Each failure is a `labkit.errors` error.
 
-Introduced in `00_tour`. Left out: quantised loading, tensor parallelism, `trust_remote_code`
+Which pair: `LABKIT_PAIR=TARGET[,DRAFTER]` or `labkit.setup(pair=...)` (Colab's form field) choose
+what `load_pair()` loads; `labkit.plan` says whether it fits and whether it needs quantizing.
+Introduced in `00_tour`. Left out: offloading per-layer embeddings, tensor parallelism, `trust_remote_code`
 (never: Gemma 4 lives in transformers itself), batching.
 """
 
@@ -28,9 +30,9 @@ from typing import Any
 import psutil
 import torch
 
-from labkit import env, media, pocket
+from labkit import env, media, plan, pocket
 from labkit.errors import (
-    ModelNotFoundError, NotEnoughMemoryError, OfflineError, PairError,
+    BadInputError, ModelNotFoundError, NotEnoughMemoryError, OfflineError, PairError,
 )
 from labkit.paths import DRAFTER_DIR, MULTIMODAL_DIR, POCKET_DIR, TARGET_DIR, TOKENIZER_DIR
 
@@ -157,7 +159,7 @@ def check_pair(target_cfg, drafter_cfg) -> None:
                             "('<target id>-assistant').")
 
 
-def _model_class(config, role: str):
+def model_class(config, role: str):
     from transformers import AutoModelForImageTextToText, Gemma4AssistantForCausalLM, Gemma4ForCausalLM
 
     if role == "drafter":
@@ -169,7 +171,7 @@ def _model_class(config, role: str):
 
 def count_parameters(config, role: str = "target") -> int:
     """Parameters of the model a config describes, counted on the meta device (no memory used)."""
-    cls = _model_class(config, role)
+    cls = model_class(config, role)
     with torch.device("meta"):
         model = cls.from_config(config) if hasattr(cls, "from_config") else cls._from_config(config)
     return sum(p.numel() for p in model.parameters())
@@ -243,13 +245,19 @@ def load_pair(
     device_map: str | dict | None = None,
     check_memory: bool = True,
     local_files_only: bool | None = None,
+    quantization: str | None = None,
 ) -> Pair:
-    """The pocket pair (no arguments), or a target id/folder with its drafter (derived if omitted).
+    """The chosen pair (no arguments: `LABKIT_PAIR`, else `labkit.setup(pair=...)`, else the pocket
+    pair), "pocket", or a target id/folder with its drafter (`<target>-assistant` if omitted).
 
     device, dtype: where and in what precision; by default what `labkit.setup()` chose, with
     float32 for a pocket pair on every device (`labkit.env.choose` has the rule).
+    quantization: "int8" or "4bit" loads the target's linear layers quantized (bitsandbytes, CUDA
+    only); `labkit plan` says when a pair needs it. The drafter is small and stays unquantized.
     """
     env.check_transformers()  # refuses what cannot work; setup() names the tested range
+    if target is None:
+        target, drafter = chosen_pair(drafter)
     is_pocket = target in (None, "pocket", "pocket-multimodal")
     pocket_media = target == "pocket-multimodal"
     if pocket_media:
@@ -268,33 +276,43 @@ def load_pair(
                     f"the pocket pair's weights are missing ({folder}). Build them with "
                     "`make pocket` or `python scripts/build_pocket.py --quick` (a placeholder pair, "
                     "~7 min on 2 CPU cores); the full recipe is `python scripts/build_pocket.py`.")
-    elif drafter is None:
-        if Path(str(target)).exists():
-            raise PairError(f"{target} is a local folder: name its drafter too, "
-                            "load_pair(target_folder, drafter_folder)")
-        drafter = f"{target}-assistant"
+    else:
+        target = plan.resolve(str(target)) if not isinstance(target, Path) else target
+        drafter = drafter or _drafter_of(target)
     chosen, dtype = env.choose(device, dtype, pocket=is_pocket)  # setup()'s device unless told otherwise
     dev = torch.device(chosen)
+    if quantization is not None and (quantization not in plan.QUANTIZATIONS or dev.type != "cuda"):
+        raise BadInputError(f"quantization={quantization!r}: use 'int8' or '4bit', on a CUDA GPU "
+                            f"(bitsandbytes); this pair would load on {dev}. `labkit plan --pair ... "
+                            "--device cuda --free-gb N` says whether a pair needs it.")
 
     t_cfg = read_config(target, local_files_only)
     d_cfg = read_config(drafter, local_files_only)
     check_pair(t_cfg, d_cfg)
-    need = estimate_memory_gb(t_cfg, dtype) + estimate_memory_gb(d_cfg, dtype, "drafter")
+    if dev.type == "cpu":  # measured on E2B's shapes (scripts/real_shape.py): the conversion copy is real
+        need = estimate_memory_gb(t_cfg, dtype) + estimate_memory_gb(d_cfg, dtype, "drafter")
+    else:  # the checkpoint's copy is read tensor by tensor in host memory: only the weights land here
+        need = plan.estimate_gb(t_cfg, d_cfg, torch.finfo(dtype).bits, quantization)
     have = available_memory_gb(dev)
     if check_memory and have is not None and need > have:
+        advice = plan.plan(str(target), dev.type, round(have, 1), str(dtype).removeprefix("torch."),
+                           drafter=str(drafter)).advice if not is_pocket else ""
         raise NotEnoughMemoryError(
-            f"{target} + its drafter need about {need:.1f} GB in {str(dtype).removeprefix('torch.')} "
-            f"but {dev} has {have:.1f} GB free. Pick a smaller target (e.g. google/gemma-4-E2B-it), "
-            "another device, or the pocket pair: labkit.load_pair(). On a CPU the estimate is an upper "
-            "bound (weights stored in the precision asked for are paged in as used): "
-            "load_pair(..., check_memory=False) tries anyway.")
+            f"{target} + its drafter need about {need:.1f} GB in {str(dtype).removeprefix('torch.')}"
+            f"{' (' + quantization + ')' if quantization else ''} but {dev} has {have:.1f} GB free. "
+            + (advice + ". " if advice else "Pick a smaller target (e.g. google/gemma-4-E2B-it) or another device. ")
+            + "On a CPU the estimate is an upper bound (weights stored in the precision asked for are "
+            "paged in as used): load_pair(..., check_memory=False) tries anyway.")
 
     from transformers import AutoTokenizer
 
     if device_map is None and dev.type == "cuda" and need > 0.8 * (have or need):
         device_map = "auto"  # let accelerate spread a large target over GPU and CPU memory
     common = {"dtype": dtype, "local_files_only": local_files_only or is_pocket}
-    t_cls = _model_class(t_cfg, "target")
+    if quantization is not None:
+        common["quantization_config"] = quantization_config(quantization, dtype)
+        device_map = device_map or {"": dev.index or 0}  # bitsandbytes places weights as it loads them
+    t_cls = model_class(t_cfg, "target")
     # A pocket pair loads in well under a second: transformers' "Loading weights" bars would only
     # clutter every chapter. A real pair keeps them (its load takes minutes).
     with _quiet_progress(is_pocket):
@@ -302,10 +320,11 @@ def load_pair(
             target_model = t_cls.from_pretrained(target, device_map=device_map, **common)
         else:
             target_model = t_cls.from_pretrained(target, **common).to(dev)
-        drafter_model = _model_class(d_cfg, "drafter").from_pretrained(drafter, **common).to(dev)
+        common.pop("quantization_config", None)
+        drafter_model = model_class(d_cfg, "drafter").from_pretrained(drafter, **common).to(dev)
     target_model.eval()
     drafter_model.eval()
-    multimodal = t_cls is not _model_class(_text(t_cfg), "target")
+    multimodal = t_cls is not model_class(_text(t_cfg), "target")
     processor, media_unavailable = None, ""
     if pocket_media:  # built by labkit, never by AutoProcessor: the same on every install
         processor = media.processor_from_folder(target)
@@ -330,6 +349,44 @@ def load_pair(
                 device=dev, dtype=dtype, name=name,
                 target_id=str(target), drafter_id=str(drafter), is_pocket=is_pocket,
                 multimodal=multimodal, media_unavailable=media_unavailable, memory_gb=round(need, 3))
+
+
+def chosen_pair(drafter: str | Path | None = None) -> tuple[str | None, str | Path | None]:
+    """(target, drafter) that `load_pair()` loads when given no target: `LABKIT_PAIR=TARGET[,DRAFTER]`
+    (a short name E2B/E4B/26B-A4B/31B, a hub id or a folder), else the pair `labkit.setup(pair=...)`
+    was told (Colab's form field), else (None, None): the pocket pair."""
+    text = os.environ.get("LABKIT_PAIR", "").strip() or (getattr(env.active(), "choice", "") or "")
+    if text.strip() in ("", "pocket"):
+        return None, drafter
+    first, _, second = text.partition(",")
+    return plan.resolve(first), drafter or (second.strip() or None)
+
+
+def _drafter_of(target: str | Path) -> str | Path:
+    """`<target>-assistant`: the hub's naming, and a folder's sibling named the same way."""
+    folder = Path(str(target)).expanduser()
+    if folder.exists():
+        sibling = folder.with_name(folder.name + "-assistant")
+        if not (sibling / "config.json").exists():
+            raise PairError(f"{target} is a local folder and {sibling} holds no drafter: name its drafter "
+                            "too, load_pair(target_folder, drafter_folder), or LABKIT_PAIR=TARGET,DRAFTER")
+        return sibling
+    return f"{target}-assistant"
+
+
+def quantization_config(quantization: str, dtype: torch.dtype) -> Any:
+    """bitsandbytes' config for "int8" (LLM.int8) or "4bit" (NF4, computing in `dtype`), or a clear
+    error when bitsandbytes is missing (Colab: `pip install bitsandbytes`, then restart)."""
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise BadInputError(f"quantization={quantization!r} needs bitsandbytes: pip install bitsandbytes "
+                            "(Colab: then Runtime > Restart session)") from None
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)
 
 
 def _load_processor(target: str | Path, local_files_only: bool | None) -> tuple[Any, str]:

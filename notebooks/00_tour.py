@@ -49,7 +49,8 @@ if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() i
 # %% tags=["live"]
 import labkit
 
-env = labkit.setup()
+PAIR = "pocket"  # @param ["pocket", "E2B", "E4B", "26B-A4B", "31B"] {allow-input: true}
+env = labkit.setup(pair=PAIR)  # the pair labkit.load_pair() loads (LABKIT_PAIR=..., if set, wins)
 
 # %% [markdown]
 # The line above names your device, precision and versions. The lab is tested with transformers
@@ -61,8 +62,9 @@ from IPython.display import HTML, display
 
 from labkit import experiments, generation, metrics, plots, style, widgets
 
-# The pocket pair: a small Gemma 4 target and its MTP drafter, trained in this repo; runs offline.
-# A real pair is one argument away: pair = labkit.load_pair("google/gemma-4-E2B-it")
+# The pair chosen in the setup cell. "pocket": a small Gemma 4 target and its MTP drafter, trained
+# in this repo, offline. "E2B" (or any Gemma 4 id): the real pair; `labkit plan` (below) says
+# whether it fits your GPU.
 pair = labkit.load_pair()
 pair
 

@@ -39,7 +39,8 @@ if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() i
 # %%
 import labkit
 
-env = labkit.setup()
+PAIR = "pocket"  # @param ["pocket", "E2B", "E4B", "26B-A4B", "31B"] {allow-input: true}
+env = labkit.setup(pair=PAIR)  # the pair labkit.load_pair() loads (LABKIT_PAIR=..., if set, wins)
 pair = labkit.load_pair()
 print(pair.label, "· the pocket pair, trained in this repo" if pair.is_pocket else "· a real Gemma 4 pair")
 

@@ -40,7 +40,8 @@ if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() i
 # %% tags=["live"]
 import labkit
 
-env = labkit.setup()
+PAIR = "pocket"  # @param ["pocket", "E2B", "E4B", "26B-A4B", "31B"] {allow-input: true}
+env = labkit.setup(pair=PAIR)  # the pair labkit.load_pair() loads (LABKIT_PAIR=..., if set, wins)
 
 # %% tags=["live"]
 import json

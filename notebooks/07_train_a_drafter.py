@@ -36,7 +36,8 @@ if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() i
 # %%
 import labkit
 
-env = labkit.setup()
+PAIR = "pocket"  # @param ["pocket", "E2B", "E4B", "26B-A4B", "31B"] {allow-input: true}
+env = labkit.setup(pair=PAIR)  # the pair labkit.load_pair() loads (LABKIT_PAIR=..., if set, wins)
 
 # %%
 import copy
@@ -48,7 +49,7 @@ from tqdm.auto import tqdm
 
 from labkit import distill, generation, metrics, plots
 
-# The pocket pair runs offline; a real pair: pair = labkit.load_pair("google/gemma-4-E2B-it")
+# The pair chosen in the setup cell: the pocket pair (offline) unless PAIR or LABKIT_PAIR names another
 pair = labkit.load_pair()
 target, tok = pair.target, pair.tokenizer
 recipe = distill.LiveRecipe()  # the data and training of this chapter, one field per choice

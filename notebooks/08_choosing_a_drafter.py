@@ -35,12 +35,13 @@ if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() i
 # %% tags=["live"]
 import labkit
 
-env = labkit.setup()
+PAIR = "pocket"  # @param ["pocket", "E2B", "E4B", "26B-A4B", "31B"] {allow-input: true}
+env = labkit.setup(pair=PAIR)  # the pair labkit.load_pair() loads (LABKIT_PAIR=..., if set, wins)
 
 # %% tags=["live"]
 from labkit import bench, experiments, metrics, methods, plots, widgets
 
-# The pocket pair runs offline; a real pair: pair = labkit.load_pair("google/gemma-4-E2B-it")
+# The pair chosen in the setup cell: the pocket pair (offline) unless PAIR or LABKIT_PAIR names another
 pair = labkit.load_pair()
 draft_model = methods.load_draft_model(pair)  # the pocket draft model (scripts/train_draft_model.py)
 tag = pair.label

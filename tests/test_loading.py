@@ -204,4 +204,4 @@ def test_tour_runner_decodes_both_ways_and_loads_the_pair_the_box_names(pair):
     assert plain.new_ids == spec.new_ids
     run_both("pocket", PROMPT, Decoding(k=2, max_new_tokens=2))
     run_both("pocket", PROMPT, Decoding(k=2, max_new_tokens=2))  # kept: not loaded again
-    assert loads == [None]
+    assert loads == ["pocket"]  # "pocket" by name: None would load the chosen pair (LABKIT_PAIR)
