@@ -4,6 +4,7 @@
     pair = load_pair("google/gemma-4-E2B-it")       # drafter id derived: <target>-assistant
     pair = load_pair("path/to/target", "path/to/drafter")
     pair = load_pair("pocket-multimodal")           # the pocket pair that sees pictures and hears beeps
+    pair = load_pair("pocket-chat")                 # the pocket pair that speaks Gemma 4's turns (10)
 
 Everything that can be checked from `config.json` alone is checked *before* any weights load:
 the transformers version, that the ids exist (or that the hub is unreachable: then the message
@@ -34,7 +35,7 @@ from labkit import env, media, plan, pocket
 from labkit.errors import (
     BadInputError, ModelNotFoundError, NotEnoughMemoryError, OfflineError, PairError,
 )
-from labkit.paths import DRAFTER_DIR, MULTIMODAL_DIR, POCKET_DIR, TARGET_DIR, TOKENIZER_DIR
+from labkit.paths import DRAFTER_DIR, MULTIMODAL_DIR, POCKET_CHAT_DIR, POCKET_DIR, TARGET_DIR, TOKENIZER_DIR
 
 KNOWN_TARGETS = ("google/gemma-4-E2B-it", "google/gemma-4-E4B-it", "google/gemma-4-26B-A4B-it",
                  "google/gemma-4-31B-it")
@@ -258,9 +259,17 @@ def load_pair(
     env.check_transformers()  # refuses what cannot work; setup() names the tested range
     if target is None:
         target, drafter = chosen_pair(drafter)
-    is_pocket = target in (None, "pocket", "pocket-multimodal")
-    pocket_media = target == "pocket-multimodal"
-    if pocket_media:
+    is_pocket = target in (None, "pocket", "pocket-multimodal", "pocket-chat")
+    pocket_media, pocket_chat = target == "pocket-multimodal", target == "pocket-chat"
+    if pocket_chat:
+        target, drafter = POCKET_CHAT_DIR / "target", drafter or POCKET_CHAT_DIR / "drafter"
+        for folder in (target, drafter, POCKET_CHAT_DIR / "tokenizer"):
+            if not any((Path(folder) / name).exists() for name in ("config.json", "tokenizer.json")):
+                raise ModelNotFoundError(
+                    f"the pocket chat pair's weights are missing ({folder}). Train them with "
+                    "`python scripts/train_chat.py target`, then `drafter` (see that script's docstring); "
+                    "until then the pocket pair, `labkit.load_pair('pocket')`, continues text but does not chat.")
+    elif pocket_media:
         target, drafter = MULTIMODAL_DIR / "target", drafter or MULTIMODAL_DIR / "drafter"
         for folder in (target, drafter):
             if not (Path(folder) / "config.json").exists():
@@ -300,9 +309,11 @@ def load_pair(
         raise NotEnoughMemoryError(
             f"{target} + its drafter need about {need:.1f} GB in {str(dtype).removeprefix('torch.')}"
             f"{' (' + quantization + ')' if quantization else ''} but {dev} has {have:.1f} GB free. "
-            + (advice + ". " if advice else "Pick a smaller target (e.g. google/gemma-4-E2B-it) or another device. ")
-            + "On a CPU the estimate is an upper bound (weights stored in the precision asked for are "
-            "paged in as used): load_pair(..., check_memory=False) tries anyway.")
+            + (f"`labkit plan`: {advice}. " if advice else
+               "Pick a smaller target (e.g. google/gemma-4-E2B-it) or another device. ")
+            + ("On a CPU the estimate is an upper bound (weights stored in the precision asked for are "
+               "paged in as used): " if dev.type == "cpu" else "")
+            + "load_pair(..., check_memory=False) tries anyway.")
 
     from transformers import AutoTokenizer
 
@@ -331,14 +342,16 @@ def load_pair(
     elif multimodal:
         processor, media_unavailable = _load_processor(target, local_files_only)
     if is_pocket and not pocket_media:
-        tokenizer = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
+        tokenizer = AutoTokenizer.from_pretrained(POCKET_CHAT_DIR / "tokenizer" if pocket_chat else TOKENIZER_DIR)
     elif processor is not None:
         tokenizer = processor.tokenizer
     else:
         tokenizer = AutoTokenizer.from_pretrained(target, local_files_only=local_files_only)
     if getattr(drafter_model.generation_config, "num_assistant_tokens", None) is None:
         drafter_model.generation_config.num_assistant_tokens = pocket.NUM_ASSISTANT_TOKENS
-    if pocket_media:
+    if pocket_chat:
+        name = "pocket (chat)" if _pocket_recipe(POCKET_CHAT_DIR) != "quick" else "pocket (chat, quick build)"
+    elif pocket_media:
         quick = _pocket_recipe(MULTIMODAL_DIR) == "quick"
         name = "pocket (multimodal, quick build)" if quick else "pocket (multimodal)"
     elif is_pocket:

@@ -44,7 +44,7 @@ class Plan:
     free_gb: float | None  # memory free on that device (None: unknown, assumed enough)
     dtype: str  # "float16", "bfloat16" or "float32": what unquantized weights are held in
     quantization: str | None  # None, "int8" or "4bit" (bitsandbytes, CUDA only)
-    offload: str | None  # None, or what stays in CPU memory ("per-layer embeddings")
+    offload: str | None  # "per-layer embeddings" when only keeping them in CPU memory would fit (labkit: not yet)
     estimate_gb: float  # target + drafter on the device, overhead included
     fits: bool  # estimate_gb <= free_gb
     advice: str  # one sentence a learner can act on
@@ -114,9 +114,10 @@ def estimate_gb(target_cfg, drafter_cfg, dtype_bits: int = 16, quantization: str
 
 def plan(pair: str, device: str = "cuda", free_gb: float | None = None, dtype: str | None = None,
          quantization: str | None = None, drafter: str | None = None) -> Plan:
-    """The cheapest way `pair` fits in `free_gb` on `device`: as stored, then int8, then 4-bit
-    (CUDA only), then with the per-layer embeddings in CPU memory; or the smallest it can get and
-    what to do instead. `quantization` given: only that one is considered."""
+    """The first way `pair` fits in `free_gb` on `device` that labkit can load: as stored, then int8,
+    then 4-bit (CUDA only); or the smallest it gets and what to do instead. `quantization` given:
+    only that one is considered. Keeping E2B/E4B's per-layer embeddings in CPU memory is priced in
+    the advice (and named in `offload` when only it would fit) but not done by labkit."""
     target = resolve(pair)
     if quantization not in QUANTIZATIONS:
         raise BadInputError(f"quantization={quantization!r}: use None, 'int8' or '4bit'")
@@ -129,40 +130,39 @@ def plan(pair: str, device: str = "cuda", free_gb: float | None = None, dtype: s
     d_cfg = config_of(drafter or f"{target}-assistant", "drafter")
     has_ple = weight_bytes(t_cfg, "target", bits)["per_layer_embeddings"] > 0
     cuda = device.startswith("cuda")
-    options: list[tuple[str | None, str | None]] = [(quantization, None)]
-    if quantization is None:
-        options += [(q, None) for q in ("int8", "4bit") if cuda]
-        options += [(None, "per-layer embeddings")] if has_ple and cuda else []
-    elif quantization is not None and not cuda:
+    if quantization is not None and not cuda:
         raise BadInputError(f"quantization={quantization!r} needs a CUDA GPU (bitsandbytes); "
                             f"on {device} load the pair unquantized")
-    sized = [(q, o, estimate_gb(t_cfg, d_cfg, bits, q, o, device.split(':')[0])) for q, o in options]
-    fitting = [s for s in sized if free_gb is None or s[2] <= free_gb]
-    q, o, gb = fitting[0] if fitting else min(sized, key=lambda s: s[2])
+    kinds = [quantization] if quantization is not None else [None, *(("int8", "4bit") if cuda else ())]
+    sized = [(q, estimate_gb(t_cfg, d_cfg, bits, q, None, device.split(":")[0])) for q in kinds]
+    fitting = [s for s in sized if free_gb is None or s[1] <= free_gb]
+    q, gb = fitting[0] if fitting else min(sized, key=lambda s: s[1])
+    # What labkit does not do (yet): keep E2B/E4B's per-layer embeddings, a lookup table, in CPU memory.
+    offload_gb = estimate_gb(t_cfg, d_cfg, bits, None, "per-layer embeddings") if has_ple and cuda else None
+    offload = "per-layer embeddings" if not fitting and offload_gb and free_gb and offload_gb <= free_gb else None
     parts = weight_bytes(t_cfg, "target", bits)
     moe = parts["other"] > parts["linear"]  # fused 3-D expert weights, which bitsandbytes leaves alone
-    return Plan(pair=target, device=device, free_gb=free_gb, dtype=dtype, quantization=q, offload=o,
+    return Plan(pair=target, device=device, free_gb=free_gb, dtype=dtype, quantization=q, offload=offload,
                 estimate_gb=gb, fits=bool(fitting),
-                advice=_advice(target, device, free_gb, dtype, sized, fitting, moe))
+                advice=_advice(target, device, free_gb, dtype, sized, fitting, moe, offload_gb))
 
 
-def _advice(target: str, device: str, free_gb: float | None, dtype: str,
-            sized: list[tuple[str | None, str | None, float]], fitting: list, moe: bool) -> str:
+def _advice(target: str, device: str, free_gb: float | None, dtype: str, sized: list[tuple[str | None, float]],
+            fitting: list, moe: bool, offload_gb: float | None) -> str:
     name = target.split("/")[-1]
-    as_stored = sized[0][2]
+    as_stored = sized[0][1]
+    room = "" if free_gb is None else f" in {free_gb:g} GB"
+    off = (f"; with its per-layer embeddings (a lookup table) kept in CPU memory it would need {offload_gb:g} GB "
+           "on the GPU, which labkit does not do yet") if offload_gb else ""
     if fitting and fitting[0] is sized[0]:
-        room = "" if free_gb is None else f" in {free_gb:g} GB"
         how = f"quantization={sized[0][0]!r}" if sized[0][0] else dtype
         return f"{name} fits{room} in {how} (about {as_stored:g} GB): labkit.load_pair({target!r})"
     if fitting:
-        q, o, gb = fitting[0]
-        how = f"load_pair({target!r}, quantization={q!r})" if q else (
-            f"keep its per-layer embeddings in CPU memory ({gb:g} GB on the GPU; labkit does not do "
-            "this for you yet) or quantize")
-        others = ", ".join(f"{qq or oo}: {g:g} GB" for qq, oo, g in fitting[1:])
-        return (f"{name} needs about {as_stored:g} GB in {dtype}, more than the {free_gb:g} GB free; "
-                f"{how} ({gb:g} GB)" + (f"; also fits: {others}" if others else ""))
-    q, _, smallest = min(sized, key=lambda s: s[2])
+        q, gb = fitting[0]
+        others = "".join(f"; {qq} also fits ({g:g} GB)" for qq, g in fitting[1:])
+        return (f"{name} needs about {as_stored:g} GB in {dtype}, more than the {free_gb:g} GB free: "
+                f"labkit.load_pair({target!r}, quantization={q!r}) ({gb:g} GB){others}{off}")
+    q, smallest = min(sized, key=lambda s: s[1])
     if not device.startswith("cuda"):
         return (f"{name} needs about {as_stored:g} GB in {dtype} on {device}, more than the {free_gb:g} GB "
                 "free: use a CUDA GPU (Colab: Runtime > Change runtime type > GPU) or a smaller pair")
@@ -170,5 +170,4 @@ def _advice(target: str, device: str, free_gb: float | None, dtype: str,
            f"in {dtype})" if moe else "")
     return (f"{name} needs about {as_stored:g} GB in {dtype} and still {smallest:g} GB quantized ({q}){why}, "
             f"more than the {free_gb:g} GB free: use a GPU with at least {smallest:.0f} GB free for {q}, "
-            f"{as_stored:.0f} GB for {dtype}, "
-            "or a smaller pair (E2B fits a 15 GB T4 in float16)")
+            f"{as_stored:.0f} GB for {dtype}, or a smaller pair (E2B fits a 15 GB T4 in float16){off}")
