@@ -2,6 +2,7 @@
 # make test   install if needed, execute every notebook once (make executed), render the book from those copies,
 #             then every test: labkit, the executed notebooks' outputs, the browser tests
 # make executed  every chapter and solution executed once into build/executed/ (only those whose inputs changed)
+# make executed-pair  chapters 00, 03, 04, 05, 07, 08 on the pocket pair saved as a Hub-layout folder pair (LABKIT_PAIR)
 # make setup  create .venv and install labkit with its dev tools (done once; redone when pyproject.toml changes)
 # make book   the book: the executed chapters and solutions rendered into static HTML in build/book/html
 # make lint   ruff
@@ -29,7 +30,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # torch==2.13.0 comes from whatever pip is configured with (a local wheel on offline machines).
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 
-.PHONY: setup lab test lint pocket matrix gpu-check book executed
+.PHONY: setup lab test lint pocket matrix gpu-check book executed executed-pair
 
 setup: $(STAMP)
 
@@ -119,6 +120,29 @@ $(EXECUTED)/notebooks/solutions/07_train_a_drafter_solutions.ipynb: $(SEVEN) $(E
 	$(BIN)/python scripts/execute_notebooks.py $(if $(THREADS),--threads $(THREADS)) $(SEVEN)
 $(EXECUTED)/notebooks/07_train_a_drafter.ipynb: $(EXECUTED)/notebooks/solutions/07_train_a_drafter_solutions.ipynb ;
 
+# Chapters 00, 03, 04, 05, 07 and 08 once more on a pair labkit treats as real: the pocket pair saved as an
+# ordinary Hub-layout folder pair (scripts/hub_pair.py), chosen with LABKIT_PAIR as a learner chooses
+# E2B, into build/executed-pair/ (tests/test_pair_choice.py reads them). Run after `executed`: 07
+# writes its run under runs/, per pair.
+HUB_PAIR := build/hub/gemma-4-pocket
+PAIR_EXECUTED := build/executed-pair
+PAIR_NOTEBOOKS := $(addprefix notebooks/,07_train_a_drafter.ipynb 08_choosing_a_drafter.ipynb \
+	03_verify_and_accept.ipynb 05_speed_and_cost.ipynb 04_acceptance.ipynb 00_tour.ipynb)
+PAIR_COPIES := $(PAIR_NOTEBOOKS:%=$(PAIR_EXECUTED)/%)
+
+$(HUB_PAIR)/config.json: $(wildcard data/pocket/target/* data/pocket/drafter/* data/pocket/tokenizer/*) scripts/hub_pair.py
+	$(BIN)/python scripts/hub_pair.py $(HUB_PAIR)
+
+executed-pair: executed $(HUB_PAIR)/config.json
+	$(MAKE) -j$(JOBS) --no-print-directory pair-copies
+
+.PHONY: pair-copies
+pair-copies: $(PAIR_COPIES)
+
+$(PAIR_EXECUTED)/%.ipynb: %.ipynb $(EXEC_INPUTS) $(HUB_PAIR)/config.json
+	LABKIT_PAIR=$(abspath $(HUB_PAIR)) LABKIT_EXECUTED=$(PAIR_EXECUTED) \
+		$(BIN)/python scripts/execute_notebooks.py $(if $(THREADS),--threads $(THREADS)) $<
+
 # The book (docs/book/conf.py): Sphinx + myst-nb render the executed copies (no execution here) with
 # docs/ beside them; rebuilt when a copy or a doc changes.
 BOOK := build/book/html/index.html
@@ -133,7 +157,7 @@ $(BOOK): $(COPIES) $(BOOK_SOURCES)
 	touch $@
 
 # The browser test of the book (tests/test_book.py) reads what `book` built.
-test: setup pocket $(COLAB_WIDGETS)/.installed book
+test: setup pocket $(COLAB_WIDGETS)/.installed book executed-pair
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup

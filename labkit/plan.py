@@ -69,8 +69,18 @@ def config_of(ref: str | Path, role: str = "target"):
     return read_config(ref, local_files_only=True)
 
 
-def weight_bytes(config, role: str, dtype_bits: int, quantization: str | None = None) -> dict[str, float]:
-    """{"linear", "per_layer_embeddings", "other"}: bytes each part of the model would hold."""
+_COUNTED: dict[tuple[str, str], tuple[int, int, int]] = {}  # (role, config JSON) -> counts
+
+
+def _counts(config, role: str) -> tuple[int, int, int]:
+    """(quantizable linear, per-layer embedding, other) parameters, counted once on the meta device."""
+    key = (role, config.to_json_string(use_diff=False))
+    if key not in _COUNTED:
+        _COUNTED[key] = _count(config, role)
+    return _COUNTED[key]
+
+
+def _count(config, role: str) -> tuple[int, int, int]:
     import torch
 
     from labkit.loading import model_class
@@ -78,20 +88,28 @@ def weight_bytes(config, role: str, dtype_bits: int, quantization: str | None = 
     cls = model_class(config, role)
     with torch.device("meta"):
         model = cls.from_config(config) if hasattr(cls, "from_config") else cls._from_config(config)
-    parts = {"linear": 0.0, "per_layer_embeddings": 0.0, "other": 0.0}
+    linear = ple = other = 0
     seen: set[int] = set()
     for name, module in model.named_modules():
         for p in module.parameters(recurse=False):
             if id(p) in seen:  # tied weights (the LM head is the embedding) are held once
                 continue
             seen.add(id(p))
-            if isinstance(module, torch.nn.Linear) and p.dim() == 2 and quantization is not None:
-                parts["linear"] += p.numel() * QUANT_BITS[quantization] / 8
+            if isinstance(module, torch.nn.Linear) and p.dim() == 2:
+                linear += p.numel()
             elif name.endswith(PER_LAYER_EMBEDDINGS):
-                parts["per_layer_embeddings"] += p.numel() * dtype_bits / 8
+                ple += p.numel()
             else:
-                parts["other" if not isinstance(module, torch.nn.Linear) else "linear"] += p.numel() * dtype_bits / 8
-    return parts
+                other += p.numel()
+    return linear, ple, other
+
+
+def weight_bytes(config, role: str, dtype_bits: int, quantization: str | None = None) -> dict[str, float]:
+    """{"linear", "per_layer_embeddings", "other"}: bytes each part of the model would hold."""
+    linear, ple, other = _counts(config, role)
+    linear_bits = QUANT_BITS[quantization] if quantization is not None else dtype_bits
+    return {"linear": linear * linear_bits / 8, "per_layer_embeddings": ple * dtype_bits / 8,
+            "other": other * dtype_bits / 8}
 
 
 def estimate_gb(target_cfg, drafter_cfg, dtype_bits: int = 16, quantization: str | None = None,

@@ -56,15 +56,40 @@ env = labkit.setup(pair=PAIR)  # the pair labkit.load_pair() loads (LABKIT_PAIR=
 # The line above names your device, precision and versions. The lab is tested with transformers
 # 5.22.0, 5.22.2 and 5.24.0 (README, "Tested with"); `labkit.setup()` says so when it finds
 # another release.
+#
+# ## Which pair?
+#
+# `PAIR` in the setup cell (a drop-down on Colab) chooses the pair every chapter loads:
+#
+# - **pocket** (the default): a small Gemma 4 target and its MTP drafter, trained in this
+#   repository. It runs everywhere, offline, in seconds, and every number in the book comes from it.
+# - **E2B, E4B, 26B-A4B, 31B**: Google's instruction-tuned Gemma 4 and its assistant
+#   (`google/gemma-4-E2B-it` + `google/gemma-4-E2B-it-assistant`). On Colab: Runtime > Change
+#   runtime type > T4 GPU first; the setup cell then asks for a Hugging Face token (Gemma's licence
+#   must be accepted on its model page).
+# - any hub id or folder, `TARGET` or `TARGET,DRAFTER`; in a shell, `LABKIT_PAIR=E2B jupyter lab`
+#   chooses for every chapter at once.
+#
+# Will it fit? `labkit plan` answers from the models' configuration files alone, before anything is
+# downloaded (the same estimate `load_pair` checks). For Colab's free T4 (about 15 GB free):
+
+# %%
+from labkit.plan import plan
+
+for name in ("E2B", "E4B", "31B"):
+    print(plan(name, device="cuda", free_gb=15).advice)
+
+# %% [markdown]
+# In a terminal: `labkit plan --pair E4B --device cuda --free-gb 15 --json`. A real pair is spoken
+# to as Gemma 4 expects, in turns (its chat template); the pocket target is a base model and
+# continues raw text.
 
 # %% tags=["live"]
 from IPython.display import HTML, display
 
 from labkit import experiments, generation, metrics, plots, style, widgets
 
-# The pair chosen in the setup cell. "pocket": a small Gemma 4 target and its MTP drafter, trained
-# in this repo, offline. "E2B" (or any Gemma 4 id): the real pair; `labkit plan` (below) says
-# whether it fits your GPU.
+# The pair chosen in the setup cell (the pocket pair unless PAIR or LABKIT_PAIR names another)
 pair = labkit.load_pair()
 pair
 
