@@ -106,7 +106,7 @@ def diagnose(print_line: Any = print) -> int:
     try:
         from labkit import loading, methods  # after the checks above: these import transformers
 
-        pair = loading.load_pair()
+        pair = loading.load_pair("pocket")
         loading.load_pair("pocket-multimodal")
         methods.load_draft_model(pair)
         line(True, f"the pocket models load ({pair.label}, pocket multimodal, pocket draft model)")

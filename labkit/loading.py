@@ -1,6 +1,7 @@
 """Load a target + drafter pair: the shipped pocket pair by default, a real Gemma 4 pair by hub id.
 
-    pair = load_pair()                              # the pocket pair in data/pocket, offline
+    pair = load_pair()                              # the chosen pair: LABKIT_PAIR, setup(pair=...), else pocket
+    pair = load_pair("pocket")                      # the pocket pair in data/pocket, offline
     pair = load_pair("google/gemma-4-E2B-it")       # drafter id derived: <target>-assistant
     pair = load_pair("path/to/target", "path/to/drafter")
     pair = load_pair("pocket-multimodal")           # the pocket pair that sees pictures and hears beeps
@@ -113,7 +114,7 @@ def read_config(ref: str | Path, local_files_only: bool | None = None):
     if local_files_only or not _hub_reachable():
         raise OfflineError(
             f"{ref} is not in the local cache and the Hugging Face hub is unreachable from here. "
-            "The lab's pocket pair works offline: `labkit.load_pair()` with no arguments. On a "
+            "The lab's pocket pair works offline: `labkit.load_pair(\"pocket\")`. On a "
             "machine with network (and, for Gemma, an accepted licence), `huggingface-cli download "
             f"{ref}` fills the cache.")
     try:

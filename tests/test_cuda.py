@@ -66,3 +66,37 @@ def test_media_on_the_gpu():
     plain = run(pair, ids, path="plain", max_new_tokens=12, **inputs)
     spec = run(pair, ids, path="transformers", k=4, max_new_tokens=12, **inputs)
     assert spec.new_ids == plain.new_ids
+
+
+def test_plan_estimate_covers_the_measured_peak_on_a_gpu(tmp_path):
+    """load_pair's GPU estimate (labkit.plan) against torch's allocated peak, on a folder pair that
+    takes the real-pair path (scripts/hub_pair.py), decoding a prompt."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from hub_pair import save_hub_pair
+
+    target, _ = save_hub_pair(tmp_path / "gemma-4-pocket")
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    folder = labkit.load_pair(target, device="cuda", dtype=torch.float16)
+    run(folder, load_prompts("prose", 1)[0], path="transformers", max_new_tokens=64)
+    peak = (torch.cuda.max_memory_allocated() - base) / 1e9
+    assert peak <= folder.memory_gb, (peak, folder.memory_gb)
+
+
+@pytest.mark.parametrize("quantization", ["int8", "4bit"])
+def test_quantized_folder_pair_loads_and_speculates(tmp_path, quantization):
+    pytest.importorskip("bitsandbytes")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from hub_pair import save_hub_pair
+
+    target, _ = save_hub_pair(tmp_path / "gemma-4-pocket")
+    folder = labkit.load_pair(target, device="cuda", dtype=torch.float16, quantization=quantization)
+    trace = run(folder, load_prompts("prose", 1)[0], path="transformers", max_new_tokens=32)
+    assert len(trace.new_ids) == 32
