@@ -19,8 +19,9 @@ it with `save_run` in runs/07_train_a_drafter/, where its solutions find it (`lo
 training it again; `scripts/train_drafter.py` trains the shipped one (with the centroid head's
 clustering from pocketbuild/drafter.py).
 Everything runs on the target's and drafter's device (put both on a GPU and token rows follow them;
-rows returned by `continuations` are on the CPU).
-Left out: mixed precision, multi-GPU, and training the target (pocketbuild/).
+rows returned by `continuations` are on the CPU). The drafter may train in float32 beside a half-precision
+target: the target's view is cast to the drafter's dtype (`in_precision`).
+Left out: mixed precision (autocast, loss scaling), multi-GPU, and training the target (pocketbuild/).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -116,6 +118,16 @@ class CachedViews:
         )
 
 
+def in_precision(view: TargetView, dtype: torch.dtype) -> TargetView:
+    """The target's view in the drafter's precision (log_p stays float32): a drafter trained in
+    float32 beside a bfloat16 or float16 target (`07_train_a_drafter` on a GPU) reads the target's
+    embeddings, hidden states and K/V cast up, since a matmul takes one dtype."""
+    if view.hidden.dtype == dtype:
+        return view
+    return TargetView(embeds=view.embeds.to(dtype), hidden=view.hidden.to(dtype), log_p=view.log_p,
+                      shared_kv={n: (k.to(dtype), v.to(dtype)) for n, (k, v) in view.shared_kv.items()})
+
+
 def _masks(first: int, n_anchor: int, length: int, window: int, device: torch.device) -> dict[str, torch.Tensor]:
     """Anchor a (positions first + 1 .. first + n_anchor) sees K/V of positions < a; the sliding
     layer only the last window + 1 of them, which is what the drafter's own sliding mask allows."""
@@ -167,6 +179,7 @@ def draft_steps(
     `first` skips rounds that would start inside a prompt (at inference the first round starts
     at the prompt's last token), which saves their compute too.
     """
+    view = in_precision(view, next(drafter.parameters()).dtype)
     B, T, _ = view.hidden.shape
     A = T - k - first
     device = view.hidden.device
@@ -406,6 +419,14 @@ class LiveRecipe:
         return fit(drafter, target, data, steps=self.steps, k=self.k if k is None else k, batch=self.batch,
                    lr=self.lr, warmup=self.warmup, seed=self.seed, first=self.first, **kw)
 
+
+
+def run_folder(pair) -> Path:
+    """Where `07_train_a_drafter` keeps its run on `pair` (anything with `label` and `is_pocket`):
+    runs/07_train_a_drafter/ for the pocket pair, where the solutions read it, and a folder named
+    after any other pair below it, so a run on another pair never overwrites the pocket pair's."""
+    folder = RUNS_DIR / "07_train_a_drafter"
+    return folder if pair.is_pocket else folder / re.sub(r"[^\w.-]+", "--", pair.label).strip("-")
 
 
 def fingerprint(model: torch.nn.Module) -> str:

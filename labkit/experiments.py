@@ -10,7 +10,8 @@ and v for a real pair's *shapes* on this machine, with random weights.
 Introduced in `05_speed_and_cost`. Intervals come from `metrics.interval` (prompts resampled).
 `time_paths` is how every live timing in the chapters runs: each path warmed up, then repeats
 interleaved, reported as a median with its range (`Timed`, and `Speedup` from `speedup_of`).
-Left out: batched serving, and GPU-specific effects (CUDA graphs, kernel fusion).
+Every timing runs on the device its models are on, with a GPU synchronised before each clock read
+(`synchronize`). Left out: batched serving, and GPU-specific effects (CUDA graphs, kernel fusion).
 """
 
 from __future__ import annotations
@@ -131,6 +132,27 @@ def predict(costs: CostModel, spec: Sequence[Trace], loop: bool = True) -> float
     return plain_seconds / spec_seconds
 
 
+def synchronize(device: torch.device | str) -> None:
+    """Wait for `device`'s queued work: a GPU runs kernels asynchronously, so a clock read without
+    this stops at the last launch, not at the end of the work. A no-op on the CPU."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def device_name(device: torch.device | str) -> str:
+    """How a chapter names where it timed: "1 CPU thread" (torch's threads) or the GPU's name."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        n = torch.get_num_threads()
+        return f"{n} CPU thread{'s' if n > 1 else ''}"
+    return str(device)
+
+
 @torch.inference_mode()
 def time_samples(fn: Any, repeats: int) -> list[float]:
     """Seconds of `repeats` calls of `fn`, after one warm-up call (also `labkit.batching`)."""
@@ -247,9 +269,9 @@ def _median_time(fn: Any, repeats: int) -> float:
 
 def real_pair_costs(
     name: str = "E2B", ns: Sequence[int] = (1, 2, 4, 8), layers: int = 2, vocab_size: int = 2048,
-    repeats: int = 3,
+    repeats: int = 3, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
 ) -> dict[str, Any]:
-    """Time a real pair's shapes on this machine with random weights; extrapolate to the full depth.
+    """Time a real pair's shapes on `device` in `dtype` with random weights; extrapolate to the full depth.
 
     Measured: `layers` target layers of the real geometry (a forward over n tokens after a
     128-token context), the real vocabulary's output projection (on a 1/16 slice, times 16), and
@@ -257,24 +279,30 @@ def real_pair_costs(
     Assumed: a target forward = (real layers / measured layers) × the measured layers + the
     output projection; KV-shared layers cost like the others; embeddings and the drafter's
     centroid head are negligible. The result is a *prediction*, not a measurement of the real pair.
+    `05_speed_and_cost` passes the device and precision its pair runs in (a GPU's clock is read after
+    its queued work is done: `time_samples` synchronizes).
     """
     from transformers import Gemma4AssistantForCausalLM
 
+    device = torch.device(device)
     real = architecture.load_config(name).get_text_config()
-    target = architecture.scaled_text_decoder(name, layers=layers, vocab_size=vocab_size)
+    target = architecture.scaled_text_decoder(name, layers=layers, vocab_size=vocab_size).to(device, dtype)
     curve = dict(architecture.forward_cost_curve(target, ns=ns, repeats=repeats))
-    head = torch.nn.Linear(real.hidden_size, real.vocab_size // 16, bias=False)
+    head = torch.nn.Linear(real.hidden_size, real.vocab_size // 16, bias=False, device=device, dtype=dtype)
     depth = real.num_hidden_layers / layers
-    t_target = {n: depth * t + 16 * _median_time(lambda n=n: head(torch.randn(1, n, real.hidden_size)), repeats)
-                for n, t in curve.items()}
+    t_target = {n: depth * t + 16 * _median_time(
+        lambda n=n: head(torch.randn(1, n, real.hidden_size, device=device, dtype=dtype)), repeats)
+        for n, t in curve.items()}
 
     acfg = architecture.load_config(f"{name}-assistant")
     acfg.vocab_size = acfg.text_config.vocab_size = vocab_size
-    drafter = Gemma4AssistantForCausalLM(acfg).float().eval()
-    ctx = torch.randint(vocab_size, (1, 128))
-    out = target(input_ids=ctx, use_cache=True, output_hidden_states=True, return_shared_kv_states=True)
-    step = dict(inputs_embeds=torch.randn(1, 1, 2 * real.hidden_size), position_ids=torch.tensor([[127]]),
-                shared_kv_states=out.shared_kv_states, attention_mask=torch.ones(1, 128, dtype=torch.long))
+    drafter = Gemma4AssistantForCausalLM(acfg).to(device, dtype).eval()
+    ctx = torch.randint(vocab_size, (1, 128)).to(device)
+    with torch.inference_mode():
+        out = target(input_ids=ctx, use_cache=True, output_hidden_states=True, return_shared_kv_states=True)
+    step = dict(inputs_embeds=torch.randn(1, 1, 2 * real.hidden_size, device=device, dtype=dtype),
+                position_ids=torch.tensor([[127]], device=device), shared_kv_states=out.shared_kv_states,
+                attention_mask=torch.ones(1, 128, dtype=torch.long, device=device))
     t_draft = _median_time(lambda: drafter(**step), repeats)
     return {
         "name": name,
@@ -284,4 +312,6 @@ def real_pair_costs(
         "c": t_draft / t_target[1],
         "measured_layers": layers,
         "real_layers": real.num_hidden_layers,
+        "where": device_name(device),  # "1 CPU thread" or the GPU's name
+        "dtype": str(dtype).removeprefix("torch."),
     }

@@ -19,6 +19,7 @@ the functions that use them (and `labkit.generation`, which imports this module)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,8 +70,9 @@ def check_method(method: str, draft_model: Any = None) -> None:
     if method not in METHODS:
         raise BadInputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "draft-model" and draft_model is None:
-        raise BadInputError("method 'draft-model' needs a draft model: labkit.load_draft_model() loads the "
-                            "pocket one (python scripts/train_draft_model.py trains it), or pass a folder")
+        raise BadInputError("method 'draft-model' needs a draft model: labkit.load_draft_model(pair) loads the "
+                            "pocket one for the pocket pair (python scripts/train_draft_model.py trains it) and "
+                            "Gemma 4 E2B for a larger Gemma 4, or pass a folder")
 
 
 def generate_kwargs(method: str, pair: Pair, k: int, draft_model: Any = None) -> dict[str, Any]:
@@ -123,24 +125,61 @@ def count_forwards(model: torch.nn.Module) -> Iterator[list[int]]:
         handle.remove()
 
 
-def load_draft_model(pair: Pair, source: str | Path | None = None) -> Any:
-    """An independent draft model for `pair`, on its device and in its dtype: the pocket draft model
-    (data/pocket/draft_model/, for the pocket pair) by default, else a folder or hub id of a causal
-    LM that shares the target's tokenizer. A clear error when it is missing or does not fit."""
-    from transformers import AutoModelForCausalLM
+def default_draft_model(pair: Pair) -> str | Path:
+    """The draft model `load_draft_model` offers `pair` when none is named, or a clear error.
 
-    from labkit.loading import read_config
-
-    if source is None:
-        if not pair.is_pocket:
-            raise BadInputError("a real Gemma 4 pair has no default draft model: pass a folder or hub id of a "
-                                "small causal LM with the target's tokenizer")
+    The pocket pair: the pocket draft model (data/pocket/draft_model/). A Gemma 4 target from the hub:
+    the smallest Gemma 4, E2B (its -it model for an -it target), which shares every Gemma 4's
+    tokenizer; a draft model must cost far less than its target, and E4B runs about as many
+    parameters per token as 26B-A4B's active experts, so E2B drafts for E4B, 26B-A4B and 31B alike,
+    and nothing smaller drafts for E2B. Any other pair (a folder): the pocket draft model when the
+    target reads the pocket tokenizer (the pocket pair saved as a folder pair does).
+    """
+    if pair.is_pocket:
         if not (DRAFT_MODEL_DIR / "model.safetensors").exists():
             raise BadInputError(f"no pocket draft model in {DRAFT_MODEL_DIR}: train one with "
                                 "`python scripts/train_draft_model.py --quick --install` (a few minutes)")
-        source = DRAFT_MODEL_DIR
-    read_config(source)  # a clear error for a wrong id, a missing folder or no network
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=pair.dtype).to(pair.device).eval()
+        return DRAFT_MODEL_DIR
+    target = str(pair.target_id)
+    gemma = re.fullmatch(r"google/gemma-4-(E2B|E4B|26B-A4B|31B)(-it)?", target)
+    if gemma and gemma[1] != "E2B":
+        return f"google/gemma-4-E2B{gemma[2] or ''}"
+    if gemma:
+        raise BadInputError(f"{target} is the smallest Gemma 4: no smaller Gemma 4 can draft for it. Pass a "
+                            "folder or hub id of a smaller causal LM with Gemma 4's tokenizer, or compare the "
+                            "other methods (mtp, prompt-lookup, none)")
+    if (DRAFT_MODEL_DIR / "model.safetensors").exists() and _reads_pocket_tokenizer(pair):
+        return DRAFT_MODEL_DIR
+    raise BadInputError(f"no draft model is known for {pair.label}: a draft model must read the target's "
+                        "tokenizer. Pass a folder or hub id of a small causal LM that does "
+                        "(load_draft_model(pair, source)), or compare the other methods (mtp, prompt-lookup, none)")
+
+
+def _reads_pocket_tokenizer(pair: Pair) -> bool:
+    from transformers import AutoTokenizer
+
+    from labkit.paths import TOKENIZER_DIR
+
+    try:
+        return AutoTokenizer.from_pretrained(TOKENIZER_DIR).get_vocab() == pair.tokenizer.get_vocab()
+    except (OSError, ValueError):
+        return False
+
+
+def load_draft_model(pair: Pair, source: str | Path | None = None) -> Any:
+    """An independent draft model for `pair`, on its device and in its dtype: `default_draft_model`
+    (the pocket draft model for the pocket pair, Gemma 4 E2B for a larger Gemma 4) unless `source`
+    names a folder or hub id of a causal LM that shares the target's tokenizer. A clear error when
+    it is missing or does not fit."""
+    from transformers import AutoModelForCausalLM
+
+    from labkit.loading import model_class, read_config
+
+    source = default_draft_model(pair) if source is None else source
+    config = read_config(source)  # a clear error for a wrong id, a missing folder or no network
+    multimodal = getattr(config, "model_type", None) == "gemma4" and getattr(config, "vision_config", None)
+    cls = model_class(config, "target") if multimodal else AutoModelForCausalLM  # E2B: as load_pair loads it
+    model = cls.from_pretrained(source, dtype=pair.dtype).to(pair.device).eval()
     check_draft_model(pair, model)
     return model
 

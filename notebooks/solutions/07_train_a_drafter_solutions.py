@@ -75,8 +75,13 @@ config.use_ordered_embeddings = False
 
 
 def new_drafter():
-    torch.manual_seed(recipe.seed)  # the chapter's untrained drafter, weight for weight
-    return type(pair.drafter)(config)
+    torch.manual_seed(recipe.seed)  # the chapter's untrained drafter, weight for weight (float32, as in 07)
+    return type(pair.drafter)(config).to(pair.device)
+
+
+def as_pair(drafter):
+    """The drafter in the pair's precision, as decoding runs it (the pocket pair's float32: itself)."""
+    return drafter if drafter.dtype == pair.dtype else copy.deepcopy(drafter).to(pair.dtype)
 
 
 def train(drafter, views, k_train=k):
@@ -88,8 +93,8 @@ def train(drafter, views, k_train=k):
 
 
 chapters = new_drafter()
-saved, why = distill.load_run(distill.RUNS_DIR / "07_train_a_drafter", chapters, target, recipe)
-print(why)
+saved, why = distill.load_run(distill.run_folder(pair), chapters, target, recipe)  # where 07 saved it
+print(f"{pair.label}: {why}")
 if saved is not None:
     greedy_rows, sampled_rows = saved["greedy_rows"], saved["sampled_rows"]
 else:  # as the chapter does it
@@ -117,7 +122,7 @@ predicted_tau = {"greedy rows only": 1.1, "greedy + sampled rows": 1.3}  # writt
 prompts = generation.load_prompts("prose")[16:19] + generation.load_prompts("code")[16:19]
 measured, measured_tau = {}, {}
 for name, drafter in drafters.items():
-    p = replace(pair, drafter=drafter)
+    p = replace(pair, drafter=as_pair(drafter))
     measured[name] = [generation.run(p, q, k=k, max_new_tokens=48, temperature=0.8, seed=i, stop_at_eos=False)
                       for i, q in enumerate(prompts)]
     measured_tau[name] = metrics.tau(measured[name])
@@ -153,7 +158,7 @@ print(f"greedy + sampled rows against greedy rows only, tau at 0.8: {verdict}"
 
 # %%
 one_step = train(new_drafter(), all_views, k_train=1)
-runs = {name: [generation.run(replace(pair, drafter=d), q, k=k, max_new_tokens=48, stop_at_eos=False)
+runs = {name: [generation.run(replace(pair, drafter=as_pair(d)), q, k=k, max_new_tokens=48, stop_at_eos=False)
                for q in prompts]
         for name, d in {"trained with k = 1": one_step, "trained with k = 4": chapters}.items()}
 checks.check_one_step_prediction({"step_2": "less"}, runs["trained with k = 1"])
