@@ -23,3 +23,4 @@ DRAFTER_DIR = POCKET_DIR / "drafter"
 TOKENIZER_DIR = POCKET_DIR / "tokenizer"
 MULTIMODAL_DIR = POCKET_DIR / "multimodal"  # target (+ processor and tokenizer) and drafter
 DRAFT_MODEL_DIR = POCKET_DIR / "draft_model"  # an independent draft model for the text target (08)
+POCKET_CHAT_DIR = DATA_DIR / "pocket-chat"  # target, drafter, tokenizer of the pocket chat pair (10)

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from labkit.chat import segments as label_segments
+from labkit.errors import BadInputError
 from labkit.paths import TRACES_DIR
 
 SCHEMA_VERSION = 2  # 2: settings nested in a `Decoding`; schema 1 files (flat settings) still load
@@ -143,6 +145,18 @@ class Trace:
     @property
     def text(self) -> str:
         return "".join(self.pieces)
+
+    def segments(self, tokenizer: Any = None) -> tuple[str, ...]:
+        """(len(new_ids),) what each new token is part of: "thought", "answer", "tool_call",
+        "tool_response" or "template" (`labkit.chat.segments`, `10_chat_and_thinking`). `run` keeps
+        them for a chat prompt (in `meta`, so a saved trace has them); any trace is labelled from
+        its ids given the tokenizer. The prompt is labelled too, for the state it leaves."""
+        if tokenizer is not None:
+            return label_segments(self.output_ids, tokenizer)[len(self.prompt_ids):]
+        if "segments" in self.meta:
+            return tuple(self.meta["segments"])
+        raise BadInputError("this trace carries no segment labels (its prompt was not rendered as chat "
+                            "turns): pass the tokenizer, trace.segments(pair.tokenizer)")
 
     def with_pieces(self, tokenizer: Any) -> Trace:
         """Attach decoded pieces and prompt text, so the trace renders without a tokenizer."""
