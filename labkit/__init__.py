@@ -25,14 +25,17 @@ _EXPORTS = {
     "load_traces": "labkit.trace",
     "summarize": "labkit.metrics",
     "tau": "labkit.metrics",
+    "by_segment": "labkit.metrics",
+    "segments": "labkit.chat",
     "speculate": "labkit.glassbox",
     "trace_generate": "labkit.tracing",
 }
-_MODULES = ("plots", "widgets", "style", "media", "synthetic")
+_MODULES = ("plots", "widgets", "style", "media", "synthetic", "chat")
 
 __all__ = [  # literal, so tools can read it; tests/test_env.py checks it against _EXPORTS
     "__version__", "setup", "LabEnv", "load_pair", "Pair", "run", "load_prompts", "Trace", "Decoding", "Round",
-    "load_traces", "summarize", "tau", "speculate", "trace_generate", "plots", "widgets", "style", "media", "synthetic",
+    "load_traces", "summarize", "tau", "by_segment", "segments", "speculate", "trace_generate", "plots", "widgets",
+    "style", "media", "synthetic", "chat",
 ]
 
 
@@ -52,11 +55,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # editors and type checkers see the real names
-    from labkit import media, plots, style, synthetic, widgets
+    from labkit import chat, media, plots, style, synthetic, widgets
+    from labkit.chat import segments
     from labkit.env import LabEnv, setup
     from labkit.generation import load_prompts, run
     from labkit.glassbox import speculate
     from labkit.loading import Pair, load_pair
-    from labkit.metrics import summarize, tau
+    from labkit.metrics import by_segment, summarize, tau
     from labkit.trace import Decoding, Round, Trace, load_traces
     from labkit.tracing import trace_generate

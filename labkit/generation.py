@@ -9,8 +9,10 @@ from inside transformers), then dispatches to:
 
 `tour_runner(pair)` decodes a prompt both ways for 00's panel (`widgets.TourPanel`, which takes
 traces, never models), each path warmed up and timed by repeats (`experiments.time_paths`).
+A prompt is text, token ids, or a conversation: a list of `{"role", "content"}` messages that the
+pair's chat template renders (`labkit.chat`), thinking on or off (`10_chat_and_thinking`).
 Introduced in `00_tour`. Left out: batches (one prompt at a time, like
-assisted generation).
+assisted generation), tool declarations in the chat template.
 """
 
 from __future__ import annotations
@@ -19,16 +21,18 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from labkit.chat import chat_keywords, check_messages, is_conversation, render
 from labkit.errors import BadInputError
 from labkit.experiments import time_paths
 from labkit.glassbox import speculate
 from labkit.loading import Pair, load_pair
 from labkit.methods import METHODS, glassbox_drafter
-from labkit.paths import PROMPTS_DIR
+from labkit.paths import POCKET_CHAT_DIR, PROMPTS_DIR
 from labkit.tracing import trace_generate
 from labkit.trace import Decoding, Trace
 
@@ -50,20 +54,48 @@ def text_tokenizer(tokenizer: Any) -> Any:
     return getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps the text tokenizer
 
 
+Prompt = str | Sequence[int] | torch.Tensor | Sequence[dict[str, Any]]  # text, ids or chat messages
+
+
+def is_pocket_chat(pair: Pair) -> bool:
+    """The pocket chat pair (`load_pair("pocket-chat")`), trained here to speak Gemma 4's turns."""
+    return pair.is_pocket and Path(str(pair.target_id)).parent == POCKET_CHAT_DIR
+
+
 def speaks_chat(pair: Pair) -> bool:
-    """True for an instruction-tuned pair (an "-it" target whose tokenizer has a chat template): Gemma 4
-    is meant to be spoken to in turns. False for the pocket target, a base model that continues text."""
+    """True for an instruction-tuned pair (an "-it" target whose tokenizer has a chat template, or the
+    pocket chat pair): Gemma 4 is meant to be spoken to in turns. False for the pocket target, a base
+    model that continues text."""
     tok = text_tokenizer(pair.tokenizer)
     name = str(getattr(pair, "target_id", "") or pair.name).rstrip("/").split("/")[-1]
-    return (not pair.is_pocket and bool(getattr(tok, "chat_template", None))
-            and (name.endswith("-it") or "-it-" in name))
+    it = is_pocket_chat(pair) or (not pair.is_pocket and (name.endswith("-it") or "-it-" in name))
+    return it and bool(getattr(tok, "chat_template", None))
 
 
-def encode(pair: Pair, prompt: str | Sequence[int] | torch.Tensor, chat: bool | None = None) -> torch.Tensor:
-    """Token ids (1, n) on the pair's device, or a BadInputError saying what is wrong. chat=None: as
-    the pair is meant to be prompted (`speaks_chat`): a user turn for an -it pair, raw text otherwise."""
+def encode(pair: Pair, prompt: Prompt, chat: bool | None = None, thinking: bool | None = None) -> torch.Tensor:
+    """Token ids (1, n) on the pair's device, or a BadInputError saying what is wrong.
+
+    A list of {"role", "content"} messages renders with the pair's chat template (`labkit.chat.render`);
+    thinking True/False switches the template's `enable_thinking` (None: the template's default).
+    A string: chat=None treats it as the pair is meant to be prompted (`speaks_chat`), one user turn
+    for an -it pair or the pocket chat pair, raw text otherwise."""
     tok = text_tokenizer(pair.tokenizer)
+    if is_conversation(prompt) or (isinstance(prompt, (list, tuple)) and prompt and is_conversation(prompt[0])):
+        check_messages(prompt)  # one conversation, not a batch of them
+        if chat is False:
+            raise BadInputError("chat=False with a list of messages: messages only make sense in the chat "
+                                "template; pass a string prompt for raw text")
+        return torch.tensor([render(tok, prompt, thinking)], device=pair.device)
     chat = speaks_chat(pair) if chat is None else chat
+    if thinking is not None and not (chat and isinstance(prompt, str)):
+        raise BadInputError(
+            f"thinking={thinking} needs a chat prompt: pass messages, e.g. [{{'role': 'user', 'content': "
+            "'What is 2 + 3?'}], to a pair with a chat template (labkit.load_pair('pocket-chat') or an "
+            "'-it' Gemma 4 target); this prompt would be decoded as raw text or ids")
+    if isinstance(prompt, str) and chat:
+        if not prompt.strip():
+            raise BadInputError("the prompt is empty; give the model some text to continue")
+        return torch.tensor([render(tok, [{"role": "user", "content": prompt}], thinking)], device=pair.device)
     if isinstance(prompt, (list, tuple)) and prompt and isinstance(prompt[0], str):
         raise BadInputError(
             f"got {len(prompt)} prompts; speculative decoding here runs one prompt at a time "
@@ -72,13 +104,7 @@ def encode(pair: Pair, prompt: str | Sequence[int] | torch.Tensor, chat: bool | 
     if isinstance(prompt, str):
         if not prompt.strip():
             raise BadInputError("the prompt is empty; give the model some text to continue")
-        if chat:
-            ids = tok.apply_chat_template(
-                [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt"
-            )
-            ids = ids["input_ids"] if not isinstance(ids, torch.Tensor) else ids
-        else:
-            ids = tok(prompt, return_tensors="pt").input_ids
+        ids = tok(prompt, return_tensors="pt").input_ids
     else:
         ids = torch.as_tensor(prompt)
         if ids.dim() == 1:
@@ -138,12 +164,13 @@ def check_settings(pair: Pair, n_prompt: int, settings: Decoding, path: str) -> 
 
 def run(
     pair: Pair,
-    prompt: str | Sequence[int] | torch.Tensor,
+    prompt: Prompt,
     settings: Decoding | None = None,
     *,
     path: str = "transformers",
     drafter: str = "mtp",
     chat: bool | None = None,
+    thinking: bool | None = None,
     stop_at_eos: bool = True,
     **overrides: Any,
 ) -> Trace:
@@ -159,16 +186,24 @@ def run(
     are (`labkit.tracing.lossless`), so the output is distributed exactly like the target's. On by
     default; `lossless=False` runs transformers' as-shipped MTP sampling rule, whose output is
     biased (`03_verify_and_accept` shows by how much). The glass-box loop is always lossless.
+    prompt: text, token ids, or one conversation: a list of {"role", "content"} messages, rendered
+    with the pair's chat template and its generation prompt (`labkit.chat.render`). A chat trace
+    labels every new token ("thought", "answer", "tool_call", "tool_response", "template";
+    `trace.segments()`) and stops at the end of the model's turn (`<turn|>`).
+    thinking: True/False switches the chat template's `enable_thinking` (Gemma 4: `<|think|>` in
+    the system turn, then the model thinks inside `<|channel>thought … <channel|>` before it
+    answers); None leaves the template's default (off for Gemma 4). Only for chat prompts.
     chat: a string prompt becomes one user turn of the pair's chat template; None (the default)
-    does so for an instruction-tuned pair only (`speaks_chat`: "-it" targets such as E2B-it), not
-    for the pocket target, a base model.
+    does so for an instruction-tuned pair only (`speaks_chat`: "-it" targets such as E2B-it, and
+    the pocket chat pair), not for the pocket target, a base model.
     drafter: for path "glassbox", "mtp" (the pair's drafter), "prompt-lookup", "none" (the target
     alone on the same loop), or a causal LM to use as an independent draft model (labkit.methods).
     """
     if settings is not None and not isinstance(settings, Decoding):
         raise BadInputError(f"settings must be a labkit Decoding, e.g. Decoding(k=4), not {type(settings).__name__}; "
                             "or pass the settings as keywords (k=4, temperature=0.7, ...)")
-    ids = encode(pair, prompt, chat=chat)
+    ids = encode(pair, prompt, chat=chat, thinking=thinking)
+    turns = is_conversation(prompt) or (isinstance(prompt, str) and (speaks_chat(pair) if chat is None else chat))
     fixed = {name: overrides.pop(name) for name in DECODING_FIELDS if name in overrides}
     settings = Decoding() if settings is None else settings
     settings = replace(settings, **fixed) if fixed else settings
@@ -177,6 +212,8 @@ def run(
     tok = text_tokenizer(pair.tokenizer)
     # The target's own stop tokens (a chat model also ends its turn: Gemma 4's <turn|>), else <eos>.
     eos = (pair.target.generation_config.eos_token_id or tok.eos_token_id) if stop_at_eos else None
+    if eos is not None and turns:  # a chat reply ends with its turn, whatever generation_config says
+        eos = sorted({*([eos] if isinstance(eos, int) else eos), *end_of_turn(tok)})
     if path == "glassbox":
         if isinstance(drafter, torch.nn.Module):
             source = glassbox_drafter("draft-model", pair, drafter)
@@ -188,11 +225,20 @@ def run(
     else:
         trace = trace_generate(pair.target, pair.drafter if path == "transformers" else None, ids, settings,
                                pair=pair.name, eos_token_id=eos, pad_token_id=tok.pad_token_id, **model_inputs)
-    return trace.with_pieces(tok)
+    trace = trace.with_pieces(tok)
+    if turns:
+        trace = replace(trace, meta={**trace.meta, "thinking": thinking, "segments": trace.segments(tok)})
+    return trace
 
 
-def tour_runner(pair: Pair, *, load: Callable[[str | None], Any] | None = None, repeats: int = 3
-                ) -> Callable[[str, str, Decoding], tuple[str, Any, Any]]:
+def end_of_turn(tokenizer: Any) -> list[int]:
+    """The id of Gemma 4's `<turn|>` in this tokenizer ([] if it has none)."""
+    found = tokenizer.convert_tokens_to_ids("<turn|>")
+    return [found] if isinstance(found, int) and found != tokenizer.unk_token_id else []
+
+
+def tour_runner(pair: Pair, *, load: Callable[[str | None], Any] | None = None, repeats: int = 3,
+                thinking: bool | None = None) -> Callable[[str, Prompt, Decoding], tuple[str, Any, Any]]:
     """The `run` of `widgets.TourPanel` (`00_tour`): (pair box text, prompt, settings) → (the pair's
     label, plain decoding timed, speculative decoding timed), each an `experiments.Timed` whose
     `.trace` is its median run.
@@ -202,15 +248,18 @@ def tour_runner(pair: Pair, *, load: Callable[[str | None], Any] | None = None, 
     names "pocket" (a pocket pair) or by `pair.name`. Another name ("pocket" or a Gemma 4 target id)
     is loaded with `load` (`labkit.load_pair` by default) and kept for the next run; one that cannot
     be loaded raises labkit's error and the last pair stays.
+    A prompt may be chat messages (`10_chat_and_thinking`), run with `thinking` on or off; a chat reply
+    stops at the end of its turn, text runs the full `max_new_tokens`.
     """
-    current = {"name": "pocket" if pair.is_pocket else pair.name, "pair": pair}
+    box = "pocket-chat" if is_pocket_chat(pair) else "pocket" if pair.is_pocket else pair.name
+    current = {"name": box, "pair": pair}
 
-    def run_both(name: str, prompt: str, settings: Decoding) -> tuple[str, Any, Any]:
+    def run_both(name: str, prompt: Prompt, settings: Decoding) -> tuple[str, Any, Any]:
         if name != current["name"]:
             loaded = (load or load_pair)(name)  # "pocket" is the pocket pair, whatever was chosen
             current.update(name=name, pair=loaded)
         chosen = current["pair"]
-        kw = {"stop_at_eos": False}  # same length on both paths, for the replay
+        kw = chat_keywords(prompt, thinking)  # text: same length on both paths, for the replay
         timed = time_paths({"plain": lambda: run(chosen, prompt, settings, path="plain", **kw),
                             "speculative": lambda: run(chosen, prompt, settings, path="transformers", **kw)},
                            repeats=repeats)
