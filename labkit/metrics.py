@@ -22,7 +22,9 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
+from labkit.chat import SEGMENTS
 from labkit.errors import BadInputError
 from labkit.trace import Round, Trace
 
@@ -333,3 +335,73 @@ def wilson(successes: int, trials: int, level: float = 0.9) -> tuple[float, floa
     half = z / (1 + z * z / trials) * (p * (1 - p) / trials + z * z / (4 * trials * trials)) ** 0.5
     # the bounds always hold p and lie in [0, 1]; the clamps only undo rounding at p = 0 or 1
     return max(0.0, min(p, center - half)), min(1.0, max(p, center + half))
+
+
+# -- chat: acceptance and tau per segment of a reply (10_chat_and_thinking) ----------------------
+
+
+def by_segment(traces: Trace | Iterable[Trace], labels: Any = None, level: float = 0.9) -> dict[str, dict[str, Any]]:
+    """Acceptance and tau per segment of chat replies: {segment: numbers}, segments in
+    `labkit.chat.SEGMENTS` order ("thought", "answer", "tool_call", "tool_response", "template"),
+    those that never occur left out. Introduced in `10_chat_and_thinking`.
+
+    labels: the segment of every new token, one sequence per trace; or a tokenizer (each trace is
+    labelled from its ids, `Trace.segments(tokenizer)`); or None, the labels `run` kept in a chat
+    trace. A draft counts for the segment of the position it was drafted for: draft j of a round
+    for the round's j-th new position, whatever token ends up there.
+
+    - "tokens":     new tokens in the segment.
+    - "drafted":    drafts made for its positions (drafts past the end of the generation count nowhere).
+    - "judged":     those the target judged: the accepted ones and the one it rejected (drafts after
+                    a rejection were never judged).
+    - "accepted":   those it accepted.
+    - "acceptance": accepted / judged, the lab's α (`alpha`) on the segment's positions, with
+      "interval":   its Wilson interval at `level` (`wilson`: rounds of one prompt are not independent,
+                    so read it as a lower bound on the uncertainty).
+    - "rounds":     target forwards (the prefill included) whose first new token is in the segment.
+    - "tau":        new tokens those forwards produced / their number: `tau`, split by where a round
+                    starts. A round across a boundary (last thought tokens, `<channel|>`, first answer
+                    tokens) counts wholly for the segment it starts in, so the segments' tau weighted
+                    by their rounds averages to the traces' `tau`.
+    """
+    traces = [traces] if isinstance(traces, Trace) else list(traces)
+    if labels is None:
+        per_trace = [t.segments() for t in traces]
+    elif hasattr(labels, "decode"):
+        per_trace = [t.segments(labels) for t in traces]
+    else:
+        per_trace = [tuple(x) for x in labels]
+        if len(per_trace) != len(traces) or any(len(x) != len(t.new_ids) for x, t in zip(per_trace, traces)):
+            raise BadInputError("labels: give one label per new token of each trace (trace.segments()), "
+                                "or the tokenizer to label them")
+    counts: dict[str, dict[str, int]] = {}
+
+    def row(segment: str) -> dict[str, int]:
+        names = ("tokens", "drafted", "judged", "accepted", "rounds", "emitted")
+        return counts.setdefault(segment, dict.fromkeys(names, 0))
+
+    for trace, segs in zip(traces, per_trace):
+        for segment in segs:
+            row(segment)["tokens"] += 1
+        start = 0  # index of the round's first new token
+        for r in trace.rounds:
+            if segs:
+                first = row(segs[min(start, len(segs) - 1)])
+                first["rounds"] += 1
+                first["emitted"] += len(r.emitted)
+            for j in range(r.k):
+                if start + j < len(segs):
+                    c = row(segs[start + j])
+                    c["drafted"] += 1
+                    c["judged"] += j < r.accepted or (j == r.accepted and r.rejected)
+                    c["accepted"] += j < r.accepted
+            start += len(r.emitted)
+    order = {s: i for i, s in enumerate(SEGMENTS)}
+    out = {}
+    for segment in sorted(counts, key=lambda s: order.get(s, len(order))):
+        c = counts[segment]
+        emitted = c.pop("emitted")
+        out[segment] = {**c, "acceptance": c["accepted"] / c["judged"] if c["judged"] else float("nan"),
+                        "interval": wilson(c["accepted"], c["judged"], level),
+                        "tau": emitted / c["rounds"] if c["rounds"] else float("nan")}
+    return out
