@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from labkit import metrics
+from labkit.chat import chat_keywords
 from labkit.errors import BadInputError
 from labkit.experiments import time_paths
 from labkit.generation import check_settings, encode, run, text_tokenizer
@@ -190,15 +191,17 @@ def _summary(rows: list[dict], method: str, temperature: float) -> dict[str, Any
 # -- races on the glass-box loop (08_choosing_a_drafter) ---------------------------------------
 
 
-def race_runner(pair: Pair, draft_model: Any = None, max_new_tokens: int = 32) -> Any:
+def race_runner(pair: Pair, draft_model: Any = None, max_new_tokens: int = 32, thinking: bool | None = None) -> Any:
     """The `run` of `widgets.DrafterRace` (`08`): (text, method, k) → that method's trace on the
-    glass-box loop, greedy, `max_new_tokens` new tokens ("none": the same loop without drafts)."""
-    def race(text: str, method: str, k: int) -> Any:
+    glass-box loop, greedy, `max_new_tokens` new tokens ("none": the same loop without drafts).
+    The text may be chat messages (`10_chat_and_thinking`, with `thinking` on or off): the reply
+    then stops at the end of its turn."""
+    def race(text: Any, method: str, k: int) -> Any:
         drafter = draft_model if method == "draft-model" else method
         if method == "draft-model" and draft_model is None:
             check_method(method, None)
         return run(pair, text, path="glassbox", drafter=drafter, k=k, max_new_tokens=max_new_tokens,
-                   stop_at_eos=False)
+                   **chat_keywords(text, thinking))
 
     return race
 

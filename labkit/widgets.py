@@ -28,6 +28,7 @@ from IPython import get_ipython
 from IPython.display import display
 
 from labkit import book, media, metrics, plots, synthetic
+from labkit.chat import is_conversation, user_text, with_user_text
 from labkit.errors import BadInputError, LabkitError
 from labkit.experiments import Timed, speedup_of, time_paths
 from labkit.generation import run
@@ -233,14 +234,17 @@ class TourPanel(Shown):
     traces; `generation.tour_runner(pair)` builds it, loading another pair when the box names one.
     `pair` is the text the box starts at, the name of the pair `run` starts with. If a pair's
     weights cannot be reached, labkit's error message is shown instead of a traceback.
+    `prompt` may be chat messages (a list of {"role", "content"}, `10_chat_and_thinking`): the box
+    then holds the last user turn, and `run` gets the messages with that turn as edited.
     """
 
-    PAIRS = ("pocket", "google/gemma-4-E2B-it", "google/gemma-4-E4B-it")
+    PAIRS = ("pocket", "pocket-chat", "google/gemma-4-E2B-it", "google/gemma-4-E4B-it")
     PACES = (("real pace", 1.0), ("4× slower", 4.0), ("10× slower", 10.0))
 
-    def __init__(self, run: TourRunFn, prompt: str = "", *, pair: str = "pocket", k: int = 4,
-                 temperature: float = 0.0, max_new_tokens: int = 32):
+    def __init__(self, run: TourRunFn, prompt: str | list[dict[str, Any]] = "", *, pair: str = "pocket",
+                 k: int = 4, temperature: float = 0.0, max_new_tokens: int = 32):
         self.run, self.max_new_tokens = run, max_new_tokens
+        self.conversation = prompt if is_conversation(prompt) else None  # the turns around the box's text
         self.ran, self.label = pair, ""  # the pair of the last run: another name in the box loads first
         self.traces: dict[str, Trace] = {}
         self.pair_box = widgets.Combobox(value=pair, options=list(self.PAIRS), description="pair",
@@ -250,7 +254,8 @@ class TourPanel(Shown):
                                                step=0.1, continuous_update=False,
                                                style={"description_width": "initial"})
         self.pace = widgets.Dropdown(description="replay", options=list(self.PACES), value=1.0)
-        self.prompt = widgets.Textarea(value=prompt, description="prompt", placeholder="type any prompt",
+        self.prompt = widgets.Textarea(value=user_text(prompt), description="message" if self.conversation else "prompt",
+                                       placeholder="type any prompt",
                                        layout=widgets.Layout(width="90%", height="4em"))
         self.button = widgets.Button(description="Run", button_style="primary")
         self.button.on_click(lambda _: self.go())
@@ -274,7 +279,8 @@ class TourPanel(Shown):
             self.result.value, self.typing.value = "running …", ""
         try:
             settings = Decoding(k=k, max_new_tokens=self.max_new_tokens, temperature=temperature)
-            label, plain_timed, spec_timed = self.run(wanted, self.prompt.value, settings)
+            prompt = with_user_text(self.conversation, self.prompt.value)
+            label, plain_timed, spec_timed = self.run(wanted, prompt, settings)
         except LabkitError as err:
             self.result.value = f"<div style='color:{COLORS['rejected']}'><b>{type(err).__name__}:</b> {html.escape(str(err))}</div>"
             self.replay_button.disabled = True
@@ -307,7 +313,7 @@ class TourPanel(Shown):
                                             caption=f"watch it type · {self.label}")
 
 
-RaceRunFn = Callable[[str, str, int], Trace]  # (text, method, k) → that method's trace on the text
+RaceRunFn = Callable[[Any, str, int], Trace]  # (text or messages, method, k) → that method's trace
 
 
 class DrafterRace(Shown):
@@ -316,7 +322,8 @@ class DrafterRace(Shown):
 
     `run(text, method, k)` returns the trace of `method` ("none" for the target alone) at k, all
     on one decoding path; `bench.race_runner(pair, draft_model)` builds it. `examples` fill the
-    text box from a menu ({name: text}). Every entrant runs once to warm up, then `repeats` times,
+    text box from a menu ({name: text, or chat messages whose last user turn the box holds}).
+    Every entrant runs once to warm up, then `repeats` times,
     interleaved with the others (`experiments.time_paths`); the table shows median speedups with
     their range. One prompt, so the table says "on this text, now", not which method is better
     in general (the chapter's intervals do that).
@@ -325,6 +332,7 @@ class DrafterRace(Shown):
     def __init__(self, run: RaceRunFn, methods: Sequence[str], *, examples: Mapping[str, str] | None = None,
                  ks: Sequence[int] = (2, 4, 6), label: str = "", repeats: int = 3):
         self.run, self.label, self.repeats = run, label, repeats
+        self.conversation: list[dict[str, Any]] | None = None  # the picked example's turns, if it is a chat
         self.example = widgets.Dropdown(description="example", options=["(your own text)", *(examples or {})],
                                         style={"description_width": "initial"})
         self.examples = dict(examples or {})
@@ -342,8 +350,10 @@ class DrafterRace(Shown):
                                     self.button, self.result])
 
     def _pick(self, change: dict) -> None:
-        if change["new"] in self.examples:
-            self.text.value = self.examples[change["new"]]
+        example = self.examples.get(change["new"])
+        self.conversation = example if is_conversation(example) else None
+        if example is not None:
+            self.text.value = user_text(example)
 
     def go(self) -> None:
         """Run the target alone and every chosen method at every chosen k; show the table."""
@@ -352,7 +362,7 @@ class DrafterRace(Shown):
             return
 
         self.result.value = "racing …"
-        text = self.text.value
+        text = with_user_text(self.conversation, self.text.value)
         entrants = {("none", 1): lambda: self.run(text, "none", 1)}
         entrants.update({(m, k): (lambda m=m, k=k: self.run(text, m, k))
                          for m in self.methods.value for k in sorted(self.ks.value)})
