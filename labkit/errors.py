@@ -38,3 +38,7 @@ class UnsupportedVersionError(LabkitError, RuntimeError):
 
 class MediaError(LabkitError, ValueError):
     """An image or a sound that cannot be used: unreadable, empty, or for a target that cannot take it."""
+
+
+class PrecisionError(LabkitError, FloatingPointError):
+    """Numbers that overflowed the precision a model runs in (float16's range ends at 65,504)."""

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from labkit.chat import chat_keywords, check_messages, is_conversation, render
-from labkit.errors import BadInputError
+from labkit.errors import BadInputError, PrecisionError
 from labkit.experiments import time_paths
 from labkit.glassbox import speculate
 from labkit.loading import Pair, load_pair
@@ -225,10 +225,24 @@ def run(
     else:
         trace = trace_generate(pair.target, pair.drafter if path == "transformers" else None, ids, settings,
                                pair=pair.name, eos_token_id=eos, pad_token_id=tok.pad_token_id, **model_inputs)
+    check_finite(trace, pair)
     trace = trace.with_pieces(tok)
     if turns:
         trace = replace(trace, meta={**trace.meta, "thinking": thinking, "segments": trace.segments(tok)})
     return trace
+
+
+def check_finite(trace: Trace, pair: Pair) -> None:
+    """A target whose activations overflowed (Gemma's can exceed float16's 65,504 on a T4, which has no
+    bfloat16) gives NaN probabilities and then meaningless tokens: say so instead of showing them."""
+    probs = [p for r in trace.rounds for p in (*r.target_probs, *r.draft_probs)]
+    if any(not math.isfinite(p) for p in probs):
+        dtype = str(pair.dtype).removeprefix("torch.")
+        raise PrecisionError(
+            f"{pair.label} produced NaN or infinite probabilities in {dtype}: its activations overflowed. "
+            + ("float16 cannot hold them; load it in bfloat16 on a GPU that has it "
+               "(compute capability 8.0+), or in float32: labkit.load_pair(..., dtype=torch.float32)."
+               if dtype == "float16" else "Try float32: labkit.load_pair(..., dtype=torch.float32)."))
 
 
 def end_of_turn(tokenizer: Any) -> list[int]:

@@ -82,3 +82,19 @@ def test_errors_are_labkit_errors():
     for cls in (errors.BadInputError, errors.PairError, errors.ModelNotFoundError, errors.OfflineError,
                 errors.NotEnoughMemoryError, errors.UnsupportedVersionError):
         assert issubclass(cls, errors.LabkitError)
+
+
+def test_float16_overflow_is_named_not_shown(tiny):
+    """Gemma's activations can exceed float16's range (a T4 has no bfloat16): a clear error, not NaN tokens."""
+    import torch
+
+    from labkit.errors import PrecisionError
+    from labkit.generation import run
+
+    pair = labkit.load_pair(tiny / "target", tiny / "drafter", device="cpu", dtype=torch.float16)
+    mlp = pair.target.model.layers[0].mlp
+    with torch.no_grad():  # what overflowing activations look like: an MLP product past 65,504
+        mlp.up_proj.weight.mul_(1e3)
+        mlp.gate_proj.weight.mul_(1e3)
+    with pytest.raises(PrecisionError, match="float16.*bfloat16"):
+        run(pair, "BRUTUS.\nI would not", max_new_tokens=8)
