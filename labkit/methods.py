@@ -173,13 +173,14 @@ def load_draft_model(pair: Pair, source: str | Path | None = None) -> Any:
     it is missing or does not fit."""
     from transformers import AutoModelForCausalLM
 
-    from labkit.loading import model_class, read_config
+    from labkit.loading import _quiet_progress, model_class, read_config
 
     source = default_draft_model(pair) if source is None else source
     config = read_config(source)  # a clear error for a wrong id, a missing folder or no network
     multimodal = getattr(config, "model_type", None) == "gemma4" and getattr(config, "vision_config", None)
     cls = model_class(config, "target") if multimodal else AutoModelForCausalLM  # E2B: as load_pair loads it
-    model = cls.from_pretrained(source, dtype=pair.dtype).to(pair.device).eval()
+    with _quiet_progress(Path(source) == DRAFT_MODEL_DIR):  # the pocket model loads in a blink: no bar
+        model = cls.from_pretrained(source, dtype=pair.dtype).to(pair.device).eval()
     check_draft_model(pair, model)
     return model
 

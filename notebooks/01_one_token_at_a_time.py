@@ -43,14 +43,26 @@ pair = labkit.load_pair()
 print(pair.label, "· the pocket pair, trained in this repo" if pair.is_pocket else "· a real Gemma 4 pair")
 
 # %% [markdown]
-# Every timing in this notebook runs on **one CPU thread**. On a machine that other programs
-# share, two threads must both get the CPU at every matrix multiply, so timings jump around.
-# One thread keeps them steady. Exercise 3 puts the threads back.
+# Every timing in this notebook runs where the pair runs: on a CPU, on **one thread** (on a
+# machine that other programs share, two threads must both get the CPU at every matrix multiply,
+# so timings jump around; one thread keeps them steady, and exercise 3 puts the threads back); on
+# a GPU, on the GPU, waiting for its queued work before each clock read.
 
 # %%
 import torch
 
+from labkit import experiments
+
 torch.set_num_threads(1)
+device, dtype = pair.device, pair.dtype
+where = experiments.device_name(device)  # "1 CPU thread" or the GPU's name
+
+
+def sync() -> None:
+    experiments.synchronize(device)  # a GPU queues its kernels: stop the clock when they are done
+
+
+print(f"timing {pair.label} on {where}, in {str(dtype).removeprefix('torch.')}")
 
 # %% [markdown]
 # ## Decoding, one forward per token
@@ -78,8 +90,10 @@ ids = tokenizer(prompt, return_tensors="pt").input_ids.to(pair.device)
 def decode(steps: int) -> tuple[float, list[float], list[int]]:
     """Prefill, then `steps` greedy decode steps: (prefill seconds, each step's seconds, the new tokens)."""
     cache = DynamicCache(config=target.config.get_text_config())
+    sync()
     t0 = time.perf_counter()
     out = target(input_ids=ids, **cache_kwargs(target, cache), use_cache=True)  # prefill
+    sync()
     prefill = time.perf_counter() - t0
     times, new = [], []
     for _ in range(steps):
@@ -87,6 +101,7 @@ def decode(steps: int) -> tuple[float, list[float], list[int]]:
         new.append(int(token))
         t0 = time.perf_counter()
         out = target(input_ids=token.view(1, 1), **cache_kwargs(target, cache), use_cache=True)
+        sync()
         times.append(time.perf_counter() - t0)
     return prefill, times, new
 
@@ -103,7 +118,8 @@ print(repr(prompt), "→", repr(tokenizer.decode(new_ids)))
 print(f"prefill of {n_prompt} tokens: median {prefill_ms:.1f} ms "
       f"(range {min(prefill_times) * 1e3:.1f}–{max(prefill_times) * 1e3:.1f} over {len(prefill_times)} runs)")
 print(f"one decode step, one token: median {step_ms:.1f} ms "
-      f"(range {min(step_times) * 1e3:.1f}–{max(step_times) * 1e3:.1f} over {len(step_times)} steps) · {pair.label}")
+      f"(range {min(step_times) * 1e3:.1f}–{max(step_times) * 1e3:.1f} over {len(step_times)} steps) · {pair.label}, "
+      f"{where}")
 ratio = prefill_ms / step_ms
 as_long = "about as long as" if ratio < 1.25 else f"{ratio:.1f}× as long as"
 if ratio < n_prompt / 2:
@@ -123,35 +139,41 @@ print(f"→ the prefill read {n_prompt} tokens in one pass and took {as_long} on
 # A forward over n tokens does about 2 · n floating-point operations per weight (one multiply and
 # one add), but it reads each weight only once, whatever n is. So the work grows with n while the
 # memory traffic stays the same. The two balance at a machine-specific number of FLOPs per byte.
-# Let's measure both rates on this machine.
+# Let's measure both rates where the pair runs, in the precision its weights are in.
 
 # %%
 def measure_machine(repeats: int = 5) -> tuple[list[float], list[float]]:
-    """(bytes/s read + written by a large copy, FLOP/s of a large float32 matmul), one per repeat,
-    after a warm-up of each, the two interleaved."""
-    src = torch.rand(32 * 2**20)  # 128 MiB: far larger than any CPU cache
+    """(bytes/s read + written by a large copy, FLOP/s of a large matmul in the pair's dtype), one
+    per repeat, on the pair's device, after a warm-up of each, the two interleaved."""
+    size = 1024 if device.type == "cpu" else 8192  # a GPU needs a larger matmul to reach its peak
+    src = torch.rand(128 * 2**20 // dtype.itemsize, device=device, dtype=dtype)  # 128 MiB: past any CPU cache
     dst = torch.empty_like(src)
-    a, b = torch.rand(1024, 1024), torch.rand(1024, 1024)
+    a, b = (torch.rand(size, size, device=device, dtype=dtype) for _ in range(2))
     dst.copy_(src), a @ b  # warm-up
     copy_rates, mm_rates = [], []
     for _ in range(repeats):
+        sync()
         t0 = time.perf_counter()
         dst.copy_(src)
-        copy_rates.append(2 * src.numel() * 4 / (time.perf_counter() - t0))
+        sync()
+        copy_rates.append(2 * src.numel() * dtype.itemsize / (time.perf_counter() - t0))
         t0 = time.perf_counter()
         a @ b
-        mm_rates.append(2 * 1024**3 / (time.perf_counter() - t0))
+        sync()
+        mm_rates.append(2 * size**3 / (time.perf_counter() - t0))
     return copy_rates, mm_rates
 
 
 copy_rates, mm_rates = measure_machine()
 bandwidth, flops = statistics.median(copy_rates), statistics.median(mm_rates)
-balance = flops / bandwidth  # FLOPs the CPU can do in the time it moves one byte
-roofline_knee = balance * 4 / 2  # float32 weights: a forward over n tokens does 2n FLOPs per 4 bytes read
-print(f"this machine, one thread, medians of {len(copy_rates)}: {bandwidth / 1e9:.1f} GB/s memory "
-      f"(range {min(copy_rates) / 1e9:.1f}–{max(copy_rates) / 1e9:.1f}), {flops / 1e9:.1f} GFLOP/s "
+balance = flops / bandwidth  # FLOPs the device can do in the time it moves one byte
+precision = str(dtype).removeprefix("torch.")
+# a forward over n tokens does 2n FLOPs per weight, and reads the weight's bytes once
+roofline_knee = balance * dtype.itemsize / 2
+print(f"{where}, medians of {len(copy_rates)}: {bandwidth / 1e9:.1f} GB/s memory "
+      f"(range {min(copy_rates) / 1e9:.1f}–{max(copy_rates) / 1e9:.1f}), {flops / 1e9:.1f} GFLOP/s in {precision} "
       f"(range {min(mm_rates) / 1e9:.1f}–{max(mm_rates) / 1e9:.1f})")
-print(f"balance: {balance:.1f} FLOP per byte → with float32 weights, compute should start to "
+print(f"balance: {balance:.1f} FLOP per byte → with {precision} weights, compute should start to "
       f"dominate around n ≈ {roofline_knee:.0f} tokens per forward")
 
 # %% [markdown]
@@ -170,25 +192,26 @@ print(f"balance: {balance:.1f} FLOP per byte → with float32 weights, compute s
 # n once, then takes the n's in turns, so that a slow spell of the machine hits all of them; we
 # report each n's median and range. We time two models:
 #
-# - the loaded target (here the pocket target: 7M parameters in the quick build, 15M in the full
-#   one);
+# - the loaded target (the pocket target: 7M parameters in the quick build, 15M in the full
+#   one; or the pair chosen in the setup cell);
 # - a **random-weight decoder with the real E2B text decoder's layer geometry** (width 1536, 8
 #   query heads, 1 KV head, head dims 256/512, MLP 6144, Per-Layer Embeddings) but only two
 #   layers and a 8,192-token vocabulary, so that it fits in memory and times in seconds. Timing
-#   does not need trained weights: a matmul costs the same whatever numbers are in it.
+#   does not need trained weights: a matmul costs the same whatever numbers are in it. It runs
+#   where the pair runs, in the pair's precision.
 
 # %%
-scaled = architecture.scaled_text_decoder("E2B", layers=2, vocab_size=8192)
+scaled = architecture.scaled_text_decoder("E2B", layers=2, vocab_size=8192).to(device, dtype)
 n_params = architecture.param_counts(scaled)["total"]
 architecture.Table(architecture.layer_table(scaled.config),
                    caption=f"E2B-shaped decoder, random weights: {n_params / 1e6:.0f}M parameters "
-                           f"({n_params * 4 / 2**20:.0f} MiB in float32)")
+                           f"({n_params * dtype.itemsize / 2**20:.0f} MiB in {precision})")
 
 # %%
 ns = (1, 2, 4, 8, 16)
 repeats = {"target": 7, "scaled": 5}  # after one warm-up per n; the pocket target is cheap
 samples = {
-    f"{pair.name} target": architecture.forward_cost_samples(target, ns, context=64, repeats=repeats["target"]),
+    f"{pair.label} target": architecture.forward_cost_samples(target, ns, context=64, repeats=repeats["target"]),
     "E2B-shaped, 2 layers, random": architecture.forward_cost_samples(scaled, ns, context=128,
                                                                       repeats=repeats["scaled"]),
 }
@@ -198,8 +221,8 @@ architecture.Table(
         ("ms", round(statistics.median(times[n]) * 1e3, 1)),
         ("range", f"{min(times[n]) * 1e3:.1f}–{max(times[n]) * 1e3:.1f}"),
         ("× n = 1", round(statistics.median(times[n]) / statistics.median(times[1]), 2)))}} for n in ns],
-    caption=f"One forward over n new tokens: median and range of {repeats['target']} (pocket) / "
-            f"{repeats['scaled']} (E2B-shaped) timings, 1 CPU thread")
+    caption=f"One forward over n new tokens: median and range of {repeats['target']} ({pair.label}) / "
+            f"{repeats['scaled']} (E2B-shaped) timings, {where}")
 
 # %%
 for label, rows in curves.items():
@@ -229,13 +252,13 @@ for label, n_knee in knees.items():
     else:
         print(f"{label}: no knee up to n = {max(ns)}; the fit puts it at n ≈ {n_knee:.0f}" if n_knee < float("inf")
               else f"{label}: the curve does not rise at all up to n = {max(ns)}")
-print(f"the roofline estimate from this machine's balance (float32): n ≈ {roofline_knee:.0f}")
+print(f"the roofline estimate from this machine's balance ({precision}): n ≈ {roofline_knee:.0f}")
 
 # %%
 plots.cost_curve_figure(
-    curves, title=f"One forward over n tokens, measured on this machine ({pair.label} and a random E2B-shaped model)",
-    sample=f"median of {repeats['target']} (pocket) and {repeats['scaled']} (E2B-shaped) timings per n after a warm-up, "
-           "1 CPU thread, after a 64- / 128-token context; dashed lines mark the fitted knees")
+    curves, title=f"One forward over n tokens, measured on {where} ({pair.label} and a random E2B-shaped model)",
+    sample=f"median of {repeats['target']} ({pair.label}) and {repeats['scaled']} (E2B-shaped) timings per n after a "
+           f"warm-up, {where}, {precision}, after a 64- / 128-token context; dashed lines mark the fitted knees")
 
 # %% [markdown]
 # Read the plot against the dotted diagonal, which is what n separate one-token forwards would
@@ -254,7 +277,7 @@ plots.cost_curve_figure(
 # scores at every position, small matrix products that run far below the CPU's peak), which
 # weighs more in a small model. A large model on a GPU is the other extreme: every forward streams
 # gigabytes of weights, and the GPU's arithmetic could serve hundreds of tokens in the time that
-# takes (the data-sheet knee above, a prediction: this lab's CPU cannot measure a GPU). That is
+# takes (the data-sheet knee above; on a GPU runtime the measurements above are the GPU's own). That is
 # where speculative decoding's "verification is nearly free" comes from. On this machine, the
 # measurement below says what verification costs.
 #
@@ -287,7 +310,7 @@ for label, rows in curves.items():
 #   model puts the end of that stretch at n ≈ balance × bytes per weight / 2; a measured curve
 #   puts its knee where a straight-line fit's per-token cost catches up with its fixed cost
 #   (`architecture.knee`). A CPU's balance is small, so there the knee comes early.
-# - You measured this machine's balance and the cost curve of the pocket target and of a
+# - You measured this machine's balance and the cost curve of the loaded target and of a
 #   random-weight model with the real E2B layer geometry (timing needs shapes, not trained weights),
 #   and read each curve's knee off the measurement.
 # - Verification of k drafts is one forward over k + 1 tokens, so it costs less than k + 1
@@ -304,10 +327,10 @@ for label, rows in curves.items():
 # verifies `k` drafts, as a share of what plain decoding pays for the same number of target
 # tokens, one forward each.
 #
-# **3. Predict, then measure.** The curves above used one CPU thread. With all of this machine's
-# threads (`threads=env.threads`), what will a forward over 8 tokens of the E2B-shaped model cost,
-# as a multiple of its one-token forward? And over 16? Write your guesses, then uncomment the
-# measurement.
+# **3. Predict, then measure.** On a CPU the curves above used one thread. With all of this
+# machine's threads (`threads=env.threads`), what will a forward over 8 tokens of the E2B-shaped
+# model cost on the CPU, as a multiple of its one-token forward? And over 16? Write your guesses,
+# then uncomment the measurement (it runs on the CPU wherever the pair runs).
 
 # %%
 from labkit import checks
@@ -331,5 +354,6 @@ predicted = {"n = 8": None, "n = 16": None}  # your guesses: time relative to n 
 
 # check_1(knee_of)
 # check_2(verification_cost)
-# rows = dict(architecture.forward_cost_curve(scaled, (1, 8, 16), context=128, repeats=3, threads=env.threads))
+# rows = dict(architecture.forward_cost_curve(scaled.to("cpu", torch.float32), (1, 8, 16), context=128, repeats=3,
+#                                            threads=env.threads))
 # check_3(predicted, {"n = 8": rows[8] / rows[1], "n = 16": rows[16] / rows[1]})

@@ -93,11 +93,13 @@ for i, prompt in enumerate(prompts):
     outs = {path: generation.run(pair, prompt, path=path, **settings).new_ids
             for path in ("plain", "transformers", "glassbox")}
     same = outs["plain"] == outs["transformers"] == outs["glassbox"]
-    print(f"prompt {i}: plain == transformers == glass box: {same}  ({len(outs['plain'])} tokens each)")
+    print(f"prompt {i}: plain == transformers == glass box: {same}  ({len(outs['plain'])} tokens each; "
+          f"{tag} in {str(pair.dtype).removeprefix('torch.')} on {pair.device})")
 
 # %% [markdown]
-# In float32, as here, this holds exactly on the CPU the lab is tested on (its test suite checks
-# it on every commit). On a GPU it has **not been tested here**: the lab's authors have had no GPU
+# In float32 (the pocket pair's precision on every device) this holds exactly on the CPU the lab
+# is tested on (its test suite checks it on every commit); a real pair in 16-bit precision is the
+# subject of the aside below. On a GPU it has **not been tested here**: the lab's authors have had no GPU
 # to run it on (`make gpu-check` is the script that will). GPU kernels may choose other orders of
 # summation for a `k + 1`-token forward than for a one-token forward, so check it there before
 # you rely on it.
@@ -106,24 +108,28 @@ for i, prompt in enumerate(prompts):
 #
 # *Off the main line: on a first read, skip to "The sampling rule".* In half precision the
 # identity need not hold: a verify pass scores `k + 1` positions in one matrix product, plain
-# decoding scores one, and the two can round a near-tie differently. Try it: the same pocket
-# weights in bfloat16, one prompt decoded both ways.
+# decoding scores one, and the two can round a near-tie differently. Try it: the same weights in
+# bfloat16, one prompt decoded both ways.
 
 # %%
-half = labkit.load_pair(dtype=torch.bfloat16)  # the same weights, rounded to bfloat16
+# the same weights, rounded to bfloat16 (a pair already in 16-bit precision is used as it is: no second copy)
+half = pair if pair.dtype.itemsize == 2 else labkit.load_pair(dtype=torch.bfloat16)
 prompt = generation.load_prompts("prose", limit=11)[10]
 plain16 = generation.run(half, prompt, path="plain", max_new_tokens=48)
 spec16 = generation.run(half, prompt, path="transformers", k=4, max_new_tokens=48)
 at = generation.first_difference(plain16.new_ids, spec16.new_ids)
 if at is None:
-    print(f"bfloat16 on this {half.device}: identical, all {len(plain16.new_ids)} tokens")
+    print(f"{half.label}, {str(half.dtype).removeprefix('torch.')} on this {half.device}: identical, "
+          f"all {len(plain16.new_ids)} tokens")
 else:
     gap, _ = generation.logit_gap(half, prompt, plain16.new_ids[:at])
-    print(f"bfloat16 on this {half.device}: the same {at} tokens, then plain decoding writes "
+    print(f"{half.label}, {str(half.dtype).removeprefix('torch.')} on this {half.device}: the same {at} tokens, "
+          f"then plain decoding writes "
           f"{plain16.pieces[at]!r} and speculative decoding {spec16.pieces[at]!r}")
     tie = "exactly tied" if gap == 0 else f"{gap:.4f} apart"
-    print(f"there the target's two best logits are {tie} (bfloat16 stores numbers near 10 in steps "
-          "of 0.0625)")
+    step = "0.0625" if half.dtype == torch.bfloat16 else "0.0078"  # 7 or 10 mantissa bits, near 10
+    print(f"there the target's two best logits are {tie} ({str(half.dtype).removeprefix('torch.')} stores "
+          f"numbers near 10 in steps of {step})")
     print("plain:      ", repr("".join(plain16.pieces[at:at + 8])), "...")
     print("speculative:", repr("".join(spec16.pieces[at:at + 8])), "...")
 
@@ -193,7 +199,7 @@ plots.styled(fig.update_layout(barmode="group"), "What a sampling round emits (t
 #
 # ## A sampled round, draft by draft
 #
-# Now the rule at work on the pocket pair, sampling at `T = 1.0` in the glass-box loop (drafts
+# Now the rule at work on the loaded pair, sampling at `T = 1.0` in the glass-box loop (drafts
 # drawn from `q`, so it is lossless). `glassbox.sampled_rounds` runs the loop and keeps, for every
 # round, what the verifier compared and the uniform draws `u` it really made: for each judged
 # draft `x` its `q(x)`, `p(x)` and `min(1, p(x)/q(x))`; the draft is kept when `u` falls in the

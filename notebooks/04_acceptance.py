@@ -60,8 +60,12 @@ tag = pair.label
 
 # %%
 shipped, meta = labkit.load_traces("acceptance")
-print(f"{meta['pair']}: recorded {meta['date']} on {meta['machine']}\n  by `{meta['command']}` "
+recorded_on = meta["pair"]  # the recording's pair, which names the figures drawn from it
+print(f"{recorded_on}: recorded {meta['date']} on {meta['machine']}\n  by `{meta['command']}` "
       f"(transformers {meta['versions']['transformers']}, {meta['new_tokens']} new tokens per prompt)")
+if not pair.is_pocket:
+    print(f"These shipped traces are the pocket pair's; the live slice, the two sampling rules and the explorer "
+          f"below run on {tag}.")
 for name, traces in shipped.items():
     print(f"  {name:34s} {len(traces)} prompts, {len(metrics.drafting_rounds(traces)):4d} rounds, "
           f"{traces[0].decoding}")
@@ -99,13 +103,13 @@ for kind, traces in by_kind.items():
     per_round = metrics.interval(metrics.tokens_per_round, traces)
     paper = metrics.interval(metrics.accepted_length, traces)
     stats[kind] = (tau_, alpha_, per_round)
-    print(f"{kind:5s} ({tag}, k = 4, greedy; {tau_.sample}):\n   tau {tau_}   α {alpha_}\n"
+    print(f"{kind:5s} ({recorded_on}, k = 4, greedy; {tau_.sample}):\n   tau {tau_}   α {alpha_}\n"
           f"   accepted length per round, as a paper reports it {paper}\n"
           f"   tokens per full round {per_round}, coin model with this α {metrics.expected_tau(alpha_.value, 4):.2f}")
 verdict = stats["code"][2].versus(stats["prose"][2])
 print(f"\ncode against prose, tokens per full round: {verdict}")
 plots.acceptance_figure(by_kind, title="Acceptance by draft position<br>"
-                                       f"<sup>{tag}, k = 4, {by_kind['code'][0].decoding}</sup>")
+                                       f"<sup>{recorded_on}, k = 4, {by_kind['code'][0].decoding}</sup>")
 
 # %% [markdown]
 # The bars carry their intervals; the dotted lines are the coin model with each kind's `α`.
@@ -125,11 +129,11 @@ for kind, est in cond.items():
     print(f"{kind:5s}: α_1 {est[0]}  α_2 {est[1]}  α_3 {est[2]}  α_4 {est[3]}\n"
           f"       α_4 against α_1: {est[3].versus(est[0])}; α_2 against α_1: {est[1].versus(est[0])}")
 plots.acceptance_figure(by_kind, conditional=True, title="Conditional acceptance by position<br>"
-                        f"<sup>{tag}, k = 4, {by_kind['code'][0].decoding}</sup>")
+                        f"<sup>{recorded_on}, k = 4, {by_kind['code'][0].decoding}</sup>")
 
 # %%
 plots.tau_histogram(by_kind, title="Accepted drafts per round<br>"
-                    f"<sup>{tag}, k = 4, {by_kind['code'][0].decoding}, 24 prompts of each kind</sup>")
+                    f"<sup>{recorded_on}, k = 4, {by_kind['code'][0].decoding}, 24 prompts of each kind</sup>")
 
 # %% [markdown]
 # ## A live slice
@@ -157,7 +161,8 @@ same = [a.new_ids[:32] == b.new_ids[:32] for a, b in zip(live, shipped["code, k 
 print(f"live ({tag}, 2 code prompts × 32 tokens, {live[0].decoding}):\n"
       f"   tokens per full round {metrics.tokens_per_round(live):.2f}; the shipped 24-prompt interval "
       f"{stats['code'][2]}: {'inside' if stats['code'][2].contains(metrics.tokens_per_round(live)) else 'outside'}\n"
-      f"   first 32 tokens identical to the shipped traces' on {sum(same)} of 2 prompts")
+      f"   first 32 tokens identical to the shipped traces' on {sum(same)} of 2 prompts"
+      + ("" if pair.is_pocket else f" (they are the {recorded_on}'s: another pair need not match them)"))
 
 # %% [markdown]
 # ## Sweeping k
@@ -177,7 +182,7 @@ for k in ks:
     print(f"k = {k}: tokens per full round {r['per_round']}, coin model (α = {r['alpha']:.2f}) "
           f"{metrics.expected_tau(r['alpha'], k):.2f}; tau {r['tau']}")
 plots.sweep_figure(rows, title="Tokens per target forward against k<br>"
-                   f"<sup>{tag}, 24 code prompts, {shipped['code, k = 1'][0].decoding}</sup>")
+                   f"<sup>{recorded_on}, 24 code prompts, {shipped['code, k = 1'][0].decoding}</sup>")
 
 # %% [markdown]
 # ## Temperature, schedule, chat template
@@ -229,7 +234,7 @@ print(f"\nchat template against none, on the pocket target (a base model trained
          "higher": "tau higher with the template (the intervals do not overlap)"}[chat_verdict])
 plots.acceptance_figure({name: variants[name] for name in ("greedy, constant k", "T = 0.7", "T = 1.0")},
                         theory=False, title="Acceptance by position at three temperatures<br>"
-                                            f"<sup>{tag}, code, k = 4, transformers' assisted generate, "
+                                            f"<sup>{recorded_on}, code, k = 4, transformers' assisted generate, "
                                             "lossless</sup>")
 
 # %% [markdown]

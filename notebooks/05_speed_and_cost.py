@@ -57,8 +57,12 @@ tag = pair.label
 
 # %% tags=["live"]
 speed, meta = labkit.load_traces("speed")
-print(f"{meta['pair']}: recorded {meta['date']} on {meta['machine']} by `{meta['command']}` "
+shipped = meta["pair"]  # the recording's pair, which names its figures
+print(f"{shipped}: recorded {meta['date']} on {meta['machine']} by `{meta['command']}` "
       f"(load average {meta['load_average_at_start']} at the start)")
+if not pair.is_pocket:
+    print(f"The shipped traces, and the cost model fitted on them, are the pocket pair's; the live slice and the "
+          f"E2B prediction below are measured on {tag}'s device.")
 plain = speed["plain"]
 ks = sorted(int(name.split("= ")[1]) for name in speed if name.startswith("k = "))
 spec = {k: speed[f"k = {k}"] for k in ks}
@@ -123,7 +127,7 @@ print(f"one target forward over 1 token: {1000 * costs.t_target:.2f} ms; the loo
 print(f"one drafter step: {1000 * costs.t_draft:.2f} ms (c = {costs.c:.3f}); verify over n tokens: "
       + ", ".join(f"v({n}) = {costs.v(n):.2f}" for n in (2, 3, 5, 7)))
 print(f"the loop's work per round: {1000 * costs.loop_round[0]:.2f} + {1000 * costs.loop_round[1]:.2f}·k ms; "
-      f"prefill {1000 * costs.prefill:.1f} ms   ({tag}, fitted on {len(plain)} + {len(plain) * len(ks)} traces)")
+      f"prefill {1000 * costs.prefill:.1f} ms   ({shipped}, fitted on {len(plain)} + {len(plain) * len(ks)} traces)")
 
 # %% [markdown]
 # Now three predictions against the measurement, each adding what the one before left out:
@@ -151,7 +155,7 @@ for key, name in (("textbook", "textbook"), ("no_loop", "forwards only"), ("mode
     print(f"{name:14s}: largest gap to the measurement {worst:+.1%}"
           + (f" ({'within' if abs(worst) <= 0.10 else 'outside'} 10 % at every k)" if key == "model" else ""))
 plots.speedup_figure(rows, title="Speedup against k: measured and predicted<br>"
-                                 f"<sup>{tag}, 24 code prompts × 64 tokens, {spec[4][0].decoding}</sup>")
+                                 f"<sup>{shipped}, 24 code prompts × 64 tokens, {spec[4][0].decoding}</sup>")
 
 # %% [markdown]
 # The printed gaps say what each cost is worth on this pair. The step from the textbook to
@@ -166,7 +170,7 @@ plots.speedup_figure(rows, title="Speedup against k: measured and predicted<br>"
 
 # %%
 plots.time_split_figure({"plain": plain, **{f"k = {k}": spec[k] for k in ks}},
-                        title=f"Where the time went<br><sup>{tag}, 24 code prompts × 64 tokens, greedy</sup>")
+                        title=f"Where the time went<br><sup>{shipped}, 24 code prompts × 64 tokens, greedy</sup>")
 
 # %% [markdown]
 # ## A live slice
@@ -191,7 +195,7 @@ live_costs = experiments.fit_costs(live_plain, live_spec)
 live = experiments.speedup_of([t["plain"] for t in timed], [t["k = 4"] for t in timed])
 live_tau = metrics.tau(live_spec)
 law = "holds" if live.value <= live_tau <= 5 else "BROKEN: the two paths were not timed alike"
-print(f"live on this {pair.device}, {tag}, 2 code prompts × 32 tokens, k = 4: speedup {live}, "
+print(f"live on {experiments.device_name(pair.device)}, {tag}, 2 code prompts × 32 tokens, k = 4: speedup {live}, "
       f"tau {live_tau:.2f} (speedup ≤ tau ≤ k + 1: {law})\n"
       f"   cost model fitted on it {experiments.predict(live_costs, live_spec):.2f}x; "
       f"the shipped k = 4 interval {measured[4]}x; this machine's c = {live_costs.c:.3f}, "
@@ -233,7 +237,7 @@ print(f"live on this {pair.device}, {tag}, 2 code prompts × 32 tokens, k = 4: s
 
 # %% tags=["live"]
 calculator = widgets.CostCalculator.from_costs(costs, metrics.alpha(spec[4]), k=4,
-                                               label=f"{tag}, fitted on the shipped speed traces")
+                                               label=f"{shipped}, fitted on the shipped speed traces")
 calculator
 
 # %% [markdown]
@@ -264,8 +268,12 @@ for name in ("code, k = 4", "code, k = 4, T = 1.0"):
 # a real target's forward); and `α` is unknown, so we show a range.
 
 # %%
-e2b = experiments.real_pair_costs("E2B", ns=(1, 3, 5), layers=2)
-print(f"PREDICTED for E2B on this machine: one target forward ≈ {e2b['t_target'][1]:.3f} s, "
+from labkit.env import choose  # noqa: E402  (the lab's rule: where models run, in what precision)
+
+# where the pair runs, in the precision a real pair runs in there (float32 on a CPU, 16-bit on a GPU)
+e2b = experiments.real_pair_costs("E2B", ns=(1, 3, 5), layers=2, device=pair.device,
+                                  dtype=choose(str(pair.device))[1])
+print(f"PREDICTED for E2B on {e2b['where']} in {e2b['dtype']}: one target forward ≈ {e2b['t_target'][1]:.3f} s, "
       f"one drafter step ≈ {1000 * e2b['t_draft']:.1f} ms, so c ≈ {e2b['c']:.3f}; "
       + ", ".join(f"v({n}) ≈ {v:.2f}" for n, v in e2b["verify"].items()))
 print("\nPREDICTED speedup of E2B + assistant (cost model, assumptions above):")

@@ -43,7 +43,8 @@ from labkit import bench, experiments, metrics, methods, plots, widgets
 
 # The pair chosen in the setup cell: the pocket pair (offline) unless PAIR or LABKIT_PAIR names another
 pair = labkit.load_pair()
-draft_model = methods.load_draft_model(pair)  # the pocket draft model (scripts/train_draft_model.py)
+# the pocket draft model for the pocket pair (scripts/train_draft_model.py), Gemma 4 E2B for a larger Gemma 4
+draft_model = methods.load_draft_model(pair)
 tag = pair.label
 
 
@@ -51,9 +52,13 @@ def millions(model) -> str:
     return f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M"
 
 
-print(f"target {millions(pair.target)} parameters ({pair.target.config.num_hidden_layers} layers); "
+def layers(model) -> int:
+    return model.config.get_text_config().num_hidden_layers
+
+
+print(f"{tag}: target {millions(pair.target)} parameters ({layers(pair.target)} layers); "
       f"MTP drafter {millions(pair.drafter)} (reads the target's K/V and last hidden state); "
-      f"draft model {millions(draft_model)} ({draft_model.config.num_hidden_layers} layers, its own KV cache); "
+      f"draft model {millions(draft_model)} ({layers(draft_model)} layers, its own KV cache); "
       "prompt lookup: no parameters")
 
 # %% [markdown]
@@ -100,8 +105,12 @@ for task in methods.TASKS:
 
 # %%
 recorded, meta = labkit.load_traces("methods")
-print(f"{meta['pair']}: recorded {meta['date']} on {meta['machine']} by `{meta['command']}` "
+shipped = meta["pair"]  # the recording's pair, which names its figures
+print(f"{shipped}: recorded {meta['date']} on {meta['machine']} by `{meta['command']}` "
       f"(transformers {meta['versions']['transformers']}, load average {meta['load_average_at_start']} at the start)")
+if not pair.is_pocket:
+    print(f"These recorded traces are the pocket pair's (with its draft model); the live slice and the race "
+          f"below run on {tag}.")
 
 drafting = [m for m in methods.METHODS if m != "none"]
 rows = []
@@ -115,7 +124,7 @@ for task in methods.TASKS:
             "speedup": metrics.interval(metrics.speedup, alone, traces),
             "identical": all(a.new_ids == b.new_ids for a, b in zip(alone, traces)),
         })
-sample = (f"{tag}, glass-box loop, greedy, k = {meta['k']}, {len(alone)} prompts per task × {meta['new_tokens']} "
+sample = (f"{shipped}, glass-box loop, greedy, k = {meta['k']}, {len(alone)} prompts per task × {meta['new_tokens']} "
           "new tokens, 90 % bootstrap intervals over prompts")
 plots.methods_figure(rows, label=sample)
 
@@ -183,7 +192,8 @@ for task in methods.TASKS:
 # ## A live slice
 #
 # The recording above, rerun now on the first prompt of each task: greedy decoding is
-# deterministic, so tau must come out exactly as recorded. Seconds are not: they depend on this
+# deterministic, so on the pocket pair, which recorded it, tau must come out exactly as recorded
+# (another pair is measured beside it). Seconds are not: they depend on this
 # machine and its load. So every method runs once untimed first (a first call pays one-off
 # costs), then on each prompt the four take turns, the one going first changing from prompt to
 # prompt (`bench.timed_race`, on `experiments.time_paths`). One prompt's 48 tokens take too
@@ -198,13 +208,18 @@ live = bench.timed_race(pair, [r["text"] for r in firsts], methods.METHODS, meta
                           max_new_tokens=meta["new_tokens"])
 same = all(metrics.tau(live[m][i].trace) == metrics.tau(recorded[f"{task} · {m}"][0])
            for i, task in enumerate(methods.TASKS) for m in drafting)
-print("tau now, on the first prompt of each task (recorded: the same to the last digit"
-      f"{'' if same else ', except where marked'}):")
+if pair.is_pocket:
+    print("tau now, on the first prompt of each task (recorded: the same to the last digit"
+          f"{'' if same else ', except where marked'}):")
+else:  # another pair: nothing obliges it to match the pocket pair's recording
+    print(f"tau now on {tag}, on the first prompt of each task (beside it where it differs: the pocket pair's "
+          "recording)")
 for i, task in enumerate(methods.TASKS):
     cells = []
     for m in drafting:
         now, then = metrics.tau(live[m][i].trace), metrics.tau(recorded[f"{task} · {m}"][0])
-        cells.append(f"{m} {now:.2f}" + ("" if now == then else f" (recorded {then:.2f}, differs)"))
+        cells.append(f"{m} {now:.2f}" + ("" if now == then else
+                                         f" (recorded {then:.2f}, differs)" if pair.is_pocket else f" ({shipped}: {then:.2f})"))
     print(f"{task:>9}: " + ", ".join(cells))
 print()
 for m in drafting:
@@ -212,7 +227,8 @@ for m in drafting:
     then = metrics.speedup([recorded[f"{t} · none"][0] for t in methods.TASKS],
                            [recorded[f"{t} · {m}"][0] for t in methods.TASKS])
     print(f"{m:>14}: tau {metrics.tau([t.trace for t in live[m]]):.2f} on these 5 prompts; speedup {now.value:.2f}× now "
-          f"(median of 5 prompts, range {now.lo:.2f}–{now.hi:.2f}), {then:.2f}× recorded on the same prompts")
+          f"on {tag} (median of 5 prompts, range {now.lo:.2f}–{now.hi:.2f}), {then:.2f}× recorded on the same "
+          f"prompts{'' if pair.is_pocket else ' on the ' + shipped}")
 
 # %% [markdown]
 # ## A long context: past the sliding window
@@ -224,8 +240,11 @@ for m in drafting:
 
 # %%
 long = {name.removeprefix("long · "): traces for name, traces in recorded.items() if name.startswith("long · ")}
-window = pair.target.config.get_text_config().sliding_window
-plots.position_acceptance_figure(long, window=window, label=f"{tag}, glass-box loop, greedy, k = {meta['k']}, "
+from labkit.loading import read_config  # noqa: E402
+from labkit.paths import TARGET_DIR  # noqa: E402
+
+window = read_config(TARGET_DIR).sliding_window  # the recording's target: the pocket pair's
+plots.position_acceptance_figure(long, window=window, label=f"{shipped}, glass-box loop, greedy, k = {meta['k']}, "
                                  f"{len(next(iter(long.values())))} prose prompts × {meta['long_tokens']} new tokens")
 
 # %%

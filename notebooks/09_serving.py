@@ -119,6 +119,8 @@ tag = pair.label
 # %%
 recorded, meta = labkit.load_traces("acceptance")
 print(f"{meta['pair']}: recorded {meta['date']} by `{meta['command']}`, {meta['new_tokens']} new tokens per prompt")
+if not pair.is_pocket:
+    print(f"This chapter's recorded rounds and costs are the pocket pair's; its live slices run on {tag}.")
 print(f"{'rounds':<22}{'α (lab)':>18}{'acc. rate (vLLM)':>18}{'tau (lab)':>18}{'mean acc. len. (vLLM)':>23}")
 for name in ("code, k = 4", "prose, k = 4", "code, k = 4, T = 1.0"):
     traces = recorded[name]
@@ -166,7 +168,7 @@ print("read back:", scraped)
 print("the same as written:", scraped == counts)
 
 # %%
-plots.serving_position_figure(scraped, label=f"{tag}, 24 code prompts × 64 tokens, greedy, k = 4, "
+plots.serving_position_figure(scraped, label=f"{meta['pair']}, 24 code prompts × 64 tokens, greedy, k = 4, "
                                              "transformers' path, as a /metrics page")
 
 # %% [markdown]
@@ -192,7 +194,7 @@ reps = len(costs[0]["samples"]["plain"])
 print(f"{smeta['pair']}: recorded {smeta['date']} by `{smeta['command']}`\n"
       f"on {smeta['machine']} (torch {smeta['versions']['torch']}, load average "
       f"{smeta['load_average_at_start']} at the start)")
-plots.batch_cost_figure(costs, k, label=f"{tag}, one forward after a 64-token cache, median of {reps} "
+plots.batch_cost_figure(costs, k, label=f"{smeta['pair']}, one forward after a 64-token cache, median of {reps} "
                                         f"samples per batch size, k = {k}")
 
 # %%
@@ -215,7 +217,7 @@ per_round = metrics.interval(metrics.tokens_per_round, spec_runs)
 curve = batching.speedup_curve(costs, k, per_round, loop)
 points = batching.measured_points(smeta["batched_runs"], costs, k, loop)
 plots.batch_speedup_figure(curve, points, label=(
-    f"{tag}, greedy, k = {k}, glass-box loop. Prediction: tokens per round of {len(spec_runs)} prompts, "
+    f"{smeta['pair']}, greedy, k = {k}, glass-box loop. Prediction: tokens per round of {len(spec_runs)} prompts, "
     f"{per_round} (90 % interval)<br>Measured: one code prompt × {smeta['run_tokens']} tokens in B identical rows, "
     "median and range of 3 runs"))
 
@@ -250,6 +252,7 @@ for row in live:
     print(f"B = {row['batch']:>2}: verification / plain step {row['verify'] / row['plain']:.2f} here, "
           f"{was['verify'] / was['plain']:.2f} recorded; plain step {row['plain'] * 1e3:.1f} ms here, "
           f"{was['plain'] * 1e3:.1f} ms recorded")
+print(f"(here: {tag} on {experiments.device_name(pair.device)}; recorded: {smeta['pair']} on {smeta['machine']})")
 
 # %% [markdown]
 # ## On-device: the pocket pair in int8
@@ -308,7 +311,7 @@ for row in rows:
     print(f"{row['variant']:<24} plain {row['plain_tokens_per_s']:.1f} tok/s, speculative "
           f"{row['spec_tokens_per_s']:.1f} tok/s, tau {row['tau']:.2f}, same as float32 "
           f"{row['same_as_float32']}/{row['prompts']}")
-print("(2 code prompts × 24 tokens, one run each: a slice, not a measurement to quote)")
+print(f"({tag}, 2 code prompts × 24 tokens, one run each: a slice, not a measurement to quote)")
 
 # %% [markdown]
 # ## Summary
