@@ -176,10 +176,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--k", type=int, default=4)
     p.add_argument("--max-new", type=int, default=200)
+    p.add_argument("--runs", type=Path, default=RUNS, help="where the training records are")
     p.add_argument("--phase", choices=["plain", "all"], default="all")
     p.add_argument("--card", action="store_true", help="write metrics.json and MODEL_CARD.md to --out")
     p.add_argument("--out", type=Path, default=REPO / "data" / "pocket-chat")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--install", action="store_true",
+                   help="when every bar passes, copy the target and drafter into --out (with --card)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     from transformers import AutoTokenizer, Gemma4AssistantForCausalLM, Gemma4ForCausalLM
@@ -210,6 +213,26 @@ def main() -> None:
     (RUNS / "measure" / "rows.json").write_text(json.dumps(rows) + "\n")
     if a.card:
         write_card(a, m, rows, items, target, drafter)
+    if a.install and a.card and m["all_pass"]:
+        install(a)
+    elif a.install:
+        print("not installed: " + ("a bar failed" if not m["all_pass"] else "--install needs --card"))
+
+
+def install(a) -> None:
+    """The measured weights into data/pocket-chat/{target,drafter}, beside the tokenizer and the card."""
+    import shutil
+
+    for part, src in (("target", a.target), ("drafter", a.drafter)):
+        dst = a.out / part
+        if Path(src).resolve() == dst.resolve():
+            continue
+        dst.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "generation_config.json", "model.safetensors"):
+            shutil.copyfile(Path(src) / name, dst / name)
+    (a.out / "BUILD.json").write_text(json.dumps({"recipe": "chat", "built_by": "scripts/train_chat.py",
+                                                  "measured_by": "scripts/measure_chat.py"}, indent=1) + "\n")
+    print(f"installed the pair in {a.out}")
 
 
 def write_card(a, m: dict, rows: list[dict], items, target, drafter) -> None:
@@ -218,7 +241,7 @@ def write_card(a, m: dict, rows: list[dict], items, target, drafter) -> None:
     from pocketbuild.cards import model_facts, render
 
     def record(name: str) -> dict:
-        path = RUNS / name / "record.json"
+        path = a.runs / name / "record.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
     t_rec, d_rec = record("target"), record("drafter")
@@ -229,7 +252,7 @@ def write_card(a, m: dict, rows: list[dict], items, target, drafter) -> None:
     card = render("chat.md.jinja", m=m, t=t_rec, d=d_rec, curve=curve, samples=samples(rows, items),
                   target=model_facts(target), drafter=model_facts(drafter), today=date.today().isoformat(),
                   torch=torch.__version__, transformers=transformers.__version__, machine=platform.machine(),
-                  template=chat.CHAT_TEMPLATE)
+                  chat_template=chat.CHAT_TEMPLATE, words=len(chat.WORDS))
     (a.out / "MODEL_CARD.md").write_text(card)
     print(f"wrote {a.out / 'metrics.json'} and {a.out / 'MODEL_CARD.md'}")
 
