@@ -32,7 +32,11 @@ of drafts (`04_acceptance` measures the two side by side).
 saw and drew (`SampledRound`: q(x), p(x), the uniform draws u, the residual it resampled from):
 the data behind the sampled round stepper of `03_verify_and_accept`.
 
-Left out: batches, tree drafts, static caches and CUDA graphs (so it is slower than a server).
+Chapter 11's strategies plug into it (`labkit.strategies`): argmax or sampled drafts (the pick),
+token or block verification (`accept`), a confidence stop (the pick ends `propose`), and a draft
+tree (`labkit.tree.tree_loop`, the same pieces around a tree-shaped verify).
+
+Left out: batches, static caches and CUDA graphs (so it is slower than a server).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from typing import Any
 import torch
 from transformers import DynamicCache
 
-from labkit import rules
+from labkit import rules, strategies
 from labkit.trace import Decoding, Round, Trace, check_model_inputs
 
 # A drafting policy: logits (vocab,) → (token, q), q the distribution the token came from (vocab,).
@@ -163,21 +167,26 @@ def draft_step(drafter: torch.nn.Module, embed: torch.nn.Module, token: torch.Te
     )
 
 
-def verify_step(target: torch.nn.Module, cache: Any, tokens: torch.Tensor, start: int, **extra: Any) -> Any:
+def verify_step(target: torch.nn.Module, cache: Any, tokens: torch.Tensor, start: int,
+                mask: dict[str, torch.Tensor] | None = None, positions: torch.Tensor | None = None,
+                **extra: Any) -> Any:
     """One target forward over tokens (B, n) at positions start … start + n - 1, appending to `cache`.
 
     In a round the tokens are the last kept token and the k drafts (n = k + 1), so one forward
     judges every draft; the prefill is the same call over the prompt, a plain decoding step over one
-    token. extra (pixel_values, ...) goes to the target. Returns its output: logits (B, n, vocab),
-    hidden_states[-1] (B, n, hidden), which the MTP drafter reads, and shared_kv_states, the K/V it
-    attends to. Callers: `speculative_loop`, `batching`.
+    token. A tree (`labkit.tree`) brings its own `mask` ({layer type: (B, 1, n, keys)}) and
+    `positions` (B, n) instead of the causal ones. extra (pixel_values, ...) goes to the target.
+    Returns its output: logits (B, n, vocab), hidden_states[-1] (B, n, hidden), which the MTP
+    drafter reads, and shared_kv_states, the K/V it attends to. Callers: `speculative_loop`,
+    `batching`, `tree.tree_loop`.
     """
     b, n = tokens.shape
     return target(
         input_ids=tokens,
         **cache_kwargs(target, cache),
-        attention_mask=torch.ones(b, start + n, dtype=torch.long, device=tokens.device),
-        position_ids=torch.arange(start, start + n, device=tokens.device).expand(b, n),
+        attention_mask=torch.ones(b, start + n, dtype=torch.long, device=tokens.device) if mask is None else mask,
+        position_ids=torch.arange(start, start + n, device=tokens.device).expand(b, n) if positions is None
+        else positions,
         use_cache=True,
         output_hidden_states=True,  # the drafter reads the last one
         return_shared_kv_states=True,  # ... and the target's K/V
@@ -191,14 +200,16 @@ def accept(drafted: list[int], qs: list[torch.Tensor], logits: torch.Tensor, set
 
     logits: (k + 1, vocab), the target's at every draft and one past them; qs: k × (vocab,), where
     each draft came from. Greedy keeps drafts while they equal the target's argmax (p is None);
-    sampling keeps draft x with probability min(1, p(x)/q(x)), p (k + 1, vocab) the warped target.
+    sampling keeps draft x with probability min(1, p(x)/q(x)), p (k + 1, vocab) the warped target,
+    token by token, or by block verification (`settings.verify`, `11_beyond_one_chain`).
     """
     d = torch.tensor(drafted, dtype=torch.long, device=logits.device)
-    if settings.greedy:
+    if settings.greedy:  # block verification keeps the same drafts at temperature 0
         return (*rules.greedy_accept(d, logits), None, [])
     p = rules.warp(logits, settings.temperature, settings.top_p)  # (k + 1, vocab)
     draws: list[float] = []
-    accepted, token = rules.rejection_sample(d, torch.stack(qs) if qs else p[:0], p, generator, draws)
+    rule = rules.block_verify if settings.verify == "block" else rules.rejection_sample
+    accepted, token = rule(d, torch.stack(qs) if qs else p[:0], p, generator, draws)
     return accepted, token, p, draws
 
 
@@ -222,6 +233,38 @@ class MTPDrafter:
             hidden = out.last_hidden_state  # post_projection, fed back as the next "hidden state"
             tokens.append(token)
             qs.append(q)
+            if getattr(pick, "done", False):  # a confidence stop (strategies.StopBelow) ends the round
+                break
+        return tokens, qs
+
+    @torch.no_grad()
+    def propose_tree(self, ctx: Context, k: int, width: int, pick: Pick) -> tuple[list[list[int]], list[list[torch.Tensor]]]:
+        """`width` branches of up to k drafts: the first step's top `width` tokens, then each branch
+        drafted on as one row of a batch (B = width rows share the target's K/V). Returns the
+        branches' tokens and the distributions each draft came from; a branch's first draft is a
+        point mass (`rules.multi_draft_sample` judges the first position, `labkit.tree`)."""
+        token, hidden, position = ctx.ids[-1], ctx.hidden, len(ctx.ids) - 1
+        out = draft_step(self.drafter, self.embed, torch.tensor([[token]], device=hidden.device), hidden,
+                         ctx.shared_kv, position)
+        logits = out.logits[0, -1]
+        first = logits.topk(width).indices.tolist()
+        pick(logits)  # a confidence stop reads the first step too
+        vocab = logits.shape[-1]
+        tokens = [[t] for t in first]
+        qs = [[rules.point_mass(t, vocab, logits.device)] for t in first]
+        kv = {name: (key.expand(width, *key.shape[1:]), value.expand(width, *value.shape[1:]))
+              for name, (key, value) in ctx.shared_kv.items()}
+        hidden = out.last_hidden_state.expand(width, -1, -1)  # (width, 1, hidden)
+        for _ in range(k - 1):
+            if getattr(pick, "done", False):
+                break
+            out = draft_step(self.drafter, self.embed, torch.tensor([[b[-1]] for b in tokens], device=hidden.device),
+                             hidden, kv, position)
+            picks = [pick(out.logits[b, -1]) for b in range(width)]
+            hidden = out.last_hidden_state
+            for b, (t, q) in enumerate(picks):
+                tokens[b].append(t)
+                qs[b].append(q)
         return tokens, qs
 
 
@@ -260,6 +303,8 @@ class IndependentDrafter:
             tokens.append(token)
             qs.append(q)
             feed = [token]
+            if getattr(pick, "done", False):  # a confidence stop (strategies.StopBelow)
+                break
         return tokens, qs
 
 
@@ -298,15 +343,20 @@ class NoDrafter:
 
 
 def _picker(settings: Decoding, generator: torch.Generator | None) -> Pick:
-    """Greedy drafts are the argmax; sampled drafts are drawn from q, as the theory requires."""
+    """Greedy drafts are the argmax; sampled drafts are drawn from q, as the theory requires; argmax
+    drafts under sampling (`drafts="argmax"`) come from the point mass on the argmax, which is how
+    they are verified. `stop_below` wraps the pick in a confidence stop (`strategies.StopBelow`)."""
 
     def pick(logits: torch.Tensor) -> tuple[int, torch.Tensor]:
         if settings.greedy:
             return int(logits.argmax()), logits.float().softmax(-1)
+        if settings.drafts == "argmax":
+            token = int(logits.argmax())
+            return token, rules.point_mass(token, logits.shape[-1], logits.device)
         q = rules.warp(logits, settings.temperature, settings.top_p)
         return int(torch.multinomial(q, 1, generator=generator)), q
 
-    return pick
+    return strategies.StopBelow(pick, settings.stop_below) if settings.stop_below > 0 else pick
 
 
 def trim_kv(kv: dict, stale: int, mode: str, length: int) -> dict:
@@ -346,6 +396,7 @@ class Step:
     accepted: int  # drafts kept (a prefix of `drafted`)
     token: int  # the target's own token: the bonus, or the correction after a rejection
     emitted: list[int]  # what the round adds: kept drafts, then `token` (cut at EOS and max length)
+    candidates: tuple[int, ...] = ()  # a tree's first drafts, one per branch (`labkit.tree`); () for a chain
 
 
 @torch.no_grad()
@@ -419,15 +470,17 @@ class _Stopwatch:
             hook.remove()
 
 
-def _round(index: int, step: Step, t_draft: float, t_verify: float, t_rest: float) -> Round:
+def _round(index: int, step: Step, t_draft: float, t_verify: float, t_rest: float, verify: str = "token") -> Round:
     """A `Step` as a trace keeps it: q(x), p(x) and the target's choices, not (k, vocab) tensors."""
     probs = step.logits.softmax(-1) if step.p is None else step.p  # (k + 1, vocab)
     # the prefill's top token is read off the distribution its token was drawn from, as it always was
     top = step.p if index == 0 and step.p is not None else step.logits
     tv = None
-    if step.p is not None and step.drafted:  # per-round TV, which 03 and 04 plot: drafted from q and
-        # verified against q, so exact (tv ≈ 0 by construction; tests check it, rules explains it)
-        tv = rules.tv_distance(rules.emitted_distribution(step.p[0], step.qs[0], step.qs[0]), step.p[0])
+    if step.p is not None and step.drafted and verify == "token":  # per-round TV, which 03 and 04 plot:
+        # drafted from q and verified against q, so exact (tv ≈ 0 by construction; tests check it, rules
+        # explains it). A tree's first position judges its branches' first drafts one after another;
+        # block verification's first token depends on drafts it never drew (strategies.exact_joint).
+        tv = strategies.first_position_tv(step.p[0], step.candidates, step.qs[0])
     return Round(
         index=index,
         position=step.position,
@@ -467,15 +520,21 @@ def speculate(
     `SampledRound` for every sampled round with drafts (see `sampled_rounds`).
     """
     check_model_inputs(prefill_inputs)
+    strategies.check(settings)
     if isinstance(drafter, torch.nn.Module):  # an assistant model; anything else proposes drafts itself
         drafter = MTPDrafter(target, drafter)
+    loop = speculative_loop
+    if settings.tree > 1:  # a tree is another verify shape around the same pieces (chapter 11)
+        from labkit.tree import tree_loop  # tree builds on this module
+
+        loop = tree_loop
     eos = {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id or ())
     clock, rounds = _Stopwatch(target, input_ids.device), []
     try:
         t_start = t0 = clock.now()
-        for step in speculative_loop(target, drafter, input_ids, settings, eos, **prefill_inputs):
+        for step in loop(target, drafter, input_ids, settings, eos, **prefill_inputs):
             (t1, t2), t3 = clock.forward, clock.now()  # the round's verify forward ran from t1 to t2
-            rounds.append(_round(len(rounds), step, t1 - t0 if rounds else 0.0, t2 - t1, t3 - t2))
+            rounds.append(_round(len(rounds), step, t1 - t0 if rounds else 0.0, t2 - t1, t3 - t2, settings.verify))
             if record is not None and step.p is not None and step.drafted:
                 record.append(_sampled_round(len(rounds) - 1, step.context, step.drafted, step.qs, step.p,
                                              step.draws, step.accepted, step.token, step.emitted,

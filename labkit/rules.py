@@ -117,3 +117,98 @@ def emitted_distribution(
 def tv_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """Total variation distance between two distributions: half the L1 distance."""
     return 0.5 * float((a.double() - b.double()).abs().sum())
+
+
+def block_weights(drafted: torch.Tensor, q: torch.Tensor, p: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Block verification's numbers for one chain (Sun et al. 2024, arXiv 2403.10444, Algorithm 2).
+
+    drafted: (k,), q: (k, vocab), p: (k + 1, vocab) → (w, h), each (k + 1,) with index 0 unused in h.
+    w[i] = min(1, w[i-1] p(x_i) / q(x_i)), w[0] = 1: how much of the block up to draft i the target
+    still "owes" the drafter. h[i]: the chance to stop after draft i (h[k] = w[k]); for i < k it is the
+    mass w[i] p - q leaves over, against that mass plus 1 - w[i] (0 where both are 0).
+    """
+    k = drafted.numel()
+    w, h = [1.0], [0.0]
+    for i in range(1, k + 1):
+        x = int(drafted[i - 1])
+        qx, px = float(q[i - 1, x]), float(p[i - 1, x])
+        w.append(min(1.0, w[-1] * px / qx) if qx > 0 else w[-1])
+        if i == k:
+            h.append(w[i])
+        else:
+            left = float(torch.clamp(w[i] * p[i].double() - q[i].double(), min=0.0).sum())
+            h.append(left / (left + 1.0 - w[i]) if left + 1.0 - w[i] > 0 else 0.0)
+    return w, h
+
+
+def block_residual(p: torch.Tensor, q: torch.Tensor, w: float) -> torch.Tensor:
+    """norm(max(0, w p - q)): where block verification's last token comes from after stopping at a
+    draft whose weight is w (w = 1 is the token-wise `residual`). p, q: (vocab,)."""
+    r = torch.clamp(w * p.double() - q.double(), min=0.0)
+    total = r.sum()
+    return (r / total).to(p.dtype) if total > 0 else p
+
+
+def block_verify(
+    drafted: torch.Tensor,
+    q: torch.Tensor,
+    p: torch.Tensor,
+    generator: torch.Generator | None = None,
+    draws: list[float] | None = None,
+) -> tuple[int, int]:
+    """Block verification (Sun et al. 2024). drafted: (k,), q: (k, vocab), p: (k + 1, vocab) →
+    (accepted, next), as `rejection_sample` returns them and lossless under the same condition.
+
+    Token-wise verification stops at the first draft it rejects; block verification looks at the
+    whole block first: one uniform u per draft, and the block is kept up to the *last* draft i whose
+    u < h[i] (`block_weights`), so a draft turned down early can still be kept when the drafts after
+    it make up for it. Then a token from `block_residual` (or from p after the last draft). Never
+    fewer accepted drafts in expectation than token-wise, and at temperature 0 (p one-hot, argmax
+    drafts) the same drafts as greedy verification. `11_beyond_one_chain` works its toy case.
+    """
+    k = drafted.numel()
+    w, h = block_weights(drafted, q, p)
+    accepted = 0
+    for i in range(1, k + 1):
+        u = float(torch.rand((), generator=generator, device=p.device))
+        if draws is not None:
+            draws.append(u)
+        if u < h[i]:
+            accepted = i
+    source = p[k] if accepted == k else block_residual(p[accepted], q[accepted], w[accepted])
+    return accepted, int(torch.multinomial(source, 1, generator=generator))
+
+
+def multi_draft_sample(
+    p: torch.Tensor, candidates: list[int], generator: torch.Generator | None = None,
+    draws: list[float] | None = None,
+) -> tuple[int, int]:
+    """Several deterministic drafts for one position (a tree's branches), each verified as a point
+    mass against what the ones before it left: (index of the kept candidate or -1, token). p: (vocab,).
+
+    Candidate c is kept with probability p(c); if it is not, p loses c and is renormalised
+    (`residual` against a point mass) and the next candidate is judged against that; if none is
+    kept, the token is drawn from what is left. Each step is the exact rule, so the token is
+    distributed as p (`multi_draft_distribution` computes it). At temperature 0 the candidate equal
+    to the target's argmax is kept, if there is one.
+    """
+    left = p
+    for i, c in enumerate(candidates):
+        u = float(torch.rand((), generator=generator, device=p.device))
+        if draws is not None:
+            draws.append(u)
+        if u < float(left[c]):
+            return i, c
+        left = residual(left, point_mass(c, p.numel(), p.device))
+    return -1, int(torch.multinomial(left, 1, generator=generator))
+
+
+def multi_draft_distribution(p: torch.Tensor, candidates: list[int]) -> torch.Tensor:
+    """Exact distribution of the token `multi_draft_sample` emits. p: (vocab,) → (vocab,), float64."""
+    left, out, reach = p.double(), torch.zeros_like(p, dtype=torch.float64), 1.0
+    for c in candidates:
+        kept = float(left[c])
+        out[c] += reach * kept
+        reach *= 1.0 - kept
+        left = residual(left, point_mass(c, p.numel(), p.device).double())
+    return out + reach * left

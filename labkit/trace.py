@@ -42,6 +42,11 @@ class Decoding:
     lossless: bool = True  # transformers' path, sampling: verify argmax drafts as the point masses they are
     kv: str = "exact"  # glass box: "transformers" slices the drafter's K/V as transformers does
     seed: int | None = 0  # sampling seed; None leaves torch's generator alone
+    # glass box only, chapter 11's strategies (`labkit.strategies`); the defaults are the one chain of 03
+    drafts: str = "sampled"  # "sampled": drafts drawn from q (min(1, p/q)); "argmax": point masses (kept w.p. p(x))
+    verify: str = "token"  # "token": stop at the first rejection; "block": Sun et al.'s block verification
+    stop_below: float = 0.0  # end a round's drafting after a draft whose top probability is below this
+    tree: int = 1  # branches at the first draft position (the drafter's top W), one target pass; 1 = a chain
 
     @property
     def greedy(self) -> bool:

@@ -1,0 +1,202 @@
+"""Beyond one chain of sampled drafts: the strategies of `11_beyond_one_chain`, each lossless.
+
+Four settings of `Decoding`, each a piece the glass-box loop composes, never a branch inside it:
+
+- `drafts`: "sampled" draws every draft from q and keeps it with min(1, p/q) (the glass box of
+  `03_verify_and_accept`); "argmax" drafts q's argmax and verifies it as the point mass it is, kept
+  with probability p(x) (transformers' MTP path made lossless, vLLM's default). A drafting `pick`.
+- `verify`: "token" stops at the first rejected draft; "block" is Sun et al.'s block verification
+  (`rules.block_verify`), never fewer accepted drafts in expectation, the same at temperature 0.
+  An accept rule.
+- `stop_below`: a round stops drafting after a draft whose top probability is below it
+  (`StopBelow`, as transformers' `assistant_confidence_threshold`): fewer drafts where they would
+  be rejected anyway. A drafting `pick` that says when to stop.
+- `tree`: W branches at the first draft position, verified in one target pass with a tree mask
+  (`labkit.tree`). A verify shape.
+
+`exact_joint` is the exact check for rules that judge a whole block: it enumerates every draft
+block on a small vocabulary and returns the joint distribution of the first k + 1 tokens, to set
+against the target's (`target_joint`). Round by round, the glass box checks the first position
+(`Round.tv`); block verification's first token depends on drafts it never drew, so its check is
+this enumeration (tests/test_strategies.py, chapter 11).
+
+Left out: dynamic trees (EAGLE-2), trees deeper than one branching, sampled branches (SpecInfer),
+learned stopping (SpecDec++), and block verification inside a tree beyond its first position.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from labkit import rules
+from labkit.errors import BadInputError
+from labkit.trace import Decoding
+
+DRAFTS = ("sampled", "argmax")
+VERIFY = ("token", "block")
+
+
+def check(settings: Decoding) -> None:
+    """A BadInputError naming the setting to change, for any strategy the glass box cannot run."""
+    if settings.drafts not in DRAFTS:
+        raise BadInputError(f"drafts = {settings.drafts!r}: choose one of {DRAFTS}")
+    if settings.verify not in VERIFY:
+        raise BadInputError(f"verify = {settings.verify!r}: choose one of {VERIFY}")
+    if not 0.0 <= settings.stop_below < 1.0:
+        raise BadInputError(f"stop_below = {settings.stop_below!r}: a probability in [0, 1); 0 never stops")
+    if not isinstance(settings.tree, int) or settings.tree < 1:
+        raise BadInputError(f"tree = {settings.tree!r}: the branches at the first position, 1 (a chain) or more")
+    if settings.tree > 1 and (settings.kv != "exact" or settings.schedule != "constant"):
+        raise BadInputError("a tree runs with kv='exact' and schedule='constant'")
+
+
+def describe(settings: Decoding) -> str:
+    """The strategy in words, for figure titles: 'argmax drafts, block verification, tree of 2'."""
+    parts = [] if settings.greedy else [f"{settings.drafts} drafts"]
+    if settings.verify == "block":
+        parts.append("block verification")
+    if settings.stop_below > 0:
+        parts.append(f"stop below {settings.stop_below:g}")
+    if settings.tree > 1:
+        parts.append(f"tree of {settings.tree}")
+    return ", ".join(parts) or "one chain"
+
+
+class StopBelow:
+    """A drafting pick that also says when to stop: `done` turns True after a draft whose top
+    probability (the drafter's softmax at temperature 1) is below `threshold`. That draft is still
+    verified (it has been paid for); the drafters' `propose` loops read `done` and end the round."""
+
+    def __init__(self, pick: Callable[[torch.Tensor], tuple[int, torch.Tensor]], threshold: float):
+        self.pick, self.threshold, self.done = pick, threshold, False
+
+    def __call__(self, logits: torch.Tensor) -> tuple[int, torch.Tensor]:
+        self.done = float(logits.float().softmax(-1).max()) < self.threshold
+        return self.pick(logits)
+
+
+# -- exact checks on a small vocabulary (tests, chapter 11) ------------------------------------
+
+Dist = Callable[[tuple[int, ...]], torch.Tensor]  # a context (tuple of tokens) → (vocab,) distribution
+Outcomes = list[tuple[int, torch.Tensor]]  # (drafts kept, weighted distribution of the next token)
+
+
+def token_outcomes(drafted: torch.Tensor, q: torch.Tensor, p: torch.Tensor) -> Outcomes:
+    """Token-wise verification of one draft block, exactly: for each number t of drafts kept, the
+    probability of keeping t times the distribution of the token that follows. Shapes as `rules.rejection_sample`."""
+    k, keep, out = drafted.numel(), 1.0, []
+    for t in range(k):
+        a = rules.accept_probability(float(p[t, drafted[t]]), float(q[t, drafted[t]]))
+        out.append((t, keep * (1 - a) * rules.residual(p[t], q[t]).double()))
+        keep *= a
+    return out + [(k, keep * p[k].double())]
+
+
+def block_outcomes(drafted: torch.Tensor, q: torch.Tensor, p: torch.Tensor) -> Outcomes:
+    """Block verification of one draft block, exactly (`rules.block_verify`): t drafts are kept
+    when u < h[t] and no later u < h[i], so with probability h[t] × prod over i > t of (1 - h[i])."""
+    k = drafted.numel()
+    w, h = rules.block_weights(drafted, q, p)
+    out = []
+    for t in range(k + 1):
+        chance = h[t] if t else 1.0
+        for i in range(t + 1, k + 1):
+            chance *= 1.0 - h[i]
+        source = p[k] if t == k else rules.block_residual(p[t], q[t], w[t])
+        out.append((t, chance * source.double()))
+    return out
+
+
+RULES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Outcomes]] = {
+    "token": token_outcomes, "block": block_outcomes}
+
+
+def _blocks(target: Dist, drafter: Dist, k: int, vocab: int):  # noqa: ANN202
+    """Every draft block with its probability under the drafter, and the (q, p) rows it is judged by."""
+    for xs in itertools.product(range(vocab), repeat=k):
+        chance = 1.0
+        for i in range(k):
+            chance *= float(drafter(xs[:i])[xs[i]])
+        if chance > 0:
+            q = torch.stack([drafter(xs[:i]) for i in range(k)]).double()
+            p = torch.stack([target(xs[:i]) for i in range(k + 1)]).double()
+            yield xs, chance, q, p
+
+
+def exact_joint(rule: str, target: Dist, drafter: Dist, k: int, vocab: int) -> torch.Tensor:
+    """The joint distribution of the first k + 1 tokens when one round of `rule` ("token" or
+    "block") runs with drafts from `drafter` and the target then carries on alone: (vocab,) * (k + 1).
+    Lossless means it equals `target_joint(target, k, vocab)`."""
+    out = torch.zeros((vocab,) * (k + 1), dtype=torch.float64)
+    for xs, chance, q, p in _blocks(target, drafter, k, vocab):
+        for t, source in RULES[rule](torch.tensor(xs), q, p):
+            for y in range(vocab):
+                if chance * float(source[y]) == 0:
+                    continue
+                for rest in itertools.product(range(vocab), repeat=k - t):
+                    s = xs[:t] + (y, *rest)
+                    mass = chance * float(source[y])
+                    for j in range(t + 1, k + 1):
+                        mass *= float(target(s[:j])[s[j]])
+                    out[s] += mass
+    return out
+
+
+def target_joint(target: Dist, k: int, vocab: int) -> torch.Tensor:
+    """The target's own joint distribution of k + 1 tokens, (vocab,) * (k + 1)."""
+    out = torch.zeros((vocab,) * (k + 1), dtype=torch.float64)
+    for s in itertools.product(range(vocab), repeat=k + 1):
+        mass = 1.0
+        for j in range(k + 1):
+            mass *= float(target(s[:j])[s[j]])
+        out[s] = mass
+    return out
+
+
+def expected_accepted(rule: str, target: Dist, drafter: Dist, k: int, vocab: int) -> float:
+    """Drafts kept per round in expectation, exactly, by enumeration (the toy case: 10/9 vs 11/9)."""
+    return sum(chance * t * float(source.sum()) for xs, chance, q, p in _blocks(target, drafter, k, vocab)
+               for t, source in RULES[rule](torch.tensor(xs), q, p))
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """Drafts kept in a two-draft round, exactly, for the three rules, when each position's p and q
+    are held fixed (the round's first two positions; `exact_acceptance`)."""
+
+    point_mass: float  # argmax drafts, kept with probability p(x)
+    token: float  # sampled drafts, min(1, p/q), token by token
+    block: float  # sampled drafts, block verification
+
+
+def exact_acceptance(p: torch.Tensor, q: torch.Tensor) -> Acceptance:
+    """p: (2, vocab) the target's, q: (2, vocab) the drafter's, at two positions, held fixed
+    whatever was drafted before (the toy case's assumption, here with real rows): expected drafts
+    kept of 2, per rule, with no sampling. Block verification's sum over the first draft is done for
+    every token at once (vocab × vocab), so this is a few million operations at the pocket's vocabulary."""
+    p, q = p.double(), q.double()
+    a = q.argmax(-1)
+    point = float(p[0, a[0]]) * (1 + float(p[1, a[1]]))
+    beta = torch.minimum(p, q).sum(-1)  # (2,) token-wise acceptance per position: 1 - TV
+    token = float(beta[0] * (1 + beta[1]))
+    w1 = torch.where(q[0] > 0, torch.clamp(p[0] / q[0], max=1.0), torch.ones_like(p[0]))  # (vocab,) per x1
+    left = torch.clamp(w1[:, None] * p[1][None, :] - q[1][None, :], min=0.0).sum(-1)  # (vocab,)
+    denom = left + 1.0 - w1
+    h1 = torch.where(denom > 0, left / denom.clamp(min=1e-300), torch.zeros_like(left))
+    # h2 = w2 = min(1, w1 p(x2) / q(x2)); E over x2 ~ q of h2 is sum of min(q, w1 p)
+    e_h2 = torch.minimum(q[1][None, :], w1[:, None] * p[1][None, :]).sum(-1)  # (vocab,)
+    # kept 2 with chance h2, kept 1 with chance h1 (1 - h2): E = 2 E[h2] + h1 (1 - E[h2]) per x1
+    block = float((q[0] * (2 * e_h2 + h1 * (1 - e_h2))).sum())
+    return Acceptance(point, token, block)
+
+
+def first_position_tv(p0: torch.Tensor, candidates: Sequence[int] = (), q0: torch.Tensor | None = None) -> float:
+    """The exact TV between what a round emits at its first position and the target's p0: for a
+    tree's candidates (point masses one after another) or one draft drawn from q0."""
+    emitted = (rules.multi_draft_distribution(p0, list(candidates)) if candidates
+               else rules.emitted_distribution(p0, q0, q0))
+    return rules.tv_distance(emitted, p0)
