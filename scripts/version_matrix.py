@@ -43,7 +43,8 @@ RELEASES = {
     "5.15.1": "Colab's (5.15); below the pin",
     "5.22.0": "lowest the lab claims (>=5.22)",
     "5.22.2": "the pocket pairs' and shipped traces'",
-    "5.24.0": "newest; what `make setup` installs",
+    "5.24.0": "the one that crashes a multi-position assistant forward",
+    "5.25.0": "newest; what `make setup` installs",
 }
 FAST = "not slow and not notebooks and not browser"
 # A junit testcase's child tag -> its count in the table, the first match winning.
