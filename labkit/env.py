@@ -43,13 +43,13 @@ REPO_URL = "https://github.com/mtp-lab/mtp-lab"  # the lab's home; Colab install
 # that knows `gemma4_assistant`, but 5.8.1 and 5.15.1 fail the lab's tests); 5.23.x cannot construct
 # Gemma4AssistantForCausalLM; the ceiling is the newest release scripts/version_matrix.py has passed
 # (raise it only after a matrix run; tests/test_env.py checks the two agree).
-TRANSFORMERS_PIN = "transformers>=5.22,!=5.23.*,<5.25"
+TRANSFORMERS_PIN = "transformers>=5.22,!=5.23.*,<5.26"
 TRANSFORMERS_TOO_OLD = "<5.8"  # no gemma4_assistant: nothing works (5.8 to 5.21 get a note instead)
 TRANSFORMERS_BROKEN = "==5.23.*"  # cannot construct Gemma4AssistantForCausalLM
 # The releases whose unit tests passed in scripts/version_matrix.py (README, "Tested with"; 5.8.1
 # and 5.15.1 were run too and fail some). The pin spans them, so installing labkit (Colab too)
 # brings a tested release.
-TRANSFORMERS_TESTED = ("5.22.0", "5.22.2", "5.24.0")
+TRANSFORMERS_TESTED = ("5.22.0", "5.22.2", "5.24.0", "5.25.0")
 COLAB_SKIP = ("torch", "jupyterlab", "ipywidgets")  # Colab's own builds stay (ipywidgets 7.7 works)
 MAX_CPU_THREADS = 8  # beyond this, small-batch decoding only pays more synchronisation
 SHOWN_PACKAGES = ("torch", "transformers", "ipywidgets", "plotly")
@@ -107,7 +107,7 @@ def _version(package: str) -> str | None:
 
 
 def tested_range() -> str:
-    """'5.22.0 to 5.24.0': the transformers releases whose tests passed in the version matrix."""
+    """'5.22.0 to 5.25.0': the transformers releases whose tests passed in the version matrix."""
     return f"{TRANSFORMERS_TESTED[0]} to {TRANSFORMERS_TESTED[-1]}"
 
 

@@ -74,7 +74,7 @@ def test_setup_names_the_pair(renderer, capsys, pocket, words):
     assert words in env.pair and words in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("version", ["5.8.0", "5.15.1", "5.22.2", "5.24.0", "6.0.0.dev0"])
+@pytest.mark.parametrize("version", ["5.8.0", "5.15.1", "5.22.2", "5.24.0", "5.25.0", "6.0.0.dev0"])
 def test_supported_transformers(version):
     labenv.check_transformers(version)
 
@@ -99,13 +99,14 @@ def test_missing_transformers(monkeypatch):
 
 @pytest.mark.parametrize("version, outside", [
     ("5.8.0", True), ("5.15.1", True), ("5.21.0", True), ("5.22.2", False), ("5.24.0", False),
-    ("5.24.1", False), ("5.25.0", True), ("5.25.0.dev0", True), ("6.0.0", True),
+    ("5.24.1", False), ("5.25.0", False), ("5.25.0.dev0", False), ("5.26.0", True), ("5.26.0.dev0", True),
+    ("6.0.0", True),
 ])
 def test_versions_outside_the_tested_range_get_a_note(version, outside):
     note = labenv.check_transformers(version)
     assert bool(note) is outside
     if outside:
-        assert "5.22.0 to 5.24.0" in note and labenv.TRANSFORMERS_PIN in note
+        assert "5.22.0 to 5.25.0" in note and labenv.TRANSFORMERS_PIN in note
         from packaging.version import Version
 
         assert ("older" in note) is (Version(version) < Version("5.22"))
@@ -115,7 +116,7 @@ def test_setup_names_the_tested_range(monkeypatch, renderer, capsys):
     real = labenv._version
     monkeypatch.setattr(labenv, "_version", lambda p: "5.30.0" if p == "transformers" else real(p))
     env = labkit.setup()
-    assert "5.22.0 to 5.24.0" in env.note and env.note in capsys.readouterr().out
+    assert "5.22.0 to 5.25.0" in env.note and env.note in capsys.readouterr().out
 
 
 def test_the_tested_releases_are_within_the_pin():
@@ -123,7 +124,7 @@ def test_the_tested_releases_are_within_the_pin():
 
     pin = SpecifierSet(labenv.TRANSFORMERS_PIN.removeprefix("transformers"))
     assert all(v in pin for v in labenv.TRANSFORMERS_TESTED)
-    assert not list(pin.filter(["5.21.0", "5.23.0", "5.25.0"]))
+    assert not list(pin.filter(["5.21.0", "5.23.0", "5.26.0"]))
     newest = labenv.TRANSFORMERS_TESTED[-1]
     major, minor = map(int, newest.split(".")[:2])
     assert f"{major}.{minor + 1}.0" not in pin  # the ceiling is the newest release the matrix passed

@@ -59,7 +59,7 @@ def test_python_range():
 
 @pytest.mark.parametrize("version, allowed", [
     ("5.7.0", False), ("5.8.0", False), ("5.15.0", False), ("5.21.1", False), ("5.22.0", True), ("5.22.2", True),
-    ("5.23.0", False), ("5.23.1", False), ("5.24.0", True), ("5.25.0", False),
+    ("5.23.0", False), ("5.23.1", False), ("5.24.0", True), ("5.25.0", True), ("5.26.0", False),
 ])
 def test_transformers_pin_excludes_5_23(version, allowed):
     assert (Version(version) in pip_requirements()["transformers"]) is allowed
@@ -130,24 +130,24 @@ def _two_positions_through_an_assistant(**kwargs):
 def test_multi_position_assistant_forward_canary():
     """The canary for docs/transformers-5.24-assistant.md: transformers 5.24 crashes on an assistant
     forward over several positions with an integer `logits_to_keep` (its default), so labkit.distill
-    passes `distill.EVERY_POSITION`. The workaround must work on every release and change nothing;
-    the crash is expected from 5.24 on. When this test fails because the plain call works again,
-    upstream has fixed it: write the first fixed release into the doc, and drop the workaround once
-    the pin's floor is past it."""
+    passes `distill.EVERY_POSITION`. The workaround must work on every release and change nothing.
+    The crash is expected on 5.24.x only: 5.25.0 fixed it (it skips slicing `per_layer_inputs` when
+    that is None; version matrix of 2026-12-06). If another release crashes, record it in the doc;
+    drop the workaround once the pin's floor is past 5.24."""
     import transformers
 
     from labkit import distill
 
     version = Version(Version(transformers.__version__).base_version)
+    broken = Version("5.24") <= version < Version("5.25")
     worked_around = _two_positions_through_an_assistant(**distill.EVERY_POSITION)
     try:
         plain = _two_positions_through_an_assistant()
     except TypeError as e:
         assert "not subscriptable" in str(e)
-        assert version >= Version("5.24"), f"transformers {version} crashes too: add it to the doc"
+        assert broken, f"transformers {version} crashes too: add it to docs/transformers-5.24-assistant.md"
         return
-    assert version < Version("5.24"), (
-        f"transformers {version} runs a multi-position assistant forward with an integer logits_to_keep: "
-        "upstream has fixed the per_layer_inputs crash. Record the release in "
-        "docs/transformers-5.24-assistant.md; distill.EVERY_POSITION can go once the pin excludes the broken ones.")
+    assert not broken, (
+        f"transformers {version} runs a multi-position assistant forward with an integer logits_to_keep, "
+        "which 5.24.0 could not: record the release in docs/transformers-5.24-assistant.md.")
     assert torch.equal(plain, worked_around)  # the workaround changes no number
