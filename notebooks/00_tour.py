@@ -54,7 +54,7 @@ env = labkit.setup(pair=PAIR)  # the pair labkit.load_pair() loads (LABKIT_PAIR=
 
 # %% [markdown]
 # The line above names your device, precision and versions. The lab is tested with transformers
-# 5.22.0, 5.22.2 and 5.24.0 (README, "Tested with"); `labkit.setup()` says so when it finds
+# 5.22.0, 5.22.2, 5.24.0 and 5.25.0 (README, "Tested with"); `labkit.setup()` says so when it finds
 # another release.
 #
 # ## Which pair?
