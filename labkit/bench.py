@@ -11,6 +11,9 @@ and `timed_race` (every method on every text, timed fairly by `experiments.time_
 convention: the minimum is the least noisy estimate of what the code itself costs); outputs are
 deterministic, so which run is kept does not change them.
 
+The glass box runs any of `11_beyond_one_chain`'s strategies (`drafts`, `verify`, `stop_below`,
+`tree`: `labkit.strategies`); transformers' path runs as it ships, one chain.
+
 Left out: warm-up beyond one prompt, confidence intervals, batched serving.
 """
 
@@ -24,7 +27,7 @@ from typing import Any
 
 import torch
 
-from labkit import metrics
+from labkit import metrics, strategies
 from labkit.chat import chat_keywords
 from labkit.errors import BadInputError
 from labkit.experiments import time_paths
@@ -67,13 +70,22 @@ def bench(
     seed: int = 0,
     repeats: int = 1,
     progress: bool = True,
+    drafts: str = "sampled",
+    verify: str = "token",
+    stop_below: float = 0.0,
+    tree: int = 1,
 ) -> dict[str, Any]:
     """Run the target alone and `method` (labkit.methods) on every prompt, on transformers' path and
     the glass box; return the headline numbers as a JSON-ready dict, per task too when `tasks`
-    (one name per prompt) is given. The MTP drafter's path is also traced round by round."""
+    (one name per prompt) is given. The MTP drafter's path is also traced round by round.
+    drafts, verify, stop_below, tree: the glass box's strategy (`labkit.strategies`, chapter 11)."""
     from tqdm.auto import tqdm
 
     check_method(method, draft_model)
+    strategy = dict(drafts=drafts, verify=verify, stop_below=stop_below, tree=tree)
+    strategies.check(Decoding(**strategy))
+    if tree > 1 and method != "mtp":
+        raise BadInputError(f"--tree {tree} drafts with the MTP drafter's top tokens; method {method!r} drafts one chain")
     if draft_model is not None:
         check_draft_model(pair, draft_model)
     tasks = list(tasks) if tasks is not None else ["all"] * len(prompts)
@@ -88,6 +100,7 @@ def bench(
     # transformers' path as shipped (its sampling is biased; the lossless hook is measured apart)
     shipped = Decoding(k=k, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
                        lossless=False)
+    glass_settings = replace(shipped, lossless=True, **strategy)  # the glass box is always lossless
     common = dict(pad_token_id=tok.pad_token_id, pair=pair.name)
     kw = generate_kwargs(method, pair, k, draft_model)
     drafter = glassbox_drafter(method, pair, draft_model)
@@ -99,7 +112,7 @@ def bench(
         _timed_generate(pair, encoded[0], cfg, seed)
         _timed_generate(pair, encoded[0], cfg, seed, **kw)
     if drafter is not None:
-        speculate(pair.target, drafter, encoded[0], Decoding(k=k, max_new_tokens=8))
+        speculate(pair.target, drafter, encoded[0], replace(glass_settings, max_new_tokens=8))
 
     second = itemgetter(1)
     rows = []
@@ -115,8 +128,8 @@ def bench(
         row["same"] = {} if temperature > 0 else {"plain_vs_transformers": plain == drafted}
         if drafter is not None:
             glass = glassbox_drafter(method, pair, draft_model)  # fresh: an independent drafter keeps a cache
-            row["glass"] = g = _fastest(repeats, lambda: speculate(pair.target, glass, ids, shipped, pair=pair.name),
-                                        attrgetter("wall"))
+            row["glass"] = g = _fastest(repeats, lambda: speculate(pair.target, glass, ids, glass_settings,
+                                                                   pair=pair.name), attrgetter("wall"))
             if temperature == 0.0:
                 row["same"]["glassbox_vs_plain"] = list(g.output_ids) == plain
         if method == "mtp":  # transformers' own path, round by round
@@ -130,7 +143,8 @@ def bench(
         rows.append(row)
     result = {"pair": pair.name, "device": str(pair.device), "threads": torch.get_num_threads(),
               "prompts": len(prompts), "max_new_tokens": max_new_tokens, "k": k, "temperature": temperature,
-              "top_p": top_p, "repeats": repeats, "method": method, **_summary(rows, method, temperature)}
+              "top_p": top_p, "repeats": repeats, "method": method, "strategy": strategies.describe(glass_settings),
+              **strategy, **_summary(rows, method, temperature)}
     if set(tasks) != {"all"}:
         result["by_task"] = {task: {key: value for key, value in _summary(
             [r for r in rows if r["task"] == task], method, temperature).items()

@@ -1,5 +1,6 @@
 """The `labkit` command: `labkit tour` (one coloured run), `labkit bench --json` (`--method`,
-`--prompts FILE.jsonl`: any drafter on any prompts, per task), `labkit plan` (will a pair fit a
+`--prompts FILE.jsonl`: any drafter on any prompts, per task; `--drafts`, `--verify`, `--stop-below`,
+`--tree`: the glass box's strategy, chapter 11), `labkit plan` (will a pair fit a
 GPU, and how) and `labkit doctor` (a preflight).
 
 Both use the shipped pocket pair unless `--pair` names another (a Gemma 4 id or a folder).
@@ -78,6 +79,7 @@ def bench(args: argparse.Namespace) -> int:
         pair, prompts, method=args.method, tasks=tasks, draft_model=draft_model, k=args.k,
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
         repeats=args.repeats, progress=not args.quiet,
+        drafts=args.drafts, verify=args.verify, stop_below=args.stop_below, tree=args.tree,
     )
     result["prompt_set"] = args.prompts
     if args.json:
@@ -133,6 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--repeats", type=int, default=3, help="runs per prompt and path; the fastest is kept")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    # the glass box's strategy (labkit.strategies, chapter 11); transformers' path runs as it ships
+    b.add_argument("--drafts", choices=["sampled", "argmax"], default="sampled",
+                   help="glass box: drafts drawn from q (min(1, p/q)) or q's argmax verified as a point mass")
+    b.add_argument("--verify", choices=["token", "block"], default="token",
+                   help="glass box: token-wise verification or block verification (Sun et al. 2024)")
+    b.add_argument("--stop-below", type=float, default=0.0,
+                   help="glass box: stop a round's drafting after a draft whose top probability is below P")
+    b.add_argument("--tree", type=int, default=1,
+                   help="glass box: W branches at the first draft position, one target pass (1: a chain)")
     pl = sub.add_parser("plan", help="will a pair fit on a device, and how (as stored, int8, 4-bit, offload)")
     pl.set_defaults(fn=plan_cmd)
     pl.add_argument("--pair", required=True, help="E2B, E4B, 26B-A4B, 31B, a Gemma 4 id or a folder")

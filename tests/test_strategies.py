@@ -195,3 +195,23 @@ def test_refusals_and_old_traces():
     assert (settings.drafts, settings.verify, settings.stop_below, settings.tree) == ("sampled", "token", 0.0, 1)
     assert strategies.describe(Decoding(temperature=1.0, verify="block", tree=2)) == \
         "sampled drafts, block verification, tree of 2"
+
+
+def test_bench_runs_a_strategy_on_the_glass_box(tiny, capsys):
+    """`labkit bench --drafts argmax --verify block --stop-below P --tree W`: the usual keys, the
+    strategy named, greedy output still identical; a tree with another drafter is refused."""
+    import json
+
+    from labkit import cli
+
+    base = ["bench", "--json", "--pair", str(tiny / "target"), "--drafter", str(tiny / "drafter"), "--n", "1",
+            "--max-new-tokens", "12", "--quiet", "--device", "cpu", "--repeats", "1", "--prompts", "code"]
+    assert cli.main(base + ["--drafts", "argmax", "--verify", "block", "--stop-below", "0.2", "--tree", "2"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["identical"] is True and result["tree"] == 2 and result["verify"] == "block"
+    for key in ("tau_glassbox", "speedup_glassbox", "acceptance_by_position_glassbox", "strategy"):
+        assert key in result
+    assert cli.main(base + ["--temperature", "1.0", "--drafts", "argmax", "--tree", "2"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["tv_glassbox"] < 1e-5
+    assert cli.main(base + ["--method", "prompt-lookup", "--tree", "2"]) == 2
