@@ -47,6 +47,7 @@ from labkit.style import COLORS
 # The pair chosen in the setup cell: the pocket pair (offline) unless PAIR or LABKIT_PAIR names another
 pair = labkit.load_pair()
 tag = pair.label
+print(pair)  # which pair, in what precision, on which device
 prompts = generation.load_prompts("code", limit=2)
 settings = dict(k=4, max_new_tokens=24, stop_at_eos=False)
 

@@ -43,6 +43,7 @@ from labkit import generation, metrics, plots, widgets
 # The pair chosen in the setup cell: the pocket pair (offline) unless PAIR or LABKIT_PAIR names another
 pair = labkit.load_pair()
 tag = pair.label
+print(pair)  # which pair, in what precision, on which device
 
 # %% [markdown]
 # ## Enough data, measured once
