@@ -73,8 +73,10 @@ if not pair.is_pocket:
 
 # %%
 def seeds(kind: str, rows: slice) -> torch.Tensor:
-    """(n, 12): the first 12 tokens (the shortest prompt has 14) of some held-out prompts of one kind."""
-    return torch.cat([generation.encode(pair, p)[:, :recipe.seed_tokens] for p in generation.load_prompts(kind)[rows]])
+    """(n, 12): the first 12 tokens (the shortest prompt has 14) of some held-out prompts of one kind, as
+    raw text even for an instruction-tuned pair (its chat template would make every seed the same turn marker)."""
+    return torch.cat([generation.encode(pair, p, chat=False)[:, :recipe.seed_tokens]
+                      for p in generation.load_prompts(kind)[rows]])
 
 
 train_seeds = torch.cat([seeds(kind, slice(0, recipe.prompts)) for kind in ("prose", "code")])  # (32, 12)

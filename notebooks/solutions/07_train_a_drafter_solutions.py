@@ -101,7 +101,8 @@ else:  # as the chapter does it
     print("so this notebook writes the rows and trains the chapter's drafter itself")
 
     def seeds(kind, rows):
-        return torch.cat([generation.encode(pair, p)[:, :recipe.seed_tokens] for p in generation.load_prompts(kind)[rows]])
+        return torch.cat([generation.encode(pair, p, chat=False)[:, :recipe.seed_tokens]  # raw text, as in 07
+                          for p in generation.load_prompts(kind)[rows]])
 
     train_seeds = torch.cat([seeds(kind, slice(0, recipe.prompts)) for kind in ("prose", "code")])
     greedy_rows = distill.continuations(target, train_seeds, recipe.new_tokens)
