@@ -238,20 +238,24 @@ class MTPDrafter:
         return tokens, qs
 
     @torch.no_grad()
-    def propose_tree(self, ctx: Context, k: int, width: int, pick: Pick) -> tuple[list[list[int]], list[list[torch.Tensor]]]:
-        """`width` branches of up to k drafts: the first step's top `width` tokens, then each branch
-        drafted on as one row of a batch (B = width rows share the target's K/V). Returns the
-        branches' tokens and the distributions each draft came from; a branch's first draft is a
-        point mass (`rules.multi_draft_sample` judges the first position, `labkit.tree`)."""
+    def propose_tree(self, ctx: Context, k: int, width: int, pick: Pick,
+                     sampled: bool = False) -> tuple[list[list[int]], list[list[torch.Tensor]]]:
+        """`width` branches of up to k drafts: the first step's top `width` tokens (point masses),
+        or `width` independent draws from q when `sampled`, then each branch drafted on as one row of
+        a batch (B = width rows share the target's K/V). Returns the branches' tokens and the
+        distributions each draft came from (`rules.multi_draft_sample` judges the first position,
+        `labkit.tree`)."""
         token, hidden, position = ctx.ids[-1], ctx.hidden, len(ctx.ids) - 1
         out = draft_step(self.drafter, self.embed, torch.tensor([[token]], device=hidden.device), hidden,
                          ctx.shared_kv, position)
         logits = out.logits[0, -1]
-        first = logits.topk(width).indices.tolist()
-        pick(logits)  # a confidence stop reads the first step too
-        vocab = logits.shape[-1]
-        tokens = [[t] for t in first]
-        qs = [[rules.point_mass(t, vocab, logits.device)] for t in first]
+        if sampled:
+            firsts = [pick(logits) for _ in range(width)]  # a confidence stop reads this step too
+        else:
+            pick(logits)  # a confidence stop reads the first step too
+            firsts = [(t, rules.point_mass(t, logits.shape[-1], logits.device)) for t in logits.topk(width).indices.tolist()]
+        tokens = [[t] for t, _ in firsts]
+        qs = [[q] for _, q in firsts]
         kv = {name: (key.expand(width, *key.shape[1:]), value.expand(width, *value.shape[1:]))
               for name, (key, value) in ctx.shared_kv.items()}
         hidden = out.last_hidden_state.expand(width, -1, -1)  # (width, 1, hidden)
@@ -470,17 +474,18 @@ class _Stopwatch:
             hook.remove()
 
 
-def _round(index: int, step: Step, t_draft: float, t_verify: float, t_rest: float, verify: str = "token") -> Round:
+def _round(index: int, step: Step, t_draft: float, t_verify: float, t_rest: float,
+           settings: Decoding = Decoding()) -> Round:
     """A `Step` as a trace keeps it: q(x), p(x) and the target's choices, not (k, vocab) tensors."""
     probs = step.logits.softmax(-1) if step.p is None else step.p  # (k + 1, vocab)
     # the prefill's top token is read off the distribution its token was drawn from, as it always was
     top = step.p if index == 0 and step.p is not None else step.logits
     tv = None
-    if step.p is not None and step.drafted and verify == "token":  # per-round TV, which 03 and 04 plot:
+    if step.p is not None and step.drafted and settings.verify == "token":  # per-round TV (03 and 04 plot it):
         # drafted from q and verified against q, so exact (tv ≈ 0 by construction; tests check it, rules
         # explains it). A tree's first position judges its branches' first drafts one after another;
         # block verification's first token depends on drafts it never drew (strategies.exact_joint).
-        tv = strategies.first_position_tv(step.p[0], step.candidates, step.qs[0])
+        tv = strategies.first_position_tv(step.p[0], step.qs[0], step.candidates, settings.drafts == "sampled")
     return Round(
         index=index,
         position=step.position,
@@ -534,7 +539,7 @@ def speculate(
         t_start = t0 = clock.now()
         for step in loop(target, drafter, input_ids, settings, eos, **prefill_inputs):
             (t1, t2), t3 = clock.forward, clock.now()  # the round's verify forward ran from t1 to t2
-            rounds.append(_round(len(rounds), step, t1 - t0 if rounds else 0.0, t2 - t1, t3 - t2, settings.verify))
+            rounds.append(_round(len(rounds), step, t1 - t0 if rounds else 0.0, t2 - t1, t3 - t2, settings))
             if record is not None and step.p is not None and step.drafted:
                 record.append(_sampled_round(len(rounds) - 1, step.context, step.drafted, step.qs, step.p,
                                              step.draws, step.accepted, step.token, step.emitted,

@@ -181,34 +181,46 @@ def block_verify(
 
 def multi_draft_sample(
     p: torch.Tensor, candidates: list[int], generator: torch.Generator | None = None,
-    draws: list[float] | None = None,
+    draws: list[float] | None = None, q: torch.Tensor | None = None,
 ) -> tuple[int, int]:
-    """Several deterministic drafts for one position (a tree's branches), each verified as a point
-    mass against what the ones before it left: (index of the kept candidate or -1, token). p: (vocab,).
+    """Several drafts for one position (a tree's branches), each judged against what the ones before
+    it left: (index of the kept candidate or -1, token). p, q: (vocab,).
 
-    Candidate c is kept with probability p(c); if it is not, p loses c and is renormalised
-    (`residual` against a point mass) and the next candidate is judged against that; if none is
-    kept, the token is drawn from what is left. Each step is the exact rule, so the token is
-    distributed as p (`multi_draft_distribution` computes it). At temperature 0 the candidate equal
-    to the target's argmax is kept, if there is one.
+    Deterministic candidates (q None, the top W): each is a point mass, kept with probability
+    left(c); if not, `left` loses c and is renormalised. Candidates drawn independently from q
+    (SpecInfer's multi-draft rule): each is kept with min(1, left(c)/q(c)); if not, `left` becomes
+    norm(max(0, left - q)). If none is kept, the token is drawn from what is left. Each step is the
+    exact one-draft rule, so the token is distributed as p (`multi_draft_distribution`). At
+    temperature 0 the candidate equal to the target's argmax is kept, if there is one.
     """
     left = p
     for i, c in enumerate(candidates):
         u = float(torch.rand((), generator=generator, device=p.device))
         if draws is not None:
             draws.append(u)
-        if u < float(left[c]):
+        against = point_mass(c, p.numel(), p.device) if q is None else q
+        if u < accept_probability(float(left[c]), float(against[c])):
             return i, c
-        left = residual(left, point_mass(c, p.numel(), p.device))
+        left = residual(left, against)
     return -1, int(torch.multinomial(left, 1, generator=generator))
 
 
-def multi_draft_distribution(p: torch.Tensor, candidates: list[int]) -> torch.Tensor:
-    """Exact distribution of the token `multi_draft_sample` emits. p: (vocab,) → (vocab,), float64."""
+def multi_draft_distribution(p: torch.Tensor, candidates: list[int] | int, q: torch.Tensor | None = None) -> torch.Tensor:
+    """Exact distribution of the token `multi_draft_sample` emits. p: (vocab,) → (vocab,), float64.
+
+    candidates: the deterministic candidates (q None), or how many were drawn from q: then the sum
+    runs over every draw, which is simple because a rejection leaves norm(max(0, left - q)) whatever
+    was drawn: each draw keeps min(left, q) of the mass and passes the rest on."""
     left, out, reach = p.double(), torch.zeros_like(p, dtype=torch.float64), 1.0
-    for c in candidates:
-        kept = float(left[c])
-        out[c] += reach * kept
-        reach *= 1.0 - kept
-        left = residual(left, point_mass(c, p.numel(), p.device).double())
+    for c in (candidates if q is None else range(candidates)):
+        kept = torch.zeros_like(left)
+        if q is None:
+            kept[c] = left[c]
+            against = point_mass(c, p.numel(), p.device).double()
+        else:
+            kept = torch.minimum(left, q.double())
+            against = q.double()
+        out += reach * kept
+        reach *= 1.0 - float(kept.sum())
+        left = residual(left, against)
     return out + reach * left

@@ -12,7 +12,8 @@ Four settings of `Decoding`, each a piece the glass-box loop composes, never a b
   (`StopBelow`, as transformers' `assistant_confidence_threshold`): fewer drafts where they would
   be rejected anyway. A drafting `pick` that says when to stop.
 - `tree`: W branches at the first draft position, verified in one target pass with a tree mask
-  (`labkit.tree`). A verify shape.
+  (`labkit.tree`): the drafter's top W (argmax drafts) or W draws from q (sampled drafts, judged
+  by SpecInfer's multi-draft rule). A verify shape.
 
 `exact_joint` is the exact check for rules that judge a whole block: it enumerates every draft
 block on a small vocabulary and returns the joint distribution of the first k + 1 tokens, to set
@@ -20,8 +21,7 @@ against the target's (`target_joint`). Round by round, the glass box checks the 
 (`Round.tv`); block verification's first token depends on drafts it never drew, so its check is
 this enumeration (tests/test_strategies.py, chapter 11).
 
-Left out: dynamic trees (EAGLE-2), trees deeper than one branching, sampled branches (SpecInfer),
-learned stopping (SpecDec++), and block verification inside a tree beyond its first position.
+Left out: dynamic trees (EAGLE-2), trees deeper than one branching, learned stopping (SpecDec++), and block verification inside a tree beyond its first position.
 """
 
 from __future__ import annotations
@@ -194,9 +194,14 @@ def exact_acceptance(p: torch.Tensor, q: torch.Tensor) -> Acceptance:
     return Acceptance(point, token, block)
 
 
-def first_position_tv(p0: torch.Tensor, candidates: Sequence[int] = (), q0: torch.Tensor | None = None) -> float:
-    """The exact TV between what a round emits at its first position and the target's p0: for a
-    tree's candidates (point masses one after another) or one draft drawn from q0."""
-    emitted = (rules.multi_draft_distribution(p0, list(candidates)) if candidates
-               else rules.emitted_distribution(p0, q0, q0))
+def first_position_tv(p0: torch.Tensor, q0: torch.Tensor, candidates: Sequence[int] = (), sampled: bool = True) -> float:
+    """The exact TV between what a round emits at its first position and the target's p0: one
+    draft drawn from q0, or a tree's candidates (drawn from q0 when `sampled`, else the top W as
+    point masses), judged one after another (`rules.multi_draft_distribution`)."""
+    if not candidates:
+        emitted = rules.emitted_distribution(p0, q0, q0)
+    elif sampled:
+        emitted = rules.multi_draft_distribution(p0, len(candidates), q0)
+    else:
+        emitted = rules.multi_draft_distribution(p0, list(candidates))
     return rules.tv_distance(emitted, p0)

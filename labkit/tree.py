@@ -12,9 +12,10 @@ row per branch). The target reads the last kept token (the root) and every node 
 - per-node positions: the prefix length + the node's depth, so a branch is read exactly as the
   chain of its tokens would be.
 
-Then the first position is judged by `rules.multi_draft_sample` (each branch's first draft a point
-mass, one after another), the chosen branch by the chain's own rule (`glassbox.accept`: token or
-block, argmax or sampled drafts), and only that branch's K/V stays in the cache (`keep`).
+Then the first position is judged by `rules.multi_draft_sample` (the branches' first drafts one
+after another: the top W as point masses, or W independent draws from q with SpecInfer's rule when
+drafts are sampled), the chosen branch by the chain's own rule (`glassbox.accept`: token or block,
+argmax or sampled drafts), and only that branch's K/V stays in the cache (`keep`).
 
 Shape: W branches of depth k (W k nodes + the root). Why this shape: the drafter's first draft is
 where most rounds end, and branching only there keeps the verify width at 1 + W k and the drafter
@@ -108,8 +109,8 @@ def accept_tree(branches: list[list[int]], qs: list[list[torch.Tensor]], logits:
     branch (k + 1, vocab) or None, the uniform draws, the branch's rows in the forward).
 
     logits: (n, vocab) for the root and every node. The first position: the branches' first drafts
-    judged as point masses one after another (`rules.multi_draft_sample`; greedy: the one equal to
-    the target's argmax); on the branch kept, the rest of its drafts by the chain's rule (`accept`).
+    judged one after another (`rules.multi_draft_sample`; greedy: the one equal to the target's
+    argmax); on the branch kept, the rest of its drafts by the chain's rule (`accept`).
     """
     _, parents, _ = layout(branches)
     starts = [i + 1 for i, parent in enumerate(parents) if parent == 0]  # each branch's first node
@@ -118,9 +119,10 @@ def accept_tree(branches: list[list[int]], qs: list[list[torch.Tensor]], logits:
         top = int(logits[0].argmax())
         chosen = next((b for b, branch in enumerate(branches) if branch[0] == top), -1)
         token = top
-    else:
+    else:  # sampled candidates were drawn from q, the top W are point masses
         p0 = rules.warp(logits[0], settings.temperature, settings.top_p)
-        chosen, token = rules.multi_draft_sample(p0, [branch[0] for branch in branches], generator, draws)
+        q0 = qs[0][0] if settings.drafts == "sampled" else None
+        chosen, token = rules.multi_draft_sample(p0, [branch[0] for branch in branches], generator, draws, q0)
     follow = max(chosen, 0)  # no branch kept: the trace shows the first branch, none of it kept
     rows = [0] + list(range(starts[follow], starts[follow] + len(branches[follow])))
     p = None if settings.greedy else rules.warp(logits[rows], settings.temperature, settings.top_p)
@@ -163,7 +165,8 @@ def tree_loop(
         position = len(ctx.ids)
         room = settings.max_new_tokens - (position - len(prompt))
         k_round = min(settings.k, room - 1)
-        branches, qs = drafter.propose_tree(ctx, k_round, width, pick) if k_round > 0 else ([[]], [[]])
+        sampled = not settings.greedy and settings.drafts == "sampled"
+        branches, qs = drafter.propose_tree(ctx, k_round, width, pick, sampled) if k_round > 0 else ([[]], [[]])
         tokens, parents, depth = layout(branches)
         n = len(tokens) + 1  # the nodes and the root
         mask = tree_mask(parents, depth, position - 1, window, target.dtype, device)

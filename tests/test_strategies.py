@@ -24,6 +24,7 @@ STRATEGIES = {
     "stop below 0.5": dict(stop_below=0.5),
     "tree of 2": dict(tree=2),
     "argmax tree of 3, block, stop": dict(drafts="argmax", tree=3, verify="block", stop_below=0.3),
+    "sampled tree of 2, stop": dict(tree=2, stop_below=0.3),
 }
 
 
@@ -80,6 +81,21 @@ def test_the_tree_first_position_is_exact():
         p /= p.sum()
         candidates = torch.randperm(7, generator=g)[:3].tolist()
         assert rules.tv_distance(rules.multi_draft_distribution(p, candidates), p) < 1e-12
+    # W candidates drawn independently from q (SpecInfer): every draw enumerated, each step's rule exact
+    import itertools
+
+    p, q = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64), torch.tensor([0.1, 0.2, 0.7], dtype=torch.float64)
+    emitted = torch.zeros(3, dtype=torch.float64)
+    for draws in itertools.product(range(3), repeat=2):
+        chance, left = float(q[draws[0]] * q[draws[1]]), p
+        for c in draws:
+            keep = rules.accept_probability(float(left[c]), float(q[c]))
+            emitted[c] += chance * keep
+            chance *= 1 - keep
+            left = rules.residual(left, q)
+        emitted += chance * left
+    assert rules.tv_distance(emitted, p) < 1e-12
+    assert rules.tv_distance(rules.multi_draft_distribution(p, 2, q), emitted) < 1e-12
     p = torch.tensor([0.0, 1.0, 0.0])  # greedy: the candidate equal to the argmax is kept
     assert rules.multi_draft_sample(p, [2, 1], g) == (1, 1)
     assert rules.multi_draft_sample(p, [0, 2], g) == (-1, 1)
@@ -145,7 +161,7 @@ def test_each_strategy_is_lossless_on_the_glass_box(pair, name):
 
 
 @torch.no_grad()
-@pytest.mark.parametrize("kw", [dict(verify="block"), dict(tree=2, drafts="argmax")])
+@pytest.mark.parametrize("kw", [dict(verify="block"), dict(tree=2, drafts="argmax"), dict(tree=2)])
 def test_block_and_tree_sample_like_the_target(pair, kw):
     """As test_glassbox's sampling test: the second new token's distribution given the first."""
     target, drafter = pair
