@@ -14,7 +14,10 @@ deterministic, so which run is kept does not change them.
 The glass box runs any of `11_beyond_one_chain`'s strategies (`drafts`, `verify`, `stop_below`,
 `tree`: `labkit.strategies`); transformers' path runs as it ships, one chain.
 
-Left out: warm-up beyond one prompt, confidence intervals, batched serving.
+The glass box's tau and speedup come with a 90% bootstrap interval over the prompts
+(`*_glassbox_interval`, `_ratio_interval`).
+
+Left out: warm-up beyond one prompt, intervals for transformers' path, batched serving.
 """
 
 from __future__ import annotations
@@ -148,7 +151,7 @@ def bench(
     if set(tasks) != {"all"}:
         result["by_task"] = {task: {key: value for key, value in _summary(
             [r for r in rows if r["task"] == task], method, temperature).items()
-            if key in ("tau", "tau_glassbox", "speedup", "identical")} | {"prompts": tasks.count(task)}
+            if key in ("tau", "tau_glassbox", "speedup", "speedup_glassbox", "identical")} | {"prompts": tasks.count(task)}
             for task in dict.fromkeys(tasks)}
     return result
 
@@ -159,6 +162,21 @@ def _rounds(traces: list[Any], out: dict[str, Any], suffix: str) -> Any:
     out.update({f"tau{suffix}": round(s.tau, 3), "alpha": round(s.alpha, 3),
                 f"acceptance_by_position{suffix}": [round(a, 3) for a in s.acceptance]})
     return s
+
+
+def _ratio_interval(num: Sequence[float], den: Sequence[float], level: float = 0.9, n_boot: int = 1000,
+                    seed: int = 0) -> list[float]:
+    """[lo, hi]: a percentile bootstrap interval of sum(num) / sum(den), prompts resampled (as
+    `metrics.interval` does for traces); a ratio of totals, as every speedup here is."""
+    import random
+
+    rng, n, values = random.Random(seed), len(num), []
+    for _ in range(n_boot):
+        idx = [rng.randrange(n) for _ in range(n)]
+        values.append(sum(num[i] for i in idx) / sum(den[i] for i in idx))
+    values.sort()
+    tail = (1 - level) / 2
+    return [round(values[int(tail * (n_boot - 1))], 3), round(values[int(round((1 - tail) * (n_boot - 1)))], 3)]
 
 
 def _summary(rows: list[dict], method: str, temperature: float) -> dict[str, Any]:
@@ -178,6 +196,11 @@ def _summary(rows: list[dict], method: str, temperature: float) -> dict[str, Any
         seconds["glassbox"] = sum(g.wall for g in glass)
         out.update(speedup_glassbox=round(seconds["plain"] / seconds["glassbox"], 3),
                    glassbox_vs_transformers=round(seconds["glassbox"] / seconds["transformers"], 3))
+        paired = [r for r in rows if "glass" in r]
+        out.update(tau_glassbox_interval=_ratio_interval([len(r["glass"].new_ids) for r in paired],
+                                                         [r["glass"].target_forwards for r in paired]),
+                   speedup_glassbox_interval=_ratio_interval([r["plain"] for r in paired],
+                                                             [r["glass"].wall for r in paired]))
         if temperature > 0.0:
             out["tv_glassbox"] = round(sg.tv, 6)
     else:  # the target alone: one token per pass

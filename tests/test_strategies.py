@@ -225,7 +225,8 @@ def test_bench_runs_a_strategy_on_the_glass_box(tiny, capsys):
     assert cli.main(base + ["--drafts", "argmax", "--verify", "block", "--stop-below", "0.2", "--tree", "2"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["identical"] is True and result["tree"] == 2 and result["verify"] == "block"
-    for key in ("tau_glassbox", "speedup_glassbox", "acceptance_by_position_glassbox", "strategy"):
+    for key in ("tau_glassbox", "speedup_glassbox", "acceptance_by_position_glassbox", "strategy",
+                "tau_glassbox_interval", "speedup_glassbox_interval"):
         assert key in result
     assert cli.main(base + ["--temperature", "1.0", "--drafts", "argmax", "--tree", "2"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
