@@ -7,7 +7,9 @@ loop's own work per step (paid per token by plain decoding, per round by specula
 `predict` turns a fitted model into a speedup for a set of traces. `real_pair_costs` measures c
 and v for a real pair's *shapes* on this machine, with random weights.
 
-Introduced in `05_speed_and_cost`. Intervals come from `metrics.interval` (prompts resampled).
+Introduced in `05_speed_and_cost`; `11_beyond_one_chain` extends it: a tree of W branches verifies
+1 + W k tokens, v(1 + W k) (`verify_width`), and a round stopped early drafts fewer (a trace's rounds
+keep their own k). Intervals come from `metrics.interval` (prompts resampled).
 `time_paths` is how every live timing in the chapters runs: each path warmed up, then repeats
 interleaved, reported as a median with its range (`Timed`, and `Speedup` from `speedup_of`).
 Every timing runs on the device its models are on, with a GPU synchronised before each clock read
@@ -73,26 +75,36 @@ class CostModel:
         """A target forward over n tokens, in one-token forwards."""
         return (self.verify[0] + self.verify[1] * n) / self.t_target
 
-    def round_seconds(self, k: int, loop: bool = True) -> float:
-        """One speculative round at k: k drafter steps, a verify over k + 1 tokens, and the loop."""
+    def round_seconds(self, k: float, loop: bool = True, width: int = 1) -> float:
+        """One speculative round at k: k drafter steps, a verify over k + 1 tokens, and the loop.
+        A tree of `width` branches verifies 1 + width k tokens; its drafter steps are batched (one
+        row per branch) and priced as one step each, which the fit measures on tree traces. k may be
+        a mean (rounds stopped early by confidence draft fewer)."""
         work = self.loop_round[0] + self.loop_round[1] * k if loop else 0.0
-        return k * self.t_draft + self.verify[0] + self.verify[1] * (k + 1) + work
+        return k * self.t_draft + self.verify[0] + self.verify[1] * (1 + width * k) + work
 
     def plain_seconds(self, loop: bool = True) -> float:
         """One plain decoding step."""
         return self.t_target + (self.loop_plain if loop else 0.0)
 
-    def speedup(self, tokens_per_round: float, k: int, new_tokens: int | None = None, loop: bool = True) -> float:
+    def speedup(self, tokens_per_round: float, k: float, new_tokens: int | None = None, loop: bool = True,
+                width: int = 1) -> float:
         """Predicted wall-clock speedup at k, given the tokens a round yields.
 
         With `new_tokens`, a whole generation: prefill, then new_tokens - 1 tokens in rounds;
-        without, the long-generation limit.
+        without, the long-generation limit. width: a tree's branches (`round_seconds`).
         """
-        plain, spec = self.plain_seconds(loop), self.round_seconds(k, loop) / tokens_per_round
+        plain, spec = self.plain_seconds(loop), self.round_seconds(k, loop, width) / tokens_per_round
         if new_tokens is None:
             return plain / spec
         n = new_tokens - 1
         return (self.prefill + n * plain) / (self.prefill + n * spec)
+
+
+def verify_width(trace: Trace, r: Any) -> int:
+    """Tokens the target read in a round's verify: the last kept token and every draft, 1 + k for a
+    chain, 1 + W k for a tree of W branches (`labkit.tree`; its rounds record the branch followed)."""
+    return 1 + trace.settings.tree * r.k
 
 
 def fit_costs(plain: Sequence[Trace], spec: Sequence[Trace]) -> CostModel:
@@ -111,7 +123,7 @@ def fit_costs(plain: Sequence[Trace], spec: Sequence[Trace]) -> CostModel:
         t_target=statistics.fmean(r.t_verify for r in steps),
         loop_plain=statistics.fmean(r.t_rest for r in steps),
         t_draft=sum(r.t_draft for r in rounds) / sum(r.k for r in rounds),
-        verify=_line([r.k + 1 for r in rounds], [r.t_verify for r in rounds]),
+        verify=_line([verify_width(t, r) for t in spec for r in t.rounds if r.k > 0], [r.t_verify for r in rounds]),
         loop_round=_line([r.k for r in rounds], [r.t_rest for r in rounds]),
         prefill=statistics.fmean(t.rounds[0].seconds for t in [*plain, *spec]),
     )
@@ -125,7 +137,8 @@ def predict(costs: CostModel, spec: Sequence[Trace], loop: bool = True) -> float
     plus `costs.plain_seconds()` per token after the first.
     """
     # a round after the prefill that drafted nothing (the last token) is a plain step
-    spec_seconds = sum(costs.prefill + sum(costs.round_seconds(r.k, loop) if r.k else costs.plain_seconds(loop)
+    spec_seconds = sum(costs.prefill + sum(costs.round_seconds(r.k, loop, t.settings.tree) if r.k
+                                           else costs.plain_seconds(loop)
                                            for r in t.rounds[1:])
                        for t in spec)
     plain_seconds = sum(costs.prefill + (len(t.new_ids) - 1) * costs.plain_seconds(loop) for t in spec)

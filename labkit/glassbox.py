@@ -249,8 +249,8 @@ class MTPDrafter:
         out = draft_step(self.drafter, self.embed, torch.tensor([[token]], device=hidden.device), hidden,
                          ctx.shared_kv, position)
         logits = out.logits[0, -1]
-        if sampled:
-            firsts = [pick(logits) for _ in range(width)]  # a confidence stop reads this step too
+        if sampled:  # a confidence stop reads this step too
+            firsts = [pick(logits) for _ in range(width)]
         else:
             pick(logits)  # a confidence stop reads the first step too
             firsts = [(t, rules.point_mass(t, logits.shape[-1], logits.device)) for t in logits.topk(width).indices.tolist()]
@@ -259,14 +259,16 @@ class MTPDrafter:
         kv = {name: (key.expand(width, *key.shape[1:]), value.expand(width, *value.shape[1:]))
               for name, (key, value) in ctx.shared_kv.items()}
         hidden = out.last_hidden_state.expand(width, -1, -1)  # (width, 1, hidden)
+        done = getattr(pick, "done", False)
         for _ in range(k - 1):
-            if getattr(pick, "done", False):
+            if done:  # a confidence stop: every branch's last draft was below the threshold
                 break
             out = draft_step(self.drafter, self.embed, torch.tensor([[b[-1]] for b in tokens], device=hidden.device),
                              hidden, kv, position)
-            picks = [pick(out.logits[b, -1]) for b in range(width)]
-            hidden = out.last_hidden_state
-            for b, (t, q) in enumerate(picks):
+            hidden, done = out.last_hidden_state, True
+            for b in range(width):
+                t, q = pick(out.logits[b, -1])
+                done = done and getattr(pick, "done", False)
                 tokens[b].append(t)
                 qs[b].append(q)
         return tokens, qs

@@ -232,3 +232,30 @@ def test_bench_runs_a_strategy_on_the_glass_box(tiny, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["tv_glassbox"] < 1e-5
     assert cli.main(base + ["--method", "prompt-lookup", "--tree", "2"]) == 2
+
+
+def test_the_cost_model_prices_a_tree_by_its_verify_width():
+    """`fit_costs` reads a tree round's verify as 1 + W k tokens, and `round_seconds(k, width=W)`
+    prices it so; a round stopped early keeps its own (smaller) k."""
+    from dataclasses import replace as with_
+
+    from labkit import experiments
+    from labkit.trace import Round
+
+    def trace(ks, tree_width, t_of_width):  # noqa: ANN001, ANN202
+        rounds = [Round(0, 5, 0, (), (), (), (1,), 0, (1,), 0.0, 0.02, 0.0)]
+        for i, k in enumerate(ks, start=1):
+            width = 1 + tree_width * k
+            rounds.append(Round(i, 5 + i, k, (1,) * k, (0.5,) * k, (0.5,) * k, (1,) * (k + 1), k, (1,) * (k + 1),
+                                0.001 * k, t_of_width(width), 0.0005))
+        return Trace("glassbox", "mtp", "t", (0,) * 5, tuple(rounds), Decoding(k=max(ks), tree=tree_width))
+
+    line = lambda n: 0.01 + 0.002 * n  # noqa: E731  seconds for a verify over n tokens
+    plain = Trace("glassbox", "none", "t", (0,) * 5,
+                  tuple(Round(i, 5 + i, 0, (), (), (), (1,), 0, (1,), 0.0, 0.012, 0.0003) for i in range(10)))
+    chain, tree = trace([4, 4, 2, 1], 1, line), trace([4, 3, 4, 2], 2, line)
+    costs = experiments.fit_costs([plain], [chain, tree])
+    assert costs.verify == pytest.approx((0.01, 0.002), abs=1e-9)
+    assert costs.round_seconds(4, width=2) - costs.round_seconds(4) == pytest.approx(0.002 * 4, abs=1e-9)
+    assert experiments.verify_width(tree, tree.rounds[1]) == 9
+    assert experiments.predict(costs, [tree]) < experiments.predict(costs, [with_(tree, settings=Decoding(k=4))])
