@@ -177,18 +177,24 @@ def exact_acceptance(p: torch.Tensor, q: torch.Tensor) -> Acceptance:
     """p: (2, vocab) the target's, q: (2, vocab) the drafter's, at two positions, held fixed
     whatever was drafted before (the toy case's assumption, here with real rows): expected drafts
     kept of 2, per rule, with no sampling. Block verification's sum over the first draft is done for
-    every token at once (vocab × vocab), so this is a few million operations at the pocket's vocabulary."""
+    every token at once: sum over x2 of max(0, w p(x2) - q(x2)) is, as a function of w, the
+    tokens whose q/p ratio is below w, so one sort and a cumulative sum give it for every x1."""
     p, q = p.double(), q.double()
     a = q.argmax(-1)
     point = float(p[0, a[0]]) * (1 + float(p[1, a[1]]))
     beta = torch.minimum(p, q).sum(-1)  # (2,) token-wise acceptance per position: 1 - TV
     token = float(beta[0] * (1 + beta[1]))
     w1 = torch.where(q[0] > 0, torch.clamp(p[0] / q[0], max=1.0), torch.ones_like(p[0]))  # (vocab,) per x1
-    left = torch.clamp(w1[:, None] * p[1][None, :] - q[1][None, :], min=0.0).sum(-1)  # (vocab,)
+    ratio = torch.where(p[1] > 0, q[1] / p[1].clamp(min=1e-300), torch.full_like(p[1], float("inf")))
+    order = ratio.argsort()
+    zero = torch.zeros(1, dtype=torch.float64)
+    cum_p, cum_q = torch.cat([zero, p[1][order].cumsum(0)]), torch.cat([zero, q[1][order].cumsum(0)])
+    below = torch.searchsorted(ratio[order].contiguous(), w1, right=False)  # tokens with q/p < w1
+    left = (w1 * cum_p[below] - cum_q[below]).clamp(min=0.0)  # (vocab,) sum of max(0, w1 p - q)
     denom = left + 1.0 - w1
     h1 = torch.where(denom > 0, left / denom.clamp(min=1e-300), torch.zeros_like(left))
-    # h2 = w2 = min(1, w1 p(x2) / q(x2)); E over x2 ~ q of h2 is sum of min(q, w1 p)
-    e_h2 = torch.minimum(q[1][None, :], w1[:, None] * p[1][None, :]).sum(-1)  # (vocab,)
+    # h2 = w2 = min(1, w1 p(x2) / q(x2)); over x2 ~ q its mean is sum of min(q, w1 p) = w1 - left
+    e_h2 = (w1 - left).clamp(min=0.0)
     # kept 2 with chance h2, kept 1 with chance h1 (1 - h2): E = 2 E[h2] + h1 (1 - E[h2]) per x1
     block = float((q[0] * (2 * e_h2 + h1 * (1 - e_h2))).sum())
     return Acceptance(point, token, block)

@@ -104,16 +104,19 @@ def test_the_tree_first_position_is_exact():
 def test_exact_acceptance_of_the_three_rules_matches_enumeration():
     """`exact_acceptance` (vectorised, two positions held fixed) equals the enumeration."""
     g = torch.Generator().manual_seed(2)
-    p = torch.rand(2, 4, generator=g, dtype=torch.float64) ** 2
-    q = torch.rand(2, 4, generator=g, dtype=torch.float64) ** 2
-    p, q = p / p.sum(-1, keepdim=True), q / q.sum(-1, keepdim=True)
-    got = strategies.exact_acceptance(p, q)
-    target, drafter = (lambda c: p[min(len(c), 1)]), (lambda c: q[len(c)])  # the bonus row does not count
-    assert got.token == pytest.approx(strategies.expected_accepted("token", target, drafter, 2, 4), abs=1e-12)
-    assert got.block == pytest.approx(strategies.expected_accepted("block", target, drafter, 2, 4), abs=1e-12)
-    a = q.argmax(-1)
-    assert got.point_mass == pytest.approx(float(p[0, a[0]] * (1 + p[1, a[1]])), abs=1e-12)
-    assert got.block >= got.token - 1e-12
+    for zeros in (False, True):
+        p = torch.rand(2, 5, generator=g, dtype=torch.float64) ** 2
+        q = torch.rand(2, 5, generator=g, dtype=torch.float64) ** 2
+        if zeros:  # a warped target at low temperature puts exactly 0 on some tokens
+            p[0, 1] = p[1, 2] = q[1, 3] = 0.0
+        p, q = p / p.sum(-1, keepdim=True), q / q.sum(-1, keepdim=True)
+        got = strategies.exact_acceptance(p, q)
+        target, drafter = (lambda c: p[min(len(c), 1)]), (lambda c: q[len(c)])  # the bonus row does not count
+        assert got.token == pytest.approx(strategies.expected_accepted("token", target, drafter, 2, 5), abs=1e-12)
+        assert got.block == pytest.approx(strategies.expected_accepted("block", target, drafter, 2, 5), abs=1e-12)
+        a = q.argmax(-1)
+        assert got.point_mass == pytest.approx(float(p[0, a[0]] * (1 + p[1, a[1]])), abs=1e-12)
+        assert got.block >= got.token - 1e-12
 
 
 def test_the_tree_mask_and_positions():
