@@ -306,12 +306,17 @@ for row in table:
 # figures, not measured here). A live slice on this machine:
 
 # %%
-rows = ondevice.compare(pair, labkit.load_prompts("code", 2), k=k, max_new_tokens=24, path="glassbox")
+# three copies of the target (float32, int8, int8 + drafter): fine for a pocket-sized pair, not for a real one
+small = sum(p.numel() for p in pair.target.parameters()) < 1e8
+on_device = pair if small else labkit.load_pair("pocket")
+if not small:
+    print(f"{tag} is too large to keep three copies of here: the slice runs on the pocket pair, as the recording did")
+rows = ondevice.compare(on_device, labkit.load_prompts("code", 2), k=k, max_new_tokens=24, path="glassbox")
 for row in rows:
     print(f"{row['variant']:<24} plain {row['plain_tokens_per_s']:.1f} tok/s, speculative "
           f"{row['spec_tokens_per_s']:.1f} tok/s, tau {row['tau']:.2f}, same as float32 "
           f"{row['same_as_float32']}/{row['prompts']}")
-print(f"({tag}, 2 code prompts × 24 tokens, one run each: a slice, not a measurement to quote)")
+print(f"({on_device.label}, 2 code prompts × 24 tokens, one run each: a slice, not a measurement to quote)")
 
 # %% [markdown]
 # ## Summary
