@@ -128,3 +128,41 @@ def chat_keywords(prompt: Any, thinking: bool | None) -> dict[str, Any]:
     if not is_conversation(prompt):
         return {"stop_at_eos": False}
     return {"stop_at_eos": True, **({} if thinking is None else {"thinking": thinking})}
+
+
+# ---------------------------------------------------------------- held-out questions (chapter 10)
+
+
+def load_questions(limit: int | None = None, tasks: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """data/prompts/chat.jsonl: conversations whose last question is phrased as training never saw,
+    each {"messages", "task", "value"} (scripts/make_chat_prompts.py wrote them)."""
+    import json
+
+    from labkit.paths import PROMPTS_DIR
+
+    rows = [json.loads(line) for line in (PROMPTS_DIR / "chat.jsonl").read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if tasks is None or r["task"] in tasks]
+    return rows[:limit]
+
+
+def reply_parts(text: str) -> tuple[str | None, str]:
+    """(thought, answer) of a model turn's decoded text: the thought is None when there was no channel."""
+    text = text.split("<turn|>")[0].replace("<eos>", "")
+    if "<|channel>" not in text:
+        return None, text.strip()
+    thought, _, answer = text.split("<|channel>", 1)[1].partition("<channel|>")
+    return thought.removeprefix("thought\n"), answer.strip()
+
+
+def is_right(question: Mapping[str, Any], answer: str) -> bool:
+    """Does `answer` (the visible reply) state the question's checkable value?"""
+    import re
+
+    value = question["value"]
+    if question["task"] == "greet":
+        return answer.lower().startswith("hello")
+    if isinstance(value, list):
+        found = re.search(r"sorted list is ([\d, ]+)", answer)
+        return bool(found) and [int(x) for x in re.findall(r"\d+", found.group(1))] == value
+    found = re.search(r"answer is (-?\d+)", answer)
+    return bool(found) and int(found.group(1)) == value

@@ -544,3 +544,26 @@ def check_serving_k(fn: Callable[[dict, int, Any, float, Sequence[int]], int]) -
                                  f"{want}" + (" (no k beats plain decoding)" if want == 0 else ""))
             n += 1
     print(f"✓ serve_k agrees with the cost model on {n} cases of batch size and α, 0 where drafting never pays")
+
+
+def check_segments(fn: Callable[[Sequence[int], Any], Sequence[str]], tokenizer: Any,
+                   traces: Sequence[Trace] = ()) -> None:
+    """`10_chat_and_thinking`, exercise 1: your segment labeller against `labkit.chat.segments`, on a
+    hand-made reply (thought, answer, end of turn) and on every prompt + reply in `traces`."""
+    from labkit.chat import segments
+
+    ids = tokenizer.convert_tokens_to_ids
+    made = [ids("<|turn>"), *tokenizer.encode("model\n", add_special_tokens=False), ids("<|channel>"),
+            *tokenizer.encode("thought\n1 + 2 = 3", add_special_tokens=False), ids("<channel|>"),
+            *tokenizer.encode("The answer is 3.", add_special_tokens=False), ids("<turn|>")]
+    cases = [("a hand-made reply", made)] + [
+        (f"reply {n}", [*t.prompt_ids, *t.new_ids]) for n, t in enumerate(traces)]
+    for name, seq in cases:
+        want, got = list(segments(seq, tokenizer)), list(fn(seq, tokenizer))
+        assert len(got) == len(want), f"{name}: {len(got)} labels for {len(want)} tokens"
+        wrong = [n for n, (a, b) in enumerate(zip(got, want)) if a != b]
+        if wrong:
+            n = wrong[0]
+            raise AssertionError(f"{name}: token {n} ({tokenizer.decode([seq[n]])!r}) labelled {got[n]!r}, "
+                                 f"expected {want[n]!r} ({len(wrong)} of {len(seq)} labels differ)")
+    print(f"✓ your labeller agrees with labkit.chat.segments on {len(cases)} sequences")

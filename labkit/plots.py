@@ -667,3 +667,41 @@ def batch_speedup_figure(predicted: Sequence[Mapping[str, Any]], measured: Seque
     fig.update_layout(height=500, legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0},
                       margin={"t": 120, "b": 150})
     return fig
+
+
+# -- 10_chat_and_thinking ---------------------------------------------------------------------------
+
+
+def segment_stat(traces: Sequence[Trace], segment: str, key: str = "acceptance") -> float:
+    """`metrics.by_segment(traces)[segment][key]`, NaN where the segment never occurs (a bootstrap
+    resample may leave it out)."""
+    return metrics.by_segment(traces).get(segment, {}).get(key, float("nan"))
+
+
+def segment_figure(groups: Mapping[str, Sequence[Trace]], label: str = "", key: str = "acceptance",
+                   title: str | None = None) -> go.Figure:
+    """Acceptance (or tau) per segment of chat replies, thought / answer / template, for one or more
+    groups of chat traces (`10_chat_and_thinking`), with 90 % bootstrap intervals over prompts."""
+    from labkit.chat import SEGMENTS
+
+    fig = go.Figure()
+    for i, (name, traces) in enumerate(groups.items()):
+        found = metrics.by_segment(traces)
+        segs = [s for s in SEGMENTS if s in found]
+        estimates = [metrics.interval(lambda ts, s=s: segment_stat(ts, s, key), traces, n_boot=300) for s in segs]
+        judged = sum(found[s]["judged"] for s in segs)
+        fig.add_trace(go.Bar(
+            x=segs, y=[e.value for e in estimates], error_y=_error_y(estimates),
+            name=f"{name} ({len(traces)} prompts, {judged} drafts judged)",
+            marker_color=SERIES[i % len(SERIES)] if len(groups) > 1 else COLORS["accepted"],
+            text=[f"{e.value:.2f}" for e in estimates], textposition="outside",
+            hovertemplate="%{x}: %{y:.2f}<extra>" + html.escape(name) + "</extra>"))
+    what = {"acceptance": "acceptance α (accepted / judged)", "tau": "tokens per target forward (tau)"}[key]
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title="segment of the reply (the position a draft was made for)")
+    fig.update_yaxes(title=what, range=[0, 1.1] if key == "acceptance" else None, rangemode="tozero")
+    default = f"{what.split(' (')[0].capitalize()} by segment" + (f": {label}" if label else "")
+    fig = styled(fig, title or default)
+    fig.update_layout(legend={"orientation": "h", "y": -0.25, "yanchor": "top", "x": 0.0},
+                      margin={"b": 110 + 22 * len(groups)}, height=440 + 22 * len(groups))
+    return fig

@@ -88,3 +88,29 @@ def token_html(trace: Trace, show_prompt: bool = True) -> str:
         + "".join(chips)
         + f'</div><div style="font-size:0.85em;margin-top:4px">{legend}</div>'
     )
+
+
+# What part of a chat reply a token is (`10_chat_and_thinking`, labkit.chat.segments): Okabe-Ito
+# colours apart from accepted/rejected/bonus, and a line style each, so colour is not the only cue.
+SEGMENT_STYLES = {
+    "thought": ("#E69F00", "dashed"), "answer": ("#56B4E9", "solid"), "template": ("#999999", "dotted"),
+    "tool_call": ("#CC79A7", "double"), "tool_response": ("#F0E442", "double"),
+}
+
+
+def segment_html(pieces: list[str], labels: list[str] | tuple[str, ...], ids: list[int] | None = None) -> str:
+    """Tokens as chips underlined by segment (thought dashed, answer solid, template dotted), each
+    with its segment (and id) in the tooltip, then a legend of the segments present."""
+    chips = []
+    for n, (piece, label) in enumerate(zip(pieces, labels)):
+        color, line = SEGMENT_STYLES.get(label, ("#999999", "solid"))
+        text = html.escape(piece).replace("\n", "↵<br>") or "∅"
+        tip = label + (f" · id {ids[n]}" if ids is not None else "")
+        chips.append(f'<span title="{tip}" style="background:{color}26;border-bottom:3px {line} {color};'
+                     f'border-radius:3px;padding:0 1px;margin:0 1px">{text}</span>')
+    legend = " ".join(
+        f'<span style="border-bottom:3px {SEGMENT_STYLES[s][1]} {SEGMENT_STYLES[s][0]};'
+        f'background:{SEGMENT_STYLES[s][0]}26;padding:0 4px">{s}</span>'
+        for s in SEGMENT_STYLES if s in labels)
+    return ('<div style="font-family:ui-monospace,monospace;white-space:pre-wrap;line-height:1.9">'
+            + "".join(chips) + f'</div><div style="font-size:0.85em;margin-top:4px">{legend}</div>')
