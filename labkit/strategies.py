@@ -211,3 +211,33 @@ def first_position_tv(p0: torch.Tensor, q0: torch.Tensor, candidates: Sequence[i
     else:
         emitted = rules.multi_draft_distribution(p0, list(candidates))
     return rules.tv_distance(emitted, p0)
+
+
+# -- chapter 11's exercise checker --------------------------------------------------------------
+
+
+def check_block_step(fn: Callable[..., tuple[int, torch.Tensor]], cases: int = 200) -> None:
+    """Exercise 1 of `11_beyond_one_chain`: fn(drafted, q, p, us) → (accepted, source), block
+    verification's verdict given the k uniform draws `us` (one per draft) and the distribution the
+    next token is then drawn from. Compared with `rules.block_verify`'s numbers on random rounds,
+    greedy ones (one-hot p, argmax drafts) among them."""
+    g = torch.Generator().manual_seed(11)
+    for case in range(cases):
+        k, vocab = 1 + case % 4, 6
+        greedy = case % 5 == 0
+        logits = torch.randn(k + 1, vocab, generator=g, dtype=torch.float64) * 2
+        p = rules.warp(logits, 0.0 if greedy else 1.0).double()
+        q = (torch.randn(k, vocab, generator=g, dtype=torch.float64) * 2).softmax(-1)
+        drafted = torch.multinomial(q, 1, generator=g)[:, 0]
+        if greedy:
+            q = torch.stack([rules.point_mass(int(x), vocab).double() for x in drafted])
+        us = torch.rand(k, generator=g, dtype=torch.float64).tolist()
+        w, h = rules.block_weights(drafted, q, p)
+        want = max([0] + [i for i in range(1, k + 1) if us[i - 1] < h[i]])
+        source = p[k] if want == k else rules.block_residual(p[want], q[want], w[want])
+        got, got_source = fn(drafted, q, p, us)
+        assert int(got) == want, (f"case {case}: {got} drafts kept, block verification keeps {want} "
+                                  f"(h = {[round(x, 3) for x in h[1:]]}, u = {[round(u, 3) for u in us]})")
+        assert torch.allclose(torch.as_tensor(got_source, dtype=torch.float64), source, atol=1e-9), (
+            f"case {case}: the next token's distribution differs (kept {want} of {k})")
+    print(f"✓ block verification's accept step agrees with rules.block_verify on {cases} rounds")
