@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -28,7 +30,8 @@ if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() i
 # %%
 import labkit
 
-env = labkit.setup()
+PAIR = "pocket"  # @param ["pocket", "E2B", "E4B", "26B-A4B", "31B"] {allow-input: true}
+env = labkit.setup(pair=PAIR)  # choose the pair you chose in the chapter (LABKIT_PAIR=..., if set, wins)
 
 # %%
 from labkit import checks, generation, metrics

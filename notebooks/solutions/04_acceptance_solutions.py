@@ -30,7 +30,8 @@ if "google.colab" in sys.modules:  # Colab: fetch the lab, then labkit.setup() i
 # %%
 import labkit
 
-env = labkit.setup()
+PAIR = "pocket"  # @param ["pocket", "E2B", "E4B", "26B-A4B", "31B"] {allow-input: true}
+env = labkit.setup(pair=PAIR)  # choose the pair you chose in the chapter (LABKIT_PAIR=..., if set, wins)
 
 # %%
 from labkit import checks, generation, metrics
