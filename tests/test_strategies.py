@@ -234,6 +234,8 @@ def test_bench_runs_a_strategy_on_the_glass_box(tiny, capsys):
     assert cli.main(base + ["--temperature", "1.0", "--drafts", "argmax", "--tree", "2"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["tv_glassbox"] < 1e-5
+    assert cli.main(base + ["--temperature", "1.0", "--verify", "block"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["tv_glassbox"] is None  # checked by enumeration
     assert cli.main(base + ["--method", "prompt-lookup", "--tree", "2"]) == 2
 
 
