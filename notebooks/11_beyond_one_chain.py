@@ -287,7 +287,10 @@ fig.show()
 # drafts should be at `T = 1` on this pair; the last printed line says whether the measured tau
 # intervals agree ("lower": they do not overlap). Where two bars' intervals overlap, these three
 # prompts cannot tell the strategies apart; `labkit bench` with `--drafts`, `--verify`,
-# `--stop-below` and `--tree` measures any of them on more prompts.
+# `--stop-below` and `--tree` measures any of them on more prompts. Block verification's edge is
+# an expectation (the exact table shows its size per two drafts), usually far smaller than
+# what one sampled run per prompt can resolve, so its measured tau may land on either side of the
+# token-wise chain's.
 #
 # ## What pays on this machine, and why: the cost model
 #
