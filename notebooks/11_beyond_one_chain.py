@@ -323,10 +323,10 @@ for name, (tau, speed) in measured.items():
 #   memory-bound), the slope is near 0, and the tree's extra width is close to free. That is why
 #   serving engines on GPUs run trees of dozens of nodes.
 # - Stopping pays when the drafts it skips would have been rejected *and* drafting is a visible
-#   share of the round (`k c` against `v`); with a drafter as cheap as the pocket's MTP head and a
-#   drafter whose confidence is a poor guide to acceptance, it can cost more tokens than it saves.
-# - At `T = 1`, sampled drafts beat argmax drafts by the gap in the exact table: the cost of a
-#   round is the same, so tau decides.
+#   share of the round (`k c` against `v`). A drafter that is often right while unsure loses
+#   drafts the target would have kept: compare the stopped chain's tau with the chains' above.
+# - At `T = 1`, sampled and argmax drafts cost the same per round, so tau decides between them,
+#   and the exact table says by how much it should differ.
 #
 # ## Summary
 #
