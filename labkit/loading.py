@@ -115,7 +115,7 @@ def read_config(ref: str | Path, local_files_only: bool | None = None):
         raise OfflineError(
             f"{ref} is not in the local cache and the Hugging Face hub is unreachable from here. "
             "The lab's pocket pair works offline: `labkit.load_pair(\"pocket\")`. On a "
-            "machine with network (and, for Gemma, an accepted licence), `huggingface-cli download "
+            "machine with network (and, for Gemma, an accepted licence), `hf download "
             f"{ref}` fills the cache.")
     try:
         return AutoConfig.from_pretrained(ref)

@@ -68,7 +68,7 @@ def test_a_target_as_drafter(tiny):
 def test_offline_names_the_pocket_pair(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(loading, "_hub_reachable", lambda timeout=3.0: False)
-    with pytest.raises(errors.OfflineError, match=r"labkit.load_pair\(\)"):
+    with pytest.raises(errors.OfflineError, match=r"labkit.load_pair\(\"pocket\"\)"):
         labkit.load_pair("google/gemma-4-E2B-it")
 
 
