@@ -96,8 +96,9 @@ def collate(rows, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
 
 def model_turn_loss(model, rows, idx, autocast: bool = True) -> tuple[torch.Tensor, float]:
     """Mean cross-entropy over the model-turn tokens, and the share of them predicted right."""
-    ids, mask, labels = collate(rows, idx)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+    device = next(model.parameters()).device
+    ids, mask, labels = (t.to(device) for t in collate(rows, idx))
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
         logits = model(input_ids=ids, attention_mask=mask).logits
     logits, target = logits[:, :-1].float(), labels[:, 1:]
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
@@ -118,12 +119,12 @@ def train_target(a) -> None:
     val = encoded(tok, 96, a.seed + 1, "eval")
     plan = batches(rows, a.tokens, a.seed)
     print(f"{len(rows)} dialogues ({time.time() - t0:.0f} s), {len(plan)} batches of ~{a.tokens} tokens", flush=True)
-    model = Gemma4ForCausalLM.from_pretrained(a.init, dtype=torch.float32)
+    model = Gemma4ForCausalLM.from_pretrained(a.init, dtype=torch.float32).to(a.device)
     cfg = TrainConfig(steps=a.steps, batch=0, seq_len=a.tokens, lr=a.lr, warmup=a.warmup, min_lr_ratio=0.1,
                       weight_decay=0.01, eval_every=a.eval_every, ckpt_every=a.ckpt_every, log_every=10,
                       threads=1, seed=a.seed)
     run = Run(out, "scripts/train_chat.py target", "chat", cfg, init=str(a.init.relative_to(REPO)),
-              dialogues=len(rows), batches=len(plan), tokens_per_step=a.tokens, autocast="bfloat16 (CPU)",
+              dialogues=len(rows), batches=len(plan), tokens_per_step=a.tokens, autocast=f"bfloat16 ({a.device})",
               params=sum(p.numel() for p in model.parameters()))
 
     def loss_at(step: int):
@@ -169,6 +170,7 @@ def main() -> None:
     p.add_argument("--init", type=Path, default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda on a machine with a GPU")
     p.add_argument("--target", type=Path, default=None, help="drafter: the target (default <out>/target/final)")
     p.add_argument("--rows", type=int, default=1536, help="drafter: packed rows of dialogues")
     p.add_argument("--row-len", type=int, default=160)
@@ -211,9 +213,9 @@ def train_drafter(a) -> None:
     tok = tokenizer()
     rows = encoded(tok, a.dialogues, a.seed, "train", a.out / "target" / "data.pt")
     val = encoded(tok, 96, a.seed + 1, "eval")
-    target = Gemma4ForCausalLM.from_pretrained(target_dir, dtype=torch.float32).eval().requires_grad_(False)
+    target = Gemma4ForCausalLM.from_pretrained(target_dir, dtype=torch.float32).eval().requires_grad_(False).to(a.device)
     init = a.init or POCKET / "drafter"
-    drafter = Gemma4AssistantForCausalLM.from_pretrained(init, dtype=torch.float32)
+    drafter = Gemma4AssistantForCausalLM.from_pretrained(init, dtype=torch.float32).to(a.device)
     data = packed_rows(rows, a.rows, a.row_len, a.seed + 11)
     val_rows = packed_rows(val, 32, a.row_len, a.seed + 12)
     t0 = time.time()
