@@ -347,7 +347,7 @@ def load_pair(
     elif processor is not None:
         tokenizer = processor.tokenizer
     else:
-        tokenizer = AutoTokenizer.from_pretrained(target, local_files_only=local_files_only)
+        tokenizer = _tokenizer(target, local_files_only)
     if getattr(drafter_model.generation_config, "num_assistant_tokens", None) is None:
         drafter_model.generation_config.num_assistant_tokens = pocket.NUM_ASSISTANT_TOKENS
     if pocket_chat:
@@ -363,6 +363,19 @@ def load_pair(
                 device=dev, dtype=dtype, name=name,
                 target_id=str(target), drafter_id=str(drafter), is_pocket=is_pocket,
                 multimodal=multimodal, media_unavailable=media_unavailable, memory_gb=round(need, 3))
+
+
+def _tokenizer(target: str | Path, local_files_only: bool | None) -> Any:
+    """The target's tokenizer, or a labkit error naming what is missing (a folder saved without one)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(target, local_files_only=local_files_only)
+    except (OSError, ValueError) as e:
+        raise ModelNotFoundError(
+            f"no usable tokenizer with the target {target}: a Gemma 4 checkpoint carries tokenizer.json "
+            "and tokenizer_config.json beside its weights. Save the tokenizer into that folder "
+            f"(tokenizer.save_pretrained(folder)). ({type(e).__name__}: {str(e).splitlines()[0]})") from None
 
 
 def chosen_pair(drafter: str | Path | None = None) -> tuple[str | None, str | Path | None]:

@@ -98,3 +98,15 @@ def test_float16_overflow_is_named_not_shown(tiny):
         mlp.gate_proj.weight.mul_(1e3)
     with pytest.raises(PrecisionError, match="float16.*bfloat16"):
         run(pair, "BRUTUS.\nI would not", max_new_tokens=8)
+
+
+def test_folder_without_a_tokenizer_says_so(tiny, tmp_path):
+    import shutil
+
+    bare = tmp_path / "target"
+    shutil.copytree(tiny / "target", bare)
+    for f in bare.glob("tokenizer*"):
+        f.unlink()
+    (bare / "chat_template.jinja").unlink(missing_ok=True)
+    with pytest.raises(errors.ModelNotFoundError, match="no usable tokenizer.*save_pretrained"):
+        labkit.load_pair(bare, tiny / "drafter")
