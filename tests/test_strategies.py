@@ -264,3 +264,31 @@ def test_the_cost_model_prices_a_tree_by_its_verify_width():
     assert costs.round_seconds(4, width=2) - costs.round_seconds(4) == pytest.approx(0.002 * 4, abs=1e-9)
     assert experiments.verify_width(tree, tree.rounds[1]) == 9
     assert experiments.predict(costs, [tree]) < experiments.predict(costs, [with_(tree, settings=Decoding(k=4))])
+
+
+def test_a_tree_on_a_target_with_kv_shared_layers():
+    """E2B and E4B reuse earlier layers' K/V in their last layers (and read per-layer inputs): the
+    tree's per-layer-type masks reach those layers too. A random tiny target of that shape: greedy
+    trees give its own greedy output, sampled trees stay exact at the first position."""
+    from transformers import Gemma4AssistantForCausalLM, Gemma4ForCausalLM, Gemma4TextConfig
+
+    from fixtures import tiny_pair
+
+    _, drafter_config = tiny_pair._configs(256)
+    geometry = dict(num_key_value_heads=1, head_dim=16, global_head_dim=32, sliding_window=16,
+                    max_position_embeddings=256, hidden_size_per_layer_input=8, vocab_size_per_layer_input=256,
+                    tie_word_embeddings=True, pad_token_id=0, eos_token_id=1, bos_token_id=2,
+                    final_logit_softcapping=30.0)
+    config = Gemma4TextConfig(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=8,
+                              num_attention_heads=4, num_kv_shared_layers=4,
+                              layer_types=(["sliding_attention"] * 3 + ["full_attention"]) * 2, **geometry)
+    torch.manual_seed(0)
+    target, drafter = Gemma4ForCausalLM(config).eval(), Gemma4AssistantForCausalLM(drafter_config).eval()
+    for s in range(3):
+        ids = torch.randint(3, 256, (1, 12), generator=torch.Generator().manual_seed(s))
+        plain = target.generate(ids, do_sample=False, max_new_tokens=40)[0].tolist()
+        for kw in (dict(tree=2), dict(tree=3, verify="block")):
+            trace = speculate(target, drafter, ids, Decoding(k=4, max_new_tokens=40, **kw), eos_token_id=1)
+            assert list(trace.output_ids) == plain, kw
+        sampled = speculate(target, drafter, ids, Decoding(k=4, max_new_tokens=30, temperature=1.0, tree=2))
+        assert max(r.tv for r in sampled.rounds if r.tv is not None) < 1e-6
