@@ -570,6 +570,8 @@ def sampled_rounds(
     """
     if settings.greedy:
         raise ValueError("sampled_rounds needs temperature > 0: greedy rounds draw no u")
+    if settings.verify != "token" or settings.tree > 1:  # its records read u < min(1, p/q), draft by draft
+        raise ValueError("sampled_rounds records 03's token-wise chain: verify='token', tree=1")
     record: list[SampledRound] = []
     trace = speculate(target, drafter, input_ids, settings, pair=pair, record=record, **kw)
     return trace, record

@@ -208,6 +208,10 @@ def test_refusals_and_old_traces():
     target, _ = trained_tiny.load()
     with pytest.raises(BadInputError):
         speculate(target, PromptLookupDrafter(trained_tiny.VOCAB), prompts(1)[0], Decoding(tree=2))
+    from labkit.glassbox import sampled_rounds
+
+    with pytest.raises(ValueError):
+        sampled_rounds(target, trained_tiny.load()[1], prompts(1)[0], Decoding(temperature=1.0, verify="block"))
     old = {"path": "glassbox", "drafter": "mtp", "pair": "pocket", "prompt_ids": [1, 2], "rounds": [],
            "settings": {"k": 4, "max_new_tokens": 8}}
     settings = Trace.from_dict(old, schema=2).settings
