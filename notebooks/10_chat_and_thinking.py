@@ -159,10 +159,10 @@ print(f"thinking on wrote {on['tokens'] / off['tokens']:.1f}x as many tokens; sp
 # %% [markdown]
 # Read the table as a learner paying for tokens would. Thinking multiplies the tokens a reply
 # costs; whether it buys right answers on *this* pair the "right" column says (its interval is a
-# Wilson interval over five questions: wide). Speculation pays more where the text is longer and
-# more regular, which is what a thought of this pair is: column arithmetic in a fixed layout.
-# With thinking off a reply is a handful of tokens, so the prefill and the first round are most of
-# it, and there is little left for drafts to save.
+# Wilson interval over five questions: wide). With thinking off a reply is a handful of tokens, so
+# the prefill and the first round are most of it and there is little left for drafts to save; a
+# thought of this pair is long and regular (column arithmetic in a fixed layout). The last line
+# says whether that made speculation's speedup differ, and by the intervals, not by the bars' tops.
 #
 # ## Where the drafts are kept: acceptance per segment
 #
@@ -191,10 +191,14 @@ if "thought" in found and "answer" in found:
 else:
     print("these replies had no thought or no answer segment to compare")
 
+# %%
+ranked = sorted(found, key=lambda s: -found[s]["acceptance"])
+print("segments from most to least accepted (point estimates): " + " > ".join(ranked))
+
 # %% [markdown]
-# The template tokens (`<|channel>`, `thought\n`, `<channel|>`, `<turn|>`) are the most
-# predictable of all: the format fixes them. What a published figure calls "acceptance on
-# reasoning" mixes all three segments; on a real reasoning model most tokens are thoughts (about
+# The template tokens (`<|channel>`, `thought\n`, `<channel|>`, `<turn|>`) are fixed by the format,
+# but few of them are ever drafted (a round often starts right after one), so their interval is
+# the widest. What a published figure calls "acceptance on reasoning" mixes all three segments; on a real reasoning model most tokens are thoughts (about
 # 85 % of DeepSeek-R1's GSM8K output is inside its thinking, vLLM issue #43184), so the thought
 # segment's acceptance is what decides the speedup.
 #
@@ -274,10 +278,20 @@ for name, traces in (("argmax, point mass", point_mass), ("drawn from q", from_q
     parts = ", ".join(f"{s} {segs[s]['acceptance']:.2f} ({segs[s]['judged']} judged)" for s in segs)
     print(f"{name:>18}: tau {metrics.interval(metrics.tau, traces)}; acceptance by segment: {parts}")
 
+# %%
+rules_verdict = metrics.interval(metrics.tau, point_mass).versus(metrics.interval(metrics.tau, from_q))
+print("argmax drafts against drafts from q, tau: " + {
+    "higher": "argmax drafts kept more (the intervals do not overlap)",
+    "lower": "drafts from q kept more (the intervals do not overlap)",
+    "no clear difference": "no clear difference (the intervals overlap)"}[rules_verdict])
+
 # %% [markdown]
 # Both rules are exact: each reply is a draw from the target's own distribution at T = 1.0. They
-# differ only in how many drafts survive; three questions give wide intervals, so read the bars'
-# whiskers before the bars.
+# differ only in how many drafts survive. Which wins depends on how sure the target is: where it
+# puts most of its probability on one token (a column sum), the drafter's argmax is usually that
+# token and p(x) is near 1, so a point mass loses little; where the target spreads out, a draft
+# drawn from a q that spreads the same way is kept more often (Bebop's rule, chapter 11: sampling
+# wins iff TV(p, q) < 1 − p(argmax q)). Three questions give wide intervals: read the whiskers.
 #
 # ## What real Gemma 4 is expected to do (cited, not measured here)
 #
