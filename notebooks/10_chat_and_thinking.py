@@ -197,8 +197,7 @@ print("segments from most to least accepted (point estimates): " + " > ".join(ra
 
 # %% [markdown]
 # The template tokens (`<|channel>`, `thought\n`, `<channel|>`, `<turn|>`) are fixed by the format,
-# but few of them are ever drafted (a round often starts right after one), so their interval is
-# the widest. What a published figure calls "acceptance on reasoning" mixes all three segments; on a real reasoning model most tokens are thoughts (about
+# but a reply holds only a handful of them, so their interval is among the widest. What a published figure calls "acceptance on reasoning" mixes all three segments; on a real reasoning model most tokens are thoughts (about
 # 85 % of DeepSeek-R1's GSM8K output is inside its thinking, vLLM issue #43184), so the thought
 # segment's acceptance is what decides the speedup.
 #
