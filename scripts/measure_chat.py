@@ -245,6 +245,19 @@ def write_card(a, m: dict, rows: list[dict], items, target, drafter) -> None:
         return json.loads(path.read_text()) if path.exists() else {}
 
     t_rec, d_rec = record("target"), record("drafter")
+
+    def wall(name: str) -> float:
+        """Seconds from a run's first log line to its last (its records count only the last resume)."""
+        path = a.runs / name / "log.jsonl"
+        times = [json.loads(line)["time"] for line in path.read_text().splitlines()] if path.exists() else [0.0]
+        return max(times) - min(times)
+
+    for rec, name in ((t_rec, "target"), (d_rec, "drafter")):
+        if rec:
+            rec["wall_seconds"] = wall(name)
+            lines = [json.loads(x) for x in (a.runs / name / "log.jsonl").read_text().splitlines()]
+            rec["resumes"] = [x["step"] for x in lines if x["kind"] == "resume"]
+            rec["schedules"] = [x["steps"] for x in lines if x["kind"] == "config"]
     curve = [(e["step"], round(e["val_loss"], 4), round(e["val_token_acc"], 4))
              for e in t_rec.get("stages", {}).get("target", {}).get("evals", [])]
     a.out.mkdir(parents=True, exist_ok=True)
