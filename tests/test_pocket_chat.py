@@ -5,6 +5,7 @@ leaves its greedy output unchanged. Fast: three short held-out questions."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ import torch
 from pocketbuild import chat
 
 REPO = Path(__file__).resolve().parents[1]
-FOLDER = REPO / "data" / "pocket-chat"
+# POCKET_CHAT_TEST_DIR: a run's pair before it is installed (a folder with target/, drafter/, tokenizer/)
+FOLDER = Path(os.environ.get("POCKET_CHAT_TEST_DIR", REPO / "data" / "pocket-chat"))
 HAVE_WEIGHTS = all((FOLDER / part / "model.safetensors").exists() for part in ("target", "drafter"))
 needs_weights = pytest.mark.skipif(not HAVE_WEIGHTS, reason="the pocket chat pair's weights are not built")
 
