@@ -109,6 +109,7 @@ for name, label, color in (("point_mass", "argmax drafts, point mass", COLORS["r
 plots.styled(fig, f"Drafts kept of 2, exact from logits: {tag}<br><sup>the glass-box loop's greedy rounds, "
              f"{len(rows)} rounds re-warmed at each temperature; no sampling, so no interval</sup>",
              xaxis_title="temperature", yaxis_title="expected drafts kept (of 2)")
+fig.update_layout(legend={"orientation": "h", "y": -0.3, "yanchor": "top", "x": 0.0}, margin={"b": 130})  # clear of the subtitle
 fig.show()
 
 # %% [markdown]
@@ -279,7 +280,9 @@ fig.add_bar(x=labels, y=[measured[n][0].value for n in labels], name="tau (token
 fig.add_bar(x=labels, y=[measured[n][1].value for n in labels], name="speedup over plain decoding",
             marker_color=COLORS["bonus"], error_y=plots._error_y([measured[n][1] for n in labels]))
 plots.styled(fig, f"Every strategy on the glass box: {tag}<br><sup>the glass-box loop against plain decoding "
-             f"(the target alone); {sample}</sup>", barmode="group", height=460)
+             f"(the target alone); {sample}</sup>", barmode="group", height=540,
+             yaxis_title="tau (tokens per forward) · speedup (×)")
+fig.update_layout(legend={"orientation": "h", "y": -0.4, "yanchor": "top", "x": 0.0}, margin={"b": 170})  # clear of the subtitle
 fig.show()
 
 # %% [markdown]
