@@ -146,7 +146,8 @@ def plan(pair: str, device: str = "cuda", free_gb: float | None = None, dtype: s
         raise BadInputError(f"dtype={dtype!r}: use float16, bfloat16 or float32")
     t_cfg = config_of(target)
     d_cfg = config_of(drafter or f"{target}-assistant", "drafter")
-    has_ple = weight_bytes(t_cfg, "target", bits)["per_layer_embeddings"] > 0
+    parts = weight_bytes(t_cfg, "target", bits)
+    has_ple = parts["per_layer_embeddings"] > 0
     cuda = device.startswith("cuda")
     if quantization is not None and not cuda:
         raise BadInputError(f"quantization={quantization!r} needs a CUDA GPU (bitsandbytes); "
@@ -158,7 +159,6 @@ def plan(pair: str, device: str = "cuda", free_gb: float | None = None, dtype: s
     # What labkit does not do (yet): keep E2B/E4B's per-layer embeddings, a lookup table, in CPU memory.
     offload_gb = estimate_gb(t_cfg, d_cfg, bits, None, "per-layer embeddings") if has_ple and cuda else None
     offload = "per-layer embeddings" if not fitting and offload_gb and free_gb and offload_gb <= free_gb else None
-    parts = weight_bytes(t_cfg, "target", bits)
     moe = parts["other"] > parts["linear"]  # fused 3-D expert weights, which bitsandbytes leaves alone
     return Plan(pair=target, device=device, free_gb=free_gb, dtype=dtype, quantization=q, offload=offload,
                 estimate_gb=gb, fits=bool(fitting),
