@@ -77,16 +77,23 @@ def bench(
     verify: str = "token",
     stop_below: float = 0.0,
     tree: int = 1,
+    check_block: bool = False,
 ) -> dict[str, Any]:
     """Run the target alone and `method` (labkit.methods) on every prompt, on transformers' path and
     the glass box; return the headline numbers as a JSON-ready dict, per task too when `tasks`
     (one name per prompt) is given. The MTP drafter's path is also traced round by round.
-    drafts, verify, stop_below, tree: the glass box's strategy (`labkit.strategies`, chapter 11)."""
+    drafts, verify, stop_below, tree: the glass box's strategy (`labkit.strategies`, chapter 11).
+    check_block: under block verification at k = 2 and T > 0, run the glass box once more per prompt
+    with every round's exact TV (`strategies.block_round_tv`, seconds a round), untimed: tv_glassbox
+    (mean), tv_glassbox_max and tv_glassbox_rounds then report it."""
     from tqdm.auto import tqdm
 
     check_method(method, draft_model)
     strategy = dict(drafts=drafts, verify=verify, stop_below=stop_below, tree=tree)
     strategies.check(Decoding(**strategy))
+    if check_block and (verify != "block" or k != 2 or temperature == 0.0 or tree > 1 or method != "mtp"):
+        raise BadInputError("--check-block checks block verification's sampled rounds of two MTP drafts: "
+                            "run it with --verify block --k 2 --temperature 1.0 (and no --tree)")
     if tree > 1 and method != "mtp":
         raise BadInputError(f"--tree {tree} drafts with the MTP drafter's top tokens; method {method!r} drafts one chain")
     if draft_model is not None:
@@ -135,6 +142,10 @@ def bench(
                                                                    pair=pair.name), attrgetter("wall"))
             if temperature == 0.0:
                 row["same"]["glassbox_vs_plain"] = list(g.output_ids) == plain
+            elif check_block and verify == "block":  # the same run again, each round checked exactly
+                checked = speculate(pair.target, glass, ids, glass_settings, pair=pair.name, check_block=True)
+                row["same"]["checked_vs_timed"] = checked.new_ids == g.new_ids
+                row["glass"] = replace(g, rounds=tuple(replace(r, tv=c.tv) for r, c in zip(g.rounds, checked.rounds)))
         if method == "mtp":  # transformers' own path, round by round
             with drafter_settings(pair.drafter, k, "constant"):
                 row["traced"] = tr = _fastest(repeats, lambda: trace_generate(pair.target, pair.drafter, ids, shipped,
@@ -202,9 +213,11 @@ def _summary(rows: list[dict], method: str, temperature: float) -> dict[str, Any
                    speedup_glassbox_interval=_ratio_interval([r["plain"] for r in paired],
                                                              [r["glass"].wall for r in paired]))
         if temperature > 0.0:
-            # None under block verification: its first token depends on drafts it never drew, so its
-            # exact check is by enumeration (strategies.exact_joint), not per round
+            # None under block verification unless check_block (k = 2): its first token depends on
+            # drafts it never drew (strategies.block_round_tv; other k: strategies.exact_joint)
             out["tv_glassbox"] = round(sg.tv, 6) if sg.tv is not None else None
+            tvs = [r.tv for g in glass for r in g.rounds if r.tv is not None]
+            out.update(tv_glassbox_max=float(f"{max(tvs):.3g}") if tvs else None, tv_glassbox_rounds=len(tvs))
     else:  # the target alone: one token per pass
         out.update(tau_glassbox=None, alpha=None, acceptance_by_position_glassbox=None, speedup_glassbox=None,
                    glassbox_vs_transformers=None)

@@ -80,6 +80,7 @@ def bench(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
         repeats=args.repeats, progress=not args.quiet,
         drafts=args.drafts, verify=args.verify, stop_below=args.stop_below, tree=args.tree,
+        check_block=args.check_block,
     )
     result["prompt_set"] = args.prompts
     if args.json:
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="glass box: stop a round's drafting after a draft whose top probability is below P")
     b.add_argument("--tree", type=int, default=1,
                    help="glass box: W branches at the first draft position, one target pass (1: a chain)")
+    b.add_argument("--check-block", action="store_true",
+                   help="with --verify block, --k 2 and --temperature > 0: every round's exact TV (seconds a round)")
     pl = sub.add_parser("plan", help="will a pair fit on a device, and how (as stored, int8, 4-bit, offload)")
     pl.set_defaults(fn=plan_cmd)
     pl.add_argument("--pair", required=True, help="E2B, E4B, 26B-A4B, 31B, a Gemma 4 id or a folder")

@@ -52,6 +52,7 @@ import torch
 from transformers import DynamicCache
 
 from labkit import rules, strategies
+from labkit.errors import BadInputError
 from labkit.trace import Decoding, Round, Trace, check_model_inputs
 
 # A drafting policy: logits (vocab,) → (token, q), q the distribution the token came from (vocab,).
@@ -403,6 +404,7 @@ class Step:
     token: int  # the target's own token: the bonus, or the correction after a rejection
     emitted: list[int]  # what the round adds: kept drafts, then `token` (cut at EOS and max length)
     candidates: tuple[int, ...] = ()  # a tree's first drafts, one per branch (`labkit.tree`); () for a chain
+    view: Context | None = None  # what the drafter drafted from (block verification's exact check reads it)
 
 
 @torch.no_grad()
@@ -445,7 +447,7 @@ def speculative_loop(
         emitted = _until_eos(drafted[:accepted] + [token], eos)[:room]
         stale = len(drafted) - accepted
         cache.crop(-stale)  # forget the rejected drafts' K/V
-        step = Step(position, ctx.ids, drafted, qs, logits, p, draws, accepted, token, emitted)
+        step = Step(position, ctx.ids, drafted, qs, logits, p, draws, accepted, token, emitted, view=ctx)
         kv = trim_kv(out.shared_kv_states, stale, settings.kv, position + accepted + 1)
         ctx = Context(ctx.ids + emitted, out.hidden_states[-1][:, accepted : accepted + 1], kv)
         if settings.schedule == "heuristic" and drafted:
@@ -477,16 +479,16 @@ class _Stopwatch:
 
 
 def _round(index: int, step: Step, t_draft: float, t_verify: float, t_rest: float,
-           settings: Decoding = Decoding()) -> Round:
+           settings: Decoding = Decoding(), tv: float | None = None) -> Round:
     """A `Step` as a trace keeps it: q(x), p(x) and the target's choices, not (k, vocab) tensors."""
     probs = step.logits.softmax(-1) if step.p is None else step.p  # (k + 1, vocab)
     # the prefill's top token is read off the distribution its token was drawn from, as it always was
     top = step.p if index == 0 and step.p is not None else step.logits
-    tv = None
     if step.p is not None and step.drafted and settings.verify == "token":  # per-round TV (03 and 04 plot it):
         # drafted from q and verified against q, so exact (tv ≈ 0 by construction; tests check it, rules
         # explains it). A tree's first position judges its branches' first drafts one after another;
-        # block verification's first token depends on drafts it never drew (strategies.exact_joint).
+        # block verification's first token depends on drafts it never drew: `tv` comes from
+        # strategies.block_round_tv when asked for (speculate's check_block), else stays None.
         tv = strategies.first_position_tv(step.p[0], step.qs[0], step.candidates, settings.drafts == "sampled")
     return Round(
         index=index,
@@ -515,6 +517,7 @@ def speculate(
     eos_token_id: int | list[int] | None = None,
     pair: str = "",
     record: list[SampledRound] | None = None,
+    check_block: bool = False,
     **prefill_inputs: Any,
 ) -> Trace:
     """Speculative decoding in the open. input_ids: (1, prompt_len). Returns a `Trace`.
@@ -524,30 +527,42 @@ def speculate(
     temperature, top_p, schedule, kv and seed (`Decoding`; the glass box is always lossless).
     `prefill_inputs` (pixel_values, ...) go to the target's prefill only: images and audio reach
     the drafter through the target's K/V, never directly. `record`, if given, receives a
-    `SampledRound` for every sampled round with drafts (see `sampled_rounds`).
+    `SampledRound` for every sampled round with drafts (see `sampled_rounds`). `check_block`: under
+    block verification, every round of two drafts gets its exact TV (`strategies.block_round_tv`,
+    seconds a round, kept off the clock).
     """
     check_model_inputs(prefill_inputs)
     strategies.check(settings)
     if isinstance(drafter, torch.nn.Module):  # an assistant model; anything else proposes drafts itself
         drafter = MTPDrafter(target, drafter)
+    if check_block and not isinstance(drafter, MTPDrafter):
+        raise BadInputError("check_block checks the Gemma 4 assistant's rounds: pass the assistant model")
     loop = speculative_loop
     if settings.tree > 1:  # a tree is another verify shape around the same pieces (chapter 11)
         from labkit.tree import tree_loop  # tree builds on this module
 
         loop = tree_loop
     eos = {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id or ())
-    clock, rounds = _Stopwatch(target, input_ids.device), []
+    clock, rounds, unclocked = _Stopwatch(target, input_ids.device), [], 0.0
     try:
         t_start = t0 = clock.now()
         for step in loop(target, drafter, input_ids, settings, eos, **prefill_inputs):
             (t1, t2), t3 = clock.forward, clock.now()  # the round's verify forward ran from t1 to t2
-            rounds.append(_round(len(rounds), step, t1 - t0 if rounds else 0.0, t2 - t1, t3 - t2, settings))
+            tv = None
+            if check_block and settings.verify == "block" and step.p is not None and len(step.drafted) == 2:
+                clock.close()  # the check's own forwards are not the round's
+                tv, drift = strategies.block_round_tv(target, drafter.drafter, step, settings, **prefill_inputs)
+                if drift > 1e-4:
+                    raise RuntimeError(f"block_round_tv re-read round {len(rounds)} {drift:.1e} away from the one that ran")
+                clock = _Stopwatch(target, input_ids.device)
+                unclocked += clock.now() - t3
+            rounds.append(_round(len(rounds), step, t1 - t0 if rounds else 0.0, t2 - t1, t3 - t2, settings, tv))
             if record is not None and step.p is not None and step.drafted:
                 record.append(_sampled_round(len(rounds) - 1, step.context, step.drafted, step.qs, step.p,
                                              step.draws, step.accepted, step.token, step.emitted,
                                              settings.temperature))
             t0 = clock.now()
-        wall = clock.now() - t_start
+        wall = clock.now() - t_start - unclocked
     finally:
         clock.close()
     return Trace(path="glassbox", drafter=drafter.name, pair=pair, prompt_ids=tuple(input_ids[0].tolist()),

@@ -18,16 +18,19 @@ Four settings of `Decoding`, each a piece the glass-box loop composes, never a b
 `exact_joint` is the exact check for rules that judge a whole block: it enumerates every draft
 block on a small vocabulary and returns the joint distribution of the first k + 1 tokens, to set
 against the target's (`target_joint`). Round by round, the glass box checks the first position
-(`Round.tv`); block verification's first token depends on drafts it never drew, so its check is
-this enumeration (tests/test_strategies.py, chapter 11).
+(`Round.tv`). Block verification's first token depends on drafts it never drew: for rounds of two
+drafts `block_round_tv` sums over every block of the real vocabulary (`speculate(check_block=True)`,
+`labkit bench --verify block --k 2 --check-block`); longer blocks are checked by the enumeration.
 
 Left out: dynamic trees (EAGLE-2), trees deeper than one branching, learned stopping (SpecDec++), and block verification inside a tree beyond its first position.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Callable, Sequence
+from typing import Any
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +40,7 @@ from labkit.errors import BadInputError
 from labkit.trace import Decoding
 
 DRAFTS = ("sampled", "argmax")
+MAX_CHECKED_VOCAB = 8192  # block_round_tv's tables are vocab x vocab, in float64
 VERIFY = ("token", "block")
 
 
@@ -198,6 +202,78 @@ def exact_acceptance(p: torch.Tensor, q: torch.Tensor) -> Acceptance:
     # kept 2 with chance h2, kept 1 with chance h1 (1 - h2): E = 2 E[h2] + h1 (1 - E[h2]) per x1
     block = float((q[0] * (2 * e_h2 + h1 * (1 - e_h2))).sum())
     return Acceptance(point, token, block)
+
+
+def block_first_distribution(p1: torch.Tensor, q1: torch.Tensor, p2: torch.Tensor, q2: torch.Tensor) -> torch.Tensor:
+    """Exact distribution of the first token a two-draft round of block verification emits, summed
+    over every draft block (x1, x2) with no sampling. p1, q1: (vocab,) the target's and the drafter's
+    at the first draft; p2, q2: (vocab, vocab), row x1 their distributions at the second draft after
+    x1. Lossless means it equals p1 (`block_round_tvs` checks real rounds).
+
+    `rules.block_weights` for every block at once: w1 = min(1, p1(x1)/q1(x1)); h1 = left / (left + 1 -
+    w1), left = sum over x2 of max(0, w1 p2 - q2); the last draft's h2 = w2 = min(1, w1 p2(x2)/q2(x2)).
+    No draft is kept with chance (1 - h1)(1 - h2); then the token comes from norm(max(0, p1 - q1)),
+    whatever the block was; otherwise the first token is x1."""
+    p1, q1, p2, q2 = p1.double(), q1.double(), p2.double(), q2.double()
+    w1 = torch.where(q1 > 0, torch.clamp(p1 / q1.clamp(min=1e-300), max=1.0), torch.ones_like(p1))  # (vocab,)
+    left = torch.clamp(w1[:, None] * p2 - q2, min=0.0).sum(-1)
+    denom = left + 1.0 - w1
+    h1 = torch.where(denom > 0, left / denom.clamp(min=1e-300), torch.zeros_like(left))
+    w2 = torch.where(q2 > 0, torch.clamp(w1[:, None] * p2 / q2.clamp(min=1e-300), max=1.0), w1[:, None].expand_as(q2))
+    none_kept = (1.0 - h1) * (q2 * (1.0 - w2)).sum(-1)  # (vocab,) per x1: the chance no draft is kept
+    return q1 * (1.0 - none_kept) + float((q1 * none_kept).sum()) * rules.block_residual(p1, q1, 1.0).double()
+
+
+@torch.no_grad()
+def block_round_tv(target: torch.nn.Module, drafter: torch.nn.Module, step: Any, settings: Decoding,
+                   chunk: int = 256, **prefill_inputs: Any) -> tuple[float, float]:
+    """Block verification's exact check on one real round of two drafts: (TV, drift).
+
+    A round's first token depends on both drafts, so its exact distribution needs the target's and
+    the drafter's rows at the second draft for every possible first draft. The drafter starts from
+    what it really saw that round (`step.view`: the target's hidden state and K/V); the target reads
+    the round's context again (a fresh prefill: its K/V depend only on the tokens). The drafter's
+    first step and the target's first position give q1 and p1; then every token x1 of the vocabulary
+    goes through one drafter step and one target position, `chunk` rows at a time, and
+    `block_first_distribution` sums over every block. TV: its distance to p1. drift: how far the
+    re-read q1 and p1 lie from the round's own (`step.qs[0]`, `step.p[0]`): small means the check
+    judged the round that ran. About 2 s a round on one CPU thread for the pocket pair (4,096 tokens).
+    `glassbox.speculate(..., check_block=True)` calls it on every such round, off the clock.
+    """
+    from transformers import DynamicCache
+
+    from labkit.glassbox import draft_step, verify_step  # the glass box builds on this module
+
+    def warp(logits: torch.Tensor) -> torch.Tensor:  # the loop's own warp, each row then summed to 1 in float64
+        probs = rules.warp(logits.float(), settings.temperature, settings.top_p).double()
+        return probs / probs.sum(-1, keepdim=True)
+
+    ids, view = step.context, step.view
+    device, position = view.hidden.device, len(step.context) - 1
+    embed = target.get_input_embeddings()
+    cache = DynamicCache(config=target.config.get_text_config())
+    verify_step(target, cache, torch.tensor([ids[:-1]], device=device), 0, **prefill_inputs)
+    p1 = warp(verify_step(target, cache, torch.tensor([[ids[-1]]], device=device), position).logits[0, -1])
+    first = draft_step(drafter, embed, torch.tensor([[ids[-1]]], device=device), view.hidden, view.shared_kv, position)
+    q1 = warp(first.logits[0, -1])
+    vocab = p1.numel()
+    if vocab > MAX_CHECKED_VOCAB:
+        raise BadInputError(f"block_round_tv holds two {vocab:,} x {vocab:,} tables ({2 * 8 * vocab**2 / 1e9:,.0f} GB): "
+                            f"it checks vocabularies up to {MAX_CHECKED_VOCAB:,} tokens (the pocket pair's 4,096)")
+    p2, q2 = torch.empty(vocab, vocab, dtype=torch.float64), torch.empty(vocab, vocab, dtype=torch.float64)
+    for lo in range(0, vocab, chunk):
+        xs = torch.arange(lo, min(lo + chunk, vocab), device=device)[:, None]  # (B, 1): first drafts
+        b = xs.shape[0]
+        rows = copy.deepcopy(cache)
+        rows.batch_repeat_interleave(b)
+        p2[lo:lo + b] = warp(verify_step(target, rows, xs, position + 1).logits[:, -1]).cpu()
+        kv = {name: (key.expand(b, *key.shape[1:]), value.expand(b, *value.shape[1:]))
+              for name, (key, value) in view.shared_kv.items()}
+        second = draft_step(drafter, embed, xs, first.last_hidden_state.expand(b, -1, -1), kv, position)
+        q2[lo:lo + b] = warp(second.logits[:, -1]).cpu()
+    emitted = block_first_distribution(p1.cpu(), q1.cpu(), p2, q2)
+    drift = max(float((q1 - step.qs[0].double()).abs().max()), float((p1 - step.p[0].double()).abs().max()))
+    return rules.tv_distance(emitted, p1.cpu()), drift
 
 
 def first_position_tv(p0: torch.Tensor, q0: torch.Tensor, candidates: Sequence[int] = (), sampled: bool = True) -> float:

@@ -68,7 +68,8 @@ prompts = generation.load_prompts("prose", limit=3)  # held-out prose: the draft
 #
 # All four are lossless: greedy output is the target's own, and sampled output is distributed as
 # the target's (tests/test_strategies.py checks every one, by the exact per-round TV of chapter
-# 03 and by enumerating every draft block on small vocabularies). The chain of chapter 03 is
+# 03, by enumerating every draft block on small vocabularies, and for block verification on real
+# rounds of two drafts, below). The chain of chapter 03 is
 # `Decoding()`: sampled drafts, token-wise verification, no stop, no tree.
 #
 # ## Three verification rules, exactly, from logits
@@ -176,6 +177,24 @@ print(f"and the three tokens it emits are the target's: TV distance {tv:.1e}, su
 # proposed it, but wants the `B` after it twice as much, and the block rule lets the second make
 # up for the first (both kept, 2.00; probability 2/9, so +2/9). It gives a little back on `AA`
 # (0.50; probability 4/9, so −1/9): net +1/9, and the output is still exactly the target's.
+#
+# The toy case has two tokens. On the pocket pair a round's first emitted token depends on both
+# drafts, so its exact distribution sums over every block: for two drafts that is every first
+# draft `x₁` of the 4,096-token vocabulary, each with the drafter's and the target's rows after it
+# (two batched forwards of 4,096 rows, `strategies.block_round_tv`, a few seconds a round). We run
+# block verification at `T = 1` on a held-out prompt and check each round it really ran:
+
+# %%
+vocab = pair.target.config.get_text_config().vocab_size
+if vocab <= strategies.MAX_CHECKED_VOCAB:
+    settings = Decoding(k=2, max_new_tokens=8, temperature=1.0, verify="block", seed=0)
+    checked = glassbox.speculate(pair.target, pair.drafter, generation.encode(pair, prompts[0]), settings,
+                                 check_block=True)
+    tvs = [r.tv for r in checked.rounds if r.tv is not None]
+    print(f"{tag}, block verification, k = 2, T = 1: {len(tvs)} real round(s), each summed over {vocab:,}² "
+          f"draft blocks; largest TV to the target's p: {max(tvs):.1e}")
+else:
+    print(f"{tag}: {vocab:,} tokens make {vocab:,}² blocks a round; the exact check runs on the pocket pair")
 #
 # ## The tree's mask and positions, for one round
 #

@@ -159,8 +159,51 @@ def test_each_strategy_is_lossless_on_the_glass_box(pair, name):
         trace = speculate(target, drafter, ids, Decoding(k=4, max_new_tokens=40, temperature=1.0, seed=seed, **kw))
         assert trace.settings.tree == kw.get("tree", 1)
         tvs += [r.tv for r in trace.rounds if r.tv is not None]
-    if kw.get("verify") != "block":  # block verification's check is the enumeration above
+    if kw.get("verify") != "block":  # block verification's per-round check: test_block_rounds_are_exact
         assert tvs and max(tvs) < 1e-6
+
+
+def test_block_first_distribution_matches_enumeration():
+    """The vectorised sum over every two-draft block (strategies.block_first_distribution) against
+    block_outcomes block by block, q2 with zeros among them; both give exactly p1."""
+    import itertools
+
+    g = torch.Generator().manual_seed(3)
+    vocab = 5
+    for case in range(12):
+        p1, q1 = ((torch.randn(vocab, generator=g, dtype=torch.float64) * 2).softmax(-1) for _ in range(2))
+        p2, q2 = ((torch.randn(vocab, vocab, generator=g, dtype=torch.float64) * 2).softmax(-1) for _ in range(2))
+        if case % 3 == 0:
+            q2[:, 0] = 0.0
+            q2 = q2 / q2.sum(-1, keepdim=True)
+        want = torch.zeros(vocab, dtype=torch.float64)
+        for x1, x2 in itertools.product(range(vocab), repeat=2):
+            chance = float(q1[x1] * q2[x1, x2])
+            if chance == 0:
+                continue
+            q, p = torch.stack([q1, q2[x1]]), torch.stack([p1, p2[x1], p1])
+            for t, source in strategies.block_outcomes(torch.tensor([x1, x2]), q, p):
+                if t == 0:
+                    want += chance * source
+                else:
+                    want[x1] += chance * float(source.sum())
+        got = strategies.block_first_distribution(p1, q1, p2, q2)
+        assert rules.tv_distance(got, want) < 1e-12 and rules.tv_distance(got, p1) < 1e-12
+
+
+def test_block_rounds_are_exact(pair):
+    """speculate(check_block=True): every round of two block-verified drafts gets its exact TV,
+    re-read from what the drafter really saw (past the sliding window too), off the clock; the
+    tokens are those of the unchecked run."""
+    target, drafter = pair
+    ids = prompts(1)[0]
+    settings = Decoding(k=2, max_new_tokens=30, temperature=1.0, seed=0, verify="block")
+    checked = speculate(target, drafter, ids, settings, check_block=True)
+    tvs = [r.tv for r in checked.rounds if r.tv is not None]
+    assert len(tvs) == sum(r.k == 2 for r in checked.rounds) >= 10 and max(tvs) < 1e-9
+    assert checked.new_ids == speculate(target, drafter, ids, settings).new_ids
+    with pytest.raises(BadInputError, match="assistant"):
+        speculate(target, PromptLookupDrafter(trained_tiny.VOCAB), ids, settings, check_block=True)
 
 
 @torch.no_grad()
@@ -239,7 +282,12 @@ def test_bench_runs_a_strategy_on_the_glass_box(tiny, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["tv_glassbox"] < 1e-5
     assert cli.main(base + ["--temperature", "1.0", "--verify", "block"]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["tv_glassbox"] is None  # checked by enumeration
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["tv_glassbox"] is None  # unchecked
+    assert cli.main(base + ["--temperature", "1.0", "--verify", "block", "--k", "2", "--check-block"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["tv_glassbox_max"] < 1e-9 and result["tv_glassbox_rounds"] >= 3
+    assert result["identical_detail"]["checked_vs_timed"] is True
+    assert cli.main(base + ["--temperature", "1.0", "--check-block"]) == 2  # token-wise: nothing to check
     assert cli.main(base + ["--method", "prompt-lookup", "--tree", "2"]) == 2
 
 
