@@ -97,7 +97,7 @@ JOBS ?= 2
 THREADS ?= 1
 # Longest first, so the two queues end together.
 NOTEBOOK_ORDER := notebooks/solutions/07_train_a_drafter_solutions.ipynb notebooks/07_train_a_drafter.ipynb \
-	notebooks/08_choosing_a_drafter.ipynb notebooks/09_serving.ipynb notebooks/06_multimodal.ipynb \
+	notebooks/10_chat_and_thinking.ipynb notebooks/08_choosing_a_drafter.ipynb notebooks/09_serving.ipynb notebooks/06_multimodal.ipynb \
 	notebooks/03_verify_and_accept.ipynb notebooks/00_tour.ipynb
 NOTEBOOKS := $(filter $(wildcard notebooks/[0-9]*.ipynb notebooks/solutions/*.ipynb),$(NOTEBOOK_ORDER)) \
 	$(filter-out $(NOTEBOOK_ORDER),$(wildcard notebooks/[0-9]*.ipynb notebooks/solutions/*.ipynb))

@@ -205,7 +205,8 @@ plots.sweep_figure(rows, title="Tokens per target forward against k<br>"
 #   trained on plain text** (Shakespeare and Python code), never on chat turns. It does not answer
 #   as an assistant; it continues text that now starts with markers it never saw. So on this pair
 #   the template measures unfamiliar framing, not the effect reported for instruction-tuned Gemma 4
-#   targets, which were trained on that format.
+#   targets, which were trained on that format. Chapter 10 (`10_chat_and_thinking`) measures the
+#   template, and thinking, on a pair trained to speak in turns.
 
 # %%
 variants = {
@@ -309,7 +310,7 @@ explorer
 # - Text kind, temperature, schedule and chat template can all move acceptance; a difference counts
 #   only when its intervals say so, and a handful of prompts rarely can. The pocket target is a base
 #   model trained on plain text, so its chat-template result does not stand for an instruction-tuned
-#   Gemma 4 target.
+#   Gemma 4 target: chapter 10 measures that on the pocket chat pair.
 #
 # ## Exercises
 #

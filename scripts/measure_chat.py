@@ -177,6 +177,8 @@ def main() -> None:
     p.add_argument("--k", type=int, default=4)
     p.add_argument("--max-new", type=int, default=200)
     p.add_argument("--runs", type=Path, default=RUNS, help="where the training records are")
+    p.add_argument("--earlier", type=Path, default=None,
+                   help="the runs folder of the target stage the run in --runs continued (its card section)")
     p.add_argument("--phase", choices=["plain", "all"], default="all")
     p.add_argument("--card", action="store_true", help="write metrics.json and MODEL_CARD.md to --out")
     p.add_argument("--out", type=Path, default=REPO / "data" / "pocket-chat")
@@ -208,9 +210,9 @@ def main() -> None:
              target=str(a.target), drafter=str(a.drafter), target_sha=fingerprint(a.target),
              drafter_sha=fingerprint(a.drafter))
     print(json.dumps({k: v for k, v in m.items()}, indent=1))
-    (RUNS / "measure").mkdir(parents=True, exist_ok=True)
-    (RUNS / "measure" / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
-    (RUNS / "measure" / "rows.json").write_text(json.dumps(rows) + "\n")
+    (a.runs / "measure").mkdir(parents=True, exist_ok=True)
+    (a.runs / "measure" / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
+    (a.runs / "measure" / "rows.json").write_text(json.dumps(rows) + "\n")
     if a.card:
         write_card(a, m, rows, items, target, drafter)
     if a.install and a.card and m["all_pass"]:
@@ -245,6 +247,9 @@ def write_card(a, m: dict, rows: list[dict], items, target, drafter) -> None:
         return json.loads(path.read_text()) if path.exists() else {}
 
     t_rec, d_rec = record("target"), record("drafter")
+    t0_rec = json.loads((a.earlier / "target" / "record.json").read_text()) if a.earlier else {}
+    curve0 = [(e["step"], round(e["val_loss"], 4), round(e["val_token_acc"], 4))
+              for e in t0_rec.get("stages", {}).get("target", {}).get("evals", [])]
 
     def wall(name: str) -> float:
         """Seconds from a run's first log line to its last (its records count only the last resume)."""
@@ -262,7 +267,7 @@ def write_card(a, m: dict, rows: list[dict], items, target, drafter) -> None:
              for e in t_rec.get("stages", {}).get("target", {}).get("evals", [])]
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
-    card = render("chat.md.jinja", m=m, t=t_rec, d=d_rec, curve=curve, samples=samples(rows, items),
+    card = render("chat.md.jinja", m=m, t=t_rec, d=d_rec, curve=curve, t0=t0_rec, curve0=curve0, samples=samples(rows, items),
                   target=model_facts(target), drafter=model_facts(drafter), today=date.today().isoformat(),
                   torch=torch.__version__, transformers=transformers.__version__, machine=platform.machine(),
                   chat_template=chat.CHAT_TEMPLATE, words=len(chat.WORDS))

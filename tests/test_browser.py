@@ -355,7 +355,7 @@ def test_08_race_names_the_fastest_on_an_example(lab):
 
 
 @pytest.mark.parametrize("name", ["01_one_token_at_a_time", "02_inside_the_mtp_drafter", "07_train_a_drafter",
-                                  "09_serving", "11_beyond_one_chain"])
+                                  "09_serving", "10_chat_and_thinking", "11_beyond_one_chain"])
 def test_chapter_figures_draw_in_the_browser(lab, name):
     """The chapters without a widget contract: JupyterLab draws every figure their execution made."""
     page, base, token = lab

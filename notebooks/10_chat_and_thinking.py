@@ -252,8 +252,19 @@ print("in a turn against raw text: " + {"higher": "tau higher in a turn (the int
                                         "no clear difference": "no clear difference (the intervals overlap)"}[
     turn_tau.versus(raw_tau)])
 print(f"raw text, first question: {''.join(raw[0].pieces)[:80]!r}")
+raw_right = sum(chat.is_right(q, chat.reply_parts("".join(t.pieces))[1]) for q, t in zip(sample, raw))
+raw_tokens = sum(len(t.new_ids) for t in raw) / len(raw)
+print(f"as raw text: {raw_tokens:.1f} new tokens a reply, {raw_right} of {len(sample)} right; in a turn: "
+      f"{rows[False]['tokens']:.1f} tokens, {rows[False]['right']} of {len(sample)} right (thinking off)")
 
 # %% [markdown]
+# Read the last two lines before the taus. A reply of one token is the prefill's token alone, so
+# its tau is 1 whatever the drafter does; where raw replies are that short, the two taus do not
+# compare like for like, and the lesson is in the replies themselves: a model trained on turns
+# answers in the format it learned, and a question outside a turn gets little or no answer. The
+# template is not a wrapper around the question, it is the input the model knows. Chapter 04's base
+# target, trained on plain text, had no such format to lose.
+#
 # ## Sampling at temperature 1.0: argmax drafts or drafts from q?
 #
 # Gemma 4's model card recommends sampling at temperature 1.0. Chapter 03 showed the two lossless
