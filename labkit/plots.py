@@ -694,7 +694,9 @@ def segment_figure(groups: Mapping[str, Sequence[Trace]], label: str = "", key: 
             x=segs, y=[e.value for e in estimates], error_y=_error_y(estimates),
             name=f"{name} ({len(traces)} prompts, {judged} drafts judged)",
             marker_color=SERIES[i % len(SERIES)] if len(groups) > 1 else COLORS["accepted"],
-            text=[f"{e.value:.2f}" for e in estimates], textposition="outside",
+            # the value at the foot of the bar, clear of its whisker; the legend names the sample even for one group
+            text=[f"{e.value:.2f}" for e in estimates], textposition="inside", insidetextanchor="start",
+            textfont={"color": "white"}, showlegend=True,
             hovertemplate="%{x}: %{y:.2f}<extra>" + html.escape(name) + "</extra>"))
     what = {"acceptance": "acceptance α (accepted / judged)", "tau": "tokens per target forward (tau)"}[key]
     fig.update_layout(barmode="group")

@@ -51,6 +51,7 @@ if not generation.speaks_chat(pair):  # a base model continues text: it has no t
 tag = pair.label
 tok = generation.text_tokenizer(pair.tokenizer)
 questions = chat.load_questions()  # held-out: phrasings training never used
+K, MAX_NEW = 4, 192  # drafts per round; room for a thinking reply
 print(pair)
 
 # %% [markdown]
@@ -86,7 +87,6 @@ for thinking in (False, True):
 # each token was produced.
 
 # %%
-K, MAX_NEW = 4, 192
 reply = labkit.run(pair, question["messages"], thinking=True, k=K, max_new_tokens=MAX_NEW)
 display(HTML(style.segment_html(list(reply.pieces), reply.segments())))
 display(HTML(style.token_html(reply, show_prompt=False)))

@@ -354,6 +354,20 @@ def test_08_race_names_the_fastest_on_an_example(lab):
     assert not laws_broken(after), laws_broken(after)  # its table: every speedup within its tau and k + 1
 
 
+def test_10_tour_panel_answers_a_conversation(lab):
+    """10's panel takes a conversation: its live cells run on their own (the setup, the held-out
+    questions, the panel), Run answers the edited turn both ways with thinking on."""
+    page, base, token = lab
+    result = open_and_run(page, base, token, "10_chat_and_thinking", ".labkit-tour-result")
+    run = page.locator(".widget-button", has_text=re.compile(r"^Run$")).first
+    before, _ = changed_text(page, result, run.click, "10_tour_running")
+    wait_for_text(page, result, "speedup", 120_000)
+    shot(page, "10_tour_after")
+    after = result.inner_text()
+    assert "same text as the target alone: yes" in after, after
+    assert not laws_broken(after), laws_broken(after)
+
+
 @pytest.mark.parametrize("name", ["01_one_token_at_a_time", "02_inside_the_mtp_drafter", "07_train_a_drafter",
                                   "09_serving", "10_chat_and_thinking", "11_beyond_one_chain"])
 def test_chapter_figures_draw_in_the_browser(lab, name):
