@@ -40,7 +40,7 @@ from labkit.errors import BadInputError
 from labkit.trace import Decoding
 
 DRAFTS = ("sampled", "argmax")
-MAX_CHECKED_VOCAB = 8192  # block_round_tv's tables are vocab x vocab, in float64
+MAX_CHECKED_VOCAB = 8192  # round_rows holds vocab x vocab tables, in float64
 VERIFY = ("token", "block")
 
 
@@ -208,7 +208,7 @@ def block_first_distribution(p1: torch.Tensor, q1: torch.Tensor, p2: torch.Tenso
     """Exact distribution of the first token a two-draft round of block verification emits, summed
     over every draft block (x1, x2) with no sampling. p1, q1: (vocab,) the target's and the drafter's
     at the first draft; p2, q2: (vocab, vocab), row x1 their distributions at the second draft after
-    x1. Lossless means it equals p1 (`block_round_tvs` checks real rounds).
+    x1. Lossless means it equals p1 (`block_round_tv` checks real rounds).
 
     `rules.block_weights` for every block at once: w1 = min(1, p1(x1)/q1(x1)); h1 = left / (left + 1 -
     w1), left = sum over x2 of max(0, w1 p2 - q2); the last draft's h2 = w2 = min(1, w1 p2(x2)/q2(x2)).
@@ -225,20 +225,16 @@ def block_first_distribution(p1: torch.Tensor, q1: torch.Tensor, p2: torch.Tenso
 
 
 @torch.no_grad()
-def block_round_tv(target: torch.nn.Module, drafter: torch.nn.Module, step: Any, settings: Decoding,
-                   chunk: int = 256, **prefill_inputs: Any) -> tuple[float, float]:
-    """Block verification's exact check on one real round of two drafts: (TV, drift).
+def round_rows(target: torch.nn.Module, drafter: torch.nn.Module, step: Any, settings: Decoding,
+               chunk: int = 256, **prefill_inputs: Any) -> tuple[torch.Tensor, ...]:
+    """Every row a two-draft round can be judged by: (p1, q1, p2, q2), float64 on the CPU, p1 and q1
+    (vocab,) at the first draft, p2 and q2 (vocab, vocab) at the second, row x1 after first draft x1.
 
-    A round's first token depends on both drafts, so its exact distribution needs the target's and
-    the drafter's rows at the second draft for every possible first draft. The drafter starts from
-    what it really saw that round (`step.view`: the target's hidden state and K/V); the target reads
-    the round's context again (a fresh prefill: its K/V depend only on the tokens). The drafter's
-    first step and the target's first position give q1 and p1; then every token x1 of the vocabulary
-    goes through one drafter step and one target position, `chunk` rows at a time, and
-    `block_first_distribution` sums over every block. TV: its distance to p1. drift: how far the
-    re-read q1 and p1 lie from the round's own (`step.qs[0]`, `step.p[0]`): small means the check
-    judged the round that ran. About 2 s a round on one CPU thread for the pocket pair (4,096 tokens).
-    `glassbox.speculate(..., check_block=True)` calls it on every such round, off the clock.
+    The drafter starts from what it really saw that round (`step.view`: the target's hidden state
+    and K/V); the target reads the round's context again (a fresh prefill: its K/V depend only on
+    the tokens). Then every token x1 of the vocabulary goes through one drafter step and one target
+    position, `chunk` rows at a time (two batched forwards per chunk). About 2 s a round on one CPU
+    thread for the pocket pair (4,096 tokens); vocabularies above MAX_CHECKED_VOCAB are refused.
     """
     from transformers import DynamicCache
 
@@ -258,7 +254,7 @@ def block_round_tv(target: torch.nn.Module, drafter: torch.nn.Module, step: Any,
     q1 = warp(first.logits[0, -1])
     vocab = p1.numel()
     if vocab > MAX_CHECKED_VOCAB:
-        raise BadInputError(f"block_round_tv holds two {vocab:,} x {vocab:,} tables ({2 * 8 * vocab**2 / 1e9:,.0f} GB): "
+        raise BadInputError(f"round_rows holds two {vocab:,} x {vocab:,} tables ({2 * 8 * vocab**2 / 1e9:,.0f} GB): "
                             f"it checks vocabularies up to {MAX_CHECKED_VOCAB:,} tokens (the pocket pair's 4,096)")
     p2, q2 = torch.empty(vocab, vocab, dtype=torch.float64), torch.empty(vocab, vocab, dtype=torch.float64)
     for lo in range(0, vocab, chunk):
@@ -271,9 +267,40 @@ def block_round_tv(target: torch.nn.Module, drafter: torch.nn.Module, step: Any,
               for name, (key, value) in view.shared_kv.items()}
         second = draft_step(drafter, embed, xs, first.last_hidden_state.expand(b, -1, -1), kv, position)
         q2[lo:lo + b] = warp(second.logits[:, -1]).cpu()
-    emitted = block_first_distribution(p1.cpu(), q1.cpu(), p2, q2)
-    drift = max(float((q1 - step.qs[0].double()).abs().max()), float((p1 - step.p[0].double()).abs().max()))
-    return rules.tv_distance(emitted, p1.cpu()), drift
+    return p1.cpu(), q1.cpu(), p2, q2
+
+
+def block_round_tv(target: torch.nn.Module, drafter: torch.nn.Module, step: Any, settings: Decoding,
+                   chunk: int = 256, **prefill_inputs: Any) -> tuple[float, float]:
+    """Block verification's exact check on one real round of two drafts: (TV, drift).
+
+    A round's first token depends on both drafts, so its exact distribution needs the target's and
+    the drafter's rows at the second draft for every possible first draft (`round_rows`);
+    `block_first_distribution` sums over every block, and TV is its distance to p1. drift: how far
+    the re-read q1 and p1 lie from the round's own (`step.qs[0]`, `step.p[0]`): small means the check
+    judged the round that ran. `glassbox.speculate(..., check_block=True)` calls it on every such
+    round, off the clock.
+    """
+    p1, q1, p2, q2 = round_rows(target, drafter, step, settings, chunk, **prefill_inputs)
+    emitted = block_first_distribution(p1, q1, p2, q2)
+    drift = max(float((q1 - step.qs[0].double().cpu()).abs().max()), float((p1 - step.p[0].double().cpu()).abs().max()))
+    return rules.tv_distance(emitted, p1), drift
+
+
+def kept_exactly(p1: torch.Tensor, q1: torch.Tensor, p2: torch.Tensor, q2: torch.Tensor) -> tuple[float, float]:
+    """Drafts kept of two in expectation, exactly, summed over every draft block of a real round
+    (`round_rows`), for sampled drafts verified token by token and by block verification. Unlike
+    `exact_acceptance`, the second position's rows depend on the first draft, as they do in a round.
+    Block verification never keeps fewer (Sun et al. 2024)."""
+    p1, q1, p2, q2 = p1.double(), q1.double(), p2.double(), q2.double()
+    w1 = torch.where(q1 > 0, torch.clamp(p1 / q1.clamp(min=1e-300), max=1.0), torch.ones_like(p1))
+    token = float((q1 * w1 * (1.0 + torch.minimum(p2, q2).sum(-1))).sum())
+    left = torch.clamp(w1[:, None] * p2 - q2, min=0.0).sum(-1)
+    denom = left + 1.0 - w1
+    h1 = torch.where(denom > 0, left / denom.clamp(min=1e-300), torch.zeros_like(left))
+    e_h2 = (w1 - left).clamp(min=0.0)  # the last draft's h2 = w2, averaged over x2 ~ q2: sum of min(q2, w1 p2)
+    block = float((q1 * (2.0 * e_h2 + h1 * (1.0 - e_h2))).sum())
+    return token, block
 
 
 def first_position_tv(p0: torch.Tensor, q0: torch.Tensor, candidates: Sequence[int] = (), sampled: bool = True) -> float:

@@ -181,18 +181,25 @@ print(f"and the three tokens it emits are the target's: TV distance {tv:.1e}, su
 # The toy case has two tokens. On the pocket pair a round's first emitted token depends on both
 # drafts, so its exact distribution sums over every block: for two drafts that is every first
 # draft `x₁` of the 4,096-token vocabulary, each with the drafter's and the target's rows after it
-# (two batched forwards of 4,096 rows, `strategies.block_round_tv`, a few seconds a round). We run
-# block verification at `T = 1` on a held-out prompt and check each round it really ran:
+# (two batched forwards of 4,096 rows, `strategies.round_rows`, a few seconds a round). We run
+# block verification at `T = 1` on a held-out prompt and check each round it really ran; the same
+# rows say exactly how many drafts each rule keeps in expectation in that round, with the second
+# position's rows depending on the first draft, as they do (`strategies.kept_exactly`):
 
 # %%
 vocab = pair.target.config.get_text_config().vocab_size
 if vocab <= strategies.MAX_CHECKED_VOCAB:
-    settings = Decoding(k=2, max_new_tokens=8, temperature=1.0, verify="block", seed=0)
-    checked = glassbox.speculate(pair.target, pair.drafter, generation.encode(pair, prompts[0]), settings,
-                                 check_block=True)
-    tvs = [r.tv for r in checked.rounds if r.tv is not None]
-    print(f"{tag}, block verification, k = 2, T = 1: {len(tvs)} real round(s), each summed over {vocab:,}² "
-          f"draft blocks; largest TV to the target's p: {max(tvs):.1e}")
+    settings = Decoding(k=2, max_new_tokens=7, temperature=1.0, verify="block", seed=0)
+    loop = glassbox.speculative_loop(pair.target, glassbox.MTPDrafter(pair.target, pair.drafter),
+                                     generation.encode(pair, prompts[0]), settings)
+    print(f"{tag}, block verification, k = 2, T = 1, one held-out prompt; each round summed over {vocab:,}² draft blocks")
+    for step in loop:
+        if len(step.drafted) == 2:
+            rows = strategies.round_rows(pair.target, pair.drafter, step, settings)  # p1, q1, p2, q2
+            tv = rules.tv_distance(strategies.block_first_distribution(*rows), rows[0])
+            token_kept, block_kept = strategies.kept_exactly(*rows)
+            print(f"  round at position {step.position}: TV of its first token to the target's p {tv:.1e}; "
+                  f"drafts kept of 2, exactly: token-wise {token_kept:.3f}, block {block_kept:.3f}")
 else:
     print(f"{tag}: {vocab:,} tokens make {vocab:,}² blocks a round; the exact check runs on the pocket pair")
 #
@@ -310,9 +317,10 @@ fig.show()
 # intervals agree ("lower": they do not overlap). Where two bars' intervals overlap, these three
 # prompts cannot tell the strategies apart; `labkit bench` with `--drafts`, `--verify`,
 # `--stop-below` and `--tree` measures any of them on more prompts. Block verification's edge is
-# an expectation (the exact table shows its size per two drafts), usually far smaller than
-# what one sampled run per prompt can resolve, so its measured tau may land on either side of the
-# token-wise chain's.
+# an expectation (the exact table shows its size per two drafts, and the real rounds checked above
+# show it round by round), usually far smaller than what one sampled run per prompt can resolve:
+# the two rules draw their uniforms differently, so from the first round on they write different
+# texts, and their measured taus may land on either side of each other.
 #
 # ## What pays on this machine, and why: the cost model
 #

@@ -177,6 +177,7 @@ def test_block_first_distribution_matches_enumeration():
             q2[:, 0] = 0.0
             q2 = q2 / q2.sum(-1, keepdim=True)
         want = torch.zeros(vocab, dtype=torch.float64)
+        kept = {"token": 0.0, "block": 0.0}
         for x1, x2 in itertools.product(range(vocab), repeat=2):
             chance = float(q1[x1] * q2[x1, x2])
             if chance == 0:
@@ -187,8 +188,13 @@ def test_block_first_distribution_matches_enumeration():
                     want += chance * source
                 else:
                     want[x1] += chance * float(source.sum())
+            for rule in kept:
+                kept[rule] += sum(chance * t * float(source.sum())
+                                  for t, source in strategies.RULES[rule](torch.tensor([x1, x2]), q, p))
         got = strategies.block_first_distribution(p1, q1, p2, q2)
         assert rules.tv_distance(got, want) < 1e-12 and rules.tv_distance(got, p1) < 1e-12
+        token, block = strategies.kept_exactly(p1, q1, p2, q2)
+        assert abs(token - kept["token"]) < 1e-12 and abs(block - kept["block"]) < 1e-12 and block >= token - 1e-12
 
 
 def test_block_rounds_are_exact(pair):
