@@ -109,7 +109,8 @@ def diagnose(print_line: Any = print) -> int:
         pair = loading.load_pair("pocket")
         loading.load_pair("pocket-multimodal")
         methods.load_draft_model(pair)
-        line(True, f"the pocket models load ({pair.label}, pocket multimodal, pocket draft model)")
+        loading.load_pair("pocket-chat")  # chapter 10's
+        line(True, f"the pocket models load ({pair.label}, pocket multimodal, pocket draft model, pocket chat)")
     except LabkitError as e:
         line(False, "the pocket models", str(e))
         return 1
