@@ -6,9 +6,17 @@ one". Everything is drawn from a seed, so a sample is the same on every machine.
 
     ex = example(HELD_OUT + 3, "image")     # ex.item: a PIL image; ex.question, ex.answer
     ex = example(HELD_OUT + 3, "audio")     # ex.item: float32 samples at 16 kHz
+    ex = example(HELD_OUT + 3, "clip")      # ex.item: a list of PIL frames (video as a frame sequence)
+    ex = example(HELD_OUT + 3, "document")  # ex.item: a PIL image of rendered text lines
+
+Clips and documents are issue 44's data (video and reading tasks), ready for the multimodal pair's
+next training: a shape that moves one way across a few frames, or appears and disappears; a page of
+short lines (numbers, words, one word in a box) rendered at varied sizes and positions, whose
+answers are read off the picture.
 
 Used by `scripts/train_multimodal.py` (training and held-out data) and `06_multimodal`.
-Left out: anything a real photo or recording has (textures, overlap, speech, noise floors).
+Left out: anything a real photo, recording, film or scan has (textures, overlap, speech, noise
+floors, motion blur, fonts other than PIL's default, skew).
 """
 
 from __future__ import annotations
@@ -173,12 +181,110 @@ def render_beeps(beeps: Beeps, rng: random.Random, sample_rate: int = SAMPLE_RAT
     return (wave, np.concatenate(marks)) if labels else wave
 
 
+CLIP_QUESTIONS = ("Which way does the shape move?", "In how many frames is the shape?")
+DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1)}
+DOCUMENT_QUESTIONS = ("What number is on line {n}?", "Read the word in the box.")
+ORDINALS = ("first", "second", "third", "fourth")
+DOC_WORDS = ("apple", "river", "stone", "cloud", "tiger", "lemon", "piano", "robot", "candle", "garden",
+             "planet", "silver", "window", "yellow", "pocket", "rocket")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A video as a short frame sequence: one shape that moves one way, visible in some frames."""
+
+    shape: tuple[str, str]  # (colour, shape)
+    direction: str  # one of DIRECTIONS
+    frames: int  # frames in the clip
+    shown: tuple[bool, ...]  # in which frames the shape is there (it appears late or leaves early)
+
+    def answer(self, question: str) -> str | None:
+        n = sum(self.shown)
+        return {CLIP_QUESTIONS[0]: self.direction,
+                CLIP_QUESTIONS[1]: f"{NUMBERS[n] if n < len(NUMBERS) else n} frame{'s' if n != 1 else ''}"}.get(question)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A document: short lines of text, one of them a word drawn in a box."""
+
+    lines: tuple[str, ...]  # top to bottom; numbers and words
+    boxed: int  # the index of the line whose word is in a box
+
+    def answer(self, question: str) -> str | None:
+        if question == DOCUMENT_QUESTIONS[1]:
+            return self.lines[self.boxed]
+        m = re.fullmatch(r"What number is on line (\d+)\?", question)
+        return self.lines[int(m[1]) - 1] if m and self.lines[int(m[1]) - 1].isdigit() else None
+
+
+def random_clip(rng: random.Random) -> Clip:
+    frames = rng.randint(4, 6)
+    start, stop = 0, frames
+    if rng.random() < 0.5:  # it appears late or leaves early, and stays at least two frames: a way to move
+        start = rng.randint(0, frames - 2)
+        stop = rng.randint(start + 2, frames)
+    shown = tuple(start <= i < stop for i in range(frames))
+    return Clip((rng.choice(sorted(COLOURS)), rng.choice(SHAPES)), rng.choice(sorted(DIRECTIONS)), frames, shown)
+
+
+def draw_clip(clip: Clip, rng: random.Random, size: int = IMAGE_SIZE) -> list[Image.Image]:
+    """The frames: the shape steps along its direction by the same amount each frame (jittered start
+    and size), absent from the frames `clip.shown` leaves out; the background the same in all."""
+    shade = rng.randint(225, 255)
+    r = rng.uniform(0.12, 0.15) * size
+    dx, dy = DIRECTIONS[clip.direction]
+    span = size - 2.4 * r  # the path stays inside the frame
+    step = span / (clip.frames - 1)
+    across = rng.uniform(1.2 * r, size - 1.2 * r)
+    out = []
+    for i, there in enumerate(clip.shown):
+        image = Image.new("RGB", (size, size), (shade, shade, shade))
+        along = 1.2 * r + (i if dx + dy > 0 else clip.frames - 1 - i) * step
+        x, y = (along, across) if dx else (across, along)
+        if there:
+            _draw_shape(ImageDraw.Draw(image), clip.shape[1], x, y, r, COLOURS[clip.shape[0]])
+        out.append(image)
+    return out
+
+
+def random_page(rng: random.Random) -> Page:
+    n = rng.randint(2, 4)
+    boxed = rng.randrange(n)
+    words = rng.sample(DOC_WORDS, n)
+    lines = tuple(words[i] if i == boxed or rng.random() < 0.3 else str(rng.randint(10, 999)) for i in range(n))
+    return Page(lines, boxed)
+
+
+def draw_page(page: Page, rng: random.Random, size: int = IMAGE_SIZE) -> Image.Image:
+    """The lines in dark ink on a light page, one under another, the boxed one framed; the text's
+    size and the block's position jittered by `rng` (large type: a small vision tower reads it)."""
+    from PIL import ImageFont
+
+    shade = rng.randint(230, 255)
+    image = Image.new("RGB", (size, size), (shade, shade, shade))
+    draw = ImageDraw.Draw(image)
+    height = rng.uniform(0.13, 0.17) * size
+    font = ImageFont.load_default(size=int(height))
+    pitch = (size * 0.9) / max(len(page.lines), 3)
+    top = rng.uniform(0.04 * size, size - 0.04 * size - pitch * len(page.lines))
+    left = rng.uniform(0.05, 0.2) * size
+    ink = tuple(rng.randint(0, 60) for _ in range(3))
+    for i, line in enumerate(page.lines):
+        y = top + i * pitch
+        draw.text((left, y), line, fill=ink, font=font)
+        if i == page.boxed:
+            x0, y0, x1, y1 = draw.textbbox((left, y), line, font=font)
+            draw.rectangle((x0 - 4, y0 - 4, x1 + 4, y1 + 4), outline=ink, width=2)
+    return image
+
+
 @dataclass(frozen=True)
 class Example:
     """One training or held-out sample: the picture or sound, what it shows, the question asked."""
 
-    item: Image.Image | np.ndarray  # a PIL image, or float32 samples at SAMPLE_RATE
-    truth: Scene | Beeps
+    item: Image.Image | np.ndarray | list[Image.Image]  # a PIL image, float32 samples at SAMPLE_RATE, or frames
+    truth: Scene | Beeps | Clip | Page
     question: str
 
     @property
@@ -187,8 +293,19 @@ class Example:
 
 
 def example(index: int, modality: str) -> Example:
-    """Example number `index` of "image" or "audio"; indices from HELD_OUT on are held out from
-    training. The same on every machine."""
+    """Example number `index` of "image", "audio", "clip" or "document"; indices from HELD_OUT on are
+    held out from training. The same on every machine."""
+    if modality == "clip":
+        rng = random.Random(f"clip-{index}")
+        clip = random_clip(rng)
+        return Example(draw_clip(clip, rng), clip, rng.choice(CLIP_QUESTIONS))
+    if modality == "document":
+        rng = random.Random(f"document-{index}")
+        page = random_page(rng)
+        numbered = [i for i, line in enumerate(page.lines) if line.isdigit()]
+        question = (DOCUMENT_QUESTIONS[0].format(n=rng.choice(numbered) + 1)
+                    if numbered and rng.random() < 0.5 else DOCUMENT_QUESTIONS[1])
+        return Example(draw_page(page, rng), page, question)
     rng = random.Random(index * 2 + (modality == "audio"))
     if modality == "image":
         scene = random_scene(rng)

@@ -1,0 +1,60 @@
+"""labkit.synthetic's clips and documents (issue 44's data): deterministic, answerable from the
+pixels, and the answers follow from what was drawn."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from labkit import synthetic
+
+
+def _centre(frame) -> tuple[float, float] | None:
+    """Where the shape is in a frame: the mean position of its coloured pixels (None if absent)."""
+    a = np.asarray(frame).astype(int)
+    coloured = (a.max(-1) - a.min(-1)) > 60  # the background is grey
+    if not coloured.any():
+        return None
+    ys, xs = np.nonzero(coloured)
+    return float(xs.mean()), float(ys.mean())
+
+
+def test_clips_move_the_way_their_answer_says_in_the_frames_it_counts():
+    for i in range(40):
+        ex = synthetic.example(synthetic.HELD_OUT + i, "clip")
+        clip, frames = ex.truth, ex.item
+        assert len(frames) == clip.frames and 4 <= clip.frames <= 6 and sum(clip.shown) >= 2
+        centres = [_centre(f) for f in frames]
+        assert [c is not None for c in centres] == list(clip.shown)
+        seen = [c for c in centres if c is not None]
+        dx, dy = synthetic.DIRECTIONS[clip.direction]
+        moves = [((b[0] - a[0]) * dx + (b[1] - a[1]) * dy) for a, b in zip(seen, seen[1:])]
+        assert all(m > 10 for m in moves), (clip, moves)  # steps of many pixels, the named way
+        assert clip.answer(synthetic.CLIP_QUESTIONS[0]) == clip.direction
+        assert clip.answer(synthetic.CLIP_QUESTIONS[1]).split()[0] in synthetic.NUMBERS + tuple("56")
+    a, b = synthetic.example(7, "clip"), synthetic.example(7, "clip")
+    assert a.truth == b.truth and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a.item, b.item))
+
+
+def test_documents_ask_what_their_lines_say():
+    kinds = set()
+    for i in range(60):
+        ex = synthetic.example(synthetic.HELD_OUT + i, "document")
+        page = ex.truth
+        assert 2 <= len(page.lines) <= 4 and page.lines[page.boxed].isalpha()
+        assert ex.answer in page.lines and ex.answer
+        if ex.question == synthetic.DOCUMENT_QUESTIONS[1]:
+            assert ex.answer == page.lines[page.boxed]
+        else:
+            n = int(ex.question.split("line ")[1].rstrip("?"))
+            assert ex.answer == page.lines[n - 1] and ex.answer.isdigit()
+        kinds.add(ex.question.split()[0])
+        ink = (np.asarray(ex.item).min(-1) < 100).mean()
+        assert 0.01 < ink < 0.3  # text is drawn, and inside the page
+    assert kinds == {"What", "Read"}
+    assert np.array_equal(np.asarray(synthetic.example(3, "document").item), np.asarray(synthetic.example(3, "document").item))
+
+
+def test_the_old_modalities_are_unchanged():
+    """Clips and documents draw from their own seeds: pictures and sounds stay what they were."""
+    ex = synthetic.example(synthetic.HELD_OUT + 3, "image")
+    assert ex.truth == synthetic.random_scene(__import__("random").Random((synthetic.HELD_OUT + 3) * 2))
