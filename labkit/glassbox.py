@@ -550,11 +550,10 @@ def speculate(
             (t1, t2), t3 = clock.forward, clock.now()  # the round's verify forward ran from t1 to t2
             tv = None
             if check_block and settings.verify == "block" and step.p is not None and len(step.drafted) == 2:
-                clock.close()  # the check's own forwards are not the round's
+                # off the clock: t1-t3 are read, and the next round's verify forward re-marks clock.forward
                 tv, drift = strategies.block_round_tv(target, drafter.drafter, step, settings, **prefill_inputs)
                 if drift > 1e-4:
                     raise RuntimeError(f"block_round_tv re-read round {len(rounds)} {drift:.1e} away from the one that ran")
-                clock = _Stopwatch(target, input_ids.device)
                 unclocked += clock.now() - t3
             rounds.append(_round(len(rounds), step, t1 - t0 if rounds else 0.0, t2 - t1, t3 - t2, settings, tv))
             if record is not None and step.p is not None and step.drafted:

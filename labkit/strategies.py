@@ -204,6 +204,16 @@ def exact_acceptance(p: torch.Tensor, q: torch.Tensor) -> Acceptance:
     return Acceptance(point, token, block)
 
 
+def _first_weights(p1: torch.Tensor, q1: torch.Tensor, p2: torch.Tensor,
+                   q2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`rules.block_weights` at the first draft, for every first draft x1 at once (float64 rows as
+    `block_first_distribution` takes them): w1, left = sum over x2 of max(0, w1 p2 - q2), and h1."""
+    w1 = torch.where(q1 > 0, torch.clamp(p1 / q1.clamp(min=1e-300), max=1.0), torch.ones_like(p1))  # (vocab,)
+    left = torch.clamp(w1[:, None] * p2 - q2, min=0.0).sum(-1)
+    denom = left + 1.0 - w1
+    return w1, left, torch.where(denom > 0, left / denom.clamp(min=1e-300), torch.zeros_like(left))
+
+
 def block_first_distribution(p1: torch.Tensor, q1: torch.Tensor, p2: torch.Tensor, q2: torch.Tensor) -> torch.Tensor:
     """Exact distribution of the first token a two-draft round of block verification emits, summed
     over every draft block (x1, x2) with no sampling. p1, q1: (vocab,) the target's and the drafter's
@@ -215,10 +225,7 @@ def block_first_distribution(p1: torch.Tensor, q1: torch.Tensor, p2: torch.Tenso
     No draft is kept with chance (1 - h1)(1 - h2); then the token comes from norm(max(0, p1 - q1)),
     whatever the block was; otherwise the first token is x1."""
     p1, q1, p2, q2 = p1.double(), q1.double(), p2.double(), q2.double()
-    w1 = torch.where(q1 > 0, torch.clamp(p1 / q1.clamp(min=1e-300), max=1.0), torch.ones_like(p1))  # (vocab,)
-    left = torch.clamp(w1[:, None] * p2 - q2, min=0.0).sum(-1)
-    denom = left + 1.0 - w1
-    h1 = torch.where(denom > 0, left / denom.clamp(min=1e-300), torch.zeros_like(left))
+    w1, left, h1 = _first_weights(p1, q1, p2, q2)
     w2 = torch.where(q2 > 0, torch.clamp(w1[:, None] * p2 / q2.clamp(min=1e-300), max=1.0), w1[:, None].expand_as(q2))
     none_kept = (1.0 - h1) * (q2 * (1.0 - w2)).sum(-1)  # (vocab,) per x1: the chance no draft is kept
     return q1 * (1.0 - none_kept) + float((q1 * none_kept).sum()) * rules.block_residual(p1, q1, 1.0).double()
@@ -233,8 +240,8 @@ def round_rows(target: torch.nn.Module, drafter: torch.nn.Module, step: Any, set
     The drafter starts from what it really saw that round (`step.view`: the target's hidden state
     and K/V); the target reads the round's context again (a fresh prefill: its K/V depend only on
     the tokens). Then every token x1 of the vocabulary goes through one drafter step and one target
-    position, `chunk` rows at a time (two batched forwards per chunk). About 2 s a round on one CPU
-    thread for the pocket pair (4,096 tokens); vocabularies above MAX_CHECKED_VOCAB are refused.
+    position, `chunk` rows at a time (two batched forwards per chunk): a few seconds a round on one
+    CPU thread for the pocket pair (4,096 tokens); vocabularies above MAX_CHECKED_VOCAB are refused.
     """
     from transformers import DynamicCache
 
@@ -293,11 +300,8 @@ def kept_exactly(p1: torch.Tensor, q1: torch.Tensor, p2: torch.Tensor, q2: torch
     `exact_acceptance`, the second position's rows depend on the first draft, as they do in a round.
     Block verification never keeps fewer (Sun et al. 2024)."""
     p1, q1, p2, q2 = p1.double(), q1.double(), p2.double(), q2.double()
-    w1 = torch.where(q1 > 0, torch.clamp(p1 / q1.clamp(min=1e-300), max=1.0), torch.ones_like(p1))
+    w1, left, h1 = _first_weights(p1, q1, p2, q2)
     token = float((q1 * w1 * (1.0 + torch.minimum(p2, q2).sum(-1))).sum())
-    left = torch.clamp(w1[:, None] * p2 - q2, min=0.0).sum(-1)
-    denom = left + 1.0 - w1
-    h1 = torch.where(denom > 0, left / denom.clamp(min=1e-300), torch.zeros_like(left))
     e_h2 = (w1 - left).clamp(min=0.0)  # the last draft's h2 = w2, averaged over x2 ~ q2: sum of min(q2, w1 p2)
     block = float((q1 * (2.0 * e_h2 + h1 * (1.0 - e_h2))).sum())
     return token, block

@@ -184,7 +184,6 @@ def render_beeps(beeps: Beeps, rng: random.Random, sample_rate: int = SAMPLE_RAT
 CLIP_QUESTIONS = ("Which way does the shape move?", "In how many frames is the shape?")
 DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1)}
 DOCUMENT_QUESTIONS = ("What number is on line {n}?", "Read the word in the box.")
-ORDINALS = ("first", "second", "third", "fourth")
 DOC_WORDS = ("apple", "river", "stone", "cloud", "tiger", "lemon", "piano", "robot", "candle", "garden",
              "planet", "silver", "window", "yellow", "pocket", "rocket")
 

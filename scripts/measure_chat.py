@@ -248,8 +248,11 @@ def write_card(a, m: dict, rows: list[dict], items, target, drafter) -> None:
 
     t_rec, d_rec = record("target"), record("drafter")
     t0_rec = json.loads((a.earlier / "target" / "record.json").read_text()) if a.earlier else {}
-    curve0 = [(e["step"], round(e["val_loss"], 4), round(e["val_token_acc"], 4))
-              for e in t0_rec.get("stages", {}).get("target", {}).get("evals", [])]
+
+    def curve(rec: dict) -> list[tuple]:
+        """(step, held-out loss, token accuracy) of a target record's evaluations."""
+        return [(e["step"], round(e["val_loss"], 4), round(e["val_token_acc"], 4))
+                for e in rec.get("stages", {}).get("target", {}).get("evals", [])]
 
     def wall(name: str) -> float:
         """Seconds from a run's first log line to its last (its records count only the last resume)."""
@@ -263,11 +266,9 @@ def write_card(a, m: dict, rows: list[dict], items, target, drafter) -> None:
             lines = [json.loads(x) for x in (a.runs / name / "log.jsonl").read_text().splitlines()]
             rec["resumes"] = [x["step"] for x in lines if x["kind"] == "resume"]
             rec["schedules"] = [x["steps"] for x in lines if x["kind"] == "config"]
-    curve = [(e["step"], round(e["val_loss"], 4), round(e["val_token_acc"], 4))
-             for e in t_rec.get("stages", {}).get("target", {}).get("evals", [])]
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
-    card = render("chat.md.jinja", m=m, t=t_rec, d=d_rec, curve=curve, t0=t0_rec, curve0=curve0, samples=samples(rows, items),
+    card = render("chat.md.jinja", m=m, t=t_rec, d=d_rec, curve=curve(t_rec), t0=t0_rec, curve0=curve(t0_rec), samples=samples(rows, items),
                   target=model_facts(target), drafter=model_facts(drafter), today=date.today().isoformat(),
                   torch=torch.__version__, transformers=transformers.__version__, machine=platform.machine(),
                   chat_template=chat.CHAT_TEMPLATE, words=len(chat.WORDS))

@@ -5,12 +5,9 @@
     .venv/bin/python scripts/measure_chat.py --card --install   # the bars; weights go to data/pocket-chat/ if all pass
     .venv/bin/python scripts/train_chat.py target --device cuda --steps 6000 --out runs/pc-gpu   # on a GPU
 
-The shipped pair took two target stages (1 CPU thread on a shared 2-core machine). Stage 1 is the
-defaults (`target` as above, ~1.8 h; its cosine length changed on resume as the machine's load
-changed: 1700 steps, 1150 then 950 from step 80, 1080 from step 600, 1330 from step 1080; the
-record's log keeps each config line); its pair answered 72 / 100 held-out questions right, under
-the 80 % bar. Stage 2 continued from its weights on fresh dialogues (53 min), the drafter was
-distilled from stage 1's drafter (3 min), and the pair measured 83 / 100:
+The shipped pair took two target stages (its card, data/pocket-chat/MODEL_CARD.md, has both runs'
+figures, rendered from their records): stage 1 is the defaults above; stage 2 continued from its
+weights on fresh dialogues, and the drafter was distilled from stage 1's drafter:
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/train_chat.py target --init runs/pocket-chat/target/final \
         --seed 1 --steps 1000 --lr 6e-4 --warmup 20 --out runs/pocket-chat2
