@@ -14,8 +14,13 @@ than the context holds. Audio at another sample rate is resampled to 16 kHz (`re
 `widgets.media_runner(pair)` answers with and without the drafter for 06's panel
 (`widgets.MediaPanel`, which takes traces, never models).
 
-Introduced in `06_multimodal`. Left out: video (Gemma 4's video processor needs torchvision, which
-has no CPU build here), batches, and several audio clips in one prompt.
+A video is a sequence of frames (a list, an animated GIF, a (frames, H, W, 3) array): Gemma 4
+reads each frame as a picture, after its timestamp, and hands them to the vision tower as
+`pixel_values_videos`. Its video processor needs torchvision (no release matches the lab's CPU
+torch here); without it `frame_inputs` builds the same layout from the frames.
+
+Introduced in `06_multimodal`. Left out: decoding video files (MP4 and the like: extract frames
+first), a video in the same turn as a picture or sound, batches, and several audio clips in one prompt.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ CHAT_TEMPLATE = (
     "{% else %}{% for item in message['content'] %}"
     "{% if item['type'] == 'image' %}{{ '<|image|>' }}"
     "{% elif item['type'] == 'audio' %}{{ '<|audio|>' }}"
+    "{% elif item['type'] == 'video' %}{{ '<|video|>' }}"
     "{% elif item['type'] == 'text' %}{{ item['text'] | trim }}{% endif %}"
     "{% endfor %}{% endif %}{{ '<turn|>\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|turn>model\n' }}{% endif %}"
@@ -133,6 +139,49 @@ def processor_from_folder(folder: str | Path, tokenizer: Any = None) -> Any:
     tokenizer = tokenizer or AutoTokenizer.from_pretrained(folder)
     return build_processor(tokenizer, config.get("image_processor"), config.get("feature_extractor"),
                            **config)
+
+
+# ---------------------------------------------------------------- video as frames
+
+FRAMES_PER_SECOND = 1.0  # the pocket clips' frame rate: their timestamps read 00:00, 00:01, ...
+
+
+def timestamps(frames: int, fps: float = FRAMES_PER_SECOND) -> list[str]:
+    """The mm:ss stamp Gemma 4's processor writes before each frame of a video."""
+    return [f"{int(i / fps) // 60:02d}:{int(i / fps) % 60:02d}" for i in range(frames)]
+
+
+def video_layout(processor: Any, soft_tokens: list[int], fps: float = FRAMES_PER_SECOND) -> str:
+    """What one `<|video|>` of a prompt becomes, as Gemma4Processor.replace_video_token writes it:
+    per frame its timestamp, then `<|image>` + n x `<|video|>` + `<image|>`, frames joined by spaces."""
+    return " ".join(f"{t} {processor.boi_token}{processor.video_token * n}{processor.eoi_token}"
+                    for t, n in zip(timestamps(len(soft_tokens), fps), soft_tokens))
+
+
+def frame_inputs(processor: Any, videos: list[list[Any]], texts: list[str], fps: float = FRAMES_PER_SECOND,
+                 padding_side: str = "right") -> dict[str, torch.Tensor]:
+    """Model inputs for prompts that each hold one `<|video|>`, the video given as its frames.
+
+    Gemma 4's video processor needs torchvision; without it the frames go through the image
+    processor (the same resize to 70 soft tokens, 16-pixel patches, pixel values in [0, 1]) and are
+    handed to the model as `pixel_values_videos`, `video_position_ids` and `num_frames_per_video`,
+    with the prompt laid out as the video processor would lay it out (`video_layout`)."""
+    if len(videos) != len(texts) or any(t.count(processor.video_token) != 1 for t in texts):
+        raise MediaError("each prompt must hold exactly one video placeholder for its frames")
+    if any(len(frames) == 0 for frames in videos):
+        raise MediaError("a video needs at least one frame")
+    pixels = processor.image_processor([load_image(f) for frames in videos for f in frames], return_tensors="pt")
+    per_frame = pixels["num_soft_tokens_per_image"].tolist()
+    expanded, at = [], 0
+    for text, frames in zip(texts, videos):
+        before, after = text.split(processor.video_token)
+        expanded.append(before + video_layout(processor, per_frame[at : at + len(frames)], fps) + after)
+        at += len(frames)
+    processor.tokenizer.padding_side = padding_side
+    batch = dict(processor.tokenizer(expanded, return_tensors="pt", padding=True))
+    batch.update(pixel_values_videos=pixels["pixel_values"], video_position_ids=pixels["image_position_ids"],
+                 num_frames_per_video=torch.tensor([len(frames) for frames in videos]))
+    return batch
 
 
 # ---------------------------------------------------------------- inputs, checked
@@ -261,13 +310,55 @@ def load_audio(audio: Any, sampling_rate: int | None = None) -> np.ndarray:
     return resample(wave, int(sampling_rate))
 
 
-def media_inputs(pair: Pair, prompt: str, *, image: Any = None, audio: Any = None,
-                 sampling_rate: int | None = None) -> dict[str, torch.Tensor]:
-    """Chat-formatted model inputs (input_ids, pixel_values, input_features, ...) for one user turn
-    holding an image and/or a sound before `prompt`, on the pair's device."""
+SAMPLE_KEYS = {"image": "image", "audio": "audio", "clip": "video", "document": "image"}  # samples.json modality
+
+
+def sample_input(row: dict) -> dict[str, Path]:
+    """`media_inputs` keywords for a shipped sample (a row of data/media/samples.json)."""
+    return {SAMPLE_KEYS[row["modality"]]: MEDIA_DIR / row["file"]}
+
+
+MAX_FRAMES = 32  # Gemma 4's video processor samples at most 32 frames of a video
+
+
+def load_video(video: Any) -> list:
+    """The frames of a video as PIL RGB images: from a list of frames (anything `load_image` takes),
+    an animated GIF/WebP (path or bytes), or a (frames, height, width, 3) uint8 array. (A GIF
+    writer merges identical neighbouring frames: such a clip reads back with fewer frames.)"""
+    from PIL import Image, ImageSequence
+
+    if isinstance(video, np.ndarray) and video.ndim == 4:
+        video = list(video)
+    if isinstance(video, (list, tuple)):
+        frames = [load_image(f) for f in video]
+    else:
+        source = io.BytesIO(video) if isinstance(video, (bytes, bytearray)) else Path(video)
+        if isinstance(source, Path) and not source.exists():
+            raise MediaError(f"no video at {source}")
+        try:
+            with Image.open(source) as clip:
+                frames = [f.convert("RGB") for f in ImageSequence.Iterator(clip)]
+        except (OSError, SyntaxError) as e:
+            raise MediaError(f"cannot read the video ({type(e).__name__}): give an animated GIF or WebP, "
+                             "or a list of frames (extract them from an MP4 with e.g. ffmpeg first)") from None
+    if not frames:
+        raise MediaError("the video has no frames")
+    if len(frames) > MAX_FRAMES:
+        raise MediaError(f"the video has {len(frames)} frames; Gemma 4 reads at most {MAX_FRAMES}: "
+                         f"pass every n-th frame (e.g. frames[::{-(-len(frames) // MAX_FRAMES)}])")
+    return frames
+
+
+def media_inputs(pair: Pair, prompt: str, *, image: Any = None, audio: Any = None, video: Any = None,
+                 sampling_rate: int | None = None, fps: float = FRAMES_PER_SECOND) -> dict[str, torch.Tensor]:
+    """Chat-formatted model inputs (input_ids, pixel_values, input_features, pixel_values_videos, ...)
+    for one user turn holding an image and/or a sound, or a video (frames `fps` apart), before
+    `prompt`, on the pair's device."""
     if pair.processor is None:
         why = pair.media_unavailable or f"{pair.name} reads text only"
-        raise MediaError(f"{pair.label} cannot take images or audio: {why}")
+        raise MediaError(f"{pair.label} cannot take images, audio or video: {why}")
+    if video is not None:
+        return _video_inputs(pair, prompt, video, fps, with_others=image is not None or audio is not None)
     config = pair.target.config
     images = [] if image is None else list(image) if isinstance(image, (list, tuple)) else [image]
     if images and getattr(config, "vision_config", None) is None:
@@ -294,6 +385,41 @@ def media_inputs(pair: Pair, prompt: str, *, image: Any = None, audio: Any = Non
             for k, v in inputs.items()}
 
 
+def _video_inputs(pair: Pair, prompt: str, video: Any, fps: float, with_others: bool) -> dict[str, torch.Tensor]:
+    """`media_inputs` for a video: Gemma 4's own video processor where the processor has one
+    (torchvision installed), else the frames through the image processor (`frame_inputs`)."""
+    if with_others:
+        raise MediaError("a video goes alone in its turn here: ask about the picture or sound in another turn")
+    if getattr(pair.target.config, "vision_config", None) is None:
+        raise MediaError(f"{pair.label} has no vision tower: it cannot watch a video")
+    if fps <= 0:
+        raise MediaError(f"fps = {fps}: frames per second must be positive")
+    frames = load_video(video)
+    proc = pair.processor
+    per_frame = proc.image_processor.max_soft_tokens + 8  # soft tokens, <|image>, <image|>, the timestamp
+    limit = pair.target.config.get_text_config().max_position_embeddings
+    if len(frames) * per_frame >= limit:
+        raise MediaError(f"{len(frames)} frames take about {len(frames) * per_frame} tokens, more than "
+                         f"{pair.label}'s context of {limit}; use at most {max(1, limit // per_frame - 1)}")
+    text = proc.apply_chat_template([{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}],
+                                    tokenize=False, add_generation_prompt=True)
+    if text.count(proc.video_token) != 1:
+        raise MediaError(f"{pair.label}'s chat template has no video item (it wrote {text.count(proc.video_token)} "
+                         f"{proc.video_token}); give its processor Gemma 4's template (labkit.media.CHAT_TEMPLATE)")
+    if getattr(proc, "video_processor", None) is not None:  # the real processor, torchvision present
+        import numpy as np_
+
+        clip = np_.stack([np_.asarray(f) for f in frames])  # (frames, height, width, 3)
+        metadata = {"fps": fps, "total_num_frames": len(frames), "frames_indices": list(range(len(frames)))}
+        inputs = dict(proc(text=text, videos=[clip], video_metadata=[metadata], do_sample_frames=False,
+                           return_tensors="pt"))
+    else:
+        inputs = frame_inputs(proc, [frames], [text], fps)
+    inputs.pop("mm_token_type_ids", None)
+    return {k: v.to(pair.device, pair.dtype) if v.is_floating_point() else v.to(pair.device)
+            for k, v in inputs.items()}
+
+
 def token_runs(input_ids: Any, token_id: int | None) -> list[tuple[int, int]]:
     """[(start, end), ...]: the maximal runs of `token_id` in a sequence of ids."""
     ids = torch.as_tensor(input_ids).reshape(-1).tolist()
@@ -308,18 +434,19 @@ def token_runs(input_ids: Any, token_id: int | None) -> list[tuple[int, int]]:
 
 
 def soft_token_ids(config: Any) -> dict[str, int | None]:
-    """{"image": id, "audio": id}: the placeholder token each tower's soft tokens use (None: no such
-    token), as plain data for what counts them without the model (`widgets.MediaPanel`)."""
-    return {m: getattr(config, f"{m}_token_id", None) for m in ("image", "audio")}
+    """{"image": id, "audio": id, "video": id}: the placeholder token each tower's soft tokens use
+    (None: no such token), as plain data for what counts them without the model (`widgets.MediaPanel`)."""
+    return {m: getattr(config, f"{m}_token_id", None) for m in ("image", "audio", "video")}
 
 
 def soft_token_spans(input_ids: Any, config: Any) -> dict[str, list[tuple[int, int]]]:
-    """{"image": [(start, end), ...], "audio": [...]}: where each run of soft tokens sits."""
+    """{"image": [(start, end), ...], "audio": [...], "video": [...]}: where each run of soft tokens
+    sits (a video has one run per frame)."""
     return {m: token_runs(input_ids, t) for m, t in soft_token_ids(config).items()}
 
 
 def segments(input_ids: Any, config: Any, generated: int = 0) -> list[tuple[str, int, int]]:
-    """(kind, start, end) runs covering a prompt (text / image / audio) plus `generated` new tokens."""
+    """(kind, start, end) runs covering a prompt (text / image / audio / video) plus `generated` new tokens."""
     n = torch.as_tensor(input_ids).reshape(-1).numel()
     marks = sorted((start, end, kind) for kind, spans in soft_token_spans(input_ids, config).items()
                    for start, end in spans)

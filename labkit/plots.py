@@ -371,7 +371,7 @@ def time_split_figure(data: Traces, title: str = "Time split") -> go.Figure:
 def kv_figure(segments: Sequence[tuple[str, int, int]], window: int | None = None) -> go.Figure:
     """What each position holds, and which of them the drafter's layers can attend (`06_multimodal`).
 
-    segments: (kind, start, end) runs of "text", "image", "audio" or "generated" positions, as
+    segments: (kind, start, end) runs of "text", "image", "audio", "video" or "generated" positions, as
     `labkit.media.segments` gives them. The drafter drafts after the last position; its full layer
     reads the target's K/V of every earlier position, its sliding layers only the last `window`.
     """
@@ -394,13 +394,15 @@ def kv_figure(segments: Sequence[tuple[str, int, int]], window: int | None = Non
     fig.update_layout(barmode="overlay", height=140 + 45 * len(rows), bargap=0.35)
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title="position in the sequence", range=[0, end])
-    return styled(fig, "Where image and audio soft tokens sit, and what the drafter can attend")
+    held = [k for k in ("image", "audio", "video") if k in shown]
+    what = " and ".join(held) if held else "media"
+    return styled(fig, f"Where the {what} soft tokens sit, and what the drafter can attend")
 
 
 def attention_figure(weights: Sequence[Any], segments: Sequence[tuple[str, int, int]],
                      layer_types: Sequence[str] | None = None, pieces: Sequence[str] | None = None,
                      label: str = "") -> go.Figure:
-    """Share of each drafter layer's attention on text / image / audio positions (`06_multimodal`).
+    """Share of each drafter layer's attention on text / image / audio / video positions (`06_multimodal`).
 
     weights: one (positions,) attention vector per layer (`labkit.media.drafter_attention`);
     segments: (kind, start, end) runs as `labkit.media.segments` gives them. With `pieces` (the
@@ -416,7 +418,7 @@ def attention_figure(weights: Sequence[Any], segments: Sequence[tuple[str, int, 
             name += f"<br><sup>reads {reads}</sup>"
         names.append(name)
     fig = go.Figure()
-    for kind in ("text", "image", "audio"):
+    for kind in ("text", "image", "audio", "video"):
         shares = [float(sum(w[s:e].sum() for k, s, e in segments if k == kind and s < len(w))) for w in weights]
         if any(shares):
             fig.add_trace(go.Bar(y=names, x=shares, name=kind, orientation="h", marker_color=MEDIA_COLORS[kind],

@@ -18,8 +18,9 @@ COLORS = {
     "prompt": "#999999",  # grey: the prompt
 }
 # What a position of a multimodal sequence holds (`06_multimodal`): the prompt's text stays grey,
-# soft tokens take two Okabe-Ito colours not used above, generated text is the target's blue.
-MEDIA_COLORS = {"text": "#999999", "image": "#CC79A7", "audio": "#E69F00", "generated": "#0072B2"}
+# soft tokens take three Okabe-Ito colours not used above, generated text is the target's blue.
+MEDIA_COLORS = {"text": "#999999", "image": "#CC79A7", "audio": "#E69F00", "video": "#56B4E9",
+                "generated": "#0072B2"}
 MARKERS = {"accepted": "✓", "rejected": "✗", "bonus": "★", "prompt": ""}
 LABELS = {
     "accepted": "accepted draft",

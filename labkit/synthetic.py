@@ -37,7 +37,7 @@ SHAPES = ("circle", "square", "triangle")
 RELATIONS = ("left of", "above")
 PARTS = [(c, sh) for c in sorted(COLOURS) for sh in SHAPES]  # what a pixel of a picture can show
 PITCHES = {"low": 330.0, "high": 880.0}  # Hz: an octave and a half apart, easy to hear
-NUMBERS = ("zero", "one", "two", "three", "four")
+NUMBERS = ("zero", "one", "two", "three", "four", "five", "six")
 
 # Questions the pocket target answers; the answer is a function of the sample.
 IMAGE_QUESTIONS = ("Describe the picture.", "Which colours do you see?")
@@ -200,7 +200,7 @@ class Clip:
     def answer(self, question: str) -> str | None:
         n = sum(self.shown)
         return {CLIP_QUESTIONS[0]: self.direction,
-                CLIP_QUESTIONS[1]: f"{NUMBERS[n] if n < len(NUMBERS) else n} frame{'s' if n != 1 else ''}"}.get(question)
+                CLIP_QUESTIONS[1]: f"{NUMBERS[n]} frame{'s' if n != 1 else ''}"}.get(question)
 
 
 @dataclass(frozen=True)
@@ -255,9 +255,11 @@ def random_page(rng: random.Random) -> Page:
     return Page(lines, boxed)
 
 
-def draw_page(page: Page, rng: random.Random, size: int = IMAGE_SIZE) -> Image.Image:
+def draw_page(page: Page, rng: random.Random, size: int = IMAGE_SIZE, labels: bool = False):
     """The lines in dark ink on a light page, one under another, the boxed one framed; the text's
-    size and the block's position jittered by `rng` (large type: a small vision tower reads it)."""
+    size and the block's position jittered by `rng` (large type: a small vision tower reads it).
+    With `labels`, also where each character's centre is, [(char, x, y), ...], and the box
+    (x0, y0, x1, y1): only the vision tower's pretraining asks (scripts/train_multimodal.py)."""
     from PIL import ImageFont
 
     shade = rng.randint(230, 255)
@@ -269,13 +271,18 @@ def draw_page(page: Page, rng: random.Random, size: int = IMAGE_SIZE) -> Image.I
     top = rng.uniform(0.04 * size, size - 0.04 * size - pitch * len(page.lines))
     left = rng.uniform(0.05, 0.2) * size
     ink = tuple(rng.randint(0, 60) for _ in range(3))
+    chars, box = [], None
     for i, line in enumerate(page.lines):
         y = top + i * pitch
         draw.text((left, y), line, fill=ink, font=font)
+        x0, y0, x1, y1 = draw.textbbox((left, y), line, font=font)
         if i == page.boxed:
-            x0, y0, x1, y1 = draw.textbbox((left, y), line, font=font)
-            draw.rectangle((x0 - 4, y0 - 4, x1 + 4, y1 + 4), outline=ink, width=2)
-    return image
+            box = (x0 - 4, y0 - 4, x1 + 4, y1 + 4)
+            draw.rectangle(box, outline=ink, width=2)
+        for j, ch in enumerate(line):
+            a, b = draw.textlength(line[:j], font=font), draw.textlength(line[: j + 1], font=font)
+            chars.append((ch, left + (a + b) / 2, (y0 + y1) / 2))
+    return (image, chars, box) if labels else image
 
 
 @dataclass(frozen=True)

@@ -399,18 +399,19 @@ def _uploaded(upload: Any) -> tuple[str, bytes] | None:
     return item["name"], bytes(item["content"])
 
 
-MediaRunFn = Callable[[str, Any, Any, Decoding], tuple[Trace, Trace]]
-# (question, picture, sound, settings) → (plain trace, speculative trace)
+MediaRunFn = Callable[..., tuple[Trace, Trace]]
+# (question, picture, sound, settings, frames=None) → (plain trace, speculative trace)
 
 
-def media_runner(pair: Pair, repeats: int = 3) -> Callable[[str, Any, Any, Decoding], tuple[Any, Any]]:
-    """The `run` of `widgets.MediaPanel` (`06_multimodal`): (question, picture, sound, settings) →
-    (plain decoding timed, speculative decoding timed), each an `experiments.Timed` whose `.trace`
-    is its median run, of `pair` answering one chat turn that holds the picture and/or the sound
-    (16 kHz samples; either may be None) before the question. Both paths are warmed up, then run
-    `repeats` times each, interleaved (`experiments.time_paths`)."""
-    def run_both(question: str, image: Any, audio: Any, settings: Decoding) -> tuple[Any, Any]:
-        inputs = media.media_inputs(pair, question, image=image, audio=audio, sampling_rate=media.SAMPLE_RATE)
+def media_runner(pair: Pair, repeats: int = 3) -> Callable[..., tuple[Any, Any]]:
+    """The `run` of `widgets.MediaPanel` (`06_multimodal`): (question, picture, sound, settings,
+    frames=None) → (plain decoding timed, speculative decoding timed), each an `experiments.Timed`
+    whose `.trace` is its median run, of `pair` answering one chat turn that holds the picture
+    and/or the sound (16 kHz samples), or the video's frames, before the question. Both paths are
+    warmed up, then run `repeats` times each, interleaved (`experiments.time_paths`)."""
+    def run_both(question: str, image: Any, audio: Any, settings: Decoding, frames: Any = None) -> tuple[Any, Any]:
+        inputs = media.media_inputs(pair, question, image=image, audio=audio, video=frames,
+                                    sampling_rate=media.SAMPLE_RATE)
         ids = inputs.pop("input_ids")
         inputs.pop("attention_mask", None)
         kw = {**asdict(settings), **inputs}
@@ -422,22 +423,24 @@ def media_runner(pair: Pair, repeats: int = 3) -> Callable[[str, Any, Any, Decod
 
 
 class MediaPanel(Shown):
-    """Pick a picture and/or a sound and a question, press Run: the pocket multimodal pair answers
-    with and without its drafter (`06_multimodal`).
+    """Pick a picture (a scene or a page of text) and/or a sound, or a clip, and a question, press
+    Run: the pocket multimodal pair answers with and without its drafter (`06_multimodal`).
 
-    Inputs: the shipped samples (data/media), a new random scene or beep sequence (held-out seeds,
-    never trained on), or your own file. The preview shows the picture and an audio player; the
-    result shows both answers, whether they are the same, tau and the speedup, the truth where it is
-    known, and labkit's message instead of a traceback for a file that cannot be used.
+    Inputs: the shipped samples (data/media), a new random scene, page, beep sequence or clip
+    (held-out seeds, never trained on), or your own file (a clip as an animated GIF). The preview
+    shows the picture, an audio player or the clip's frames with their timestamps; the result shows
+    both answers, whether they are the same, tau and the speedup, the truth where it is known, and
+    labkit's message instead of a traceback for a file that cannot be used.
 
-    `run(question, picture, sound, settings)` answers with and without the drafter (picture a PIL
-    image, sound 16 kHz samples, either None) and returns the plain and the speculative trace;
-    `media_runner(pair)` (here, beside it) builds it. `label` names the pair; `soft_token_ids` maps "image" and
-    "audio" to the target's placeholder token ids (`media.soft_token_ids(config)`), which the panel
-    counts in the traces' prompts.
+    `run(question, picture, sound, settings, frames=None)` answers with and without the drafter
+    (picture a PIL image, sound 16 kHz samples, frames a list of PIL images; any may be None) and
+    returns the plain and the speculative trace; `media_runner(pair)` (here, beside it) builds it.
+    `label` names the pair; `soft_token_ids` maps "image", "audio" and "video" to the target's
+    placeholder token ids (`media.soft_token_ids(config)`), which the panel counts in the traces' prompts.
     """
 
     NONE, RANDOM, UPLOAD = "(none)", "a new random one", "your upload"
+    RANDOM_PAGE = "a new random page"
 
     def __init__(self, run: MediaRunFn, *, label: str = "",
                  soft_token_ids: Mapping[str, int | None] | None = None, k: int = 4,
@@ -449,25 +452,34 @@ class MediaPanel(Shown):
         self._fresh = 0  # how many random samples were drawn: each press gives a new one
         rows = json.loads((MEDIA_DIR / "samples.json").read_text())
         self.samples = {r["file"]: r for r in rows}
-        images = [r["file"] for r in rows if r["modality"] == "image"]
+        images = [r["file"] for r in rows if r["modality"] in ("image", "document")]
         sounds = [r["file"] for r in rows if r["modality"] == "audio"]
-        self.image = widgets.Dropdown(options=images + [self.RANDOM, self.UPLOAD, self.NONE],
+        clips = [r["file"] for r in rows if r["modality"] == "clip"]
+        self.image = widgets.Dropdown(options=images + [self.RANDOM, self.RANDOM_PAGE, self.UPLOAD, self.NONE],
                                       value=images[0] if images else self.NONE, description="picture")
         self.sound = widgets.Dropdown(options=sounds + [self.RANDOM, self.UPLOAD, self.NONE],
                                       value=self.NONE, description="sound")
+        self.clip = widgets.Dropdown(options=clips + [self.RANDOM, self.UPLOAD, self.NONE],
+                                     value=self.NONE, description="clip")
         self.image_upload = widgets.FileUpload(accept="image/*", multiple=False, description="picture")
         self.sound_upload = widgets.FileUpload(accept="audio/*", multiple=False, description="sound")
-        self.image_upload.observe(lambda _: setattr(self.image, "value", self.UPLOAD), names="value")
-        self.sound_upload.observe(lambda _: setattr(self.sound, "value", self.UPLOAD), names="value")
+        self.clip_upload = widgets.FileUpload(accept="image/gif,image/webp", multiple=False, description="clip")
+        for box, upload in ((self.image, self.image_upload), (self.sound, self.sound_upload),
+                            (self.clip, self.clip_upload)):
+            upload.observe(lambda _, box=box: setattr(box, "value", self.UPLOAD), names="value")
+        questions = (synthetic.IMAGE_QUESTIONS + synthetic.AUDIO_QUESTIONS + synthetic.CLIP_QUESTIONS
+                     + (synthetic.DOCUMENT_QUESTIONS[1],)
+                     + tuple(synthetic.DOCUMENT_QUESTIONS[0].format(n=n) for n in (1, 2, 3, 4)))
         self.question = widgets.Combobox(value=synthetic.IMAGE_QUESTIONS[0], ensure_option=False,
-                                         options=list(synthetic.IMAGE_QUESTIONS + synthetic.AUDIO_QUESTIONS),
-                                         description="question", layout=widgets.Layout(width="420px"))
+                                         options=list(questions), description="question",
+                                         layout=widgets.Layout(width="420px"))
         self.button = widgets.Button(description="Run", button_style="primary")
         self.button.on_click(lambda _: self.go())
         self.preview, self.result = widgets.HTML(), widgets.HTML()
         self.result.add_class("labkit-media-result")
         self.widget = widgets.VBox([
             widgets.HBox([self.image, self.image_upload]), widgets.HBox([self.sound, self.sound_upload]),
+            widgets.HBox([self.clip, self.clip_upload]),
             widgets.HBox([self.question, self.button]), self.preview, self.result])
 
     def _pick(self, choice: str, upload: Any, modality: str) -> tuple[Any, str, Any]:
@@ -477,13 +489,14 @@ class MediaPanel(Shown):
         if choice == self.UPLOAD:
             got = _uploaded(upload)
             if got is None:
-                raise BadInputError(f"choose a {'picture' if modality == 'image' else 'sound'} file "
-                                    "with the upload button first")
+                what = {"image": "picture", "audio": "sound", "clip": "clip (animated GIF)"}[modality]
+                raise BadInputError(f"choose a {what} file with the upload button first")
             return got[1], got[0], None
-        if choice == self.RANDOM:
+        if choice in (self.RANDOM, self.RANDOM_PAGE):
             self._fresh += 1
-            ex = synthetic.example(synthetic.HELD_OUT + 900_000 + self._fresh, modality)
-            return ex.item, f"random {modality} #{self._fresh}", ex.truth
+            family = "document" if choice == self.RANDOM_PAGE else modality
+            ex = synthetic.example(synthetic.HELD_OUT + 900_000 + self._fresh, family)
+            return ex.item, f"random {'page' if family == 'document' else family} #{self._fresh}", ex.truth
         row = self.samples[choice]
         return MEDIA_DIR / choice, choice, _Known(row["answers"])
 
@@ -494,25 +507,35 @@ class MediaPanel(Shown):
         try:
             image, image_name, image_truth = self._pick(self.image.value, self.image_upload, "image")
             sound, sound_name, sound_truth = self._pick(self.sound.value, self.sound_upload, "audio")
-            if image is None and sound is None:
-                raise BadInputError("pick a picture, a sound, or both")
+            clip, clip_name, clip_truth = self._pick(self.clip.value, self.clip_upload, "clip")
+            if image is None and sound is None and clip is None:
+                raise BadInputError("pick a picture, a sound or a clip")
+            if clip is not None and (image is not None or sound is not None):
+                raise BadInputError("a clip goes alone: set picture and sound to (none), or the clip to (none)")
             picture = media.load_image(image) if image is not None else None
             wave = media.load_audio(sound, media.SAMPLE_RATE if isinstance(sound, np.ndarray) else None) \
                 if sound is not None else None
+            frames = media.load_video(clip) if clip is not None else None
             parts = []
             if picture is not None:
                 parts.append(media.image_html(picture, image_name))
             if wave is not None:  # with its length: a sub-second clip's player reads "0:00 / 0:00"
                 parts.append(media.audio_html(wave, sound_name, media.SAMPLE_RATE))
-            self.preview.value = f'<div style="display:flex;align-items:flex-end">{"".join(parts)}</div>'
+            if frames is not None:  # the frames as the target reads them: each after its timestamp
+                parts += [media.image_html(f, t, width=84) for f, t in zip(frames, media.timestamps(len(frames)))]
+                parts.append(f"<div style='margin:0 0 1.2em 6px'>{html.escape(clip_name)}: {len(frames)} frames</div>")
+            self.preview.value = f'<div style="display:flex;align-items:flex-end;flex-wrap:wrap">{"".join(parts)}</div>'
             self.result.value = "running …"
             settings = Decoding(k=self.k, max_new_tokens=self.max_new_tokens)
-            plain_timed, spec_timed = self.run(self.question.value, picture, wave, settings)
+            if frames is None:
+                plain_timed, spec_timed = self.run(self.question.value, picture, wave, settings)
+            else:
+                plain_timed, spec_timed = self.run(self.question.value, None, None, settings, frames=frames)
         except LabkitError as err:
             self.result.value = (f"<div style='color:{COLORS['rejected']}'><b>{type(err).__name__}:</b> "
                                  f"{html.escape(str(err))}</div>")
             return
-        known = [t.answer(self.question.value) for t in (image_truth, sound_truth) if t is not None]
+        known = [t.answer(self.question.value) for t in (image_truth, sound_truth, clip_truth) if t is not None]
         expected = next((a for a in known if a is not None), None)
 
         plain_timed, spec_timed = _timed(plain_timed), _timed(spec_timed)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -30,8 +31,10 @@ import torch.nn.functional as F
 from labkit import distill, media, synthetic
 from labkit.paths import TOKENIZER_DIR
 
-MODALITIES = ("image", "image", "audio")  # step i trains on MODALITIES[i % 3]: pictures are harder
 AUDIO_MS_PER_TOKEN = 40  # Gemma 4's audio tower: one soft token per 40 ms
+CONTENT = {"image": "image", "audio": "audio", "clip": "video", "document": "image"}  # family -> chat item
+# what a document's vision tower learns to name per half of a soft token's cell: none or a character
+CHARACTERS = sorted(set("0123456789" + "".join(synthetic.DOC_WORDS)))
 
 
 # ---------------------------------------------------------------- processor
@@ -62,15 +65,17 @@ def multimodal_processor(out: Path):  # -> labkit.media processor
 
 
 def prompt_text(processor, modality: str, question: str) -> str:
-    item = {"type": modality}
+    item = {"type": CONTENT[modality]}
     return processor.apply_chat_template(
         [{"role": "user", "content": [item, {"type": "text", "text": question}]}],
         tokenize=False, add_generation_prompt=True)
 
 
 def encode(processor, modality: str, items: list, texts: list[str], padding_side: str = "right") -> dict:
+    if modality == "clip":
+        return media.frame_inputs(processor, items, texts, padding_side=padding_side)
     processor.tokenizer.padding_side = padding_side
-    kw = {"images": [[i] for i in items]} if modality == "image" else {"audio": items}
+    kw = {"audio": items} if modality == "audio" else {"images": [[i] for i in items]}
     batch = processor(text=texts, return_tensors="pt", **kw)
     batch.pop("mm_token_type_ids", None)
     return dict(batch)
@@ -114,24 +119,58 @@ def towers(target) -> dict[str, tuple]:
 
 
 def tower_head(target, modality: str) -> torch.nn.Linear:
-    """The throwaway head: background or coloured shape per picture token; silence or pitch per sound token."""
-    classes = 1 + len(synthetic.PARTS) if modality == "image" else 1 + len(synthetic.PITCHES)
+    """The throwaway head: background or coloured shape per picture token; silence or pitch per
+    sound token; for a document, the character centred in each half of the token's cell (or none),
+    then whether the cell touches the box."""
+    classes = {"image": 1 + len(synthetic.PARTS), "audio": 1 + len(synthetic.PITCHES),
+               "document": 2 * (1 + len(CHARACTERS)) + 2}[modality]
     return torch.nn.Linear(target.config.get_text_config().hidden_size, classes)
+
+
+def document_labels(chars: list, box: tuple, side: int, size: int = synthetic.IMAGE_SIZE) -> torch.Tensor:
+    """(side * side, 3) labels of a page's soft tokens, row by row: the character whose centre is in
+    the left half of the token's cell (0 none, 1 + index in CHARACTERS), the right half's, and
+    whether the cell overlaps the box."""
+    cell = size / side
+    out = torch.zeros(side, side, 3, dtype=torch.long)
+    for ch, x, y in chars:
+        r, c = min(int(y // cell), side - 1), min(int(x // cell), side - 1)
+        half = 1 if x - c * cell >= cell / 2 else 0
+        if out[r, c, half] == 0:
+            out[r, c, half] = 1 + CHARACTERS.index(ch)
+    x0, y0, x1, y1 = box
+    for r in range(side):
+        for c in range(side):
+            out[r, c, 2] = int(c * cell < x1 and (c + 1) * cell > x0 and r * cell < y1 and (r + 1) * cell > y0)
+    return out.reshape(side * side, 3)
 
 
 def tower_loss(target, head, processor, modality: str, batch: int):
     """Step -> (cross-entropy of the head's label for every soft token, {})."""
     m = target.model
 
+    def image_tokens(images: list) -> torch.Tensor:  # (B, soft tokens, width)
+        pixels = processor.image_processor(images, return_tensors="pt")
+        tokens = m.get_image_features(pixels["pixel_values"], pixels["image_position_ids"],
+                                      return_dict=True).pooler_output
+        tokens = torch.cat(list(tokens)) if isinstance(tokens, (tuple, list)) else tokens
+        return tokens.reshape(len(images), -1, tokens.shape[-1])
+
     def loss_at(step: int) -> tuple[torch.Tensor, dict]:
         rng = random.Random(f"tower {modality} {step}")
+        if modality == "document":
+            drawn = [synthetic.draw_page(synthetic.random_page(rng), rng, labels=True) for _ in range(batch)]
+            tokens = image_tokens([image for image, _, _ in drawn])
+            side = int(tokens.shape[1] ** 0.5)
+            labels = torch.stack([document_labels(chars, box, side) for _, chars, box in drawn])  # (B, T, 3)
+            logits = head(tokens)  # (B, T, classes)
+            n = 1 + len(CHARACTERS)
+            parts = (logits[..., :n], logits[..., n : 2 * n], logits[..., 2 * n :])
+            return sum(F.cross_entropy(part.flatten(0, 1), labels[..., i].flatten())
+                       for i, part in enumerate(parts)), {}
         if modality == "image":
             drawn = [synthetic.draw_scene(synthetic.random_scene(rng), rng, labels=True) for _ in range(batch)]
-            pixels = processor.image_processor([image for image, _ in drawn], return_tensors="pt")
-            tokens = m.get_image_features(pixels["pixel_values"], pixels["image_position_ids"],
-                                          return_dict=True).pooler_output
-            tokens = torch.cat(list(tokens)) if isinstance(tokens, (tuple, list)) else tokens
-            tokens = tokens.reshape(batch, -1, tokens.shape[-1])  # (B, soft tokens, width)
+            tokens = image_tokens([image for image, _ in drawn])
             side = int(tokens.shape[1] ** 0.5)  # soft tokens form a side x side grid, row by row
             cell = synthetic.IMAGE_SIZE // side
             labels = torch.tensor(np.stack([np.asarray(lab)[cell // 2 :: cell, cell // 2 :: cell].flatten()
@@ -153,12 +192,12 @@ def tower_loss(target, head, processor, modality: str, batch: int):
     return loss_at
 
 
-def target_loss(model, processor, batch: int):
-    """Step -> (cross-entropy on the answer tokens, {"modality"}): two picture steps, then a sound step."""
+def target_loss(model, processor, batch: int, families: tuple[str, ...] = ("image", "image", "audio")):
+    """Step -> (cross-entropy on the answer tokens, {"modality"}): step i asks about families[i % len]."""
     model_turn = processor.tokenizer.encode("<|turn>model\n", add_special_tokens=False)
 
     def loss_at(step: int) -> tuple[torch.Tensor, dict]:
-        modality = MODALITIES[step % len(MODALITIES)]
+        modality = families[step % len(families)]
         rows = [synthetic.example(1 + step * batch + i, modality) for i in range(batch)]
         texts = [prompt_text(processor, modality, r.question) + r.answer + "<turn|>\n" for r in rows]
         enc = encode(processor, modality, [r.item for r in rows], texts)
@@ -171,14 +210,15 @@ def target_loss(model, processor, batch: int):
     return loss_at
 
 
-def drafter_loss(target, drafter, processor, batch: int, k: int, seed: int):
+def drafter_loss(target, drafter, processor, batch: int, k: int, seed: int,
+                 families: tuple[str, ...] = ("image", "audio")):
     """Step -> (distillation loss, {"modality", "sampled", "agree"}) on the target's own answers:
-    pictures and sounds in turn, greedy and T = 0.8 answers in turn."""
+    the families in turn, greedy and T = 0.8 answers in turn."""
     model_turn = processor.tokenizer.encode("<|turn>model\n", add_special_tokens=False)
 
     def loss_at(step: int) -> tuple[torch.Tensor, dict]:
-        modality = ("image", "audio")[step % 2]
-        sampled = (step // 2) % 2 == 1
+        modality = families[step % len(families)]
+        sampled = (step // len(families)) % 2 == 1
         torch.manual_seed(seed * 7919 + step)
         rows = [synthetic.example(5_000_000 + step * batch + i, modality) for i in range(batch)]
         enc = target_answers(target, processor, modality, rows, sampled)
@@ -194,7 +234,8 @@ def drafter_loss(target, drafter, processor, batch: int, k: int, seed: int):
 
 
 @torch.no_grad()
-def measure(target, drafter, processor, n: int, k: int = 4) -> dict:
+def measure(target, drafter, processor, n: int, k: int = 4,
+            families: tuple[str, ...] = ("image", "audio")) -> dict:
     """On n held-out samples per modality, greedy, k drafts per round: exact-answer accuracy per
     modality and question, whether the drafter changes any token, tau and acceptance by position."""
     from tqdm.auto import tqdm
@@ -208,7 +249,7 @@ def measure(target, drafter, processor, n: int, k: int = 4) -> dict:
     traces: dict[str, list] = {}
     identical, wrong, seconds = True, [], {"plain": 0.0, "drafter": 0.0}
     eos = target.generation_config.eos_token_id
-    for modality in ("image", "audio"):
+    for modality in families:
         for i in tqdm(range(n), desc=f"held-out {modality}"):
             ex = synthetic.example(synthetic.HELD_OUT + i, modality)
             batch = encode(processor, modality, [ex.item], [prompt_text(processor, modality, ex.question)])
@@ -223,7 +264,8 @@ def measure(target, drafter, processor, n: int, k: int = 4) -> dict:
             seconds["drafter"] += spec.wall
             text = processor.tokenizer.decode(list(plain.new_ids), skip_special_tokens=True).strip()
             ok = text == ex.answer
-            for key in (modality, f"{modality}: {ex.question}"):
+            asked = re.sub(r"line \d+", "line n", ex.question)  # one row for every line asked about
+            for key in (modality, f"{modality}: {asked}"):
                 per.setdefault(key, []).append(ok)
                 traces.setdefault(key, []).append(spec)
             if ex.question in (synthetic.IMAGE_QUESTIONS[0], synthetic.AUDIO_QUESTIONS[0]):

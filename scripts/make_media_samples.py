@@ -1,4 +1,4 @@
-"""Write the shipped media samples: data/media/scene_*.png, beeps_*.wav and samples.json.
+"""Write the shipped media samples: data/media/scene_*.png, beeps_*.wav, clip_*.gif, page_*.png and samples.json.
 
     python scripts/make_media_samples.py
 
@@ -18,7 +18,7 @@ import soundfile
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from labkit import synthetic  # noqa: E402
+from labkit import media, synthetic  # noqa: E402
 
 OUT = REPO / "data" / "media"
 N = 4  # samples per modality: enough to pick from, small enough to ship
@@ -41,6 +41,23 @@ def main() -> None:
         soundfile.write(OUT / name, synthetic.render_beeps(beeps, rng), synthetic.SAMPLE_RATE, subtype="PCM_16")
         rows.append({"file": name, "modality": "audio",
                      "answers": {q: beeps.answer(q) for q in synthetic.AUDIO_QUESTIONS}})
+    for i in range(N):  # clips as animated GIFs, a frame a second (the timestamps the target reads)
+        ex = synthetic.example(synthetic.HELD_OUT + 500_000 + i, "clip")
+        name = f"clip_{i}.gif"
+        first, *rest = ex.item
+        first.save(OUT / name, save_all=True, append_images=rest, duration=1000, loop=0, optimize=True)
+        # a GIF writer merges identical neighbouring frames (two empty ones): such a seed cannot ship
+        assert len(media.load_video(OUT / name)) == len(ex.item), f"{name}: frames merged"
+        rows.append({"file": name, "modality": "clip",
+                     "answers": {q: ex.truth.answer(q) for q in synthetic.CLIP_QUESTIONS}})
+    for i in range(N):
+        ex = synthetic.example(synthetic.HELD_OUT + 500_000 + i, "document")
+        name = f"page_{i}.png"
+        ex.item.save(OUT / name, optimize=True)
+        page = ex.truth
+        asked = [synthetic.DOCUMENT_QUESTIONS[1]] + [synthetic.DOCUMENT_QUESTIONS[0].format(n=n + 1)
+                                                     for n, line in enumerate(page.lines) if line.isdigit()]
+        rows.append({"file": name, "modality": "document", "answers": {q: page.answer(q) for q in asked}})
     (OUT / "samples.json").write_text(json.dumps(rows, indent=1) + "\n")
     print(f"wrote {len(rows)} samples to {OUT}")
 

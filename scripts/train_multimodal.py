@@ -64,21 +64,24 @@ def train_stage(run: Run, stage: Stage, recipe: MultimodalRecipe, target, drafte
     cfg = TrainConfig(steps=stage.steps, lr=stage.lr, warmup=recipe.warmup, seed=recipe.seed,
                       ckpt_every=stage.ckpt_every, log_every=stage.log_every)
     if stage.trains == "drafter":
-        run.stage(stage.name, drafter,
-                  cfg, multimodal.drafter_loss(target, drafter, processor, recipe.batch, recipe.k, recipe.seed))
+        run.stage(stage.name, drafter, cfg, multimodal.drafter_loss(
+            target, drafter, processor, recipe.batch, recipe.k, recipe.seed, stage.families or ("image", "audio")))
         return
     if stage.trains == "target":
         for tower, embed in multimodal.towers(target).values():  # the language model reads them as they are
             tower.requires_grad_(False)
             embed.requires_grad_(False)
-        run.stage(stage.name, target, cfg, multimodal.target_loss(target, processor, recipe.batch))
+        run.stage(stage.name, target, cfg, multimodal.target_loss(target, processor, recipe.batch, recipe.families))
         return
-    modality = "image" if stage.trains == "vision tower" else "audio"
+    families = stage.families or (("image",) if stage.trains == "vision tower" else ("audio",))
     torch.manual_seed(recipe.seed)
-    head = multimodal.tower_head(target, modality)
-    tower, embed = multimodal.towers(target)[modality]
-    parts = torch.nn.ModuleDict({"tower": tower, "embed": embed, "head": head})
-    run.stage(stage.name, parts, cfg, multimodal.tower_loss(target, head, processor, modality, recipe.batch))
+    heads = {f: multimodal.tower_head(target, f) for f in families}  # one throwaway head per family
+    tower, embed = multimodal.towers(target)["audio" if families == ("audio",) else "image"]
+    parts = torch.nn.ModuleDict({"tower": tower, "embed": embed, **{f"head_{f}": h for f, h in heads.items()}})
+    if len(families) == 1:  # the original recipe's checkpoints name the head "head"
+        parts = torch.nn.ModuleDict({"tower": tower, "embed": embed, "head": heads[families[0]]})
+    losses = [multimodal.tower_loss(target, heads[f], processor, f, recipe.batch) for f in families]
+    run.stage(stage.name, parts, cfg, lambda step: losses[step % len(losses)](step))
 
 
 def main() -> None:
@@ -91,18 +94,25 @@ def main() -> None:
     final_t, final_d = out / "target" / "final", out / "drafter" / "final"
     processor = multimodal.multimodal_processor(out / "processor")
     trained_t = (final_t / "model.safetensors").exists()
-    target = Gemma4ForConditionalGeneration.from_pretrained(final_t).eval() if trained_t \
-        else new_target(processor, recipe.seed)
+    init = REPO / recipe.init if recipe.init else None
+    if trained_t or init:
+        target = Gemma4ForConditionalGeneration.from_pretrained(final_t if trained_t else init / "target").eval()
+    else:
+        target = new_target(processor, recipe.seed)
     drafter = Gemma4AssistantForCausalLM.from_pretrained(final_d).eval() \
         if (final_d / "model.safetensors").exists() else None
+    fresh_drafter = init is None
     for stage in recipe.stages:
         if stage.trains == "drafter":
             if drafter is not None:
                 continue
             target.eval().requires_grad_(False)
             torch.manual_seed(recipe.seed)
-            drafter = Gemma4AssistantForCausalLM(pocket.multimodal_drafter_config(target.config))
-            drafter.generation_config = pocket.drafter_generation_config(target.generation_config)
+            if fresh_drafter:
+                drafter = Gemma4AssistantForCausalLM(pocket.multimodal_drafter_config(target.config))
+                drafter.generation_config = pocket.drafter_generation_config(target.generation_config)
+            else:  # the pair it continues from: its drafter goes on learning
+                drafter = Gemma4AssistantForCausalLM.from_pretrained(init / "drafter")
         elif trained_t:
             continue
         train_stage(run, stage, recipe, target, drafter, processor)
@@ -111,7 +121,9 @@ def main() -> None:
             for f in (out / "processor").iterdir():  # as written, before training set padding on its tokenizer
                 shutil.copy2(f, final_t / f.name)
     drafter.eval().save_pretrained(final_d)
-    metrics = multimodal.measure(target, drafter, processor, recipe.eval_samples)
+    families = tuple(dict.fromkeys(f for f in recipe.families))  # each once, in order of first use
+    metrics = multimodal.measure(target, drafter, processor, recipe.eval_samples, families=sorted(
+        families, key=("image", "audio", "clip", "document").index))
     record = run.save(metrics=metrics, models={"target": cards.model_facts(target),
                                                "drafter": cards.model_facts(drafter)})
     print(json.dumps(metrics, indent=1))
@@ -122,9 +134,10 @@ def main() -> None:
 def install(final_t: Path, final_d: Path, record: dict) -> None:
     """Copy the finals to data/pocket/multimodal/: a full pair only past its bars, a quick one always."""
     metrics, name = record["metrics"], record["recipe_name"]
-    passed = (min(metrics["accuracy"]["image"], metrics["accuracy"]["audio"]) >= REQUIRED_ACCURACY
+    families = [f for f in ("image", "audio", "clip", "document") if f in metrics["accuracy"]]
+    passed = (min(metrics["accuracy"][f] for f in families) >= REQUIRED_ACCURACY
               and metrics["greedy_identical_with_drafter"])
-    if name == "full" and not passed:
+    if not name.endswith("quick") and not passed:
         sys.exit(f"not installed: accuracy {metrics['accuracy']} / identical "
                  f"{metrics['greedy_identical_with_drafter']} miss the bars")
     dest = pocket.MULTIMODAL_DIR
@@ -134,7 +147,7 @@ def install(final_t: Path, final_d: Path, record: dict) -> None:
     (dest / "metrics.json").write_text(json.dumps({**metrics, "recipe": name}, indent=1) + "\n")
     (dest / "BUILD.json").write_text(json.dumps({"recipe": name, "built_by": "scripts/train_multimodal.py"},
                                                 indent=1) + "\n")
-    if name == "full":
+    if not name.endswith("quick"):
         (dest / "MODEL_CARD.md").write_text(card(record))
     print(f"installed the {name} pocket multimodal pair in {dest}")
 

@@ -318,6 +318,32 @@ def test_media_panel_answers_a_new_picture(lab):
     assert "answer" in after and "same text with the drafter: yes" in after and after != before
     assert not laws_broken(after), laws_broken(after)
 
+    def new_clip() -> None:  # issue 44: a clip alone, then a page of text
+        dropdown(page, "picture").select_option(label="(none)")
+        dropdown(page, "clip").select_option(label="a new random one")
+        page.get_by_role("combobox").last.fill("Which way does the shape move?")
+        page.get_by_role("button", name="Run", exact=True).last.click()
+
+    changed_text(page, result, new_clip, "06_media_panel_clip")
+    wait_for_text(page, result, "answer", 60_000)
+    shot(page, "06_media_panel_clip_after")
+    clip = result.inner_text()
+    assert "video soft tokens" in clip and "same text with the drafter: yes" in clip and "truth:" in clip
+    assert not laws_broken(clip), laws_broken(clip)
+
+    def new_page() -> None:
+        dropdown(page, "clip").select_option(label="(none)")
+        dropdown(page, "picture").select_option(label="a new random page")
+        page.get_by_role("combobox").last.fill("Read the word in the box.")
+        page.get_by_role("button", name="Run", exact=True).last.click()
+
+    changed_text(page, result, new_page, "06_media_panel_page")
+    wait_for_text(page, result, "answer", 60_000)
+    shot(page, "06_media_panel_page_after")
+    read = result.inner_text()
+    assert "image soft tokens" in read and "same text with the drafter: yes" in read and "truth:" in read
+    assert not laws_broken(read), laws_broken(read)
+
 
 def test_00_tour_panel_types_both_runs(lab):
     """00's panel: Run decodes the prompt both ways, then plays them back ("watch it type")."""

@@ -30,7 +30,7 @@ def test_clips_move_the_way_their_answer_says_in_the_frames_it_counts():
         moves = [((b[0] - a[0]) * dx + (b[1] - a[1]) * dy) for a, b in zip(seen, seen[1:])]
         assert all(m > 10 for m in moves), (clip, moves)  # steps of many pixels, the named way
         assert clip.answer(synthetic.CLIP_QUESTIONS[0]) == clip.direction
-        assert clip.answer(synthetic.CLIP_QUESTIONS[1]).split()[0] in synthetic.NUMBERS + tuple("56")
+        assert clip.answer(synthetic.CLIP_QUESTIONS[1]).split()[0] in synthetic.NUMBERS[2:]
     a, b = synthetic.example(7, "clip"), synthetic.example(7, "clip")
     assert a.truth == b.truth and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(a.item, b.item))
 
