@@ -295,6 +295,22 @@ def check_audio_token_prediction(prediction: dict[str, int], pair: object) -> No
     print(f"✓ every prediction within one token of the processor's count ({len(sounds)} clips)")
 
 
+def check_clip_token_prediction(prediction: dict[str, int], pair: object, clip: str = "clip_2.gif") -> None:
+    """06_multimodal, predict then measure: prediction["frames"] and prediction["soft tokens"] for
+    the shipped `clip`, counted from the prompt `pair`'s processor builds for it (`labkit.media`)."""
+    assert all(prediction.get(k) is not None for k in ("frames", "soft tokens")), \
+        "put your guesses for 'frames' and 'soft tokens' in the dict before measuring"
+    inputs = media.media_inputs(pair, "Which way does the shape move?", video=MEDIA_DIR / clip)
+    runs = media.soft_token_spans(inputs["input_ids"], pair.target.config)["video"]
+    frames, soft = len(runs), sum(e - s for s, e in runs)
+    print(f"{clip}: you predicted {prediction['frames']} frames and {prediction['soft tokens']} soft tokens; "
+          f"measured {frames} frames, {soft} soft tokens, in a prompt of {inputs['input_ids'].shape[1]} tokens")
+    assert int(prediction["frames"]) == frames, "count the frames again (media.load_video gives them)"
+    assert int(prediction["soft tokens"]) == soft, \
+        "each frame is read as one picture: how many soft tokens does a picture take here?"
+    print("✓ frames × soft tokens per frame: the prompt's length is in the frames")
+
+
 def check_untrained_question(prediction: dict[str, object], plain: object, spec: object) -> None:
     """06_multimodal, predict then measure: prediction["same"] is whether the answer with the drafter
     is the target's own, token for token, on a question the target never trained on; plain and spec

@@ -407,10 +407,10 @@ def _video_inputs(pair: Pair, prompt: str, video: Any, fps: float, with_others: 
         raise MediaError(f"{pair.label}'s chat template has no video item (it wrote {text.count(proc.video_token)} "
                          f"{proc.video_token}); give its processor Gemma 4's template (labkit.media.CHAT_TEMPLATE)")
     if getattr(proc, "video_processor", None) is not None:  # the real processor, torchvision present
-        import numpy as np_
+        from transformers.video_utils import VideoMetadata
 
-        clip = np_.stack([np_.asarray(f) for f in frames])  # (frames, height, width, 3)
-        metadata = {"fps": fps, "total_num_frames": len(frames), "frames_indices": list(range(len(frames)))}
+        clip = np.stack([np.asarray(f) for f in frames])  # (frames, height, width, 3)
+        metadata = VideoMetadata(total_num_frames=len(frames), fps=fps, frames_indices=list(range(len(frames))))
         inputs = dict(proc(text=text, videos=[clip], video_metadata=[metadata], do_sample_frames=False,
                            return_tensors="pt"))
     else:

@@ -439,9 +439,10 @@ def modality_acceptance_figure(groups: Mapping[str, Sequence[Trace]], label: str
     """
     fig = acceptance_figure(groups, theory=False)
     palette = ("#E69F00", "#56B4E9", "#CC79A7", COLORS["accepted"])  # no yellow bars on white
-    for i, bar in enumerate(fig.data):  # audio groups hatched, so modality is not colour alone
+    patterns = {"audio": "/", "clip": ".", "document": "x"}  # so modality is not colour alone
+    for i, bar in enumerate(fig.data):
         bar.marker.color = palette[i % len(palette)]
-        bar.marker.pattern.shape = "/" if str(bar.name).startswith("audio") else ""
+        bar.marker.pattern.shape = patterns.get(str(bar.name).split(" ")[0], "")
     rounds = sum(r.k > 0 for traces in groups.values() for t in traces for r in t.rounds)
     sub = f"<br><sup>{html.escape(label)}</sup>" if label else ""
     styled(fig, f"Acceptance by draft position, per question ({rounds} rounds){sub}")

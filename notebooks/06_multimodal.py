@@ -14,21 +14,23 @@
 # ---
 
 # %% [markdown]
-# # 06 · Multimodal: pictures and sounds go to the target, the drafter still only drafts text
+# # 06 · Multimodal: pictures, sounds, clips and pages go to the target; the drafter still only drafts text
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/mtp-lab/mtp-lab/blob/main/notebooks/06_multimodal.ipynb)
 #
-# **Goal.** Give a Gemma 4 target a picture or a sound, and see speculative decoding work exactly
-# as with text: the target's vision and audio towers turn the input into *soft tokens* in its
-# prefill, the MTP drafter never sees a pixel or a sample, yet it drafts the answer by attending to
-# the target's K/V, where the soft tokens sit. We check that the answer with the drafter is the
-# target's own, token for token, and measure acceptance per modality and per question.
+# **Goal.** Give a Gemma 4 target a picture, a sound, a video clip or a page of text, and see
+# speculative decoding work exactly as with text: the target's vision and audio towers turn the
+# input into *soft tokens* in its prefill, the MTP drafter never sees a pixel or a sample, yet it
+# drafts the answer by attending to the target's K/V, where the soft tokens sit. We check that the
+# answer with the drafter is the target's own, token for token, and measure acceptance per
+# modality and per question, down to the lesson of reading: when the answer is text written in
+# the picture, how much of it can the drafter draft?
 #
 # Offline, this runs on the **pocket multimodal pair**: a small `Gemma4ForConditionalGeneration`
-# trained in this repo to describe pictures of coloured shapes and sequences of beeps, things you
-# can check by eye and by ear. A real E2B/E4B pair is one argument away (end of the notebook).
-# It gets most held-out questions right, sounds less often than pictures (measured below); but
-# whatever the target says, right or wrong, the drafter must reproduce it exactly.
+# trained in this repo on things you can check by eye and by ear: pictures of coloured shapes,
+# sequences of beeps, clips of a shape moving, and pages of numbers and words. A real E2B/E4B pair
+# is one argument away (end of the notebook). It gets most held-out questions right (measured
+# below); but whatever the target says, right or wrong, the drafter must reproduce it exactly.
 
 # %% tags=["live"]
 import sys
@@ -60,21 +62,31 @@ pair
 # %% [markdown]
 # ## The samples
 #
-# The lab ships four pictures and four sounds, drawn by `labkit.synthetic` from seeds the model
-# never saw in training, with the answers they should get (`data/media/samples.json`). The sounds
-# are short: a browser's player counts whole seconds (a 0.4 s clip reads "0:00"), so each clip's
-# length is written under it.
+# The lab ships four pictures, four pages, four sounds and four clips, drawn by `labkit.synthetic`
+# from seeds the model never saw in training, with the answers they should get
+# (`data/media/samples.json`). The sounds are short: a browser's player counts whole seconds (a
+# 0.4 s sound reads "0:00"), so each one's length is written under it. A clip is a list of frames,
+# a frame a second (shipped as animated GIFs); its frames are shown side by side.
 
 # %%
 samples = json.loads((media.MEDIA_DIR / "samples.json").read_text())
 pictures = [s for s in samples if s["modality"] == "image"]
+pages = [s for s in samples if s["modality"] == "document"]
 sounds = [s for s in samples if s["modality"] == "audio"]
-display(HTML("<div style='display:flex'>" + "".join(
+clips = [s for s in samples if s["modality"] == "clip"]
+display(HTML("<div style='display:flex;flex-wrap:wrap'>" + "".join(
     media.image_html(media.MEDIA_DIR / s["file"], s["answers"]["Describe the picture."], width=140)
-    for s in pictures) + "</div>"))
+    for s in pictures) + "".join(
+    media.image_html(media.MEDIA_DIR / s["file"], f"{s['file']}: boxed '{s['answers']['Read the word in the box.']}'",
+                     width=140) for s in pages) + "</div>"))
 display(HTML("<div style='display:flex;flex-wrap:wrap'>" + "".join(
     media.audio_html(media.MEDIA_DIR / s["file"], f"{s['file']}: {s['answers']['Describe the sound.']}")
     for s in sounds) + "</div>"))
+for s in clips[:2]:  # two of the four: each frame under its timestamp
+    frames = media.load_video(media.MEDIA_DIR / s["file"])
+    display(HTML(f"<div>{s['file']}: " + " · ".join(s["answers"].values()) + "</div><div style='display:flex'>"
+                 + "".join(media.image_html(f, t, width=90) for f, t in zip(frames, media.timestamps(len(frames))))
+                 + "</div>"))
 
 # %% [markdown]
 # ## From a chat to soft tokens
@@ -167,47 +179,155 @@ plots.attention_figure(weights, media.segments(ids, pair.target.config), drafter
 # nothing to fetch at that step. Averaged over the heads of a real assistant, the bars would mix.
 
 # %% [markdown]
-# ## Acceptance per modality and per question
+# ## A clip: frames as soft tokens
 #
-# Every shipped sample with both of its questions, plain and speculative, greedy, `k = 4`.
+# Gemma 4 reads a video as its frames: each frame is a picture for the vision tower (64 soft
+# tokens here), written after its timestamp `mm:ss`, all in the one user turn. Gemma 4's video
+# processor lays this out and needs torchvision; without it, `media.frame_inputs` builds the same
+# layout from the frames with the image processor (the test suite checks the two texts agree). So
+# a clip of six frames is six pictures' worth of prompt:
 
 # %%
-groups, plains, rows = {}, {}, []
-for s in samples:
-    key = "image" if s["modality"] == "image" else "audio"
-    for q, truth in s["answers"].items():
-        inputs = media.media_inputs(pair, q, **{key: media.MEDIA_DIR / s["file"]})
-        ids = inputs.pop("input_ids")
-        inputs.pop("attention_mask")
-        # once each (the cell above warmed both paths), the path that goes first alternating
-        timed = experiments.time_paths({
-            "plain": lambda: labkit.run(pair, ids, path="plain", max_new_tokens=20, **inputs),
-            "speculative": lambda: labkit.run(pair, ids, path="transformers", k=4, max_new_tokens=20, **inputs)},
-            repeats=1, warmup=False, offset=len(rows))
-        plain, spec = timed["plain"].trace, timed["speculative"].trace
-        groups.setdefault(f"{key} · {q}", []).append(spec)
-        plains.setdefault(f"{key} · {q}", []).append(plain)
-        rows.append({"group": f"{key} · {q}", "same": plain.new_ids == spec.new_ids,
-                     "right": media.answer(plain) == truth})
+clip = clips[1]
+question = "Which way does the shape move?"
+inputs = media.media_inputs(pair, question, video=media.MEDIA_DIR / clip["file"])
+ids = inputs.pop("input_ids")
+inputs.pop("attention_mask")
+print({name: tuple(value.shape) for name, value in inputs.items()})  # what the vision tower reads
+print(pair.tokenizer.decode(ids[0]).replace("<|video|>" * 64, "<|video|>×64"))
+frame_runs = media.soft_token_spans(ids, pair.target.config)["video"]
+print(f"{ids.shape[1]} prompt tokens: {len(frame_runs)} frames × {frame_runs[0][1] - frame_runs[0][0]} soft tokens "
+      f"= {sum(e - s for s, e in frame_runs)} of them")
 
-print(f"{'':34s} {'right':>6s} {'same':>5s} {'tau [90% interval]':>19s} {'speedup [90% interval]':>23s}")
+# %% [markdown]
+# The same two calls as for a picture answer it, with and without the drafter:
+
+# %%
+timed = experiments.time_paths({
+    "plain": lambda: labkit.run(pair, ids, path="plain", max_new_tokens=20, **inputs),
+    "speculative": lambda: labkit.run(pair, ids, path="transformers", k=4, max_new_tokens=20, **inputs)})
+clip_plain, clip_spec = timed["plain"].trace, timed["speculative"].trace
+print(f"target alone: {media.answer(clip_plain)!r} · with the drafter: {media.answer(clip_spec)!r} · "
+      f"truth: {clip['answers'][question]!r}")
+print(f"same tokens: {clip_plain.new_ids == clip_spec.new_ids} · tau = {metrics.tau(clip_spec):.2f} · "
+      f"speedup {experiments.speedup_of(timed['plain'], timed['speculative'])}   "
+      f"({tag}, {clip_spec.decoding}, k = 4, {clip['file']}, measured now)")
+
+# %% [markdown]
+# Where do those frames sit for the drafter? The sliding window is shorter than two frames, so the
+# drafter's sliding layers see only the last frame and the question; the first frames reach it
+# through its one full-attention layer alone. A drafter without a full layer could not compare
+# the first frame with the last (which way something moved).
+
+# %%
+plots.kv_figure(media.segments(ids, pair.target.config, generated=len(clip_spec.new_ids)), window=window)
+
+# %% [markdown]
+# And which frames does it read when it drafts the first answer token? The attention of each
+# drafter layer, summed per frame (measured on this prompt; the rest is the text: timestamps,
+# turn markers, the question):
+
+# %%
+weights = media.drafter_attention(pair, ids, **inputs)
+for layer, (w, kind) in enumerate(zip(weights, drafter_config.layer_types)):
+    per_frame = [float(w[s:e].sum()) for s, e in frame_runs]
+    print(f"layer {layer} ({kind.split('_')[0]:7s}) " + " ".join(
+        f"{t} {share:4.0%}" for t, share in zip(media.timestamps(len(frame_runs)), per_frame))
+          + f" · text {1 - sum(per_frame):4.0%}")
+
+# %% [markdown]
+# ## A page: the answer is written in the picture
+#
+# A page of text is a picture like any other: 64 soft tokens. What is new is the answer. "Describe
+# the picture" has a grammar ("a … … left of a … …"): once the first words are out, much of the rest
+# can be drafted from the pattern. A number on a page has none: every digit must be read from the
+# page's soft tokens, through the target's K/V, by a drafter that never sees the page. A boxed word
+# is read too, but it is one of 16 words: after its first piece, the rest of the word follows.
+
+# %%
+page = next(s for s in pages if len(s["answers"]) > 1)  # a page with a number on it
+for q, truth in page["answers"].items():
+    inputs = media.media_inputs(pair, q, image=media.MEDIA_DIR / page["file"])
+    ids = inputs.pop("input_ids")
+    inputs.pop("attention_mask")
+    plain = labkit.run(pair, ids, path="plain", max_new_tokens=20, **inputs)
+    spec = labkit.run(pair, ids, path="transformers", k=4, max_new_tokens=20, **inputs)
+    print(f"{q!r}: {media.answer(plain)!r} (truth {truth!r}) · same with the drafter: "
+          f"{plain.new_ids == spec.new_ids} · tau {metrics.tau(spec):.2f}")
+    display(HTML(labkit.style.token_html(media.without_end(spec), show_prompt=False)))
+display(HTML(media.image_html(media.MEDIA_DIR / page["file"], page["file"], width=160)))
+
+# %% [markdown]
+# ## Acceptance per modality and per question
+#
+# Every shipped sample with each of its questions, plus eight held-out pages asked for a number
+# (the shipped pages hold few), plain and speculative, greedy, `k = 4`.
+
+# %%
+asked = [(s["modality"], q, media.sample_input(s), truth) for s in samples for q, truth in s["answers"].items()]
+for i in range(8):  # held-out pages with a number question (seeds never trained on)
+    ex = synthetic.example(synthetic.HELD_OUT + 700_000 + i, "document")
+    numbered = [n for n, line in enumerate(ex.truth.lines) if line.isdigit()] or [None]
+    if numbered[0] is not None:
+        q = synthetic.DOCUMENT_QUESTIONS[0].format(n=numbered[0] + 1)
+        asked.append(("document", q, {"image": ex.item}, ex.truth.answer(q)))
+groups, plains, rows = {}, {}, []
+for family, q, source, truth in asked:
+    key = f"{family} · {'What number is on line n?' if q.startswith('What number') else q}"
+    inputs = media.media_inputs(pair, q, **source)
+    ids = inputs.pop("input_ids")
+    inputs.pop("attention_mask")
+    # once each (the cells above warmed both paths), the path that goes first alternating
+    timed = experiments.time_paths({
+        "plain": lambda: labkit.run(pair, ids, path="plain", max_new_tokens=20, **inputs),
+        "speculative": lambda: labkit.run(pair, ids, path="transformers", k=4, max_new_tokens=20, **inputs)},
+        repeats=1, warmup=False, offset=len(rows))
+    plain, spec = timed["plain"].trace, timed["speculative"].trace
+    groups.setdefault(key, []).append(spec)
+    plains.setdefault(key, []).append(plain)
+    rows.append({"group": key, "same": plain.new_ids == spec.new_ids, "right": media.answer(plain) == truth})
+
+print(f"{'':44s} {'right':>6s} {'same':>5s} {'tau [90% interval]':>19s} {'speedup [90% interval]':>23s}")
 for name, traces in groups.items():
     sub = [r for r in rows if r["group"] == name]
     tau = metrics.interval(metrics.tau, traces)
     speedup = metrics.interval(metrics.speedup, plains[name], traces)
-    print(f"{name:34s} {sum(r['right'] for r in sub)}/{len(sub):<4d} {all(r['same'] for r in sub)!s:>5s} "
+    print(f"{name:44s} {sum(r['right'] for r in sub):>2d}/{len(sub):<3d} {all(r['same'] for r in sub)!s:>5s} "
           f"{tau!s:>19s} {speedup!s:>22s}x")
-sample = f"{len(rows)} prompts ({len(rows) // len(groups)} per question), {spec.decoding}, k = 4"
-print(f"({tag}; {sample}; intervals resample each question's {len(rows) // len(groups)} samples)")
+sizes = sorted({len(v) for v in groups.values()})
+sample = f"{len(rows)} prompts ({sizes[0]}–{sizes[-1]} per question), {spec.decoding}, k = 4"
+print(f"({tag}; {sample}; intervals resample each question's prompts)")
 plots.modality_acceptance_figure(groups, label=f"{tag}; {sample}")
 
 # %% [markdown]
 # The answers are short (a handful of tokens) and follow a fixed grammar once the first word is
 # out; the drafts that miss are where the drafter has to *look* at the soft tokens (a colour, a
-# count) rather than follow the grammar. Four samples per question make wide intervals: read the
-# table for which questions clearly differ (intervals apart) and treat the rest as unsettled.
-# Whatever the speedup, the prefill (towers included) is the same for both paths, and on answers
-# this short it is a large share of the time.
+# count, a digit) rather than follow the grammar. Four to eight samples per question make wide
+# intervals: read the table for which questions clearly differ (intervals apart) and treat the
+# rest as unsettled. Whatever the speedup, the prefill (towers included) is the same for both
+# paths, and on answers this short it is a large share of the time; a clip's prefill is six
+# pictures' worth.
+#
+# **Reading against describing.** Pool the questions by what the answer asks of the drafter: to
+# read characters off a page (a number, digit by digit; a word, from a list of 16), or to describe
+# what it sees or hears (a caption with a grammar, a direction, a count). The share of drafts kept,
+# per kind, with a 90 % interval over prompts:
+
+# %%
+kinds = {"reading a number": ["document · What number is on line n?"],
+         "reading a word": ["document · Read the word in the box."],
+         "describing": [g for g in groups if not g.startswith("document")]}
+kept = {}
+for kind, names in kinds.items():
+    traces = [t for g in names for t in groups.get(g, [])]
+    kept[kind] = metrics.interval(metrics.alpha, traces)
+    judged = sum(r.accepted + r.rejected for r in metrics.drafting_rounds(traces))
+    print(f"{kind:18s} drafts kept (accepted / judged) {kept[kind]!s:>19s}   ({len(traces)} prompts, {judged} drafts judged)")
+num, desc = kept["reading a number"], kept["describing"]
+verdict = ("kept less often when reading a number (the intervals do not overlap)" if num.hi < desc.lo else
+           "kept more often when reading a number (the intervals do not overlap)" if num.lo > desc.hi else
+           "not clearly different between reading a number and describing (the intervals overlap)")
+print(f"→ drafts are {verdict}; {tag}, {spec.decoding}, k = 4")
 #
 # Eight samples say little about how often the target is right. The script that trained the pocket
 # pair (`scripts/train_multimodal.py`) measured that when it built it, on held-out samples drawn
@@ -276,10 +396,21 @@ print(f"{'audio at 8 kHz':28s} -> resampled to {len(media.load_audio(tone, sampl
 # inputs = media.media_inputs(pair, "What is in this picture?", image="photo.jpg")
 # ids = inputs.pop("input_ids"); inputs.pop("attention_mask")
 # trace = labkit.run(pair, ids, path="transformers", k=6, max_new_tokens=64, **inputs)
+#
+# # a video: its frames (a list of images, an animated GIF, or a (frames, H, W, 3) array), fps apart
+# inputs = media.media_inputs(pair, "What happens in this clip?", video="clip.gif", fps=1.0)
+# # a scanned page is a picture
+# inputs = media.media_inputs(pair, "What is the total on this invoice?", image="scan.png")
 # ```
 #
+# With torchvision installed the processor's own video part lays out the frames; without it (as
+# here) the frames go through the image processor into the same layout. A real Gemma 4 processor
+# gives each picture up to 280 soft tokens by default (the pocket pair uses the smallest budget,
+# 70), so a page's small print stays legible; a 32-frame video is thousands of prompt tokens, most
+# of them outside the drafter's sliding window.
+#
 # The test suite runs exactly this path on tiny random-weight models of the same classes, saved
-# the way the hub holds them (`tests/test_media.py`).
+# the way the hub holds them (`tests/test_media.py`), pictures, sounds and clips alike.
 
 # %% [markdown]
 # ## Summary
@@ -288,7 +419,12 @@ print(f"{'audio at 8 kHz':28s} -> resampled to {len(media.load_audio(tone, sampl
 #   MTP drafter never sees them directly but attends to their rows in the target's K/V.
 # - Greedy speculative decoding with images and audio returns the target's own tokens: the
 #   verification rule does not care where the context came from.
-# - Only the drafter's full-attention layer sees soft tokens beyond its sliding window.
+# - Only the drafter's full-attention layer sees soft tokens beyond its sliding window. A clip is a
+#   run of pictures, one per frame after its timestamp, longer than the window: its first frames
+#   reach the drafter through that one layer.
+# - A page's answer is written in the picture: digits have no grammar to draft from, so the drafter
+#   must read them from the page's soft tokens through the target's K/V (compare the kept shares
+#   above); a word from a short list is easier once its first piece is out.
 # - Acceptance can depend on the question: drafts that follow the answers' grammar are easy,
 #   words that must be read off the picture or the sound are not. With four samples per question,
 #   the intervals say which of the measured differences are more than noise.
@@ -304,7 +440,10 @@ print(f"{'audio at 8 kHz':28s} -> resampled to {len(media.load_audio(tone, sampl
 #    their players at the top. Before counting anything, predict how many
 #    audio soft tokens the processor gives each, from what this notebook says about audio soft
 #    tokens. Put your numbers in `prediction`; the checker counts them with the pair's processor.
-# 3. Predict, then measure. Ask a question the pocket target was never trained on ("Is the circle
+# 3. Predict, then measure. How many prompt tokens does `clip_2.gif` take, and how many of them
+#    are soft tokens? Use what this notebook says about frames (count its frames above, or with
+#    `media.load_video`). Put your numbers in `clip_prediction`; the checker builds the prompt.
+# 4. Predict, then measure. Ask a question the pocket target was never trained on ("Is the circle
 #    big?") about `scene_0.png`. Will the answer with the drafter be the target's own, token for
 #    token? Write your guess (and, if you like, a guess of `tau`), run both paths greedy, and pass
 #    the two traces to the checker. Why must the answer come out as it does?
@@ -314,7 +453,8 @@ from labkit import checks
 
 check_1 = checks.check_token_runs  # uncomment the calls at the bottom once your code is ready
 check_2 = checks.check_audio_token_prediction
-check_3 = checks.check_untrained_question
+check_3 = checks.check_clip_token_prediction
+check_4 = checks.check_untrained_question
 
 
 def token_runs(ids, token_id):
@@ -323,10 +463,12 @@ def token_runs(ids, token_id):
 
 
 sound_prediction = {"beeps_0.wav": None, "beeps_1.wav": None, "beeps_2.wav": None, "beeps_3.wav": None}
+clip_prediction = {"soft tokens": None, "frames": None}
 untrained_prediction = {"same": None, "tau": None}
 # untrained_plain = labkit.run(pair, ..., path="plain", max_new_tokens=20, ...)   # see "With and
 # untrained_spec = labkit.run(pair, ..., path="transformers", k=4, ...)          #  without the drafter"
 
 # check_1(token_runs)
 # check_2(sound_prediction, pair)
-# check_3(untrained_prediction, untrained_plain, untrained_spec)
+# check_3(clip_prediction, pair)
+# check_4(untrained_prediction, untrained_plain, untrained_spec)

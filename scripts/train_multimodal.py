@@ -156,7 +156,12 @@ def card(record: dict) -> str:
     """MODEL_CARD.md for data/pocket/multimodal, rendered from the run's record."""
     resumed = [f"{name} at step {at}" for name, s in record["stages"].items() for at in s.get("resumed_at", [])]
     return cards.render("multimodal.md.jinja", record=record, resumed=resumed, held_out=synthetic.HELD_OUT,
-                        questions={"image": list(synthetic.IMAGE_QUESTIONS), "audio": list(synthetic.AUDIO_QUESTIONS)})
+                        earlier=RECIPES["full"], measured=sum(n for key, n in record["metrics"]["samples"].items()
+                                                              if ":" not in key),
+                        questions={"image": list(synthetic.IMAGE_QUESTIONS), "audio": list(synthetic.AUDIO_QUESTIONS),
+                                   "clip": list(synthetic.CLIP_QUESTIONS),
+                                   "document": [synthetic.DOCUMENT_QUESTIONS[0].format(n="n"),
+                                                synthetic.DOCUMENT_QUESTIONS[1]]})
 
 
 if __name__ == "__main__":

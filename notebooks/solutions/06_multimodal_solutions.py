@@ -70,7 +70,16 @@ for name in sounds:
 checks.check_audio_token_prediction(sound_prediction, pair)
 
 # %% [markdown]
-# **3.** The answer with the drafter is the target's own, token for token, whatever the question:
+# **3.** A clip is read as its frames, each one picture of 64 soft tokens (after its timestamp), so
+# the soft tokens are frames × 64; the prompt adds per frame the timestamp and the `<|image>` /
+# `<image|>` markers, then the turn around the question.
+
+# %%
+frames = len(media.load_video(media.MEDIA_DIR / "clip_2.gif"))
+checks.check_clip_token_prediction({"frames": frames, "soft tokens": frames * 64}, pair)
+
+# %% [markdown]
+# **4.** The answer with the drafter is the target's own, token for token, whatever the question:
 # greedy verification keeps a draft only when it equals the target's own choice, and the target's
 # token closes every round. A question the target never trained on changes what it answers, and
 # perhaps how well the drafter guesses (`tau`), never whether the two paths agree.
