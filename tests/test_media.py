@@ -342,6 +342,21 @@ def test_a_real_pair_takes_a_video_from_the_hub_cache(tiny, tmp_path, monkeypatc
     assert run(pair, ids, path="transformers", k=3, max_new_tokens=6, stop_at_eos=False, **inputs).new_ids == plain.new_ids
 
 
+def test_a_failing_video_processor_falls_back_to_frames_with_a_warning(pair, frames, monkeypatch):
+    """Where torchvision is installed the processor's own video part runs; the lab cannot run it here
+    (no torchvision matches its CPU torch), so if it ever fails the frames path answers, and says so."""
+    expected = media.media_inputs(pair, "Which way?", video=frames)
+
+    class Broken:
+        def __call__(self, *args, **kwargs):
+            raise TypeError("an unexpected keyword")
+
+    monkeypatch.setattr(pair.processor, "video_processor", Broken(), raising=False)
+    with pytest.warns(UserWarning, match="frames go through the image processor"):
+        got = media.media_inputs(pair, "Which way?", video=frames)
+    assert torch_equal(got["input_ids"], expected["input_ids"])
+
+
 def test_a_template_without_video_is_named(pair, frames, monkeypatch):
     monkeypatch.setattr(pair.processor, "chat_template", pair.processor.chat_template.replace(
         "{% elif item['type'] == 'video' %}{{ '<|video|>' }}", ""))
