@@ -215,14 +215,20 @@ def load_image(image: Any) -> Any:
     return picture.convert("RGB")
 
 
-def image_html(image: Any, caption: str = "", width: int = 160) -> str:
-    """An inline <figure> (PNG as a data URL): renders in JupyterLab, Colab and VS Code alike."""
+def image_url(image: Any) -> str:
+    """The image as a PNG data URL, for HTML that renders in JupyterLab, Colab and VS Code alike."""
     import base64
-    import html
 
     buf = io.BytesIO()
     load_image(image).save(buf, format="PNG")
-    src = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def image_html(image: Any, caption: str = "", width: int = 160) -> str:
+    """An inline <figure> (PNG as a data URL)."""
+    import html
+
+    src = image_url(image)
     return (f'<figure style="margin:0 12px 0 0"><img src="{src}" width="{width}">'
             f'<figcaption style="font-size:0.85em">{html.escape(caption)}</figcaption></figure>')
 

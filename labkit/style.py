@@ -115,3 +115,33 @@ def segment_html(pieces: list[str], labels: list[str] | tuple[str, ...], ids: li
         for s in SEGMENT_STYLES if s in labels)
     return ('<div style="font-family:ui-monospace,monospace;white-space:pre-wrap;line-height:1.9">'
             + "".join(chips) + f'</div><div style="font-size:0.85em;margin-top:4px">{legend}</div>')
+
+
+def media_strip_html(pieces: list[str], segments: list[tuple[str, int, int]],
+                     thumbnails: list[str] | None = None) -> str:
+    """A multimodal prompt as a token strip (`06_multimodal`): text tokens as grey chips, each run of
+    soft tokens as one block in its modality's colour saying how many it holds, with a picture of
+    what it stands for when `thumbnails` (image URLs, one per run, in order) are given.
+
+    pieces: the prompt's token text by position; segments: (kind, start, end) runs as
+    `labkit.media.segments` gives them."""
+    chips, run = [], 0
+    for kind, start, end in segments:
+        if kind in ("text", "generated"):
+            for piece in pieces[start:end]:
+                text = html.escape(piece).replace("\n", "↵") or "∅"
+                chips.append(f'<span style="color:{COLORS["prompt"]};border:1px solid {COLORS["prompt"]}55;'
+                             f'border-radius:3px;padding:0 2px;margin:1px">{text}</span>')
+            continue
+        color = MEDIA_COLORS.get(kind, COLORS["prompt"])
+        thumb = (f'<img src="{thumbnails[run]}" style="height:34px;vertical-align:middle;margin-right:4px">'
+                 if thumbnails and run < len(thumbnails) else "")
+        chips.append(f'<span title="positions {start}–{end - 1}" style="display:inline-block;background:{color}33;'
+                     f'border:2px solid {color};border-radius:4px;padding:1px 6px;margin:1px;vertical-align:middle">'
+                     f'{thumb}{end - start} × {html.escape(pieces[start])}</span>')
+        run += 1
+    legend = " ".join(f'<span style="border:2px solid {MEDIA_COLORS[k]};background:{MEDIA_COLORS[k]}33;'
+                      f'padding:0 4px">{k} soft tokens</span>'
+                      for k in ("image", "audio", "video") if any(s[0] == k for s in segments))
+    return ('<div style="font-family:ui-monospace,monospace;line-height:2.2">' + "".join(chips)
+            + f'</div><div style="font-size:0.85em;margin-top:4px">{legend}</div>')

@@ -94,7 +94,8 @@ for s in clips[:2]:  # two of the four: each frame under its timestamp
 # The chat template puts one placeholder per picture or sound into the user's turn. The processor
 # then expands each placeholder to a run of soft tokens: `<|image>`, 64 × `<|image|>`, `<image|>`
 # for a picture (at the smallest of Gemma 4's image budgets, 70 tokens: 16-pixel patches pooled
-# 3 × 3), and `<|audio>`, one `<|audio|>` per 40 ms, `<audio|>` for a sound.
+# 3 × 3), and `<|audio>`, one `<|audio|>` per 40 ms, `<audio|>` for a sound. Below, the prompt as a
+# token strip: text tokens in grey, the picture's 64 soft tokens as one block.
 
 # %%
 question = "Describe the picture."
@@ -106,6 +107,9 @@ ids = inputs.pop("input_ids")
 inputs.pop("attention_mask")
 print({name: tuple(value.shape) for name, value in inputs.items()})  # what the vision tower reads
 print(f"{ids.shape[1]} prompt tokens; soft-token runs:", media.soft_token_spans(ids, pair.target.config))
+pieces = [pair.tokenizer.decode([t]) for t in ids[0].tolist()]
+display(HTML(labkit.style.media_strip_html(pieces, media.segments(ids, pair.target.config),
+                                           [media.image_url(media.MEDIA_DIR / pictures[0]["file"])])))
 
 # %% [markdown]
 # ## With and without the drafter
@@ -185,7 +189,8 @@ plots.attention_figure(weights, media.segments(ids, pair.target.config), drafter
 # tokens here), written after its timestamp `mm:ss`, all in the one user turn. Gemma 4's video
 # processor lays this out and needs torchvision; without it, `media.frame_inputs` builds the same
 # layout from the frames with the image processor (the test suite checks the two texts agree). So
-# a clip of six frames is six pictures' worth of prompt:
+# a clip of six frames is six pictures' worth of prompt. The token strip shows the prompt as the
+# target reads it, each frame's soft tokens one block:
 
 # %%
 clip = clips[1]
@@ -194,10 +199,13 @@ inputs = media.media_inputs(pair, question, video=media.MEDIA_DIR / clip["file"]
 ids = inputs.pop("input_ids")
 inputs.pop("attention_mask")
 print({name: tuple(value.shape) for name, value in inputs.items()})  # what the vision tower reads
-print(pair.tokenizer.decode(ids[0]).replace("<|video|>" * 64, "<|video|>×64"))
 frame_runs = media.soft_token_spans(ids, pair.target.config)["video"]
 print(f"{ids.shape[1]} prompt tokens: {len(frame_runs)} frames × {frame_runs[0][1] - frame_runs[0][0]} soft tokens "
       f"= {sum(e - s for s, e in frame_runs)} of them")
+pieces = [pair.tokenizer.decode([t]) for t in ids[0].tolist()]
+frames = media.load_video(media.MEDIA_DIR / clip["file"])
+display(HTML(labkit.style.media_strip_html(pieces, media.segments(ids, pair.target.config),
+                                           [media.image_url(f) for f in frames])))
 
 # %% [markdown]
 # The same two calls as for a picture answer it, with and without the drafter:

@@ -73,13 +73,13 @@ def train_stage(run: Run, stage: Stage, recipe: MultimodalRecipe, target, drafte
             embed.requires_grad_(False)
         run.stage(stage.name, target, cfg, multimodal.target_loss(target, processor, recipe.batch, recipe.families))
         return
-    families = stage.families or (("image",) if stage.trains == "vision tower" else ("audio",))
+    modality = "image" if stage.trains == "vision tower" else "audio"
+    families = stage.families or (modality,)  # e.g. pages in turn with pictures: one throwaway head each
     torch.manual_seed(recipe.seed)
-    heads = {f: multimodal.tower_head(target, f) for f in families}  # one throwaway head per family
-    tower, embed = multimodal.towers(target)["audio" if families == ("audio",) else "image"]
-    parts = torch.nn.ModuleDict({"tower": tower, "embed": embed, **{f"head_{f}": h for f, h in heads.items()}})
-    if len(families) == 1:  # the original recipe's checkpoints name the head "head"
-        parts = torch.nn.ModuleDict({"tower": tower, "embed": embed, "head": heads[families[0]]})
+    heads = {f: multimodal.tower_head(target, f) for f in families}
+    tower, embed = multimodal.towers(target)[modality]
+    named = {"head": heads[modality]} if len(heads) == 1 else {f"head_{f}": h for f, h in heads.items()}
+    parts = torch.nn.ModuleDict({"tower": tower, "embed": embed, **named})  # one head: "head", as before
     losses = [multimodal.tower_loss(target, heads[f], processor, f, recipe.batch) for f in families]
     run.stage(stage.name, parts, cfg, lambda step: losses[step % len(losses)](step))
 

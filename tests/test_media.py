@@ -302,6 +302,18 @@ def torch_equal(a, b) -> bool:
     return a.shape == b.shape and bool((a == b).all())
 
 
+def test_token_strip_shows_one_block_per_frame(pair, frames):
+    from labkit.style import MEDIA_COLORS, media_strip_html
+
+    inputs = media.media_inputs(pair, "Which way?", video=frames)
+    ids = inputs["input_ids"][0].tolist()
+    pieces = [pair.tokenizer.decode([t]) for t in ids]
+    strip = media_strip_html(pieces, media.segments(inputs["input_ids"], pair.target.config),
+                             [media.image_url(f) for f in frames])
+    assert strip.count("64 × &lt;|video|&gt;") == 2 and strip.count("<img") == 2
+    assert MEDIA_COLORS["video"] in strip and "00" in strip and "video soft tokens" in strip
+
+
 @pytest.mark.parametrize("video, kw, message", [
     (b"GIF89a but not really", {}, "cannot read the video"),
     ([], {}, "no frames"),
