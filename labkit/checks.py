@@ -292,7 +292,7 @@ def check_audio_token_prediction(prediction: dict[str, int], pair: object) -> No
         if abs(int(guess) - measured) > 1:
             missed.append(name)
     assert not missed, f"off by more than one token on {missed}: how many milliseconds does one soft token cover?"
-    print(f"✓ every prediction within one token of the processor's count ({len(sounds)} clips)")
+    print(f"✓ every prediction within one token of the processor's count ({len(sounds)} sounds)")
 
 
 def check_clip_token_prediction(prediction: dict[str, int], pair: object, clip: str = "clip_2.gif") -> None:
