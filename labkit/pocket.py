@@ -121,6 +121,11 @@ def drafter_generation_config(target_generation_config):  # -> GenerationConfig
     return cfg
 
 
+# E2B's window: a six-frame clip (~450 tokens) fits it, so every layer can compare its first frame
+# with its last (at 128 only the one full layer could, and a 4-layer target did not learn to).
+MULTIMODAL_SLIDING_WINDOW = 512
+
+
 def multimodal_config(tokenizer):  # -> Gemma4Config
     """The pocket multimodal target: a 4-layer text model of width 128 with small vision and audio
     towers (~2.5M parameters). Image and audio settings are Gemma 4's (16-pixel patches pooled 3 x 3,
@@ -130,6 +135,7 @@ def multimodal_config(tokenizer):  # -> Gemma4Config
     text = target_config(len(tokenizer), hidden_size=128, intermediate_size=512, num_hidden_layers=4,
                          num_attention_heads=2,  # 2 x 64 = 128
                          layer_types=["sliding_attention"] * 3 + ["full_attention"])
+    text.sliding_window = MULTIMODAL_SLIDING_WINDOW
     vision = Gemma4VisionConfig(
         hidden_size=96, intermediate_size=384, num_hidden_layers=3, num_attention_heads=3,
         num_key_value_heads=3, head_dim=32,

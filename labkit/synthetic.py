@@ -248,7 +248,7 @@ def draw_clip(clip: Clip, rng: random.Random, size: int = IMAGE_SIZE) -> list[Im
 
 
 def random_page(rng: random.Random) -> Page:
-    n = rng.randint(2, 4)
+    n = rng.randint(2, 3)
     boxed = rng.randrange(n)
     words = rng.sample(DOC_WORDS, n)
     lines = tuple(words[i] if i == boxed or rng.random() < 0.3 else str(rng.randint(10, 999)) for i in range(n))
@@ -265,11 +265,13 @@ def draw_page(page: Page, rng: random.Random, size: int = IMAGE_SIZE, labels: bo
     shade = rng.randint(230, 255)
     image = Image.new("RGB", (size, size), (shade, shade, shade))
     draw = ImageDraw.Draw(image)
-    height = rng.uniform(0.13, 0.17) * size
+    # Type about one soft token wide a character: each of the 8 x 8 soft tokens covers 24 of these
+    # 192 pixels, and a 3-layer tower could not tell digits apart at two to a token.
+    height = rng.uniform(0.21, 0.24) * size
     font = ImageFont.load_default(size=int(height))
-    pitch = (size * 0.9) / max(len(page.lines), 3)
-    top = rng.uniform(0.04 * size, size - 0.04 * size - pitch * len(page.lines))
-    left = rng.uniform(0.05, 0.2) * size
+    pitch = (size * 0.9) / 3
+    top = rng.uniform(0.03 * size, size - 0.03 * size - pitch * len(page.lines))
+    left = rng.uniform(0.03, 0.09) * size
     ink = tuple(rng.randint(0, 60) for _ in range(3))
     chars, box = [], None
     for i, line in enumerate(page.lines):

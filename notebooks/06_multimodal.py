@@ -222,13 +222,22 @@ print(f"same tokens: {clip_plain.new_ids == clip_spec.new_ids} · tau = {metrics
       f"({tag}, {clip_spec.decoding}, k = 4, {clip['file']}, measured now)")
 
 # %% [markdown]
-# Where do those frames sit for the drafter? The sliding window is shorter than two frames, so the
-# drafter's sliding layers see only the last frame and the question; the first frames reach it
-# through its one full-attention layer alone. A drafter without a full layer could not compare
-# the first frame with the last (which way something moved).
+# Where do those frames sit for the drafter? The pocket multimodal pair's sliding window is 512
+# positions, E2B's: this six-frame clip fits inside it, so every drafter layer can read every
+# frame. Real videos are longer. The second figure lays out the same clip played four times over
+# (24 frames, the most this pocket pair's context holds): the sliding layers see only the last
+# frames, and the first ones reach the drafter through its one full-attention layer alone. A
+# drafter without a full layer could not compare the first frame of such a clip with its last
+# (which way something moved).
 
 # %%
+print(f"window {window}; this clip: {ids.shape[1]} prompt tokens")
 plots.kv_figure(media.segments(ids, pair.target.config, generated=len(clip_spec.new_ids)), window=window)
+
+# %%
+longer = media.media_inputs(pair, question, video=frames * 4)["input_ids"]  # prompt only: nothing runs
+print(f"window {window}; the clip four times over: {len(frames) * 4} frames, {longer.shape[1]} prompt tokens")
+plots.kv_figure(media.segments(longer, pair.target.config), window=window)
 
 # %% [markdown]
 # And which frames does it read when it drafts the first answer token? The attention of each
@@ -428,8 +437,8 @@ print(f"{'audio at 8 kHz':28s} -> resampled to {len(media.load_audio(tone, sampl
 # - Greedy speculative decoding with images and audio returns the target's own tokens: the
 #   verification rule does not care where the context came from.
 # - Only the drafter's full-attention layer sees soft tokens beyond its sliding window. A clip is a
-#   run of pictures, one per frame after its timestamp, longer than the window: its first frames
-#   reach the drafter through that one layer.
+#   run of pictures, one per frame after its timestamp; a long clip outgrows the window, and its
+#   first frames reach the drafter through that one layer.
 # - A page's answer is written in the picture: digits have no grammar to draft from, so the drafter
 #   must read them from the page's soft tokens through the target's K/V (compare the kept shares
 #   above); a word from a short list is easier once its first piece is out.

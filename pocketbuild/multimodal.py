@@ -33,7 +33,7 @@ from labkit.paths import TOKENIZER_DIR
 
 AUDIO_MS_PER_TOKEN = 40  # Gemma 4's audio tower: one soft token per 40 ms
 CONTENT = {"image": "image", "audio": "audio", "clip": "video", "document": "image"}  # family -> chat item
-# what a document's vision tower learns to name per half of a soft token's cell: none or a character
+# what a document's vision tower learns to name per soft token's cell: none or a character
 CHARACTERS = sorted(set("0123456789" + "".join(synthetic.DOC_WORDS)))
 
 
@@ -120,29 +120,28 @@ def towers(target) -> dict[str, tuple]:
 
 def tower_head(target, modality: str) -> torch.nn.Linear:
     """The throwaway head: background or coloured shape per picture token; silence or pitch per
-    sound token; for a document, the character centred in each half of the token's cell (or none),
-    then whether the cell touches the box."""
+    sound token; for a document, the character centred in the token's cell (or none), then whether
+    the cell touches the box."""
     classes = {"image": 1 + len(synthetic.PARTS), "audio": 1 + len(synthetic.PITCHES),
-               "document": 2 * (1 + len(CHARACTERS)) + 2}[modality]
+               "document": 1 + len(CHARACTERS) + 2}[modality]
     return torch.nn.Linear(target.config.get_text_config().hidden_size, classes)
 
 
 def document_labels(chars: list, box: tuple, side: int, size: int = synthetic.IMAGE_SIZE) -> torch.Tensor:
-    """(side * side, 3) labels of a page's soft tokens, row by row: the character whose centre is in
-    the left half of the token's cell (0 none, 1 + index in CHARACTERS), the right half's, and
-    whether the cell overlaps the box."""
+    """(side * side, 2) labels of a page's soft tokens, row by row: the character whose centre is in
+    the token's cell (0 none, 1 + index in CHARACTERS; the type is about a cell wide), and whether
+    the cell overlaps the box."""
     cell = size / side
-    out = torch.zeros(side, side, 3, dtype=torch.long)
+    out = torch.zeros(side, side, 2, dtype=torch.long)
     for ch, x, y in chars:
         r, c = min(int(y // cell), side - 1), min(int(x // cell), side - 1)
-        half = 1 if x - c * cell >= cell / 2 else 0
-        if out[r, c, half] == 0:
-            out[r, c, half] = 1 + CHARACTERS.index(ch)
+        if out[r, c, 0] == 0:
+            out[r, c, 0] = 1 + CHARACTERS.index(ch)
     x0, y0, x1, y1 = box
     for r in range(side):
         for c in range(side):
-            out[r, c, 2] = int(c * cell < x1 and (c + 1) * cell > x0 and r * cell < y1 and (r + 1) * cell > y0)
-    return out.reshape(side * side, 3)
+            out[r, c, 1] = int(c * cell < x1 and (c + 1) * cell > x0 and r * cell < y1 and (r + 1) * cell > y0)
+    return out.reshape(side * side, 2)
 
 
 def tower_loss(target, head, processor, modality: str, batch: int):
@@ -165,9 +164,11 @@ def tower_loss(target, head, processor, modality: str, batch: int):
             labels = torch.stack([document_labels(chars, box, side) for _, chars, box in drawn])  # (B, T, 3)
             logits = head(tokens)  # (B, T, classes)
             n = 1 + len(CHARACTERS)
-            parts = (logits[..., :n], logits[..., n : 2 * n], logits[..., 2 * n :])
-            return sum(F.cross_entropy(part.flatten(0, 1), labels[..., i].flatten())
-                       for i, part in enumerate(parts)), {}
+            # most cells are blank: a character counts four times a blank, or the tower learns "ink"
+            weight = torch.ones(n)
+            weight[0] = 0.25
+            chars = F.cross_entropy(logits[..., :n].flatten(0, 1), labels[..., 0].flatten(), weight=weight)
+            return chars + F.cross_entropy(logits[..., n:].flatten(0, 1), labels[..., 1].flatten()), {}
         if modality == "image":
             drawn = [synthetic.draw_scene(synthetic.random_scene(rng), rng, labels=True) for _ in range(batch)]
             tokens = image_tokens([image for image, _ in drawn])

@@ -60,6 +60,17 @@ def new_target(processor, seed: int):
     return target
 
 
+def load_with_window(cls, folder: Path, window: int):
+    """`cls.from_pretrained(folder)`, its sliding window set to `window` (0: as saved). Attention
+    layers read the window when built, so it goes into the config before loading."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(folder)
+    if window:
+        config.get_text_config().sliding_window = window
+    return cls.from_pretrained(folder, config=config)
+
+
 def train_stage(run: Run, stage: Stage, recipe: MultimodalRecipe, target, drafter, processor) -> None:
     cfg = TrainConfig(steps=stage.steps, lr=stage.lr, warmup=recipe.warmup, seed=recipe.seed,
                       ckpt_every=stage.ckpt_every, log_every=stage.log_every)
@@ -96,10 +107,11 @@ def main() -> None:
     trained_t = (final_t / "model.safetensors").exists()
     init = REPO / recipe.init if recipe.init else None
     if trained_t or init:
-        target = Gemma4ForConditionalGeneration.from_pretrained(final_t if trained_t else init / "target").eval()
+        target = load_with_window(Gemma4ForConditionalGeneration, final_t if trained_t else init / "target",
+                                  recipe.sliding_window).eval()
     else:
         target = new_target(processor, recipe.seed)
-    drafter = Gemma4AssistantForCausalLM.from_pretrained(final_d).eval() \
+    drafter = load_with_window(Gemma4AssistantForCausalLM, final_d, recipe.sliding_window).eval() \
         if (final_d / "model.safetensors").exists() else None
     fresh_drafter = init is None
     for stage in recipe.stages:
@@ -112,7 +124,7 @@ def main() -> None:
                 drafter = Gemma4AssistantForCausalLM(pocket.multimodal_drafter_config(target.config))
                 drafter.generation_config = pocket.drafter_generation_config(target.generation_config)
             else:  # the pair it continues from: its drafter goes on learning
-                drafter = Gemma4AssistantForCausalLM.from_pretrained(init / "drafter")
+                drafter = load_with_window(Gemma4AssistantForCausalLM, init / "drafter", recipe.sliding_window)
         elif trained_t:
             continue
         train_stage(run, stage, recipe, target, drafter, processor)

@@ -37,6 +37,7 @@ class MultimodalRecipe:
     # step i of the target stage draws from families[i % len]: pictures are harder than sounds
     families: tuple[str, ...] = ("image", "image", "audio")
     init: str = ""  # a pair folder (target/, drafter/) to continue from; "" = start from random weights
+    sliding_window: int = 0  # set the pair's sliding window when continuing (0: keep the folder's)
 
 
 # lr 5e-4, a quarter of the text pocket's: at its 2e-3 the towers never told pictures apart.
@@ -57,10 +58,10 @@ QUICK = replace(FULL, eval_samples=20, stages=(
 # vision tower learns to read characters and the box (its shapes kept by alternating with
 # pictures); the target learns the new questions while still answering the old ones (every family
 # in turn, the new ones twice as often); the drafter is distilled on all four.
-VIDEO = replace(FULL, init="data/pocket/multimodal",
+VIDEO = replace(FULL, init="data/pocket/multimodal", sliding_window=512,
                 families=("document", "clip", "image", "document", "clip", "audio"), stages=(
     Stage("vision_tower", "vision tower", 600, 5e-4, families=("document", "image")),
-    Stage("target", "target", 1800, 5e-4, log_every=5),  # 5 and 6 are coprime: every family gets logged
+    Stage("target", "target", 1500, 5e-4, log_every=5),  # 5 and 6 are coprime: every family gets logged
     Stage("drafter", "drafter", 300, 1e-3, ckpt_every=50, families=("clip", "document", "image", "audio")),
 ))
 VIDEO_QUICK = replace(VIDEO, eval_samples=10, stages=(
