@@ -510,3 +510,15 @@ def test_multimodal_checkers_measure_the_predictions(pair):
     checks.check_untrained_question({"same": True}, plain, spec)
     with pytest.raises(AssertionError):
         checks.check_untrained_question({"same": False}, plain, spec)
+
+
+def test_clip_checker_counts_frames_and_soft_tokens():
+    from labkit import checks
+
+    pair = labkit.load_pair("pocket-multimodal")
+    frames = len(media.load_video(media.MEDIA_DIR / "clip_2.gif"))
+    checks.check_clip_token_prediction({"frames": frames, "soft tokens": 64 * frames}, pair)
+    with pytest.raises(AssertionError, match="each frame is read as one picture"):
+        checks.check_clip_token_prediction({"frames": frames, "soft tokens": 64}, pair)
+    with pytest.raises(AssertionError, match="put your guesses"):
+        checks.check_clip_token_prediction({"frames": None, "soft tokens": None}, pair)
