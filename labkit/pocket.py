@@ -121,8 +121,8 @@ def drafter_generation_config(target_generation_config):  # -> GenerationConfig
     return cfg
 
 
-# E2B's window: a six-frame clip (~450 tokens) fits it, so every layer can compare its first frame
-# with its last (at 128 only the one full layer could, and a 4-layer target did not learn to).
+# E2B's window, for the next build: a six-frame clip (~450 tokens) fits it, so every layer, not only
+# the one full layer, can compare its first frame with its last. (The shipped pair has 128.)
 MULTIMODAL_SLIDING_WINDOW = 512
 
 
