@@ -2,6 +2,9 @@
 
     python scripts/train_multimodal.py --quick --install   # a placeholder pair, ~20 min on 2 CPU cores
     python scripts/train_multimodal.py --install           # the full recipe (~60 min on 2 CPU cores)
+    python scripts/train_multimodal.py --recipe video --out runs/pocket-video --install
+                                          # continues the shipped pair on clips and pages (~50 min
+                                          # to the end of its target stage; not past its bars yet)
 
 The recipe and its stages are data (pocketbuild/recipes/multimodal.py); the steps and the held-out
 measurement are pocketbuild/multimodal.py. In order, each resumable from `<out>/`:

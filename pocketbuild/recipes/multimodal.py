@@ -58,6 +58,10 @@ QUICK = replace(FULL, eval_samples=20, stages=(
 # vision tower learns to read characters and the box (its shapes kept by alternating with
 # pictures); the target learns the new questions while still answering the old ones (every family
 # in turn, the new ones twice as often); the drafter is distilled on all four.
+# Not past its bars yet. Measured 2026-12-06 after the target stage (held-out, target alone, 100 a
+# family): pictures 95 %, sounds 94 %, clips 75 % (frame counts 42/43, directions 33/57), pages 23 %
+# (boxed words 23/59, numbers 0/41); the tower named 76 % of a page's characters (labelled cells).
+# Numbers are the wall: more tower steps on pages, or a wider tower, come first.
 VIDEO = replace(FULL, init="data/pocket/multimodal", sliding_window=512,
                 families=("document", "clip", "image", "document", "clip", "audio"), stages=(
     # 600 steps in turn with pictures named a page's characters on 39 % of held-out cells (step
