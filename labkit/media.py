@@ -317,12 +317,14 @@ def load_audio(audio: Any, sampling_rate: int | None = None) -> np.ndarray:
     return resample(wave, int(sampling_rate))
 
 
-SAMPLE_KEYS = {"image": "image", "audio": "audio", "clip": "video", "document": "image"}  # samples.json modality
+# What carries each family of `labkit.synthetic` (a samples.json "modality"): the `media_inputs`
+# keyword and the chat template's item type, which share their names.
+FAMILY_INPUT = {"image": "image", "audio": "audio", "clip": "video", "document": "image"}
 
 
 def sample_input(row: dict) -> dict[str, Path]:
     """`media_inputs` keywords for a shipped sample (a row of data/media/samples.json)."""
-    return {SAMPLE_KEYS[row["modality"]]: MEDIA_DIR / row["file"]}
+    return {FAMILY_INPUT[row["modality"]]: MEDIA_DIR / row["file"]}
 
 
 MAX_FRAMES = 32  # Gemma 4's video processor samples at most 32 frames of a video
@@ -387,7 +389,13 @@ def media_inputs(pair: Pair, prompt: str, *, image: Any = None, audio: Any = Non
                          f"{pair.label}'s context of {limit}; use at most {max(1, limit // per_image - 1)}")
     inputs = proc(text=text, images=pictures or None, audio=[wave] if wave is not None else None,
                   return_tensors="pt")
-    inputs.pop("mm_token_type_ids", None)  # generate() rebuilds it from the ids
+    return _on_device(pair, dict(inputs))
+
+
+def _on_device(pair: Pair, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The processor's tensors on the pair's device, floats in its dtype; without
+    `mm_token_type_ids`, which generate() rebuilds from the ids."""
+    inputs.pop("mm_token_type_ids", None)
     return {k: v.to(pair.device, pair.dtype) if v.is_floating_point() else v.to(pair.device)
             for k, v in inputs.items()}
 
@@ -425,11 +433,7 @@ def _video_inputs(pair: Pair, prompt: str, video: Any, fps: float, with_others: 
         except (TypeError, ValueError, RuntimeError) as e:
             warnings.warn(f"Gemma 4's video processor failed ({type(e).__name__}: {e}); the frames go through "
                           "the image processor instead (media.frame_inputs, the same layout)", stacklevel=2)
-    if inputs is None:
-        inputs = frame_inputs(proc, [frames], [text], fps)
-    inputs.pop("mm_token_type_ids", None)
-    return {k: v.to(pair.device, pair.dtype) if v.is_floating_point() else v.to(pair.device)
-            for k, v in inputs.items()}
+    return _on_device(pair, inputs if inputs is not None else frame_inputs(proc, [frames], [text], fps))
 
 
 def token_runs(input_ids: Any, token_id: int | None) -> list[tuple[int, int]]:

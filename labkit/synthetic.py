@@ -9,8 +9,7 @@ one". Everything is drawn from a seed, so a sample is the same on every machine.
     ex = example(HELD_OUT + 3, "clip")      # ex.item: a list of PIL frames (video as a frame sequence)
     ex = example(HELD_OUT + 3, "document")  # ex.item: a PIL image of rendered text lines
 
-Clips and documents are issue 44's data (video and reading tasks), ready for the multimodal pair's
-next training: a shape that moves one way across a few frames, or appears and disappears; a page of
+Clips and documents are the video and reading tasks of the multimodal pair's next training: a shape that moves one way across a few frames, or appears and disappears; a page of
 short lines (numbers, words, one word in a box) rendered at varied sizes and positions, whose
 answers are read off the picture.
 

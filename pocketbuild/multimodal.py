@@ -32,7 +32,6 @@ from labkit import distill, media, synthetic
 from labkit.paths import TOKENIZER_DIR
 
 AUDIO_MS_PER_TOKEN = 40  # Gemma 4's audio tower: one soft token per 40 ms
-CONTENT = {"image": "image", "audio": "audio", "clip": "video", "document": "image"}  # family -> chat item
 # what a document's vision tower learns to name per soft token's cell: none or a character
 CHARACTERS = sorted(set("0123456789" + "".join(synthetic.DOC_WORDS)))
 
@@ -65,7 +64,7 @@ def multimodal_processor(out: Path):  # -> labkit.media processor
 
 
 def prompt_text(processor, modality: str, question: str) -> str:
-    item = {"type": CONTENT[modality]}
+    item = {"type": media.FAMILY_INPUT[modality]}
     return processor.apply_chat_template(
         [{"role": "user", "content": [item, {"type": "text", "text": question}]}],
         tokenize=False, add_generation_prompt=True)
@@ -161,7 +160,7 @@ def tower_loss(target, head, processor, modality: str, batch: int):
             drawn = [synthetic.draw_page(synthetic.random_page(rng), rng, labels=True) for _ in range(batch)]
             tokens = image_tokens([image for image, _, _ in drawn])
             side = int(tokens.shape[1] ** 0.5)
-            labels = torch.stack([document_labels(chars, box, side) for _, chars, box in drawn])  # (B, T, 3)
+            labels = torch.stack([document_labels(chars, box, side) for _, chars, box in drawn])  # (B, T, 2)
             logits = head(tokens)  # (B, T, classes)
             n = 1 + len(CHARACTERS)
             # most cells are blank: a character counts four times a blank, or the tower learns "ink"

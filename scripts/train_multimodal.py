@@ -3,13 +3,13 @@
     python scripts/train_multimodal.py --quick --install   # a placeholder pair, ~20 min on 2 CPU cores
     python scripts/train_multimodal.py --install           # the full recipe (~60 min on 2 CPU cores)
     python scripts/train_multimodal.py --recipe video --out runs/pocket-video --install
-                                          # continues the shipped pair on clips and pages (~50 min
-                                          # to the end of its target stage; not past its bars yet)
+                                          # continues the shipped pair on clips and pages
+                                          # (its runs so far: docs/measured.md)
 
 The recipe and its stages are data (pocketbuild/recipes/multimodal.py); the steps and the held-out
 measurement are pocketbuild/multimodal.py. In order, each resumable from `<out>/`:
 1. processor: the pocket tokenizer with Gemma 4's named media tokens, Gemma 4's image and audio
-   processor settings, a chat template with image and audio items (`labkit.media`);
+   processor settings, a chat template with image, audio and video items (`labkit.media`);
 2. the stages: the towers learn what pictures and sounds hold; the target
    (`Gemma4ForConditionalGeneration`, towers frozen) learns to answer questions about them; the
    drafter (`Gemma4AssistantForCausalLM`) is distilled from the frozen target;
@@ -34,7 +34,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from labkit import pocket, synthetic  # noqa: E402
+from labkit import media, pocket, synthetic  # noqa: E402
 from labkit.fit import TrainConfig  # noqa: E402
 from pocketbuild import cards, multimodal  # noqa: E402
 from pocketbuild.recipes.multimodal import RECIPES, REQUIRED_ACCURACY, MultimodalRecipe, Stage  # noqa: E402
@@ -136,9 +136,8 @@ def main() -> None:
             for f in (out / "processor").iterdir():  # as written, before training set padding on its tokenizer
                 shutil.copy2(f, final_t / f.name)
     drafter.eval().save_pretrained(final_d)
-    families = tuple(dict.fromkeys(f for f in recipe.families))  # each once, in order of first use
-    metrics = multimodal.measure(target, drafter, processor, recipe.eval_samples, families=sorted(
-        families, key=("image", "audio", "clip", "document").index))
+    families = tuple(f for f in media.FAMILY_INPUT if f in recipe.families)
+    metrics = multimodal.measure(target, drafter, processor, recipe.eval_samples, families=families)
     record = run.save(metrics=metrics, models={"target": cards.model_facts(target),
                                                "drafter": cards.model_facts(drafter)})
     print(json.dumps(metrics, indent=1))
@@ -149,7 +148,7 @@ def main() -> None:
 def install(final_t: Path, final_d: Path, record: dict) -> None:
     """Copy the finals to data/pocket/multimodal/: a full pair only past its bars, a quick one always."""
     metrics, name = record["metrics"], record["recipe_name"]
-    families = [f for f in ("image", "audio", "clip", "document") if f in metrics["accuracy"]]
+    families = [f for f in media.FAMILY_INPUT if f in metrics["accuracy"]]
     passed = (min(metrics["accuracy"][f] for f in families) >= REQUIRED_ACCURACY
               and metrics["greedy_identical_with_drafter"])
     if not name.endswith("quick") and not passed:

@@ -318,29 +318,26 @@ def test_media_panel_answers_a_new_picture(lab):
     assert "answer" in after and "same text with the drafter: yes" in after and after != before
     assert not laws_broken(after), laws_broken(after)
 
-    def new_clip() -> None:  # issue 44: a clip alone, then a page of text
-        dropdown(page, "picture").select_option(label="(none)")
-        dropdown(page, "clip").select_option(label="a new random one")
-        page.get_by_role("combobox").last.fill("Which way does the shape move?")
-        page.get_by_role("button", name="Run", exact=True).last.click()
+    def ask(choices: list[tuple[str, str]], question: str, label: str) -> str:
+        """Set the dropdowns (label, option) in order, type the question, Run; the result's text."""
+        def run() -> None:
+            for box, option in choices:
+                dropdown(page, box).select_option(label=option)
+            page.get_by_role("combobox").last.fill(question)
+            page.get_by_role("button", name="Run", exact=True).last.click()
 
-    changed_text(page, result, new_clip, "06_media_panel_clip")
-    wait_for_text(page, result, "answer", 60_000)
-    shot(page, "06_media_panel_clip_after")
-    clip = result.inner_text()
+        changed_text(page, result, run, label)
+        wait_for_text(page, result, "answer", 60_000)
+        shot(page, f"{label}_after")
+        return result.inner_text()
+
+    # a clip alone, then a page of text
+    clip = ask([("picture", "(none)"), ("clip", "a new random one")], "Which way does the shape move?",
+               "06_media_panel_clip")
     assert "video soft tokens" in clip and "same text with the drafter: yes" in clip and "truth:" in clip
     assert not laws_broken(clip), laws_broken(clip)
-
-    def new_page() -> None:
-        dropdown(page, "clip").select_option(label="(none)")
-        dropdown(page, "picture").select_option(label="a new random page")
-        page.get_by_role("combobox").last.fill("Read the word in the box.")
-        page.get_by_role("button", name="Run", exact=True).last.click()
-
-    changed_text(page, result, new_page, "06_media_panel_page")
-    wait_for_text(page, result, "answer", 60_000)
-    shot(page, "06_media_panel_page_after")
-    read = result.inner_text()
+    read = ask([("clip", "(none)"), ("picture", "a new random page")], "Read the word in the box.",
+               "06_media_panel_page")
     assert "image soft tokens" in read and "same text with the drafter: yes" in read and "truth:" in read
     assert not laws_broken(read), laws_broken(read)
 

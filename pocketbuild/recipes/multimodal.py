@@ -57,15 +57,11 @@ QUICK = replace(FULL, eval_samples=20, stages=(
 # Issue 44: the shipped pair goes on to read clips (video as frame sequences) and documents. The
 # vision tower learns to read characters and the box (its shapes kept by alternating with
 # pictures); the target learns the new questions while still answering the old ones (every family
-# in turn, the new ones twice as often); the drafter is distilled on all four.
-# Not past its bars yet. Measured 2026-12-06 after the target stage (held-out, target alone, 100 a
-# family): pictures 95 %, sounds 94 %, clips 75 % (frame counts 42/43, directions 33/57), pages 23 %
-# (boxed words 23/59, numbers 0/41); the tower named 76 % of a page's characters (labelled cells).
-# Numbers are the wall: more tower steps on pages, or a wider tower, come first.
+# in turn, the new ones twice as often); the drafter is distilled on all four. Not past its bars
+# yet: reading numbers is what stands in the way (docs/measured.md has its runs).
 VIDEO = replace(FULL, init="data/pocket/multimodal", sliding_window=512,
                 families=("document", "clip", "image", "document", "clip", "audio"), stages=(
-    # 600 steps in turn with pictures named a page's characters on 39 % of held-out cells (step
-    # 400): resumed there, with two page steps for every picture step
+    # two page steps for every picture step: a page's characters are learned far more slowly
     Stage("vision_tower", "vision tower", 1000, 5e-4, families=("document", "document", "image")),
     Stage("target", "target", 1500, 5e-4, log_every=5),  # 5 and 6 are coprime: every family gets logged
     Stage("drafter", "drafter", 300, 1e-3, ckpt_every=50, families=("clip", "document", "image", "audio")),
