@@ -250,7 +250,7 @@ def random_page(rng: random.Random) -> Page:
     n = rng.randint(2, 3)
     boxed = rng.randrange(n)
     words = rng.sample(DOC_WORDS, n)
-    lines = tuple(words[i] if i == boxed or rng.random() < 0.3 else str(rng.randint(10, 999)) for i in range(n))
+    lines = tuple(words[i] if i == boxed or rng.random() < 0.3 else str(rng.randint(10, 99)) for i in range(n))
     return Page(lines, boxed)
 
 

@@ -34,6 +34,7 @@ from labkit.paths import TOKENIZER_DIR
 AUDIO_MS_PER_TOKEN = 40  # Gemma 4's audio tower: one soft token per 40 ms
 # what a document's vision tower learns to name per soft token's cell: none or a character
 CHARACTERS = sorted(set("0123456789" + "".join(synthetic.DOC_WORDS)))
+GRID = 8  # a picture's soft tokens form GRID x GRID cells (Gemma 4's 70-token budget: 8 x 8 = 64)
 
 
 # ---------------------------------------------------------------- processor
@@ -119,19 +120,26 @@ def towers(target) -> dict[str, tuple]:
 
 def tower_head(target, modality: str) -> torch.nn.Linear:
     """The throwaway head: background or coloured shape per picture token; silence or pitch per
-    sound token; for a document, the character centred in the token's cell (or none), then whether
-    the cell touches the box."""
-    classes = {"image": 1 + len(synthetic.PARTS), "audio": 1 + len(synthetic.PITCHES),
-               "document": 1 + len(CHARACTERS) + 2}[modality]
+    sound token; for a document, the character centred in the token's cell (or none), whether the
+    cell touches the box and which line of text its row holds (none, 1, 2, 3). Picture and page
+    tokens also name their cell's row and column: what a clip's direction and a line's reading
+    order are read from."""
+    position = 2 * GRID
+    classes = {"image": 1 + len(synthetic.PARTS) + position, "audio": 1 + len(synthetic.PITCHES),
+               "document": 1 + len(CHARACTERS) + 2 + 4 + position}[modality]
     return torch.nn.Linear(target.config.get_text_config().hidden_size, classes)
 
 
 def document_labels(chars: list, box: tuple, side: int, size: int = synthetic.IMAGE_SIZE) -> torch.Tensor:
-    """(side * side, 2) labels of a page's soft tokens, row by row: the character whose centre is in
-    the token's cell (0 none, 1 + index in CHARACTERS; the type is about a cell wide), and whether
-    the cell overlaps the box."""
+    """(side * side, 5) labels of a page's soft tokens, row by row: the character whose centre is in
+    the token's cell (0 none, 1 + index in CHARACTERS; the type is about a cell wide), whether the
+    cell overlaps the box, the line of text whose characters' centres lie in the cell's row (0 none,
+    1 the top line), and the cell's row and column."""
     cell = size / side
-    out = torch.zeros(side, side, 2, dtype=torch.long)
+    out = torch.zeros(side, side, 5, dtype=torch.long)
+    lines = sorted({y for _, _, y in chars})  # one centre height per line, top to bottom
+    for i, y in enumerate(lines):
+        out[min(int(y // cell), side - 1), :, 2] = i + 1
     for ch, x, y in chars:
         r, c = min(int(y // cell), side - 1), min(int(x // cell), side - 1)
         if out[r, c, 0] == 0:
@@ -140,42 +148,73 @@ def document_labels(chars: list, box: tuple, side: int, size: int = synthetic.IM
     for r in range(side):
         for c in range(side):
             out[r, c, 1] = int(c * cell < x1 and (c + 1) * cell > x0 and r * cell < y1 and (r + 1) * cell > y0)
-    return out.reshape(side * side, 2)
+            out[r, c, 3], out[r, c, 4] = r, c
+    return out.reshape(side * side, 5)
+
+
+def position_loss(logits: torch.Tensor, side: int) -> torch.Tensor:
+    """Cross-entropy of the last 2 * GRID logits of (B, side * side, ...) naming each token's row and column."""
+    rows = torch.arange(side).repeat_interleave(side).repeat(logits.shape[0])
+    cols = torch.arange(side).repeat(side * logits.shape[0])
+    flat = logits[..., -2 * GRID:].flatten(0, 1)
+    return F.cross_entropy(flat[:, :GRID], rows) + F.cross_entropy(flat[:, GRID:], cols)
+
+
+def image_tokens(target, processor, images: list) -> torch.Tensor:
+    """(B, soft tokens, width): the vision tower's soft tokens of `images`, projected to the text width."""
+    pixels = processor.image_processor(images, return_tensors="pt")
+    tokens = target.model.get_image_features(pixels["pixel_values"], pixels["image_position_ids"],
+                                            return_dict=True).pooler_output
+    tokens = torch.cat(list(tokens)) if isinstance(tokens, (tuple, list)) else tokens
+    return tokens.reshape(len(images), -1, tokens.shape[-1])
+
+
+@torch.no_grad()
+def reading_check(target, head, processor, pages: int = 16) -> dict:
+    """How well a page's soft tokens name what the tower head was taught, on `pages` held-out pages:
+    characters right on labelled cells, lines right on rows that hold one."""
+    rng = random.Random("reading check")  # never a training draw ("tower document <step>")
+    drawn = [synthetic.draw_page(synthetic.random_page(rng), rng, labels=True) for _ in range(pages)]
+    tokens = image_tokens(target, processor, [image for image, _, _ in drawn])
+    side = int(tokens.shape[1] ** 0.5)
+    labels = torch.stack([document_labels(chars, box, side) for _, chars, box in drawn]).flatten(0, 1)
+    logits = head(tokens).flatten(0, 1)
+    n = 1 + len(CHARACTERS)
+    chars, lines = labels[:, 0] > 0, labels[:, 2] > 0
+    return {"characters": round(float((logits[chars, :n].argmax(-1) == labels[chars, 0]).float().mean()), 4),
+            "lines": round(float((logits[lines, n + 2 : n + 6].argmax(-1) == labels[lines, 2]).float().mean()), 4)}
 
 
 def tower_loss(target, head, processor, modality: str, batch: int):
     """Step -> (cross-entropy of the head's label for every soft token, {})."""
     m = target.model
 
-    def image_tokens(images: list) -> torch.Tensor:  # (B, soft tokens, width)
-        pixels = processor.image_processor(images, return_tensors="pt")
-        tokens = m.get_image_features(pixels["pixel_values"], pixels["image_position_ids"],
-                                      return_dict=True).pooler_output
-        tokens = torch.cat(list(tokens)) if isinstance(tokens, (tuple, list)) else tokens
-        return tokens.reshape(len(images), -1, tokens.shape[-1])
-
     def loss_at(step: int) -> tuple[torch.Tensor, dict]:
         rng = random.Random(f"tower {modality} {step}")
         if modality == "document":
             drawn = [synthetic.draw_page(synthetic.random_page(rng), rng, labels=True) for _ in range(batch)]
-            tokens = image_tokens([image for image, _, _ in drawn])
+            tokens = image_tokens(target, processor, [image for image, _, _ in drawn])
             side = int(tokens.shape[1] ** 0.5)
-            labels = torch.stack([document_labels(chars, box, side) for _, chars, box in drawn])  # (B, T, 2)
+            labels = torch.stack([document_labels(chars, box, side) for _, chars, box in drawn])  # (B, T, 5)
             logits = head(tokens)  # (B, T, classes)
             n = 1 + len(CHARACTERS)
             # most cells are blank: a character counts four times a blank, or the tower learns "ink"
             weight = torch.ones(n)
             weight[0] = 0.25
             chars = F.cross_entropy(logits[..., :n].flatten(0, 1), labels[..., 0].flatten(), weight=weight)
-            return chars + F.cross_entropy(logits[..., n:].flatten(0, 1), labels[..., 1].flatten()), {}
+            box = F.cross_entropy(logits[..., n : n + 2].flatten(0, 1), labels[..., 1].flatten())
+            line = F.cross_entropy(logits[..., n + 2 : n + 6].flatten(0, 1), labels[..., 2].flatten())
+            return chars + box + line + position_loss(logits, side), {}
         if modality == "image":
             drawn = [synthetic.draw_scene(synthetic.random_scene(rng), rng, labels=True) for _ in range(batch)]
-            tokens = image_tokens([image for image, _ in drawn])
+            tokens = image_tokens(target, processor, [image for image, _ in drawn])
             side = int(tokens.shape[1] ** 0.5)  # soft tokens form a side x side grid, row by row
             cell = synthetic.IMAGE_SIZE // side
             labels = torch.tensor(np.stack([np.asarray(lab)[cell // 2 :: cell, cell // 2 :: cell].flatten()
                                             for _, lab in drawn])).long()
-            return F.cross_entropy(head(tokens).flatten(0, 1), labels.flatten()), {}
+            logits = head(tokens)
+            parts = F.cross_entropy(logits[..., : 1 + len(synthetic.PARTS)].flatten(0, 1), labels.flatten())
+            return parts + position_loss(logits, side), {}
         drawn = [synthetic.render_beeps(synthetic.random_beeps(rng), rng, labels=True) for _ in range(batch)]
         feats = processor.feature_extractor([wave for wave, _ in drawn], sampling_rate=synthetic.SAMPLE_RATE,
                                             return_tensors="pt")

@@ -95,7 +95,8 @@ def train_stage(run: Run, stage: Stage, recipe: MultimodalRecipe, target, drafte
     named = {"head": heads[modality]} if len(heads) == 1 else {f"head_{f}": h for f, h in heads.items()}
     parts = torch.nn.ModuleDict({"tower": tower, "embed": embed, **named})  # one head: "head", as before
     losses = [multimodal.tower_loss(target, heads[f], processor, f, recipe.batch) for f in families]
-    run.stage(stage.name, parts, cfg, lambda step: losses[step % len(losses)](step))
+    check = (lambda: multimodal.reading_check(target, heads["document"], processor)) if "document" in heads else None
+    run.stage(stage.name, parts, cfg, lambda step: losses[step % len(losses)](step), evaluate=check)
 
 
 def main() -> None:

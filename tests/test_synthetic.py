@@ -46,7 +46,7 @@ def test_documents_ask_what_their_lines_say():
             assert ex.answer == page.lines[page.boxed]
         else:
             n = int(ex.question.split("line ")[1].rstrip("?"))
-            assert ex.answer == page.lines[n - 1] and ex.answer.isdigit()
+            assert ex.answer == page.lines[n - 1] and ex.answer.isdigit() and len(ex.answer) == 2
         kinds.add(ex.question.split()[0])
         ink = (np.asarray(ex.item).min(-1) < 100).mean()
         assert 0.01 < ink < 0.3  # text is drawn, and inside the page
@@ -58,3 +58,32 @@ def test_the_old_modalities_are_unchanged():
     """Clips and documents draw from their own seeds: pictures and sounds stay what they were."""
     ex = synthetic.example(synthetic.HELD_OUT + 3, "image")
     assert ex.truth == synthetic.random_scene(__import__("random").Random((synthetic.HELD_OUT + 3) * 2))
+
+
+def test_page_labels_name_each_cell_s_character_line_row_and_column():
+    """The vision tower's page labels (pocketbuild.multimodal.document_labels): every character sits
+    in a cell of its own line's row, lines are numbered top to bottom, the boxed word's cells touch
+    the box, and every cell names its own row and column."""
+    import random
+
+    from pocketbuild.multimodal import CHARACTERS, document_labels
+
+    for seed in range(40):
+        rng = random.Random(seed)
+        page = synthetic.random_page(rng)
+        _, chars, box = synthetic.draw_page(page, rng, labels=True)
+        labels = document_labels(chars, box, 8).reshape(8, 8, 5)
+        line_of_row = labels[:, 0, 2].tolist()
+        assert sorted(n for n in line_of_row if n) == list(range(1, len(page.lines) + 1))
+        assert [n for n in line_of_row if n] == sorted(n for n in line_of_row if n)  # top to bottom
+        for n, line in enumerate(page.lines, 1):
+            row = line_of_row.index(n)
+            assert (labels[row, :, 2] == n).all()
+            read = "".join(CHARACTERS[c - 1] for c in labels[row, :, 0].tolist() if c)
+            rest = iter(line)
+            assert all(ch in rest for ch in read), (line, read)  # in order; narrow letters may share a cell
+            assert read == line or not line.isdigit(), (line, read)  # a number's digits, each in a cell
+            if n - 1 == page.boxed:
+                assert all(labels[row, c, 1] for c in range(8) if labels[row, c, 0])
+        assert (labels[..., 3] == __import__("torch").arange(8)[:, None]).all()
+        assert (labels[..., 4] == __import__("torch").arange(8)[None, :]).all()

@@ -66,11 +66,21 @@ VIDEO = replace(FULL, init="data/pocket/multimodal", sliding_window=512,
     Stage("target", "target", 1500, 5e-4, log_every=5),  # 5 and 6 are coprime: every family gets logged
     Stage("drafter", "drafter", 300, 1e-3, ckpt_every=50, families=("clip", "document", "image", "audio")),
 ))
+# The video run above, continued (runs/pocket-video-stage2/LINEAGE.json says which folders): its target,
+# its tower 700 steps further on the same heads. Here the tower's heads also name each cell's line of
+# text, row and column (a 4-layer 128-wide language model never found "line 2" from characters alone:
+# it answered the same number whatever the page said); pages' numbers have two digits.
+VIDEO_CONTINUED = replace(VIDEO, init="runs/pocket-video-stage2", stages=(
+    Stage("vision_tower", "vision tower", 500, 5e-4, families=("document", "document", "image")),
+    Stage("target", "target", 1800, 5e-4, log_every=5),
+    Stage("drafter", "drafter", 300, 1e-3, ckpt_every=50, families=("clip", "document", "image", "audio")),
+))
 VIDEO_QUICK = replace(VIDEO, eval_samples=10, stages=(
     Stage("vision_tower", "vision tower", 6, 5e-4, families=("document", "image"), log_every=2),
     Stage("target", "target", 12, 5e-4, log_every=2),
     Stage("drafter", "drafter", 4, 1e-3, log_every=2, families=("clip", "document", "image", "audio")),
 ))
 
-RECIPES = {"full": FULL, "quick": QUICK, "video": VIDEO, "video-quick": VIDEO_QUICK}
+RECIPES = {"full": FULL, "quick": QUICK, "video": VIDEO, "video-continued": VIDEO_CONTINUED,
+           "video-quick": VIDEO_QUICK}
 REQUIRED_ACCURACY = 0.9  # a full pair is installed only with captions right on >= 90% of held-out samples
