@@ -183,6 +183,7 @@ def render_beeps(beeps: Beeps, rng: random.Random, sample_rate: int = SAMPLE_RAT
 CLIP_QUESTIONS = ("Which way does the shape move?", "In how many frames is the shape?")
 DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1)}
 DOCUMENT_QUESTIONS = ("What number is on line {n}?", "Read the word in the box.")
+PAGE_LINES = (2, 3)  # the fewest and the most lines of text a page holds
 DOC_WORDS = ("apple", "river", "stone", "cloud", "tiger", "lemon", "piano", "robot", "candle", "garden",
              "planet", "silver", "window", "yellow", "pocket", "rocket")
 
@@ -247,7 +248,7 @@ def draw_clip(clip: Clip, rng: random.Random, size: int = IMAGE_SIZE) -> list[Im
 
 
 def random_page(rng: random.Random) -> Page:
-    n = rng.randint(2, 3)
+    n = rng.randint(*PAGE_LINES)
     boxed = rng.randrange(n)
     words = rng.sample(DOC_WORDS, n)
     lines = tuple(words[i] if i == boxed or rng.random() < 0.3 else str(rng.randint(10, 99)) for i in range(n))

@@ -170,7 +170,9 @@ def install(final_t: Path, final_d: Path, record: dict) -> None:
 def card(record: dict) -> str:
     """MODEL_CARD.md for data/pocket/multimodal, rendered from the run's record."""
     resumed = [f"{name} at step {at}" for name, s in record["stages"].items() for at in s.get("resumed_at", [])]
-    return cards.render("multimodal.md.jinja", record=record, resumed=resumed, held_out=synthetic.HELD_OUT,
+    init = REPO / record["recipe"]["init"] if record["recipe"]["init"] else None
+    lineage = json.loads((init / "LINEAGE.json").read_text()) if init and (init / "LINEAGE.json").exists() else {}
+    return cards.render("multimodal.md.jinja", record=record, resumed=resumed, lineage=lineage, held_out=synthetic.HELD_OUT,
                         earlier=RECIPES["full"], measured=sum(n for key, n in record["metrics"]["samples"].items()
                                                               if ":" not in key),
                         questions={"image": list(synthetic.IMAGE_QUESTIONS), "audio": list(synthetic.AUDIO_QUESTIONS),

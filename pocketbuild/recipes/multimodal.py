@@ -75,6 +75,14 @@ VIDEO_CONTINUED = replace(VIDEO, init="runs/pocket-video-stage2", stages=(
     Stage("target", "target", 1800, 5e-4, log_every=5),
     Stage("drafter", "drafter", 300, 1e-3, ckpt_every=50, families=("clip", "document", "image", "audio")),
 ))
+# video-continued, stopped at target step 600 and continued with pages half the steps (clips a
+# quarter): pages are what it could not read (runs/pocket-video-stage3/LINEAGE.json).
+VIDEO_READING = replace(VIDEO, init="runs/pocket-video-stage3",
+                        families=("document", "clip", "document", "image", "document", "clip", "document", "audio"),
+                        stages=(
+    Stage("target", "target", 1800, 5e-4, log_every=5),
+    Stage("drafter", "drafter", 300, 1e-3, ckpt_every=50, families=("clip", "document", "image", "audio")),
+))
 VIDEO_QUICK = replace(VIDEO, eval_samples=10, stages=(
     Stage("vision_tower", "vision tower", 6, 5e-4, families=("document", "image"), log_every=2),
     Stage("target", "target", 12, 5e-4, log_every=2),
@@ -82,5 +90,6 @@ VIDEO_QUICK = replace(VIDEO, eval_samples=10, stages=(
 ))
 
 RECIPES = {"full": FULL, "quick": QUICK, "video": VIDEO, "video-continued": VIDEO_CONTINUED,
+           "video-reading": VIDEO_READING,
            "video-quick": VIDEO_QUICK}
 REQUIRED_ACCURACY = 0.9  # a full pair is installed only with captions right on >= 90% of held-out samples
