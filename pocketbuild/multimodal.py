@@ -172,7 +172,8 @@ def image_tokens(target, processor, images: list) -> torch.Tensor:
 @torch.no_grad()
 def reading_check(target, head, processor, pages: int = 16) -> dict:
     """How well a page's soft tokens name what the tower head was taught, on `pages` held-out pages:
-    characters right on labelled cells, lines right on rows that hold one."""
+    characters right on labelled cells (and digits alone: a number is read from them), lines right
+    on rows that hold one."""
     rng = random.Random("reading check")  # never a training draw ("tower document <step>")
     drawn = [synthetic.draw_page(synthetic.random_page(rng), rng, labels=True) for _ in range(pages)]
     tokens = image_tokens(target, processor, [image for image, _, _ in drawn])
@@ -180,9 +181,15 @@ def reading_check(target, head, processor, pages: int = 16) -> dict:
     labels = torch.stack([document_labels(chars, box, side) for _, chars, box in drawn]).flatten(0, 1)
     logits = head(tokens).flatten(0, 1)
     n = 1 + len(CHARACTERS)
-    chars, lines = labels[:, 0] > 0, labels[:, 2] > 0
-    return {"characters": round(float((logits[chars, :n].argmax(-1) == labels[chars, 0]).float().mean()), 4),
-            "lines": round(float((logits[lines, n + 2 : n + 6].argmax(-1) == labels[lines, 2]).float().mean()), 4)}
+    digit = torch.tensor([c > 0 and CHARACTERS[c - 1].isdigit() for c in labels[:, 0].tolist()])
+    named = logits[:, :n].argmax(-1) == labels[:, 0]
+    lines = labels[:, 2] > 0
+
+    def share(right: torch.Tensor, where: torch.Tensor) -> float:
+        return round(float(right[where].float().mean()), 4)
+
+    return {"characters": share(named, labels[:, 0] > 0), "digits": share(named, digit),
+            "lines": share(logits[:, n + 2 : n + 6].argmax(-1) == labels[:, 2], lines)}
 
 
 def tower_loss(target, head, processor, modality: str, batch: int):
