@@ -7,11 +7,11 @@ one". Everything is drawn from a seed, so a sample is the same on every machine.
     ex = example(HELD_OUT + 3, "image")     # ex.item: a PIL image; ex.question, ex.answer
     ex = example(HELD_OUT + 3, "audio")     # ex.item: float32 samples at 16 kHz
     ex = example(HELD_OUT + 3, "clip")      # ex.item: a list of PIL frames (video as a frame sequence)
-    ex = example(HELD_OUT + 3, "document")  # ex.item: a PIL image of rendered text lines
+    ex = example(HELD_OUT + 3, "document")  # ex.item: a PIL image of rendered text lines or a small table
 
 Clips and documents are the video and reading tasks of the multimodal pair's next training: a shape that moves one way across a few frames, or appears and disappears; a page of
-short lines (numbers, words, one word in a box) rendered at varied sizes and positions, whose
-answers are read off the picture.
+short lines (numbers, words, one word in a box) or a small table of numbers, rendered at varied
+sizes and positions, whose answers are read off the picture.
 
 Used by `scripts/train_multimodal.py` (training and held-out data) and `06_multimodal`.
 Left out: anything a real photo, recording, film or scan has (textures, overlap, speech, noise
@@ -184,6 +184,11 @@ CLIP_QUESTIONS = ("Which way does the shape move?", "In how many frames is the s
 DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1)}
 DOCUMENT_QUESTIONS = ("What number is on line {n}?", "Read the word in the box.")
 PAGE_LINES = (2, 3)  # the fewest and the most lines of text a page holds
+TABLE_QUESTION = "What number is in row {r}, column {c}?"
+TABLE_COLUMNS = ("A", "B")
+TABLE_ROWS = 2  # under its header row: three lines of type, as many as a page holds
+TABLE_QUESTIONS = tuple(TABLE_QUESTION.format(r=r + 1, c=c) for r in range(TABLE_ROWS) for c in TABLE_COLUMNS)
+TABLE_SHARE = 0.25  # of documents; the rest are pages of lines
 DOC_WORDS = ("apple", "river", "stone", "cloud", "tiger", "lemon", "piano", "robot", "candle", "garden",
              "planet", "silver", "window", "yellow", "pocket", "rocket")
 
@@ -210,11 +215,41 @@ class Page:
     lines: tuple[str, ...]  # top to bottom; numbers and words
     boxed: int  # the index of the line whose word is in a box
 
+    @property
+    def questions(self) -> list[str]:
+        """Every question the page answers: the boxed word, and the number on each line that holds one."""
+        return [DOCUMENT_QUESTIONS[1]] + [DOCUMENT_QUESTIONS[0].format(n=n + 1)
+                                          for n, line in enumerate(self.lines) if line.isdigit()]
+
     def answer(self, question: str) -> str | None:
         if question == DOCUMENT_QUESTIONS[1]:
             return self.lines[self.boxed]
         m = re.fullmatch(r"What number is on line (\d+)\?", question)
         return self.lines[int(m[1]) - 1] if m and self.lines[int(m[1]) - 1].isdigit() else None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A document: a small table, its columns headed A and B, a two-digit number in every cell."""
+
+    rows: tuple[tuple[str, str], ...]  # top to bottom, under the header
+
+    @property
+    def questions(self) -> list[str]:
+        """Every question the table answers: one per cell."""
+        return list(TABLE_QUESTIONS)
+
+    def answer(self, question: str) -> str | None:
+        m = re.fullmatch(r"What number is in row (\d+), column ([A-Z])\?", question)
+        if m and 1 <= int(m[1]) <= len(self.rows) and m[2] in TABLE_COLUMNS:
+            return self.rows[int(m[1]) - 1][TABLE_COLUMNS.index(m[2])]
+        return None
+
+
+def question_kind(question: str) -> str:
+    """A question with its line, row and column made generic: one row of a table per kind asked."""
+    question = re.sub(r"line \d+", "line n", question)
+    return re.sub(r"row \d+, column [A-Z]", "row r, column c", question)
 
 
 def random_clip(rng: random.Random) -> Clip:
@@ -287,12 +322,61 @@ def draw_page(page: Page, rng: random.Random, size: int = IMAGE_SIZE, labels: bo
     return (image, chars, box) if labels else image
 
 
+def random_table(rng: random.Random) -> Table:
+    return Table(tuple(tuple(str(rng.randint(10, 99)) for _ in TABLE_COLUMNS) for _ in range(TABLE_ROWS)))
+
+
+def draw_table(table: Table, rng: random.Random, size: int = IMAGE_SIZE, labels: bool = False):
+    """The table in dark ink on a light page: a header row A, B, the numbers under it, ruled like a
+    table (a frame, a line under the header, one between the columns); type size, position and ink
+    jittered by `rng` as a page's. With `labels`, as `draw_page`: every character's centre, and no
+    box (None)."""
+    from PIL import ImageFont
+
+    shade = rng.randint(230, 255)
+    image = Image.new("RGB", (size, size), (shade, shade, shade))
+    draw = ImageDraw.Draw(image)
+    height = rng.uniform(0.21, 0.24) * size
+    font = ImageFont.load_default(size=int(height))
+    pitch = (size * 0.9) / 3
+    lines = [TABLE_COLUMNS, *table.rows]
+    top = rng.uniform(0.06 * size, size - 0.03 * size - pitch * len(lines))  # room for the frame above
+    left = rng.uniform(0.03, 0.09) * size
+    width = draw.textlength("00", font=font) + 0.12 * size  # a column: two digits and a margin
+    ink = tuple(rng.randint(0, 60) for _ in range(3))
+    chars = []
+    for i, cells in enumerate(lines):
+        y = top + i * pitch
+        _, y0, _, y1 = draw.textbbox((left, y), "".join(cells), font=font)  # one centre height a row
+        for j, text in enumerate(cells):
+            x = left + j * width + (width - draw.textlength(text, font=font)) / 2
+            draw.text((x, y), text, fill=ink, font=font)
+            for k, ch in enumerate(text):
+                a, b = draw.textlength(text[:k], font=font), draw.textlength(text[: k + 1], font=font)
+                chars.append((ch, x + (a + b) / 2, (y0 + y1) / 2))
+    line_y = [top + i * pitch - 0.04 * size for i in range(len(lines))] + [top + len(lines) * pitch - 0.04 * size]
+    x0, x1 = left - 0.02 * size, left + len(TABLE_COLUMNS) * width
+    draw.rectangle((x0, line_y[0], x1, line_y[-1]), outline=ink, width=2)
+    draw.line((x0, line_y[1], x1, line_y[1]), fill=ink, width=2)
+    draw.line((left + width, line_y[0], left + width, line_y[-1]), fill=ink, width=2)
+    return (image, chars, None) if labels else image
+
+
+def random_document(rng: random.Random) -> Page | Table:
+    """A page of lines or, one time in four, a small table (what the vision tower's pretraining draws)."""
+    return random_table(rng) if rng.random() < TABLE_SHARE else random_page(rng)
+
+
+def draw_document(document: Page | Table, rng: random.Random, size: int = IMAGE_SIZE, labels: bool = False):
+    return (draw_table if isinstance(document, Table) else draw_page)(document, rng, size, labels)
+
+
 @dataclass(frozen=True)
 class Example:
     """One training or held-out sample: the picture or sound, what it shows, the question asked."""
 
     item: Image.Image | np.ndarray | list[Image.Image]  # a PIL image, float32 samples at SAMPLE_RATE, or frames
-    truth: Scene | Beeps | Clip | Page
+    truth: Scene | Beeps | Clip | Page | Table
     question: str
 
     @property
@@ -307,6 +391,10 @@ def example(index: int, modality: str) -> Example:
         rng = random.Random(f"clip-{index}")
         clip = random_clip(rng)
         return Example(draw_clip(clip, rng), clip, rng.choice(CLIP_QUESTIONS))
+    if modality == "document" and random.Random(f"document-kind-{index}").random() < TABLE_SHARE:
+        rng = random.Random(f"table-{index}")  # its own seeds: the pages of the other indices stay as they were
+        table = random_table(rng)
+        return Example(draw_table(table, rng), table, rng.choice(table.questions))
     if modality == "document":
         rng = random.Random(f"document-{index}")
         page = random_page(rng)

@@ -469,7 +469,8 @@ class MediaPanel(Shown):
             upload.observe(lambda _, box=box: setattr(box, "value", self.UPLOAD), names="value")
         questions = (synthetic.IMAGE_QUESTIONS + synthetic.AUDIO_QUESTIONS + synthetic.CLIP_QUESTIONS
                      + (synthetic.DOCUMENT_QUESTIONS[1],)
-                     + tuple(synthetic.DOCUMENT_QUESTIONS[0].format(n=n) for n in range(1, synthetic.PAGE_LINES[1] + 1)))
+                     + tuple(synthetic.DOCUMENT_QUESTIONS[0].format(n=n) for n in range(1, synthetic.PAGE_LINES[1] + 1))
+                     + synthetic.TABLE_QUESTIONS)
         self.question = widgets.Combobox(value=synthetic.IMAGE_QUESTIONS[0], ensure_option=False,
                                          options=list(questions), description="question",
                                          layout=widgets.Layout(width="420px"))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import shutil
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from labkit.paths import TOKENIZER_DIR
 
 AUDIO_MS_PER_TOKEN = 40  # Gemma 4's audio tower: one soft token per 40 ms
 # what a document's vision tower learns to name per soft token's cell: none or a character
-CHARACTERS = sorted(set("0123456789" + "".join(synthetic.DOC_WORDS)))
+CHARACTERS = sorted(set("0123456789" + "".join(synthetic.DOC_WORDS) + "".join(synthetic.TABLE_COLUMNS)))
 GRID = 8  # a picture's soft tokens form GRID x GRID cells (Gemma 4's 70-token budget: 8 x 8 = 64)
 
 
@@ -130,10 +129,10 @@ def tower_head(target, modality: str) -> torch.nn.Linear:
     return torch.nn.Linear(target.config.get_text_config().hidden_size, classes)
 
 
-def document_labels(chars: list, box: tuple, side: int, size: int = synthetic.IMAGE_SIZE) -> torch.Tensor:
+def document_labels(chars: list, box: tuple | None, side: int, size: int = synthetic.IMAGE_SIZE) -> torch.Tensor:
     """(side * side, 5) labels of a page's soft tokens, row by row: the character whose centre is in
     the token's cell (0 none, 1 + index in CHARACTERS; the type is about a cell wide), whether the
-    cell overlaps the box, the line of text whose characters' centres lie in the cell's row (0 none,
+    cell overlaps the box (a table has none), the line of text whose characters' centres lie in the cell's row (0 none,
     1 the top line), and the cell's row and column."""
     cell = size / side
     out = torch.zeros(side, side, 5, dtype=torch.long)
@@ -144,7 +143,7 @@ def document_labels(chars: list, box: tuple, side: int, size: int = synthetic.IM
         r, c = min(int(y // cell), side - 1), min(int(x // cell), side - 1)
         if out[r, c, 0] == 0:
             out[r, c, 0] = 1 + CHARACTERS.index(ch)
-    x0, y0, x1, y1 = box
+    x0, y0, x1, y1 = box or (0, 0, 0, 0)
     for r in range(side):
         for c in range(side):
             out[r, c, 1] = int(c * cell < x1 and (c + 1) * cell > x0 and r * cell < y1 and (r + 1) * cell > y0)
@@ -175,7 +174,7 @@ def reading_check(target, head, processor, pages: int = 16) -> dict:
     characters right on labelled cells (and digits alone: a number is read from them), lines right
     on rows that hold one."""
     rng = random.Random("reading check")  # never a training draw ("tower document <step>")
-    drawn = [synthetic.draw_page(synthetic.random_page(rng), rng, labels=True) for _ in range(pages)]
+    drawn = [synthetic.draw_document(synthetic.random_document(rng), rng, labels=True) for _ in range(pages)]
     tokens = image_tokens(target, processor, [image for image, _, _ in drawn])
     side = int(tokens.shape[1] ** 0.5)
     labels = torch.stack([document_labels(chars, box, side) for _, chars, box in drawn]).flatten(0, 1)
@@ -199,7 +198,7 @@ def tower_loss(target, head, processor, modality: str, batch: int):
     def loss_at(step: int) -> tuple[torch.Tensor, dict]:
         rng = random.Random(f"tower {modality} {step}")
         if modality == "document":
-            drawn = [synthetic.draw_page(synthetic.random_page(rng), rng, labels=True) for _ in range(batch)]
+            drawn = [synthetic.draw_document(synthetic.random_document(rng), rng, labels=True) for _ in range(batch)]
             tokens = image_tokens(target, processor, [image for image, _, _ in drawn])
             side = int(tokens.shape[1] ** 0.5)
             labels = torch.stack([document_labels(chars, box, side) for _, chars, box in drawn])  # (B, T, 5)
@@ -310,7 +309,7 @@ def measure(target, drafter, processor, n: int, k: int = 4,
             seconds["drafter"] += spec.wall
             text = processor.tokenizer.decode(list(plain.new_ids), skip_special_tokens=True).strip()
             ok = text == ex.answer
-            asked = re.sub(r"line \d+", "line n", ex.question)  # one row for every line asked about
+            asked = synthetic.question_kind(ex.question)  # one row for every line or cell asked about
             for key in (modality, f"{modality}: {asked}"):
                 per.setdefault(key, []).append(ok)
                 traces.setdefault(key, []).append(spec)

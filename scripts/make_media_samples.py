@@ -54,10 +54,8 @@ def main() -> None:
         ex = synthetic.example(synthetic.HELD_OUT + 500_000 + i, "document")
         name = f"page_{i}.png"
         ex.item.save(OUT / name, optimize=True)
-        page = ex.truth
-        asked = [synthetic.DOCUMENT_QUESTIONS[1]] + [synthetic.DOCUMENT_QUESTIONS[0].format(n=n + 1)
-                                                     for n, line in enumerate(page.lines) if line.isdigit()]
-        rows.append({"file": name, "modality": "document", "answers": {q: page.answer(q) for q in asked}})
+        rows.append({"file": name, "modality": "document",
+                     "answers": {q: ex.truth.answer(q) for q in ex.truth.questions}})
     (OUT / "samples.json").write_text(json.dumps(rows, indent=1) + "\n")
     print(f"wrote {len(rows)} samples to {OUT}")
 

@@ -178,7 +178,8 @@ def card(record: dict) -> str:
                         questions={"image": list(synthetic.IMAGE_QUESTIONS), "audio": list(synthetic.AUDIO_QUESTIONS),
                                    "clip": list(synthetic.CLIP_QUESTIONS),
                                    "document": [synthetic.DOCUMENT_QUESTIONS[0].format(n="n"),
-                                                synthetic.DOCUMENT_QUESTIONS[1]]})
+                                                synthetic.DOCUMENT_QUESTIONS[1]],
+                                   "table": synthetic.TABLE_QUESTION.format(r="r", c="c")})
 
 
 if __name__ == "__main__":

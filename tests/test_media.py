@@ -415,10 +415,11 @@ def test_shipped_pocket_multimodal_pair_was_measured_past_its_bars():
     hand-copied or older pair from shipping under that name, and keeps it inside its 30 MB."""
     folder = pocket.MULTIMODAL_DIR
     build = json.loads((folder / "BUILD.json").read_text()) if (folder / "BUILD.json").exists() else {}
-    if build.get("recipe") not in ("full", "video"):
+    recipe = build.get("recipe", "")
+    if not recipe or recipe.endswith("quick"):
         pytest.skip("no full pocket multimodal pair in this checkout (a quick placeholder or none)")
     m = json.loads((folder / "metrics.json").read_text())
-    families = ("image", "audio") + (("clip", "document") if build["recipe"] == "video" else ())
+    families = ("image", "audio") + (("clip", "document") if recipe.startswith("video") else ())
     assert all(m["samples"][f] >= 100 for f in families)
     assert min(m["accuracy"][f] for f in families) >= 0.9 and m["greedy_identical_with_drafter"]
     card = (folder / "MODEL_CARD.md").read_text()

@@ -3,6 +3,8 @@ pixels, and the answers follow from what was drawn."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from labkit import synthetic
@@ -37,21 +39,53 @@ def test_clips_move_the_way_their_answer_says_in_the_frames_it_counts():
 
 def test_documents_ask_what_their_lines_say():
     kinds = set()
-    for i in range(60):
+    for i in range(80):
         ex = synthetic.example(synthetic.HELD_OUT + i, "document")
-        page = ex.truth
-        assert 2 <= len(page.lines) <= 3 and page.lines[page.boxed].isalpha()
-        assert ex.answer in page.lines and ex.answer
-        if ex.question == synthetic.DOCUMENT_QUESTIONS[1]:
-            assert ex.answer == page.lines[page.boxed]
+        doc = ex.truth
+        assert ex.question in doc.questions and ex.answer and doc.answer(ex.question) == ex.answer
+        if isinstance(doc, synthetic.Table):
+            assert len(doc.rows) == synthetic.TABLE_ROWS and all(len(c) == 2 and c.isdigit() for r in doc.rows for c in r)
+            r, c = re.fullmatch(r"What number is in row (\d), column ([AB])\?", ex.question).groups()
+            assert ex.answer == doc.rows[int(r) - 1][synthetic.TABLE_COLUMNS.index(c)]
+            kinds.add("table")
         else:
-            n = int(ex.question.split("line ")[1].rstrip("?"))
-            assert ex.answer == page.lines[n - 1] and ex.answer.isdigit() and len(ex.answer) == 2
-        kinds.add(ex.question.split()[0])
+            page = doc
+            assert 2 <= len(page.lines) <= 3 and page.lines[page.boxed].isalpha()
+            assert ex.answer in page.lines
+            if ex.question == synthetic.DOCUMENT_QUESTIONS[1]:
+                assert ex.answer == page.lines[page.boxed]
+                kinds.add("box")
+            else:
+                n = int(ex.question.split("line ")[1].rstrip("?"))
+                assert ex.answer == page.lines[n - 1] and ex.answer.isdigit() and len(ex.answer) == 2
+                kinds.add("line")
         ink = (np.asarray(ex.item).min(-1) < 100).mean()
         assert 0.01 < ink < 0.3  # text is drawn, and inside the page
-    assert kinds == {"What", "Read"}
+    assert kinds == {"box", "line", "table"}
+    assert synthetic.question_kind("What number is in row 2, column B?") == "What number is in row r, column c?"
+    assert synthetic.question_kind("What number is on line 3?") == "What number is on line n?"
     assert np.array_equal(np.asarray(synthetic.example(3, "document").item), np.asarray(synthetic.example(3, "document").item))
+
+
+def test_tables_are_ruled_and_read_row_by_row():
+    """A table's frame and rules are drawn where its labels say the cells are not: each number sits
+    inside its column, under the header."""
+    import random
+
+    from pocketbuild.multimodal import CHARACTERS, document_labels
+
+    for seed in range(20):
+        rng = random.Random(seed)
+        table = synthetic.random_table(rng)
+        image, chars, box = synthetic.draw_table(table, rng, labels=True)
+        assert box is None
+        a = np.asarray(image).min(-1)
+        assert (a[:2] > 150).all() and (a[-2:] > 150).all()  # the frame stays inside the picture
+        labels = document_labels(chars, box, 8).reshape(8, 8, 5)
+        rows = [labels[r, :, 0].tolist() for r in range(8) if labels[r, 0, 2]]
+        read = ["".join(CHARACTERS[c - 1] for c in row if c) for row in rows]
+        assert read == ["AB"] + ["".join(r) for r in table.rows], (read, table)
+        assert not labels[..., 1].any()  # no box
 
 
 def test_the_old_modalities_are_unchanged():
