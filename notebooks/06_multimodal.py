@@ -314,12 +314,12 @@ for family, q, source, truth in asked:
     plains.setdefault(key, []).append(plain)
     rows.append({"group": key, "same": plain.new_ids == spec.new_ids, "right": media.answer(plain) == truth})
 
-print(f"{'':44s} {'right':>6s} {'same':>5s} {'tau [90% interval]':>19s} {'speedup [90% interval]':>23s}")
+print(f"{'':48s} {'right':>6s} {'same':>5s} {'tau [90% interval]':>19s} {'speedup [90% interval]':>23s}")
 for name, traces in groups.items():
     sub = [r for r in rows if r["group"] == name]
     tau = metrics.interval(metrics.tau, traces)
     speedup = metrics.interval(metrics.speedup, plains[name], traces)
-    print(f"{name:44s} {sum(r['right'] for r in sub):>2d}/{len(sub):<3d} {all(r['same'] for r in sub)!s:>5s} "
+    print(f"{name:48s} {sum(r['right'] for r in sub):>2d}/{len(sub):<3d} {all(r['same'] for r in sub)!s:>5s} "
           f"{tau!s:>19s} {speedup!s:>22s}x")
 sizes = sorted({len(v) for v in groups.values()})
 sample = f"{len(rows)} prompts ({sizes[0]}–{sizes[-1]} per question), {spec.decoding}, k = 4"
