@@ -28,8 +28,8 @@
 #
 # Offline, this runs on the **pocket multimodal pair**: a small `Gemma4ForConditionalGeneration`
 # trained in this repo on things you can check by eye and by ear: pictures of coloured shapes and
-# sequences of beeps. Clips of a shape moving and pages of numbers and words go through exactly
-# the same path, but the shipped pair was not trained on them, so its answers to them are wrong
+# sequences of beeps. Clips of a shape moving, pages of numbers and words, and small tables go through
+# exactly the same path, but the shipped pair was not trained on them, so its answers to them are wrong
 # (measured below; `labkit.synthetic` draws them for the next training). That does not touch what
 # this chapter measures: whatever the target says, right or wrong, the drafter must reproduce it
 # exactly, and we measure how much of it the drafter drafts. A real E2B/E4B pair, which does read
@@ -65,7 +65,7 @@ pair
 # %% [markdown]
 # ## The samples
 #
-# The lab ships four pictures, four pages, four sounds and four clips, drawn by `labkit.synthetic`
+# The lab ships four pictures, four pages (two of them tables), four sounds and four clips, drawn by `labkit.synthetic`
 # from seeds the model never saw in training, with the answers they should get
 # (`data/media/samples.json`). The sounds are short: a browser's player counts whole seconds (a
 # 0.4 s sound reads "0:00"), so each one's length is written under it. A clip is a list of frames,
