@@ -118,6 +118,8 @@ def main() -> None:
     drafter = load_with_window(Gemma4AssistantForCausalLM, final_d, recipe.sliding_window).eval() \
         if (final_d / "model.safetensors").exists() else None
     fresh_drafter = init is None
+    if init and (init / "LINEAGE.json").exists():  # a folder put together from earlier runs: the card names them
+        run.save(lineage=json.loads((init / "LINEAGE.json").read_text()))
     for stage in recipe.stages:
         if stage.trains == "drafter":
             if drafter is not None:
@@ -170,9 +172,7 @@ def install(final_t: Path, final_d: Path, record: dict) -> None:
 def card(record: dict) -> str:
     """MODEL_CARD.md for data/pocket/multimodal, rendered from the run's record."""
     resumed = [f"{name} at step {at}" for name, s in record["stages"].items() for at in s.get("resumed_at", [])]
-    init = REPO / record["recipe"]["init"] if record["recipe"]["init"] else None
-    lineage = json.loads((init / "LINEAGE.json").read_text()) if init and (init / "LINEAGE.json").exists() else {}
-    return cards.render("multimodal.md.jinja", record=record, resumed=resumed, lineage=lineage, held_out=synthetic.HELD_OUT,
+    return cards.render("multimodal.md.jinja", record=record, resumed=resumed, lineage=record.get("lineage", {}), held_out=synthetic.HELD_OUT,
                         earlier=RECIPES["full"], measured=sum(n for key, n in record["metrics"]["samples"].items()
                                                               if ":" not in key),
                         questions={"image": list(synthetic.IMAGE_QUESTIONS), "audio": list(synthetic.AUDIO_QUESTIONS),
