@@ -290,21 +290,30 @@ def random_page(rng: random.Random) -> Page:
     return Page(lines, boxed)
 
 
+def _sheet(rng: random.Random, size: int):
+    """A blank document in a light shade, its drawer, the font and the pitch of its lines: type
+    about one soft token wide a character (each of the 8 x 8 soft tokens covers 24 of 192 pixels,
+    and a 3-layer tower could not tell digits apart at two to a token), three lines to a page."""
+    from PIL import ImageFont
+
+    shade = rng.randint(230, 255)
+    image = Image.new("RGB", (size, size), (shade, shade, shade))
+    font = ImageFont.load_default(size=int(rng.uniform(0.21, 0.24) * size))
+    return image, ImageDraw.Draw(image), font, (size * 0.9) / 3
+
+
+def _centres(draw: ImageDraw.ImageDraw, text: str, font, x: float, y: float) -> list[tuple[str, float, float]]:
+    """(char, x, y) of the centre of each character of `text` drawn from `x`, all at height `y`."""
+    edges = [draw.textlength(text[:j], font=font) for j in range(len(text) + 1)]
+    return [(ch, x + (a + b) / 2, y) for ch, a, b in zip(text, edges, edges[1:])]
+
+
 def draw_page(page: Page, rng: random.Random, size: int = IMAGE_SIZE, labels: bool = False):
     """The lines in dark ink on a light page, one under another, the boxed one framed; the text's
     size and the block's position jittered by `rng` (large type: a small vision tower reads it).
     With `labels`, also where each character's centre is, [(char, x, y), ...], and the box
     (x0, y0, x1, y1): only the vision tower's pretraining asks (scripts/train_multimodal.py)."""
-    from PIL import ImageFont
-
-    shade = rng.randint(230, 255)
-    image = Image.new("RGB", (size, size), (shade, shade, shade))
-    draw = ImageDraw.Draw(image)
-    # Type about one soft token wide a character: each of the 8 x 8 soft tokens covers 24 of these
-    # 192 pixels, and a 3-layer tower could not tell digits apart at two to a token.
-    height = rng.uniform(0.21, 0.24) * size
-    font = ImageFont.load_default(size=int(height))
-    pitch = (size * 0.9) / 3
+    image, draw, font, pitch = _sheet(rng, size)
     top = rng.uniform(0.03 * size, size - 0.03 * size - pitch * len(page.lines))
     left = rng.uniform(0.03, 0.09) * size
     ink = tuple(rng.randint(0, 60) for _ in range(3))
@@ -316,9 +325,7 @@ def draw_page(page: Page, rng: random.Random, size: int = IMAGE_SIZE, labels: bo
         if i == page.boxed:
             box = (x0 - 4, y0 - 4, x1 + 4, y1 + 4)
             draw.rectangle(box, outline=ink, width=2)
-        for j, ch in enumerate(line):
-            a, b = draw.textlength(line[:j], font=font), draw.textlength(line[: j + 1], font=font)
-            chars.append((ch, left + (a + b) / 2, (y0 + y1) / 2))
+        chars += _centres(draw, line, font, left, (y0 + y1) / 2)
     return (image, chars, box) if labels else image
 
 
@@ -331,14 +338,7 @@ def draw_table(table: Table, rng: random.Random, size: int = IMAGE_SIZE, labels:
     table (a frame, a line under the header, one between the columns); type size, position and ink
     jittered by `rng` as a page's. With `labels`, as `draw_page`: every character's centre, and no
     box (None)."""
-    from PIL import ImageFont
-
-    shade = rng.randint(230, 255)
-    image = Image.new("RGB", (size, size), (shade, shade, shade))
-    draw = ImageDraw.Draw(image)
-    height = rng.uniform(0.21, 0.24) * size
-    font = ImageFont.load_default(size=int(height))
-    pitch = (size * 0.9) / 3
+    image, draw, font, pitch = _sheet(rng, size)
     lines = [TABLE_COLUMNS, *table.rows]
     top = rng.uniform(0.06 * size, size - 0.03 * size - pitch * len(lines))  # room for the frame above
     left = rng.uniform(0.03, 0.09) * size
@@ -351,9 +351,7 @@ def draw_table(table: Table, rng: random.Random, size: int = IMAGE_SIZE, labels:
         for j, text in enumerate(cells):
             x = left + j * width + (width - draw.textlength(text, font=font)) / 2
             draw.text((x, y), text, fill=ink, font=font)
-            for k, ch in enumerate(text):
-                a, b = draw.textlength(text[:k], font=font), draw.textlength(text[: k + 1], font=font)
-                chars.append((ch, x + (a + b) / 2, (y0 + y1) / 2))
+            chars += _centres(draw, text, font, x, (y0 + y1) / 2)
     line_y = [top + i * pitch - 0.04 * size for i in range(len(lines))] + [top + len(lines) * pitch - 0.04 * size]
     x0, x1 = left - 0.02 * size, left + len(TABLE_COLUMNS) * width
     draw.rectangle((x0, line_y[0], x1, line_y[-1]), outline=ink, width=2)

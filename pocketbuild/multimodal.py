@@ -34,6 +34,7 @@ AUDIO_MS_PER_TOKEN = 40  # Gemma 4's audio tower: one soft token per 40 ms
 # what a document's vision tower learns to name per soft token's cell: none or a character
 CHARACTERS = sorted(set("0123456789" + "".join(synthetic.DOC_WORDS) + "".join(synthetic.TABLE_COLUMNS)))
 GRID = 8  # a picture's soft tokens form GRID x GRID cells (Gemma 4's 70-token budget: 8 x 8 = 64)
+LINES = 1 + synthetic.PAGE_LINES[1]  # what a page cell's row holds: no line, or line 1, 2, 3 (a table's too)
 
 
 # ---------------------------------------------------------------- processor
@@ -125,15 +126,15 @@ def tower_head(target, modality: str) -> torch.nn.Linear:
     order are read from."""
     position = 2 * GRID
     classes = {"image": 1 + len(synthetic.PARTS) + position, "audio": 1 + len(synthetic.PITCHES),
-               "document": 1 + len(CHARACTERS) + 2 + 4 + position}[modality]
+               "document": 1 + len(CHARACTERS) + 2 + LINES + position}[modality]
     return torch.nn.Linear(target.config.get_text_config().hidden_size, classes)
 
 
 def document_labels(chars: list, box: tuple | None, side: int, size: int = synthetic.IMAGE_SIZE) -> torch.Tensor:
     """(side * side, 5) labels of a page's soft tokens, row by row: the character whose centre is in
     the token's cell (0 none, 1 + index in CHARACTERS; the type is about a cell wide), whether the
-    cell overlaps the box (a table has none), the line of text whose characters' centres lie in the cell's row (0 none,
-    1 the top line), and the cell's row and column."""
+    cell overlaps the box (a table has none), the line of text whose characters' centres lie in the
+    cell's row (0 none, 1 the top line), and the cell's row and column."""
     cell = size / side
     out = torch.zeros(side, side, 5, dtype=torch.long)
     lines = sorted({y for _, _, y in chars})  # one centre height per line, top to bottom
@@ -168,17 +169,22 @@ def image_tokens(target, processor, images: list) -> torch.Tensor:
     return tokens.reshape(len(images), -1, tokens.shape[-1])
 
 
+def page_batch(target, processor, rng: random.Random, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`count` documents drawn by `rng`: their soft tokens (B, T, width) and labels (B, T, 5)."""
+    drawn = [synthetic.draw_document(synthetic.random_document(rng), rng, labels=True) for _ in range(count)]
+    tokens = image_tokens(target, processor, [image for image, _, _ in drawn])
+    side = int(tokens.shape[1] ** 0.5)
+    return tokens, torch.stack([document_labels(chars, box, side) for _, chars, box in drawn])
+
+
 @torch.no_grad()
 def reading_check(target, head, processor, pages: int = 16) -> dict:
     """How well a page's soft tokens name what the tower head was taught, on `pages` held-out pages:
     characters right on labelled cells (and digits alone: a number is read from them), lines right
     on rows that hold one."""
-    rng = random.Random("reading check")  # never a training draw ("tower document <step>")
-    drawn = [synthetic.draw_document(synthetic.random_document(rng), rng, labels=True) for _ in range(pages)]
-    tokens = image_tokens(target, processor, [image for image, _, _ in drawn])
-    side = int(tokens.shape[1] ** 0.5)
-    labels = torch.stack([document_labels(chars, box, side) for _, chars, box in drawn]).flatten(0, 1)
-    logits = head(tokens).flatten(0, 1)
+    # never a training draw ("tower document <step>")
+    tokens, labels = page_batch(target, processor, random.Random("reading check"), pages)
+    labels, logits = labels.flatten(0, 1), head(tokens).flatten(0, 1)
     n = 1 + len(CHARACTERS)
     digit = torch.tensor([c > 0 and CHARACTERS[c - 1].isdigit() for c in labels[:, 0].tolist()])
     named = logits[:, :n].argmax(-1) == labels[:, 0]
@@ -188,7 +194,7 @@ def reading_check(target, head, processor, pages: int = 16) -> dict:
         return round(float(right[where].float().mean()), 4)
 
     return {"characters": share(named, labels[:, 0] > 0), "digits": share(named, digit),
-            "lines": share(logits[:, n + 2 : n + 6].argmax(-1) == labels[:, 2], lines)}
+            "lines": share(logits[:, n + 2 : n + 2 + LINES].argmax(-1) == labels[:, 2], lines)}
 
 
 def tower_loss(target, head, processor, modality: str, batch: int):
@@ -198,10 +204,8 @@ def tower_loss(target, head, processor, modality: str, batch: int):
     def loss_at(step: int) -> tuple[torch.Tensor, dict]:
         rng = random.Random(f"tower {modality} {step}")
         if modality == "document":
-            drawn = [synthetic.draw_document(synthetic.random_document(rng), rng, labels=True) for _ in range(batch)]
-            tokens = image_tokens(target, processor, [image for image, _, _ in drawn])
+            tokens, labels = page_batch(target, processor, rng, batch)
             side = int(tokens.shape[1] ** 0.5)
-            labels = torch.stack([document_labels(chars, box, side) for _, chars, box in drawn])  # (B, T, 5)
             logits = head(tokens)  # (B, T, classes)
             n = 1 + len(CHARACTERS)
             # most cells are blank: a character counts four times a blank, or the tower learns "ink"
@@ -209,7 +213,7 @@ def tower_loss(target, head, processor, modality: str, batch: int):
             weight[0] = 0.25
             chars = F.cross_entropy(logits[..., :n].flatten(0, 1), labels[..., 0].flatten(), weight=weight)
             box = F.cross_entropy(logits[..., n : n + 2].flatten(0, 1), labels[..., 1].flatten())
-            line = F.cross_entropy(logits[..., n + 2 : n + 6].flatten(0, 1), labels[..., 2].flatten())
+            line = F.cross_entropy(logits[..., n + 2 : n + 2 + LINES].flatten(0, 1), labels[..., 2].flatten())
             return chars + box + line + position_loss(logits, side), {}
         if modality == "image":
             drawn = [synthetic.draw_scene(synthetic.random_scene(rng), rng, labels=True) for _ in range(batch)]

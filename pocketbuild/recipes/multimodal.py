@@ -66,17 +66,16 @@ VIDEO = replace(FULL, init="data/pocket/multimodal", sliding_window=512,
     Stage("target", "target", 1500, 5e-4, log_every=5),  # 5 and 6 are coprime: every family gets logged
     Stage("drafter", "drafter", 300, 1e-3, ckpt_every=50, families=("clip", "document", "image", "audio")),
 ))
-# The video run above, continued (runs/pocket-video-stage2/LINEAGE.json says which folders): its target,
-# its tower 700 steps further on the same heads. Here the tower's heads also name each cell's line of
-# text, row and column (a 4-layer 128-wide language model never found "line 2" from characters alone:
-# it answered the same number whatever the page said); pages' numbers have two digits.
+# The video run above, continued (runs/pocket-video-stage2/LINEAGE.json says which folders). Here the
+# tower's heads also name each cell's line of text, row and column, so the target need not find
+# "line 2" from characters alone (docs/measured.md: why); pages' numbers have two digits.
 VIDEO_CONTINUED = replace(VIDEO, init="runs/pocket-video-stage2", stages=(
     Stage("vision_tower", "vision tower", 500, 5e-4, families=("document", "document", "image")),
     Stage("target", "target", 1800, 5e-4, log_every=5),
     Stage("drafter", "drafter", 300, 1e-3, ckpt_every=50, families=("clip", "document", "image", "audio")),
 ))
-# video-continued, stopped at target step 600 and continued with pages half the steps (clips a
-# quarter): pages are what it could not read (runs/pocket-video-stage3/LINEAGE.json).
+# video-continued's target, continued with pages half the steps and clips a quarter: pages are
+# what it reads worst (runs/pocket-video-stage3/LINEAGE.json says which folders).
 VIDEO_READING = replace(VIDEO, init="runs/pocket-video-stage3",
                         families=("document", "clip", "document", "image", "document", "clip", "document", "audio"),
                         stages=(
