@@ -302,16 +302,17 @@ def _sheet(rng: random.Random, size: int):
     return image, ImageDraw.Draw(image), font, (size * 0.9) / 3
 
 
-def _centres(draw: ImageDraw.ImageDraw, text: str, font, x: float, y: float) -> list[tuple[str, float, float]]:
-    """(char, x, y) of the centre of each character of `text` drawn from `x`, all at height `y`."""
+def _centres(draw: ImageDraw.ImageDraw, text: str, font, x: float, y: float, column: int = 0) -> list[tuple]:
+    """(char, x, y, text, column) of the centre of each character of `text` drawn from `x`, all at
+    height `y`: with the word or number it belongs to and its table column (0 on a page, 1 for A)."""
     edges = [draw.textlength(text[:j], font=font) for j in range(len(text) + 1)]
-    return [(ch, x + (a + b) / 2, y) for ch, a, b in zip(text, edges, edges[1:])]
+    return [(ch, x + (a + b) / 2, y, text, column) for ch, a, b in zip(text, edges, edges[1:])]
 
 
 def draw_page(page: Page, rng: random.Random, size: int = IMAGE_SIZE, labels: bool = False):
     """The lines in dark ink on a light page, one under another, the boxed one framed; the text's
     size and the block's position jittered by `rng` (large type: a small vision tower reads it).
-    With `labels`, also where each character's centre is, [(char, x, y), ...], and the box
+    With `labels`, also where each character's centre is, [(char, x, y, its line, 0), ...], and the box
     (x0, y0, x1, y1): only the vision tower's pretraining asks (scripts/train_multimodal.py)."""
     image, draw, font, pitch = _sheet(rng, size)
     top = rng.uniform(0.03 * size, size - 0.03 * size - pitch * len(page.lines))
@@ -336,8 +337,8 @@ def random_table(rng: random.Random) -> Table:
 def draw_table(table: Table, rng: random.Random, size: int = IMAGE_SIZE, labels: bool = False):
     """The table in dark ink on a light page: a header row A, B, the numbers under it, ruled like a
     table (a frame, a line under the header, one between the columns); type size, position and ink
-    jittered by `rng` as a page's. With `labels`, as `draw_page`: every character's centre, and no
-    box (None)."""
+    jittered by `rng` as a page's. With `labels`, as `draw_page`: every character's centre (with its
+    cell's text and column, 1 for A), and no box (None)."""
     image, draw, font, pitch = _sheet(rng, size)
     lines = [TABLE_COLUMNS, *table.rows]
     top = rng.uniform(0.06 * size, size - 0.03 * size - pitch * len(lines))  # room for the frame above
@@ -351,7 +352,7 @@ def draw_table(table: Table, rng: random.Random, size: int = IMAGE_SIZE, labels:
         for j, text in enumerate(cells):
             x = left + j * width + (width - draw.textlength(text, font=font)) / 2
             draw.text((x, y), text, fill=ink, font=font)
-            chars += _centres(draw, text, font, x, (y0 + y1) / 2)
+            chars += _centres(draw, text, font, x, (y0 + y1) / 2, column=j + 1)
     line_y = [top + i * pitch - 0.04 * size for i in range(len(lines))] + [top + len(lines) * pitch - 0.04 * size]
     x0, x1 = left - 0.02 * size, left + len(TABLE_COLUMNS) * width
     draw.rectangle((x0, line_y[0], x1, line_y[-1]), outline=ink, width=2)

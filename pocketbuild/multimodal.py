@@ -35,6 +35,7 @@ AUDIO_MS_PER_TOKEN = 40  # Gemma 4's audio tower: one soft token per 40 ms
 CHARACTERS = sorted(set("0123456789" + "".join(synthetic.DOC_WORDS) + "".join(synthetic.TABLE_COLUMNS)))
 GRID = 8  # a picture's soft tokens form GRID x GRID cells (Gemma 4's 70-token budget: 8 x 8 = 64)
 LINES = 1 + synthetic.PAGE_LINES[1]  # what a page cell's row holds: no line, or line 1, 2, 3 (a table's too)
+NUMBER = 10 + 10 + 1 + len(synthetic.TABLE_COLUMNS)  # a number's cell: tens digit, ones digit, table column
 
 
 # ---------------------------------------------------------------- processor
@@ -121,35 +122,42 @@ def towers(target) -> dict[str, tuple]:
 def tower_head(target, modality: str) -> torch.nn.Linear:
     """The throwaway head: background or coloured shape per picture token; silence or pitch per
     sound token; for a document, the character centred in the token's cell (or none), whether the
-    cell touches the box and which line of text its row holds (none, 1, 2, 3). Picture and page
-    tokens also name their cell's row and column: what a clip's direction and a line's reading
+    cell touches the box, which line of text its row holds (none, 1, 2, 3), and on a number's cells
+    the whole number (its tens and its ones digit) and its table column (none, A, B). Picture and
+    page tokens also name their cell's row and column: what a clip's direction and a line's reading
     order are read from."""
     position = 2 * GRID
     classes = {"image": 1 + len(synthetic.PARTS) + position, "audio": 1 + len(synthetic.PITCHES),
-               "document": 1 + len(CHARACTERS) + 2 + LINES + position}[modality]
+               "document": 1 + len(CHARACTERS) + 2 + LINES + NUMBER + position}[modality]
     return torch.nn.Linear(target.config.get_text_config().hidden_size, classes)
 
 
 def document_labels(chars: list, box: tuple | None, side: int, size: int = synthetic.IMAGE_SIZE) -> torch.Tensor:
-    """(side * side, 5) labels of a page's soft tokens, row by row: the character whose centre is in
+    """(side * side, 8) labels of a page's soft tokens, row by row: the character whose centre is in
     the token's cell (0 none, 1 + index in CHARACTERS; the type is about a cell wide), whether the
     cell overlaps the box (a table has none), the line of text whose characters' centres lie in the
-    cell's row (0 none, 1 the top line), and the cell's row and column."""
+    cell's row (0 none, 1 the top line), the cell's row and column, and on a cell that holds a digit
+    of a number, that whole number's tens and ones digit and its table column (0 on a page, 1 for A;
+    -100 elsewhere, not scored): a digit alone is read from one cell, a number from the cell over
+    any of its digits, so the language model need not put two cells' digits together."""
     cell = size / side
-    out = torch.zeros(side, side, 5, dtype=torch.long)
-    lines = sorted({y for _, _, y in chars})  # one centre height per line, top to bottom
+    out = torch.zeros(side, side, 8, dtype=torch.long)
+    out[..., 5:] = -100
+    lines = sorted({c[2] for c in chars})  # one centre height per line, top to bottom
     for i, y in enumerate(lines):
         out[min(int(y // cell), side - 1), :, 2] = i + 1
-    for ch, x, y in chars:
+    for ch, x, y, text, column in chars:
         r, c = min(int(y // cell), side - 1), min(int(x // cell), side - 1)
         if out[r, c, 0] == 0:
             out[r, c, 0] = 1 + CHARACTERS.index(ch)
+        if text.isdigit():
+            out[r, c, 5], out[r, c, 6], out[r, c, 7] = int(text[-2]), int(text[-1]), column
     x0, y0, x1, y1 = box or (0, 0, 0, 0)
     for r in range(side):
         for c in range(side):
             out[r, c, 1] = int(c * cell < x1 and (c + 1) * cell > x0 and r * cell < y1 and (r + 1) * cell > y0)
             out[r, c, 3], out[r, c, 4] = r, c
-    return out.reshape(side * side, 5)
+    return out.reshape(side * side, 8)
 
 
 def position_loss(logits: torch.Tensor, side: int) -> torch.Tensor:
@@ -170,7 +178,7 @@ def image_tokens(target, processor, images: list) -> torch.Tensor:
 
 
 def page_batch(target, processor, rng: random.Random, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """`count` documents drawn by `rng`: their soft tokens (B, T, width) and labels (B, T, 5)."""
+    """`count` documents drawn by `rng`: their soft tokens (B, T, width) and labels (B, T, 8)."""
     drawn = [synthetic.draw_document(synthetic.random_document(rng), rng, labels=True) for _ in range(count)]
     tokens = image_tokens(target, processor, [image for image, _, _ in drawn])
     side = int(tokens.shape[1] ** 0.5)
@@ -180,8 +188,8 @@ def page_batch(target, processor, rng: random.Random, count: int) -> tuple[torch
 @torch.no_grad()
 def reading_check(target, head, processor, pages: int = 16) -> dict:
     """How well a page's soft tokens name what the tower head was taught, on `pages` held-out pages:
-    characters right on labelled cells (and digits alone: a number is read from them), lines right
-    on rows that hold one."""
+    characters right on labelled cells (and digits alone), lines right on rows that hold one, and
+    whole numbers (both digits and the table column) right on the cells of a number."""
     # never a training draw ("tower document <step>")
     tokens, labels = page_batch(target, processor, random.Random("reading check"), pages)
     labels, logits = labels.flatten(0, 1), head(tokens).flatten(0, 1)
@@ -189,12 +197,22 @@ def reading_check(target, head, processor, pages: int = 16) -> dict:
     digit = torch.tensor([c > 0 and CHARACTERS[c - 1].isdigit() for c in labels[:, 0].tolist()])
     named = logits[:, :n].argmax(-1) == labels[:, 0]
     lines = labels[:, 2] > 0
+    tens, ones, column = (logits[:, a:b].argmax(-1) for a, b in number_slices(n))
+    number = (tens == labels[:, 5]) & (ones == labels[:, 6]) & (column == labels[:, 7])
 
     def share(right: torch.Tensor, where: torch.Tensor) -> float:
         return round(float(right[where].float().mean()), 4)
 
     return {"characters": share(named, labels[:, 0] > 0), "digits": share(named, digit),
-            "lines": share(logits[:, n + 2 : n + 2 + LINES].argmax(-1) == labels[:, 2], lines)}
+            "lines": share(logits[:, n + 2 : n + 2 + LINES].argmax(-1) == labels[:, 2], lines),
+            "numbers": share(number, labels[:, 5] >= 0)}
+
+
+def number_slices(n: int) -> list[tuple[int, int]]:
+    """Where a document head's tens, ones and table-column logits are, after its `n` character
+    classes, the box's 2 and the LINES line classes."""
+    a = n + 2 + LINES
+    return [(a, a + 10), (a + 10, a + 20), (a + 20, a + NUMBER)]
 
 
 def tower_loss(target, head, processor, modality: str, batch: int):
@@ -214,7 +232,9 @@ def tower_loss(target, head, processor, modality: str, batch: int):
             chars = F.cross_entropy(logits[..., :n].flatten(0, 1), labels[..., 0].flatten(), weight=weight)
             box = F.cross_entropy(logits[..., n : n + 2].flatten(0, 1), labels[..., 1].flatten())
             line = F.cross_entropy(logits[..., n + 2 : n + 2 + LINES].flatten(0, 1), labels[..., 2].flatten())
-            return chars + box + line + position_loss(logits, side), {}
+            number = sum(F.cross_entropy(logits[..., a:b].flatten(0, 1), labels[..., 5 + i].flatten(), ignore_index=-100)
+                         for i, (a, b) in enumerate(number_slices(n)))
+            return chars + box + line + number + position_loss(logits, side), {}
         if modality == "image":
             drawn = [synthetic.draw_scene(synthetic.random_scene(rng), rng, labels=True) for _ in range(batch)]
             tokens = image_tokens(target, processor, [image for image, _ in drawn])
@@ -280,6 +300,26 @@ def drafter_loss(target, drafter, processor, batch: int, k: int, seed: int,
 
 
 # ---------------------------------------------------------------- held-out measurement
+
+
+@torch.no_grad()
+def answer_check(target, processor, families: tuple[str, ...], n: int = 12) -> dict:
+    """The target's exact answers, alone and greedy, on `n` held-out samples a family (and a row per
+    kind of question), drawn after the `n` samples `measure` reports: how a target stage is going."""
+    was_training = target.training
+    target.eval()
+    per: dict[str, list[bool]] = {}
+    for modality in families:
+        for i in range(n):
+            ex = synthetic.example(synthetic.HELD_OUT + 5000 + i, modality)
+            batch = encode(processor, modality, [ex.item], [prompt_text(processor, modality, ex.question)])
+            out = target.generate(**batch, max_new_tokens=20, do_sample=False, pad_token_id=0,
+                                  eos_token_id=target.generation_config.eos_token_id)
+            text = processor.tokenizer.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+            for key in (modality, f"{modality}: {synthetic.question_kind(ex.question)}"):
+                per.setdefault(key, []).append(text.strip() == ex.answer)
+    target.train(was_training)
+    return {key: f"{sum(v)}/{len(v)}" for key, v in per.items()}
 
 
 @torch.no_grad()

@@ -76,7 +76,7 @@ def load_with_window(cls, folder: Path, window: int):
 
 def train_stage(run: Run, stage: Stage, recipe: MultimodalRecipe, target, drafter, processor) -> None:
     cfg = TrainConfig(steps=stage.steps, lr=stage.lr, warmup=recipe.warmup, seed=recipe.seed,
-                      ckpt_every=stage.ckpt_every, log_every=stage.log_every)
+                      ckpt_every=stage.ckpt_every, log_every=stage.log_every, eval_every=stage.eval_every)
     if stage.trains == "drafter":
         run.stage(stage.name, drafter, cfg, multimodal.drafter_loss(
             target, drafter, processor, recipe.batch, recipe.k, recipe.seed, stage.families or ("image", "audio")))
@@ -85,7 +85,9 @@ def train_stage(run: Run, stage: Stage, recipe: MultimodalRecipe, target, drafte
         for tower, embed in multimodal.towers(target).values():  # the language model reads them as they are
             tower.requires_grad_(False)
             embed.requires_grad_(False)
-        run.stage(stage.name, target, cfg, multimodal.target_loss(target, processor, recipe.batch, recipe.families))
+        families = tuple(f for f in media.FAMILY_INPUT if f in recipe.families)
+        run.stage(stage.name, target, cfg, multimodal.target_loss(target, processor, recipe.batch, recipe.families),
+                  evaluate=lambda: multimodal.answer_check(target, processor, families))
         return
     modality = "image" if stage.trains == "vision tower" else "audio"
     families = stage.families or (modality,)  # e.g. pages in turn with pictures: one throwaway head each

@@ -81,11 +81,16 @@ def test_tables_are_ruled_and_read_row_by_row():
         assert box is None
         a = np.asarray(image).min(-1)
         assert (a[:2] > 150).all() and (a[-2:] > 150).all()  # the frame stays inside the picture
-        labels = document_labels(chars, box, 8).reshape(8, 8, 5)
+        labels = document_labels(chars, box, 8).reshape(8, 8, 8)
         rows = [labels[r, :, 0].tolist() for r in range(8) if labels[r, 0, 2]]
         read = ["".join(CHARACTERS[c - 1] for c in row if c) for row in rows]
         assert read == ["AB"] + ["".join(r) for r in table.rows], (read, table)
         assert not labels[..., 1].any()  # no box
+        for r, row in enumerate(table.rows):  # every cell of a number names the whole number and its column
+            at = labels[labels[:, 0, 2] == r + 2][0]
+            named = {(int(t), int(o), int(c)) for t, o, c in at[:, 5:].tolist() if t >= 0}
+            assert named == {(int(x[0]), int(x[1]), j + 1) for j, x in enumerate(row)}, (named, row)
+        assert (labels[..., 5][labels[..., 0] == 0] == -100).all()  # not scored where no character is
 
 
 def test_the_old_modalities_are_unchanged():
@@ -106,7 +111,7 @@ def test_page_labels_name_each_cell_s_character_line_row_and_column():
         rng = random.Random(seed)
         page = synthetic.random_page(rng)
         _, chars, box = synthetic.draw_page(page, rng, labels=True)
-        labels = document_labels(chars, box, 8).reshape(8, 8, 5)
+        labels = document_labels(chars, box, 8).reshape(8, 8, 8)
         line_of_row = labels[:, 0, 2].tolist()
         assert sorted(n for n in line_of_row if n) == list(range(1, len(page.lines) + 1))
         assert [n for n in line_of_row if n] == sorted(n for n in line_of_row if n)  # top to bottom
@@ -117,6 +122,8 @@ def test_page_labels_name_each_cell_s_character_line_row_and_column():
             rest = iter(line)
             assert all(ch in rest for ch in read), (line, read)  # in order; narrow letters may share a cell
             assert read == line or not line.isdigit(), (line, read)  # a number's digits, each in a cell
+            numbers = {tuple(x) for x in labels[row, :, 5:].tolist() if x[0] >= 0}
+            assert numbers == ({(int(line[0]), int(line[1]), 0)} if line.isdigit() else set())
             if n - 1 == page.boxed:
                 assert all(labels[row, c, 1] for c in range(8) if labels[row, c, 0])
         assert (labels[..., 3] == __import__("torch").arange(8)[:, None]).all()
