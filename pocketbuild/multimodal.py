@@ -35,7 +35,14 @@ AUDIO_MS_PER_TOKEN = 40  # Gemma 4's audio tower: one soft token per 40 ms
 CHARACTERS = sorted(set("0123456789" + "".join(synthetic.DOC_WORDS) + "".join(synthetic.TABLE_COLUMNS)))
 GRID = 8  # a picture's soft tokens form GRID x GRID cells (Gemma 4's 70-token budget: 8 x 8 = 64)
 LINES = 1 + synthetic.PAGE_LINES[1]  # what a page cell's row holds: no line, or line 1, 2, 3 (a table's too)
-NUMBER = 10 + 10 + 1 + len(synthetic.TABLE_COLUMNS)  # a number's cell: tens digit, ones digit, table column
+# A document head's logits in order, each with the column of document_labels it is scored on: the
+# character in the cell, the box, the line of text, and on a number's cells its tens and ones digit
+# and table column; every cell's row and column come after them (position_loss).
+DOCUMENT_HEAD: dict[str, tuple[slice, int]] = {}  # name -> (its slice of the logits, its label column)
+for _name, _width, _label in (("character", 1 + len(CHARACTERS), 0), ("box", 2, 1), ("line", LINES, 2),
+                              ("tens", 10, 5), ("ones", 10, 6), ("column", 1 + len(synthetic.TABLE_COLUMNS), 7)):
+    _at = max((part.stop for part, _ in DOCUMENT_HEAD.values()), default=0)
+    DOCUMENT_HEAD[_name] = (slice(_at, _at + _width), _label)
 
 
 # ---------------------------------------------------------------- processor
@@ -128,7 +135,7 @@ def tower_head(target, modality: str) -> torch.nn.Linear:
     order are read from."""
     position = 2 * GRID
     classes = {"image": 1 + len(synthetic.PARTS) + position, "audio": 1 + len(synthetic.PITCHES),
-               "document": 1 + len(CHARACTERS) + 2 + LINES + NUMBER + position}[modality]
+               "document": DOCUMENT_HEAD["column"][0].stop + position}[modality]
     return torch.nn.Linear(target.config.get_text_config().hidden_size, classes)
 
 
@@ -193,26 +200,15 @@ def reading_check(target, head, processor, pages: int = 16) -> dict:
     # never a training draw ("tower document <step>")
     tokens, labels = page_batch(target, processor, random.Random("reading check"), pages)
     labels, logits = labels.flatten(0, 1), head(tokens).flatten(0, 1)
-    n = 1 + len(CHARACTERS)
+    right = {name: logits[:, part].argmax(-1) == labels[:, label] for name, (part, label) in DOCUMENT_HEAD.items()}
     digit = torch.tensor([c > 0 and CHARACTERS[c - 1].isdigit() for c in labels[:, 0].tolist()])
-    named = logits[:, :n].argmax(-1) == labels[:, 0]
-    lines = labels[:, 2] > 0
-    tens, ones, column = (logits[:, a:b].argmax(-1) for a, b in number_slices(n))
-    number = (tens == labels[:, 5]) & (ones == labels[:, 6]) & (column == labels[:, 7])
+    number = right["tens"] & right["ones"] & right["column"]
 
     def share(right: torch.Tensor, where: torch.Tensor) -> float:
         return round(float(right[where].float().mean()), 4)
 
-    return {"characters": share(named, labels[:, 0] > 0), "digits": share(named, digit),
-            "lines": share(logits[:, n + 2 : n + 2 + LINES].argmax(-1) == labels[:, 2], lines),
-            "numbers": share(number, labels[:, 5] >= 0)}
-
-
-def number_slices(n: int) -> list[tuple[int, int]]:
-    """Where a document head's tens, ones and table-column logits are, after its `n` character
-    classes, the box's 2 and the LINES line classes."""
-    a = n + 2 + LINES
-    return [(a, a + 10), (a + 10, a + 20), (a + 20, a + NUMBER)]
+    return {"characters": share(right["character"], labels[:, 0] > 0), "digits": share(right["character"], digit),
+            "lines": share(right["line"], labels[:, 2] > 0), "numbers": share(number, labels[:, 5] >= 0)}
 
 
 def tower_loss(target, head, processor, modality: str, batch: int):
@@ -225,16 +221,13 @@ def tower_loss(target, head, processor, modality: str, batch: int):
             tokens, labels = page_batch(target, processor, rng, batch)
             side = int(tokens.shape[1] ** 0.5)
             logits = head(tokens)  # (B, T, classes)
-            n = 1 + len(CHARACTERS)
             # most cells are blank: a character counts four times a blank, or the tower learns "ink"
-            weight = torch.ones(n)
+            weight = torch.ones(1 + len(CHARACTERS))
             weight[0] = 0.25
-            chars = F.cross_entropy(logits[..., :n].flatten(0, 1), labels[..., 0].flatten(), weight=weight)
-            box = F.cross_entropy(logits[..., n : n + 2].flatten(0, 1), labels[..., 1].flatten())
-            line = F.cross_entropy(logits[..., n + 2 : n + 2 + LINES].flatten(0, 1), labels[..., 2].flatten())
-            number = sum(F.cross_entropy(logits[..., a:b].flatten(0, 1), labels[..., 5 + i].flatten(), ignore_index=-100)
-                         for i, (a, b) in enumerate(number_slices(n)))
-            return chars + box + line + number + position_loss(logits, side), {}
+            loss = sum(F.cross_entropy(logits[..., part].flatten(0, 1), labels[..., label].flatten(),
+                                       weight=weight if name == "character" else None, ignore_index=-100)
+                       for name, (part, label) in DOCUMENT_HEAD.items())  # -100: not scored
+            return loss + position_loss(logits, side), {}
         if modality == "image":
             drawn = [synthetic.draw_scene(synthetic.random_scene(rng), rng, labels=True) for _ in range(batch)]
             tokens = image_tokens(target, processor, [image for image, _ in drawn])

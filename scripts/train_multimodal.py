@@ -74,6 +74,11 @@ def load_with_window(cls, folder: Path, window: int):
     return cls.from_pretrained(folder, config=config)
 
 
+def asked(recipe: MultimodalRecipe) -> tuple[str, ...]:
+    """The families the target learns, in the lab's order: what its checks and measurement ask."""
+    return tuple(f for f in media.FAMILY_INPUT if f in recipe.families)
+
+
 def train_stage(run: Run, stage: Stage, recipe: MultimodalRecipe, target, drafter, processor) -> None:
     cfg = TrainConfig(steps=stage.steps, lr=stage.lr, warmup=recipe.warmup, seed=recipe.seed,
                       ckpt_every=stage.ckpt_every, log_every=stage.log_every, eval_every=stage.eval_every)
@@ -85,9 +90,8 @@ def train_stage(run: Run, stage: Stage, recipe: MultimodalRecipe, target, drafte
         for tower, embed in multimodal.towers(target).values():  # the language model reads them as they are
             tower.requires_grad_(False)
             embed.requires_grad_(False)
-        families = tuple(f for f in media.FAMILY_INPUT if f in recipe.families)
         run.stage(stage.name, target, cfg, multimodal.target_loss(target, processor, recipe.batch, recipe.families),
-                  evaluate=lambda: multimodal.answer_check(target, processor, families))
+                  evaluate=lambda: multimodal.answer_check(target, processor, asked(recipe)))
         return
     modality = "image" if stage.trains == "vision tower" else "audio"
     families = stage.families or (modality,)  # e.g. pages in turn with pictures: one throwaway head each
@@ -141,8 +145,7 @@ def main() -> None:
             for f in (out / "processor").iterdir():  # as written, before training set padding on its tokenizer
                 shutil.copy2(f, final_t / f.name)
     drafter.eval().save_pretrained(final_d)
-    families = tuple(f for f in media.FAMILY_INPUT if f in recipe.families)
-    metrics = multimodal.measure(target, drafter, processor, recipe.eval_samples, families=families)
+    metrics = multimodal.measure(target, drafter, processor, recipe.eval_samples, families=asked(recipe))
     record = run.save(metrics=metrics, models={"target": cards.model_facts(target),
                                                "drafter": cards.model_facts(drafter)})
     print(json.dumps(metrics, indent=1))

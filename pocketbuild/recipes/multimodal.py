@@ -84,15 +84,9 @@ VIDEO_READING = replace(VIDEO, init="runs/pocket-video-stage3",
     Stage("drafter", "drafter", 300, 1e-3, ckpt_every=50, families=("clip", "document", "image", "audio")),
 ))
 # Numbers, read: from the shipped pair, as `video`, but the tower's head also names, on every cell of
-# a number, the whole number (tens and ones digit) and its table column, so the target reads a
-# number from one cell as it reads a boxed word (docs/measured.md: why a target could not put two
-# cells' digits together); pictures a quarter of the target's steps, tables among the documents.
-# Its run (runs/pocket-video-numbers) drew clips three steps in eight, documents two, for its first
-# 800 target steps; at step 650 it read 9 / 12 held-out clips and no document, so from step 800 on
-# documents three in eight and clips two (the families below; its log has both configs); at step
-# 1,300 it still read 1 / 12 documents (a constant "91" for every number), so from step 1,400 the
-# stage's schedule stretched to 3,000 steps instead of 2,600, and the drafter to 150. Stopped at
-# step 2,200 (3 / 12 documents at 2,000: the ones digit is not read, docs/measured.md); resumable.
+# a number, the whole number and its table column, so a number is read from one cell as a boxed word
+# is. Its run stopped at target step 2,200, short of its bars (docs/measured.md: what it read, and
+# how its families and steps changed while it ran).
 VIDEO_NUMBERS = replace(VIDEO, families=("document", "clip", "image", "document", "audio", "document", "clip", "image"),
                         stages=(
     Stage("vision_tower", "vision tower", 2000, 5e-4, families=("document", "document", "image")),
