@@ -9,7 +9,8 @@ samples an uninterrupted one would:
   never learned shapes or pitch). Vision: every soft token names what its centre shows; audio:
   every soft token of a sequence of beeps names what its 40 ms hold (a pooled label per beep
   taught pitch but not *when*).
-- `target_loss`: cross-entropy on the answer tokens of a question about a picture or a sound.
+- `target_loss`: cross-entropy on the answer tokens of a question about a picture or a sound;
+  with a pool, the frozen vision tower's soft tokens of a sample are computed once (`SoftTokenPool`).
 - `drafter_loss`: distillation (labkit.distill) on the target's own greedy and sampled (T = 0.8)
   answers, whose prompts hold the soft tokens the drafter attends to through the target's K/V.
 `measure` is the held-out check: exact answers per modality and question, which parts of wrong
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from labkit import distill, media, synthetic
 from labkit.paths import TOKENIZER_DIR
@@ -48,12 +50,19 @@ for _name, _width, _label in (("character", 1 + len(CHARACTERS), 0), ("box", 2, 
 # ---------------------------------------------------------------- processor
 
 
-def multimodal_processor(out: Path):  # -> labkit.media processor
+def multimodal_processor(out: Path, digits_apart: bool = False):  # -> labkit.media processor
     """Write to `out` and load the pocket multimodal pair's processor: the pocket tokenizer with
-    Gemma 4's named media tokens, Gemma 4's image (70-token budget) and audio settings."""
+    Gemma 4's named media tokens, Gemma 4's image (70-token budget) and audio settings. With
+    `digits_apart`, a number is written digit by digit, as Gemma 4's tokenizer writes it (the pocket
+    tokenizer made one token of 26 of the 90 two-digit numbers and two of the rest); a digit after a
+    space keeps its space ("line 2" is tokenized as before)."""
     out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(TOKENIZER_DIR, out, dirs_exist_ok=True)
     tj = json.loads((out / "tokenizer.json").read_text())
+    if digits_apart:
+        tj["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": " ?\\p{N}"}, "behavior": "Isolated", "invert": False},
+            tj["pre_tokenizer"]]}
     # Gemma4Processor adds "<|video|>" if the vocabulary lacks it, which would grow the vocabulary
     # past the model's; the pocket tokenizer reserved <unused0> for exactly this.
     for added in tj["added_tokens"]:
@@ -254,15 +263,71 @@ def tower_loss(target, head, processor, modality: str, batch: int):
     return loss_at
 
 
-def target_loss(model, processor, batch: int, families: tuple[str, ...] = ("image", "image", "audio")):
-    """Step -> (cross-entropy on the answer tokens, {"modality"}): step i asks about families[i % len]."""
+class SoftTokenPool:
+    """A target stage's pictures, pages and clips with the vision tower's soft tokens, each computed
+    once: the towers are frozen while the target learns, so a sample's soft tokens are the same each
+    time it is drawn. `inputs` gives a step's model inputs from its prompts' token ids and the kept
+    soft tokens (`mm_encoder_outputs`), which the language model reads as it reads the tower's: the
+    same logits (tests/test_synthetic.py). A step then runs the language model alone: 16 pages take
+    about 0.2 s on two CPU cores, from about 1.3 s through the tower (docs/measured.md). Sounds go
+    through their tower each time: transformers 5.24 takes no audio encoder outputs."""
+
+    def __init__(self, model, processor):
+        self.model, self.processor, self.kept = model, processor, {}
+
+    @torch.no_grad()
+    def tokens(self, modality: str, indices: list[int], items: list) -> list[torch.Tensor]:
+        """Each sample's soft tokens: (tokens, width), a clip's frames one after another."""
+        new = [(i, item) for i, item in zip(indices, items) if (modality, i) not in self.kept]
+        if new:
+            frames = [f for _, item in new for f in (item if modality == "clip" else [item])]
+            per_frame = image_tokens(self.model, self.processor, frames)
+            at = 0
+            for i, item in new:
+                n = len(item) if modality == "clip" else 1
+                self.kept[modality, i] = per_frame[at : at + n].flatten(0, 1)
+                at += n
+        return [self.kept[modality, i] for i in indices]
+
+    def inputs(self, modality: str, indices: list[int], items: list, texts: list[str]) -> dict:
+        """`encode`'s model inputs for samples `indices` of `modality` (pictures, pages or clips,
+        right-padded), their soft tokens kept after the first time."""
+        p = self.processor
+        kept = self.tokens(modality, indices, items)
+        per_frame = kept[0].shape[0] // (len(items[0]) if modality == "clip" else 1)
+        if modality == "clip":
+            texts = [t.replace(p.video_token, media.video_layout(p, [per_frame] * len(item)), 1)
+                     for t, item in zip(texts, items)]
+        else:
+            texts = [t.replace(p.image_token, p.boi_token + p.image_token * per_frame + p.eoi_token, 1) for t in texts]
+        p.tokenizer.padding_side = "right"
+        batch = dict(p.tokenizer(texts, return_tensors="pt", padding=True))
+        key = "video" if modality == "clip" else "image"
+        batch["mm_encoder_outputs"] = {key: BaseModelOutputWithPooling(pooler_output=tuple(kept))}
+        return batch
+
+
+def target_loss(model, processor, batch: int, families: tuple[str, ...] = ("image", "image", "audio"),
+                pool: int = 0):
+    """Step -> (cross-entropy on the answer tokens, {"modality"}): step i asks about families[i % len].
+    With `pool`, a family's steps go round its first `pool` samples, whose soft tokens are computed
+    once (`SoftTokenPool`); without, every step draws new samples."""
     model_turn = processor.tokenizer.encode("<|turn>model\n", add_special_tokens=False)
+    kept = SoftTokenPool(model, processor) if pool else None
 
     def loss_at(step: int) -> tuple[torch.Tensor, dict]:
         modality = families[step % len(families)]
-        rows = [synthetic.example(1 + step * batch + i, modality) for i in range(batch)]
+        if kept is None:
+            indices = [1 + step * batch + i for i in range(batch)]
+        else:  # this family's n-th step: samples n * batch ... of its pool
+            n = step // len(families) * families.count(modality) + families[: step % len(families)].count(modality)
+            indices = [1 + (n * batch + i) % pool for i in range(batch)]
+        rows = [synthetic.example(i, modality) for i in indices]
         texts = [prompt_text(processor, modality, r.question) + r.answer + "<turn|>\n" for r in rows]
-        enc = encode(processor, modality, [r.item for r in rows], texts)
+        if kept is not None and modality != "audio":
+            enc = kept.inputs(modality, indices, [r.item for r in rows], texts)
+        else:
+            enc = encode(processor, modality, [r.item for r in rows], texts)
         ids = enc["input_ids"]
         w = answer_weight(ids, enc["attention_mask"], model_turn)
         logits = model(**enc, use_cache=False).logits.float()

@@ -90,7 +90,8 @@ def train_stage(run: Run, stage: Stage, recipe: MultimodalRecipe, target, drafte
         for tower, embed in multimodal.towers(target).values():  # the language model reads them as they are
             tower.requires_grad_(False)
             embed.requires_grad_(False)
-        run.stage(stage.name, target, cfg, multimodal.target_loss(target, processor, recipe.batch, recipe.families),
+        loss_at = multimodal.target_loss(target, processor, recipe.batch, recipe.families, stage.pool)
+        run.stage(stage.name, target, cfg, loss_at,
                   evaluate=lambda: multimodal.answer_check(target, processor, asked(recipe)))
         return
     modality = "image" if stage.trains == "vision tower" else "audio"
@@ -113,7 +114,7 @@ def main() -> None:
     from transformers import Gemma4AssistantForCausalLM, Gemma4ForConditionalGeneration
 
     final_t, final_d = out / "target" / "final", out / "drafter" / "final"
-    processor = multimodal.multimodal_processor(out / "processor")
+    processor = multimodal.multimodal_processor(out / "processor", recipe.digits_apart)
     trained_t = (final_t / "model.safetensors").exists()
     init = REPO / recipe.init if recipe.init else None
     if trained_t or init:

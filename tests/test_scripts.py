@@ -138,3 +138,27 @@ def test_a_continued_multimodal_run_s_card_names_what_it_continued():
     text = train_multimodal.card(record)
     assert "- target: runs/a/target.pt at step 600" in text and "runs/pocket-video-stage3" in text
     assert "What number is in row r, column c?" in text and "{{" not in text
+
+
+def test_a_digit_by_digit_pooled_run_s_card_says_so():
+    sys.path.insert(0, str(REPO / "scripts"))
+    import train_multimodal
+
+    recipe = multimodal_recipes.VIDEO_DIGITS
+    stages = {s.name: {"seconds": 60.0, "resumed_at": [], "last": {"loss": 0.1}} for s in recipe.stages}
+    facts = {"class": "Gemma4X", "params": 2e6, "text_params": 1e6, "layers": 4, "layer_types": ["sliding", "full"],
+             "hidden_size": 128, "sliding_window": 512, "vocab_size": 4096,
+             "vision": {"params": 5e5, "layers": 2, "hidden_size": 64, "patch_size": 8, "pooling": 2},
+             "audio": {"params": 5e5, "layers": 2, "hidden_size": 64}}
+    keys = ("image", "audio", "clip", "document")
+    metrics = {"accuracy": dict.fromkeys(keys, 0.9), "samples": dict.fromkeys(keys, 100),
+               "tau": dict.fromkeys(keys, 2.0), "acceptance_by_position": dict.fromkeys(keys, [0.8]),
+               "caption_parts": {}, "greedy_identical_with_drafter": True, "k": 4, "speedup": 1.1}
+    record = {"recipe_name": "video-digits", "recipe": plain(recipe), "stages": stages,
+              "metrics": metrics, "models": {"target": facts, "drafter": facts}}
+    text = train_multimodal.card(record)
+    assert "a digit a token" in text and "going round its first 32,000 samples" in text and "{{" not in text
+    full = multimodal_recipes.FULL
+    full = train_multimodal.card({**record, "recipe_name": "full", "recipe": plain(full),
+                                  "stages": {s.name: stages["target"] for s in full.stages}})
+    assert "a digit a token" not in full and "going round" not in full

@@ -128,3 +128,48 @@ def test_page_labels_name_each_cell_s_character_line_row_and_column():
                 assert all(labels[row, c, 1] for c in range(8) if labels[row, c, 0])
         assert (labels[..., 3] == __import__("torch").arange(8)[:, None]).all()
         assert (labels[..., 4] == __import__("torch").arange(8)[None, :]).all()
+
+
+def test_a_pool_s_kept_soft_tokens_give_the_logits_the_tower_gives(tiny, tmp_path):
+    """pocketbuild.multimodal.SoftTokenPool: a picture's, a page's and a clip's soft tokens, computed
+    once and handed to the model as encoder outputs, give the token ids and the logits the processor
+    and the tower give; the second time a sample is drawn its kept soft tokens are used."""
+    import torch
+    from transformers import Gemma4ForConditionalGeneration
+
+    from pocketbuild import multimodal
+
+    processor = multimodal.multimodal_processor(tmp_path / "processor")
+    model = Gemma4ForConditionalGeneration.from_pretrained(tiny / "target-vision").train()
+    pool = multimodal.SoftTokenPool(model, processor)
+    for modality in ("image", "document", "clip"):
+        rows = [synthetic.example(i, modality) for i in (1, 2, 3)]
+        texts = [multimodal.prompt_text(processor, modality, r.question) + r.answer + "<turn|>\n" for r in rows]
+        items = [r.item for r in rows]
+        plain = multimodal.encode(processor, modality, items, texts)
+        with torch.no_grad():
+            want = model(**plain, use_cache=False).logits
+            for time in ("first", "again"):
+                kept = pool.inputs(modality, [1, 2, 3], items, texts)
+                assert torch.equal(kept["input_ids"], plain["input_ids"]), (modality, time)
+                got = model(**kept, use_cache=False).logits
+                torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5, msg=f"{modality}, {time}")
+    assert len(pool.kept) == 9
+
+
+def test_digits_apart_writes_a_number_digit_by_digit_and_leaves_the_rest(tmp_path):
+    """multimodal_processor(digits_apart=True): every number is one token a digit (the pocket
+    tokenizer has "13" as one token, "47" as two), questions keep their tokens, text round-trips."""
+    from pocketbuild import multimodal
+
+    apart = multimodal.multimodal_processor(tmp_path / "apart", digits_apart=True).tokenizer
+    merged = multimodal.multimodal_processor(tmp_path / "merged").tokenizer
+    digit = {d: apart.convert_tokens_to_ids(d) for d in "0123456789"}
+    for number in range(10, 100):
+        ids = apart.encode(f"<|turn>model\n{number}<turn|>\n", add_special_tokens=False)
+        assert [digit[d] for d in str(number)] == ids[-4:-2], number
+    assert len(merged.encode("13", add_special_tokens=False)) == 1  # why it is needed
+    for text in (*synthetic.DOCUMENT_QUESTIONS, *synthetic.TABLE_QUESTIONS, *synthetic.CLIP_QUESTIONS,
+                 "What number is on line 2?", "three frames"):
+        assert apart.encode(text, add_special_tokens=False) == merged.encode(text, add_special_tokens=False), text
+        assert apart.decode(apart.encode(text, add_special_tokens=False)) == text
