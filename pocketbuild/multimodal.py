@@ -308,23 +308,24 @@ class SoftTokenPool:
 
 
 def target_loss(model, processor, batch: int, families: tuple[str, ...] = ("image", "image", "audio"),
-                pool: int = 0):
+                pool: dict[str, int] | None = None):
     """Step -> (cross-entropy on the answer tokens, {"modality"}): step i asks about families[i % len].
-    With `pool`, a family's steps go round its first `pool` samples, whose soft tokens are computed
-    once (`SoftTokenPool`); without, every step draws new samples."""
+    A family in `pool` (pictures, pages, clips) has its steps go round its first `pool[family]`
+    samples, whose soft tokens are computed once (`SoftTokenPool`); the others draw new samples."""
     model_turn = processor.tokenizer.encode("<|turn>model\n", add_special_tokens=False)
-    kept = SoftTokenPool(model, processor) if pool else None
+    pool = pool or {}
+    kept = SoftTokenPool(model, processor)
 
     def loss_at(step: int) -> tuple[torch.Tensor, dict]:
         modality = families[step % len(families)]
-        if kept is None:
+        if modality not in pool:
             indices = [1 + step * batch + i for i in range(batch)]
         else:  # this family's n-th step: samples n * batch ... of its pool
             n = step // len(families) * families.count(modality) + families[: step % len(families)].count(modality)
-            indices = [1 + (n * batch + i) % pool for i in range(batch)]
+            indices = [1 + (n * batch + i) % pool[modality] for i in range(batch)]
         rows = [synthetic.example(i, modality) for i in indices]
         texts = [prompt_text(processor, modality, r.question) + r.answer + "<turn|>\n" for r in rows]
-        if kept is not None and modality != "audio":
+        if modality in pool:
             enc = kept.inputs(modality, indices, [r.item for r in rows], texts)
         else:
             enc = encode(processor, modality, [r.item for r in rows], texts)

@@ -157,7 +157,7 @@ def test_a_digit_by_digit_pooled_run_s_card_says_so():
     record = {"recipe_name": "video-digits", "recipe": plain(recipe), "stages": stages,
               "metrics": metrics, "models": {"target": facts, "drafter": facts}}
     text = train_multimodal.card(record)
-    assert "a digit a token" in text and "going round its first 32,000 samples" in text and "{{" not in text
+    assert "a digit a token" in text and "document steps going round its first 32,000 samples" in text and "{{" not in text
     full = multimodal_recipes.FULL
     full = train_multimodal.card({**record, "recipe_name": "full", "recipe": plain(full),
                                   "stages": {s.name: stages["target"] for s in full.stages}})

@@ -24,9 +24,10 @@ class Stage:
     eval_every: int = 200  # steps between checks (the tower's reading, the target's answers)
     # what its steps draw from, in turn ("image", "audio", "clip", "document"); () = the recipe's own
     families: tuple[str, ...] = ()
-    # a target stage: each family's steps go round its first `pool` samples, whose soft tokens the
-    # frozen towers compute once (pocketbuild.multimodal.SoftTokenPool); 0 = new samples every step
-    pool: int = 0
+    # a target stage: (family, n) has that family's steps go round its first n samples, whose soft
+    # tokens the frozen vision tower computes once (pocketbuild.multimodal.SoftTokenPool; pictures,
+    # pages and clips); a family not named draws new samples every step
+    pool: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,12 +106,13 @@ VIDEO_DIGITS = replace(VIDEO_NUMBERS, digits_apart=True,
                        families=("document", "clip", "document", "audio", "document", "image", "document", "audio"),
                        stages=(
     VIDEO_NUMBERS.stages[0],
-    Stage("target", "target", 12000, 5e-4, log_every=5, eval_every=1000, pool=32000),
+    Stage("target", "target", 12000, 5e-4, log_every=5, eval_every=1000,
+          pool=(("document", 32000), ("clip", 4000), ("image", 4000))),
     VIDEO_NUMBERS.stages[2],
 ))
 VIDEO_QUICK = replace(VIDEO, eval_samples=10, digits_apart=True, stages=(
     Stage("vision_tower", "vision tower", 6, 5e-4, families=("document", "image"), log_every=2),
-    Stage("target", "target", 12, 5e-4, log_every=2, pool=16),
+    Stage("target", "target", 12, 5e-4, log_every=2, pool=(("document", 16), ("clip", 16))),
     Stage("drafter", "drafter", 4, 1e-3, log_every=2, families=("clip", "document", "image", "audio")),
 ))
 
