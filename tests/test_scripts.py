@@ -154,9 +154,12 @@ def test_a_digit_by_digit_pooled_run_s_card_says_so():
     metrics = {"accuracy": dict.fromkeys(keys, 0.9), "samples": dict.fromkeys(keys, 100),
                "tau": dict.fromkeys(keys, 2.0), "acceptance_by_position": dict.fromkeys(keys, [0.8]),
                "caption_parts": {}, "greedy_identical_with_drafter": True, "k": 4, "speedup": 1.1}
-    record = {"recipe_name": "video-digits", "recipe": plain(recipe), "stages": stages,
+    borrowed = {"vision_tower": "its checkpoint is runs/a/vision_tower.pt, the same stage of run a"}
+    record = {"recipe_name": "video-digits", "recipe": plain(recipe), "stages": stages, "borrowed": borrowed,
               "metrics": metrics, "models": {"target": facts, "drafter": facts}}
     text = train_multimodal.card(record)
+    assert "(not run here: its checkpoint is runs/a/vision_tower.pt, the same stage of run a, 1.0 min there" in text
+    assert text.count("min of this run") == 2
     assert "a digit a token" in text and "document steps going round its first 32,000 samples" in text and "{{" not in text
     full = multimodal_recipes.FULL
     full = train_multimodal.card({**record, "recipe_name": "full", "recipe": plain(full),
