@@ -173,3 +173,24 @@ def test_digits_apart_writes_a_number_digit_by_digit_and_leaves_the_rest(tmp_pat
                  "What number is on line 2?", "three frames"):
         assert apart.encode(text, add_special_tokens=False) == merged.encode(text, add_special_tokens=False), text
         assert apart.decode(apart.encode(text, add_special_tokens=False)) == text
+
+
+def test_a_pooled_family_s_steps_go_round_its_pool_and_lose_what_fresh_samples_lose(tiny, tmp_path):
+    """target_loss with a pool: a pooled family's n-th step draws samples n * batch ... of its pool
+    (round again after `pool`), with the loss the unpooled path gives on the same samples."""
+    import torch
+    from transformers import Gemma4ForConditionalGeneration
+
+    from pocketbuild import multimodal
+
+    processor = multimodal.multimodal_processor(tmp_path / "processor")
+    model = Gemma4ForConditionalGeneration.from_pretrained(tiny / "target-vision").train()
+    families = ("document", "image")
+    fresh = multimodal.target_loss(model, processor, 2, families)
+    pooled = multimodal.target_loss(model, processor, 2, families, pool={"document": 4})
+    with torch.no_grad():
+        first = pooled(0)[0]  # documents 1, 2: what the unpooled step 0 draws
+        torch.testing.assert_close(first, fresh(0)[0])
+        assert not torch.equal(pooled(2)[0], first)  # documents 3, 4
+        torch.testing.assert_close(pooled(4)[0], first)  # round again: 1, 2
+        torch.testing.assert_close(pooled(1)[0], fresh(1)[0])  # pictures are not pooled here
