@@ -268,8 +268,8 @@ class SoftTokenPool:
     once: the towers are frozen while the target learns, so a sample's soft tokens are the same each
     time it is drawn. `inputs` gives a step's model inputs from its prompts' token ids and the kept
     soft tokens (`mm_encoder_outputs`), which the language model reads as it reads the tower's: the
-    same logits (tests/test_synthetic.py). A step then runs the language model alone: 16 pages take
-    about 0.2 s on two CPU cores, from about 1.3 s through the tower (docs/measured.md). Sounds go
+    same logits (tests/test_synthetic.py). A step then runs the language model alone, several times
+    faster (docs/measured.md). Sounds go
     through their tower each time: transformers 5.24 takes no audio encoder outputs."""
 
     def __init__(self, model, processor):

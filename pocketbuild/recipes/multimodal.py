@@ -101,8 +101,7 @@ VIDEO_NUMBERS = replace(VIDEO, families=("document", "clip", "image", "document"
 # Numbers, digit by digit: video-numbers' tower stage, then a target that writes numbers as Gemma 4
 # does, a digit a token, and learns from pooled soft tokens, so it can take the steps pages need (the
 # language model alone reads what video-numbers' target stalled on: docs/measured.md, "digit by digit").
-# Half its steps ask about documents, a quarter sounds (below their bar at 9 / 12 in video-numbers).
-# Its run in runs/pocket-video-digits took video-numbers' finished tower stage (record.json: "borrowed").
+# Half its steps ask about documents, a quarter sounds (below their bar in video-numbers).
 VIDEO_DIGITS = replace(VIDEO_NUMBERS, digits_apart=True,
                        families=("document", "clip", "document", "audio", "document", "image", "document", "audio"),
                        stages=(
