@@ -308,10 +308,11 @@ class SoftTokenPool:
 
 
 def target_loss(model, processor, batch: int, families: tuple[str, ...] = ("image", "image", "audio"),
-                pool: dict[str, int] | None = None):
+                pool: dict[str, int] | None = None, first: int = 0):
     """Step -> (cross-entropy on the answer tokens, {"modality"}): step i asks about families[i % len].
     A family in `pool` (pictures, pages, clips) has its steps go round its first `pool[family]`
-    samples, whose soft tokens are computed once (`SoftTokenPool`); the others draw new samples."""
+    samples, whose soft tokens are computed once (`SoftTokenPool`); the others draw new samples.
+    Samples are drawn from seed `first` + 1 on (a continued run skips those its first run drew)."""
     model_turn = processor.tokenizer.encode("<|turn>model\n", add_special_tokens=False)
     pool = pool or {}
     kept = SoftTokenPool(model, processor)
@@ -319,10 +320,10 @@ def target_loss(model, processor, batch: int, families: tuple[str, ...] = ("imag
     def loss_at(step: int) -> tuple[torch.Tensor, dict]:
         modality = families[step % len(families)]
         if modality not in pool:
-            indices = [1 + step * batch + i for i in range(batch)]
+            indices = [first + 1 + step * batch + i for i in range(batch)]
         else:  # this family's n-th step: samples n * batch ... of its pool
             n = step // len(families) * families.count(modality) + families[: step % len(families)].count(modality)
-            indices = [1 + (n * batch + i) % pool[modality] for i in range(batch)]
+            indices = [first + 1 + (n * batch + i) % pool[modality] for i in range(batch)]
         rows = [synthetic.example(i, modality) for i in indices]
         texts = [prompt_text(processor, modality, r.question) + r.answer + "<turn|>\n" for r in rows]
         if modality in pool:

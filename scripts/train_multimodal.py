@@ -90,7 +90,8 @@ def train_stage(run: Run, stage: Stage, recipe: MultimodalRecipe, target, drafte
         for tower, embed in multimodal.towers(target).values():  # the language model reads them as they are
             tower.requires_grad_(False)
             embed.requires_grad_(False)
-        loss_at = multimodal.target_loss(target, processor, recipe.batch, recipe.families, dict(stage.pool))
+        loss_at = multimodal.target_loss(target, processor, recipe.batch, recipe.families, dict(stage.pool),
+                                          stage.first)
         run.stage(stage.name, target, cfg, loss_at,
                   evaluate=lambda: multimodal.answer_check(target, processor, asked(recipe)))
         return

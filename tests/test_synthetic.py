@@ -194,3 +194,7 @@ def test_a_pooled_family_s_steps_go_round_its_pool_and_lose_what_fresh_samples_l
         assert not torch.equal(pooled(2)[0], first)  # documents 3, 4
         torch.testing.assert_close(pooled(4)[0], first)  # round again: 1, 2
         torch.testing.assert_close(pooled(1)[0], fresh(1)[0])  # pictures are not pooled here
+        # a continued run draws from seed first + 1 on: pooled or not, its step 0 is fresh step 2's
+        later = multimodal.target_loss(model, processor, 2, families, pool={"document": 4}, first=4)
+        torch.testing.assert_close(later(0)[0], fresh(2)[0])
+        torch.testing.assert_close(later(1)[0], fresh(3)[0])
