@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -307,11 +308,22 @@ class SoftTokenPool:
         return batch
 
 
+def asked_again(ex: synthetic.Example, rounds: int) -> synthetic.Example:
+    """A page or table drawn again from a pool, `rounds` times round: the next of its questions (its
+    lines' numbers, its cells, the boxed word in turn), so its answer must be found on the page each
+    time rather than remembered with the page. Other samples come back as they were."""
+    questions = getattr(ex.truth, "questions", None)
+    if not rounds or not questions:
+        return ex
+    return replace(ex, question=questions[(questions.index(ex.question) + rounds) % len(questions)])
+
+
 def target_loss(model, processor, batch: int, families: tuple[str, ...] = ("image", "image", "audio"),
                 pool: dict[str, int] | None = None, first: int = 0):
     """Step -> (cross-entropy on the answer tokens, {"modality"}): step i asks about families[i % len].
     A family in `pool` (pictures, pages, clips) has its steps go round its first `pool[family]`
-    samples, whose soft tokens are computed once (`SoftTokenPool`); the others draw new samples.
+    samples, whose soft tokens are computed once (`SoftTokenPool`), a page asked its next question
+    each time round (`asked_again`); the others draw new samples.
     Samples are drawn from seed `first` + 1 on (a continued run skips those its first run drew)."""
     model_turn = processor.tokenizer.encode("<|turn>model\n", add_special_tokens=False)
     pool = pool or {}
@@ -321,10 +333,12 @@ def target_loss(model, processor, batch: int, families: tuple[str, ...] = ("imag
         modality = families[step % len(families)]
         if modality not in pool:
             indices = [first + 1 + step * batch + i for i in range(batch)]
+            rows = [synthetic.example(i, modality) for i in indices]
         else:  # this family's n-th step: samples n * batch ... of its pool
             n = step // len(families) * families.count(modality) + families[: step % len(families)].count(modality)
-            indices = [first + 1 + (n * batch + i) % pool[modality] for i in range(batch)]
-        rows = [synthetic.example(i, modality) for i in indices]
+            drawn = [n * batch + i for i in range(batch)]
+            indices = [first + 1 + d % pool[modality] for d in drawn]
+            rows = [asked_again(synthetic.example(i, modality), d // pool[modality]) for i, d in zip(indices, drawn)]
         texts = [prompt_text(processor, modality, r.question) + r.answer + "<turn|>\n" for r in rows]
         if modality in pool:
             enc = kept.inputs(modality, indices, [r.item for r in rows], texts)

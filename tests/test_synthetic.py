@@ -175,6 +175,18 @@ def test_digits_apart_writes_a_number_digit_by_digit_and_leaves_the_rest(tmp_pat
         assert apart.decode(apart.encode(text, add_special_tokens=False)) == text
 
 
+def test_a_page_drawn_again_is_asked_its_next_question():
+    from pocketbuild.multimodal import asked_again
+
+    for index in range(1, 40):
+        ex = synthetic.example(index, "document")
+        asked = [asked_again(ex, r).question for r in range(len(ex.truth.questions))]
+        assert asked[0] == ex.question and sorted(asked) == sorted(ex.truth.questions), index
+        assert asked_again(ex, len(asked)).item is ex.item
+    picture = synthetic.example(1, "image")
+    assert asked_again(picture, 3) == picture
+
+
 def test_a_pooled_family_s_steps_go_round_its_pool_and_lose_what_fresh_samples_lose(tiny, tmp_path):
     """target_loss with a pool: a pooled family's n-th step draws samples n * batch ... of its pool
     (round again after `pool`), with the loss the unpooled path gives on the same samples."""
@@ -192,7 +204,9 @@ def test_a_pooled_family_s_steps_go_round_its_pool_and_lose_what_fresh_samples_l
         first = pooled(0)[0]  # documents 1, 2: what the unpooled step 0 draws
         torch.testing.assert_close(first, fresh(0)[0])
         assert not torch.equal(pooled(2)[0], first)  # documents 3, 4
-        torch.testing.assert_close(pooled(4)[0], first)  # round again: 1, 2
+        # round again: documents 1, 2, each asked its next question (asked_again), so another loss
+        assert all(len(synthetic.example(i, "document").truth.questions) > 1 for i in (1, 2))
+        assert not torch.equal(pooled(4)[0], first)
         torch.testing.assert_close(pooled(1)[0], fresh(1)[0])  # pictures are not pooled here
         # a continued run draws from seed first + 1 on: pooled or not, its step 0 is fresh step 2's
         later = multimodal.target_loss(model, processor, 2, families, pool={"document": 4}, first=4)
