@@ -132,6 +132,14 @@ VIDEO_DIGITS_ASKED = replace(VIDEO_DIGITS, init="runs/pocket-video-digits-stage3
           pool=(("document", 6000), ("clip", 800), ("image", 800))),
     VIDEO_NUMBERS.stages[2],
 ))
+# video-digits-asked's pair (pages 85 / 100, the rest past their bars), continued longer and more gently
+# (its step back up to 5e-4 set pages and sounds back for 800 steps): pages from seeds none of the runs
+# drew, each asked its next question as it comes round.
+VIDEO_DIGITS_LONG = replace(VIDEO_DIGITS_ASKED, init="runs/pocket-video-digits-stage4", stages=(
+    Stage("target", "target", 6000, 3e-4, log_every=5, eval_every=1000, first=60000,
+          pool=(("document", 16000), ("clip", 800), ("image", 800))),
+    VIDEO_NUMBERS.stages[2],
+))
 VIDEO_QUICK = replace(VIDEO, eval_samples=10, digits_apart=True, stages=(
     Stage("vision_tower", "vision tower", 6, 5e-4, families=("document", "image"), log_every=2),
     Stage("target", "target", 12, 5e-4, log_every=2, pool=(("document", 16), ("clip", 16))),
@@ -141,5 +149,6 @@ VIDEO_QUICK = replace(VIDEO, eval_samples=10, digits_apart=True, stages=(
 RECIPES = {"full": FULL, "quick": QUICK, "video": VIDEO, "video-continued": VIDEO_CONTINUED,
            "video-reading": VIDEO_READING, "video-numbers": VIDEO_NUMBERS, "video-digits": VIDEO_DIGITS,
            "video-digits-more": VIDEO_DIGITS_MORE, "video-digits-asked": VIDEO_DIGITS_ASKED,
+           "video-digits-long": VIDEO_DIGITS_LONG,
            "video-quick": VIDEO_QUICK}
 REQUIRED_ACCURACY = 0.9  # a full pair is installed only with captions right on >= 90% of held-out samples
