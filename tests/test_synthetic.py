@@ -189,7 +189,8 @@ def test_a_page_drawn_again_is_asked_its_next_question():
 
 def test_a_pooled_family_s_steps_go_round_its_pool_and_lose_what_fresh_samples_lose(tiny, tmp_path):
     """target_loss with a pool: a pooled family's n-th step draws samples n * batch ... of its pool
-    (round again after `pool`), with the loss the unpooled path gives on the same samples."""
+    (round again after `pool`, a page then asked its next question), with the loss the unpooled path
+    gives on the same samples; `first` starts both paths at a later seed."""
     import torch
     from transformers import Gemma4ForConditionalGeneration
 

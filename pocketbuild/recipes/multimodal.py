@@ -111,9 +111,8 @@ VIDEO_DIGITS = replace(VIDEO_NUMBERS, digits_apart=True,
           pool=(("document", 32000), ("clip", 4000), ("image", 4000))),
     VIDEO_NUMBERS.stages[2],
 ))
-# video-digits' pair, continued: it read pages right 79 of 100 times (numbers on a line 23 / 31, table
-# cells 13 / 25) and everything else past its bar, so half the steps again ask about pages, now pages
-# its first run never drew, at half the rate; its drafter goes on from the one video-digits trained.
+# video-digits' pair, continued: pages were the one family below its bar, so half the steps again ask
+# about pages, ones its first run never drew, at half the rate; its drafter goes on from video-digits'.
 VIDEO_DIGITS_MORE = replace(VIDEO_DIGITS, init="runs/pocket-video-digits-stage2",
                             families=("document", "clip", "document", "image", "document", "clip", "document", "audio"),
                             stages=(
@@ -121,9 +120,9 @@ VIDEO_DIGITS_MORE = replace(VIDEO_DIGITS, init="runs/pocket-video-digits-stage2"
           pool=(("document", 12000), ("clip", 1600), ("image", 1600))),
     VIDEO_NUMBERS.stages[2],
 ))
-# video-digits-more's pair, continued: pages 83 / 100, and 15 of its 17 wrong answers another line's or
-# cell's number: a pooled page asked one question learns its answer with the page, so here a page
-# comes round asking its next question (pocketbuild.multimodal.asked_again), five steps in eight.
+# video-digits-more's pair, continued: its wrong pages were mostly another line's or cell's number, and
+# a pooled page asked one question can learn its answer with the page, so here a page comes round
+# asking its next question (pocketbuild.multimodal.asked_again), five steps in eight.
 VIDEO_DIGITS_ASKED = replace(VIDEO_DIGITS, init="runs/pocket-video-digits-stage3",
                              families=("document", "clip", "document", "document", "image", "document", "document",
                                        "audio"),
@@ -132,9 +131,8 @@ VIDEO_DIGITS_ASKED = replace(VIDEO_DIGITS, init="runs/pocket-video-digits-stage3
           pool=(("document", 6000), ("clip", 800), ("image", 800))),
     VIDEO_NUMBERS.stages[2],
 ))
-# video-digits-asked's pair (pages 85 / 100, the rest past their bars), continued longer and more gently
-# (its step back up to 5e-4 set pages and sounds back for 800 steps): pages from seeds none of the runs
-# drew, each asked its next question as it comes round.
+# video-digits-asked's pair, continued longer and at a lower rate (going back up to 5e-4 set pages and
+# sounds back for a while), on pages from seeds none of the runs drew. Figures: docs/measured.md.
 VIDEO_DIGITS_LONG = replace(VIDEO_DIGITS_ASKED, init="runs/pocket-video-digits-stage4", stages=(
     Stage("target", "target", 6000, 3e-4, log_every=5, eval_every=1000, first=60000,
           pool=(("document", 16000), ("clip", 800), ("image", 800))),
