@@ -138,6 +138,16 @@ VIDEO_DIGITS_LONG = replace(VIDEO_DIGITS_ASKED, init="runs/pocket-video-digits-s
           pool=(("document", 16000), ("clip", 800), ("image", 800))),
     VIDEO_NUMBERS.stages[2],
 ))
+# Everything the video-digits runs learned, in one run from the shipped pair (their intermediate
+# folders were lost with a session's scratch space; a fresh clone can run this): video-numbers' tower
+# stage, then a target that writes numbers a digit a token, learns from pooled soft tokens, asks a
+# pooled page its next question each time round, and spends five steps in eight on pages.
+VIDEO_PAGES = replace(VIDEO_DIGITS, families=VIDEO_DIGITS_ASKED.families, stages=(
+    VIDEO_NUMBERS.stages[0],
+    Stage("target", "target", 10000, 5e-4, log_every=5, eval_every=1000,
+          pool=(("document", 16000), ("clip", 2000), ("image", 2000))),
+    VIDEO_NUMBERS.stages[2],
+))
 VIDEO_QUICK = replace(VIDEO, eval_samples=10, digits_apart=True, stages=(
     Stage("vision_tower", "vision tower", 6, 5e-4, families=("document", "image"), log_every=2),
     Stage("target", "target", 12, 5e-4, log_every=2, pool=(("document", 16), ("clip", 16))),
@@ -147,6 +157,6 @@ VIDEO_QUICK = replace(VIDEO, eval_samples=10, digits_apart=True, stages=(
 RECIPES = {"full": FULL, "quick": QUICK, "video": VIDEO, "video-continued": VIDEO_CONTINUED,
            "video-reading": VIDEO_READING, "video-numbers": VIDEO_NUMBERS, "video-digits": VIDEO_DIGITS,
            "video-digits-more": VIDEO_DIGITS_MORE, "video-digits-asked": VIDEO_DIGITS_ASKED,
-           "video-digits-long": VIDEO_DIGITS_LONG,
+           "video-digits-long": VIDEO_DIGITS_LONG, "video-pages": VIDEO_PAGES,
            "video-quick": VIDEO_QUICK}
 REQUIRED_ACCURACY = 0.9  # a full pair is installed only with captions right on >= 90% of held-out samples
