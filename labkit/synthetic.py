@@ -202,6 +202,10 @@ class Clip:
     frames: int  # frames in the clip
     shown: tuple[bool, ...]  # in which frames the shape is there (it appears late or leaves early)
 
+    @property
+    def questions(self) -> list[str]:
+        return list(CLIP_QUESTIONS)
+
     def answer(self, question: str) -> str | None:
         n = sum(self.shown)
         return {CLIP_QUESTIONS[0]: self.direction,

@@ -309,9 +309,10 @@ class SoftTokenPool:
 
 
 def asked_again(ex: synthetic.Example, rounds: int) -> synthetic.Example:
-    """A page or table drawn again from a pool, `rounds` times round: the next of its questions (its
-    lines' numbers, its cells, the boxed word in turn), so its answer must be found on the page each
-    time rather than remembered with the page. Other samples come back as they were."""
+    """A page, table or clip drawn again from a pool, `rounds` times round: the next of its questions
+    (a page's lines' numbers, its cells, the boxed word; a clip's direction and frame count, in turn),
+    so its answer must be found in it each time rather than remembered with it. Pictures and sounds
+    come back as they were."""
     questions = getattr(ex.truth, "questions", None)
     if not rounds or not questions:
         return ex

@@ -175,7 +175,7 @@ def test_digits_apart_writes_a_number_digit_by_digit_and_leaves_the_rest(tmp_pat
         assert apart.decode(apart.encode(text, add_special_tokens=False)) == text
 
 
-def test_a_page_drawn_again_is_asked_its_next_question():
+def test_a_page_or_clip_drawn_again_is_asked_its_next_question():
     from pocketbuild.multimodal import asked_again
 
     for index in range(1, 40):
@@ -183,6 +183,9 @@ def test_a_page_drawn_again_is_asked_its_next_question():
         asked = [asked_again(ex, r).question for r in range(len(ex.truth.questions))]
         assert asked[0] == ex.question and sorted(asked) == sorted(ex.truth.questions), index
         assert asked_again(ex, len(asked)).item is ex.item
+    clip = synthetic.example(1, "clip")  # a clip too: its two questions in turn
+    other = next(q for q in synthetic.CLIP_QUESTIONS if q != clip.question)
+    assert [asked_again(clip, r).question for r in range(3)] == [clip.question, other, clip.question]
     picture = synthetic.example(1, "image")
     assert asked_again(picture, 3) == picture
 
