@@ -2,9 +2,9 @@
 
     python scripts/train_multimodal.py --quick --install   # a placeholder pair, ~20 min on 2 CPU cores
     python scripts/train_multimodal.py --install           # the full recipe (~60 min on 2 CPU cores)
-    python scripts/train_multimodal.py --recipe video --out runs/pocket-video --install
-                                          # continues the shipped pair on clips and pages
-                                          # (its runs so far: docs/measured.md)
+    python scripts/train_multimodal.py --recipe video-pages --out runs/pocket-video-pages --install
+                                          # continues the shipped pair on clips and pages in one run
+                                          # (~1 h 50 min on 2 CPU cores; its runs so far: docs/measured.md)
 
 The recipe and its stages are data (pocketbuild/recipes/multimodal.py); the steps and the held-out
 measurement are pocketbuild/multimodal.py. In order, each resumable from `<out>/`:
