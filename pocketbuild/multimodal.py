@@ -378,6 +378,15 @@ def drafter_loss(target, drafter, processor, batch: int, k: int, seed: int,
 
 
 @torch.no_grad()
+def greedy_answer(target, processor, modality: str, ex: synthetic.Example) -> str:
+    """The target's own answer to `ex`, alone and greedy, up to 20 tokens, without its end of turn."""
+    batch = encode(processor, modality, [ex.item], [prompt_text(processor, modality, ex.question)])
+    out = target.generate(**batch, max_new_tokens=20, do_sample=False, pad_token_id=0,
+                          eos_token_id=target.generation_config.eos_token_id)
+    return processor.tokenizer.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+@torch.no_grad()
 def answer_check(target, processor, families: tuple[str, ...], n: int = 12) -> dict:
     """The target's exact answers, alone and greedy, on `n` held-out samples a family (and a row per
     kind of question), drawn after the `n` samples `measure` reports: how a target stage is going."""
@@ -387,12 +396,9 @@ def answer_check(target, processor, families: tuple[str, ...], n: int = 12) -> d
     for modality in families:
         for i in range(n):
             ex = synthetic.example(synthetic.HELD_OUT + 5000 + i, modality)
-            batch = encode(processor, modality, [ex.item], [prompt_text(processor, modality, ex.question)])
-            out = target.generate(**batch, max_new_tokens=20, do_sample=False, pad_token_id=0,
-                                  eos_token_id=target.generation_config.eos_token_id)
-            text = processor.tokenizer.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+            right = greedy_answer(target, processor, modality, ex) == ex.answer
             for key in (modality, f"{modality}: {synthetic.question_kind(ex.question)}"):
-                per.setdefault(key, []).append(text.strip() == ex.answer)
+                per.setdefault(key, []).append(right)
     target.train(was_training)
     return {key: f"{sum(v)}/{len(v)}" for key, v in per.items()}
 

@@ -49,7 +49,7 @@ def main() -> None:
         # a GIF writer merges identical neighbouring frames (two empty ones): such a seed cannot ship
         assert len(media.load_video(OUT / name)) == len(ex.item), f"{name}: frames merged"
         rows.append({"file": name, "modality": "clip",
-                     "answers": {q: ex.truth.answer(q) for q in synthetic.CLIP_QUESTIONS}})
+                     "answers": {q: ex.truth.answer(q) for q in ex.truth.questions}})
     for i in range(N):
         ex = synthetic.example(synthetic.HELD_OUT + 500_000 + i, "document")
         name = f"page_{i}.png"
