@@ -387,6 +387,11 @@ class Example:
         return self.truth.answer(self.question) or ""
 
 
+def is_table(index: int) -> bool:
+    """Whether document number `index` is a small table (one in four) rather than a page of lines."""
+    return random.Random(f"document-kind-{index}").random() < TABLE_SHARE
+
+
 def example(index: int, modality: str) -> Example:
     """Example number `index` of "image", "audio", "clip" or "document"; indices from HELD_OUT on are
     held out from training. The same on every machine."""
@@ -394,7 +399,7 @@ def example(index: int, modality: str) -> Example:
         rng = random.Random(f"clip-{index}")
         clip = random_clip(rng)
         return Example(draw_clip(clip, rng), clip, rng.choice(CLIP_QUESTIONS))
-    if modality == "document" and random.Random(f"document-kind-{index}").random() < TABLE_SHARE:
+    if modality == "document" and is_table(index):
         rng = random.Random(f"table-{index}")  # its own seeds: the pages of the other indices stay as they were
         table = random_table(rng)
         return Example(draw_table(table, rng), table, rng.choice(table.questions))

@@ -308,15 +308,31 @@ class SoftTokenPool:
         return batch
 
 
-def asked_again(ex: synthetic.Example, rounds: int) -> synthetic.Example:
+def asked_again(ex: synthetic.Example, rounds: int, questions: list[str] | None = None) -> synthetic.Example:
     """A page, table or clip drawn again from a pool, `rounds` times round: the next of its questions
     (a page's lines' numbers, its cells, the boxed word; a clip's direction and frame count, in turn),
-    so its answer must be found in it each time rather than remembered with it. Pictures and sounds
+    so its answer must be found in it each time rather than remembered with it. `questions`: the ones
+    to go round instead of all it answers (one not among them is asked the first). Pictures and sounds
     come back as they were."""
-    questions = getattr(ex.truth, "questions", None)
-    if not rounds or not questions:
+    questions = questions or getattr(ex.truth, "questions", None)
+    if not questions:
         return ex
-    return replace(ex, question=questions[(questions.index(ex.question) + rounds) % len(questions)])
+    start = questions.index(ex.question) if ex.question in questions else 0
+    question = questions[(start + rounds) % len(questions)]
+    return ex if question == ex.question else replace(ex, question=question)
+
+
+# A target stage's families beyond the lab's four: documents of one kind, asked only that kind's
+# questions (a run that goes on where its pages are read worst): "table", a small table's cells;
+# "lines", a page of lines asked the numbers on its lines (the boxed word only where it holds none).
+DOCUMENT_KINDS = ("table", "lines")
+
+
+def questions_of(family: str, ex: synthetic.Example) -> list[str] | None:
+    """The questions a sample of `family` goes round (None: all it answers)."""
+    if family != "lines":
+        return None
+    return [q for q in ex.truth.questions if q != synthetic.DOCUMENT_QUESTIONS[1]] or None
 
 
 def target_loss(model, processor, batch: int, families: tuple[str, ...] = ("image", "image", "audio"),
@@ -324,24 +340,41 @@ def target_loss(model, processor, batch: int, families: tuple[str, ...] = ("imag
     """Step -> (cross-entropy on the answer tokens, {"modality"}): step i asks about families[i % len].
     A family in `pool` (pictures, pages, clips) has its steps go round its first `pool[family]`
     samples, whose soft tokens are computed once (`SoftTokenPool`), a page asked its next question
-    each time round (`asked_again`); the others draw new samples.
+    each time round (`asked_again`); the others draw new samples. A family in `DOCUMENT_KINDS` draws
+    the documents of its kind only, in seed order.
     Samples are drawn from seed `first` + 1 on (a continued run skips those its first run drew)."""
     model_turn = processor.tokenizer.encode("<|turn>model\n", add_special_tokens=False)
     pool = pool or {}
     kept = SoftTokenPool(model, processor)
+    of_kind: dict[str, list[int]] = {}  # a document kind's seeds from first + 1 on, as far as drawn
+
+    def seed(family: str, d: int) -> int:
+        """The seed of the d-th sample `family` draws."""
+        if family not in DOCUMENT_KINDS:
+            return first + 1 + d
+        found = of_kind.setdefault(family, [])
+        i = found[-1] if found else first
+        while len(found) <= d:
+            i += 1
+            if synthetic.is_table(i) == (family == "table"):
+                found.append(i)
+        return found[d]
 
     def loss_at(step: int) -> tuple[torch.Tensor, dict]:
-        modality = families[step % len(families)]
-        if modality not in pool:
-            indices = [first + 1 + step * batch + i for i in range(batch)]
-            rows = [synthetic.example(i, modality) for i in indices]
+        family = families[step % len(families)]
+        modality = "document" if family in DOCUMENT_KINDS else family
+        if family not in pool:
+            drawn, size = [step * batch + i for i in range(batch)], None
         else:  # this family's n-th step: samples n * batch ... of its pool
-            n = step // len(families) * families.count(modality) + families[: step % len(families)].count(modality)
-            drawn = [n * batch + i for i in range(batch)]
-            indices = [first + 1 + d % pool[modality] for d in drawn]
-            rows = [asked_again(synthetic.example(i, modality), d // pool[modality]) for i, d in zip(indices, drawn)]
+            n = step // len(families) * families.count(family) + families[: step % len(families)].count(family)
+            drawn, size = [n * batch + i for i in range(batch)], pool[family]
+        indices = [seed(family, d % size if size else d) for d in drawn]
+        rows = []
+        for i, d in zip(indices, drawn):
+            ex = synthetic.example(i, modality)
+            rows.append(asked_again(ex, d // size if size else 0, questions_of(family, ex)))
         texts = [prompt_text(processor, modality, r.question) + r.answer + "<turn|>\n" for r in rows]
-        if modality in pool:
+        if family in pool:
             enc = kept.inputs(modality, indices, [r.item for r in rows], texts)
         else:
             enc = encode(processor, modality, [r.item for r in rows], texts)
@@ -349,7 +382,7 @@ def target_loss(model, processor, batch: int, families: tuple[str, ...] = ("imag
         w = answer_weight(ids, enc["attention_mask"], model_turn)
         logits = model(**enc, use_cache=False).logits.float()
         ce = F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten(), reduction="none")
-        return (ce * w[:, :-1].flatten()).sum() / w.sum(), {"modality": modality}
+        return (ce * w[:, :-1].flatten()).sum() / w.sum(), {"modality": family}
 
     return loss_at
 

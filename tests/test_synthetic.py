@@ -216,3 +216,36 @@ def test_a_pooled_family_s_steps_go_round_its_pool_and_lose_what_fresh_samples_l
         later = multimodal.target_loss(model, processor, 2, families, pool={"document": 4}, first=4)
         torch.testing.assert_close(later(0)[0], fresh(2)[0])
         torch.testing.assert_close(later(1)[0], fresh(3)[0])
+
+
+def test_a_document_kind_draws_its_kind_only_and_asks_its_questions(tiny, tmp_path, monkeypatch):
+    """target_loss's "table" and "lines" families (multimodal.DOCUMENT_KINDS): the documents of one
+    kind, in seed order from first + 1 on; a table asked its cells, a page its lines' numbers (the
+    boxed word only where no line holds a number), each asked its next one when drawn again."""
+    import torch
+    from transformers import Gemma4ForConditionalGeneration
+
+    from pocketbuild import multimodal
+
+    processor = multimodal.multimodal_processor(tmp_path / "processor")
+    model = Gemma4ForConditionalGeneration.from_pretrained(tiny / "target-vision").train()
+    asked = []
+    real = multimodal.asked_again
+    monkeypatch.setattr(multimodal, "asked_again", lambda *a: asked.append(real(*a)) or asked[-1])
+    families = ("table", "lines")
+    loss_at = multimodal.target_loss(model, processor, 2, families, pool={"table": 2, "lines": 3}, first=10)
+    with torch.no_grad():
+        for step in range(6):
+            loss_at(step)
+    tables = [i for i in range(11, 200) if synthetic.is_table(i)][:2]
+    pages = [i for i in range(11, 200) if not synthetic.is_table(i)][:3]
+    drawn = {family: [ex for n, ex in enumerate(asked) if n // 2 % 2 == k] for k, family in enumerate(families)}
+    assert [ex.truth for ex in drawn["table"]] == [synthetic.example(i, "document").truth for i in tables * 3]
+    assert [ex.truth for ex in drawn["lines"]] == [synthetic.example(i, "document").truth for i in (pages * 2)[:6]]
+    for n, ex in enumerate(drawn["table"]):  # round r asks the cell r after the one it was first asked
+        first_asked = synthetic.example(tables[n % 2], "document").question
+        cells = list(synthetic.TABLE_QUESTIONS)
+        assert ex.question == cells[(cells.index(first_asked) + n // 2) % len(cells)]
+    for ex in drawn["lines"]:
+        numbers = [q for q in ex.truth.questions if q != synthetic.DOCUMENT_QUESTIONS[1]]
+        assert ex.question in numbers if numbers else ex.question == synthetic.DOCUMENT_QUESTIONS[1]
