@@ -3,6 +3,10 @@
 number on the same page (the digits read, the place not) and how many share a digit in its place.
 
     python scripts/page_misses.py runs/pocket-video-pages/target/final
+    python scripts/page_misses.py runs/pocket-video-pages/target/final --tables 50
+
+With --tables N it asks every cell of the first N held-out tables instead and says where each answer
+came from: the cell asked, the same row's other column, the other row, or nowhere on the table.
 
 The pages are the held-out documents `pocketbuild.multimodal.measure` asks (seeds from
 `synthetic.HELD_OUT`); the target alone, greedy, with the processor saved beside it. Figures from
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -32,12 +37,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("target", type=Path, help="a target folder (Gemma4ForConditionalGeneration and its processor)")
     parser.add_argument("--n", type=int, default=100, help="held-out documents to ask (default 100)")
+    parser.add_argument("--tables", type=int, default=0, help="ask every cell of this many held-out tables instead")
     args = parser.parse_args()
     from transformers import Gemma4ForConditionalGeneration
 
     torch.set_num_threads(2)
     target = Gemma4ForConditionalGeneration.from_pretrained(args.target).eval()
     processor = media.processor_from_folder(args.target)
+    if args.tables:
+        return table_cells(target, processor, args.tables)
     tally: dict[str, list[int]] = {}
     for i in range(args.n):
         ex = synthetic.example(synthetic.HELD_OUT + i, "document")
@@ -52,6 +60,29 @@ def main() -> None:
     print(f"{'':44s} {'asked':>6s} {'wrong':>6s} {'another line/cell':>18s} {'a digit in place':>17s}")
     for kind, (asked, wrong, elsewhere, a_digit) in tally.items():
         print(f"{kind:44s} {asked:6d} {wrong:6d} {elsewhere:18d} {a_digit:17d}")
+
+
+def table_cells(target, processor, n: int) -> None:
+    """Every cell of the first `n` held-out tables asked in turn: per question, where the answers came from."""
+    seeds = [i for i in range(synthetic.HELD_OUT, synthetic.HELD_OUT + 40 * n) if synthetic.is_table(i)][:n]
+    places = ("the cell asked", "same row, other column", "other row, same column", "other row, other column",
+              "not on the table")
+    tally = {q: dict.fromkeys(places, 0) for q in synthetic.TABLE_QUESTIONS}
+    for i in seeds:
+        ex = synthetic.example(i, "document")
+        rows = ex.truth.rows
+        for q in synthetic.TABLE_QUESTIONS:
+            got = multimodal.greedy_answer(target, processor, "document", replace(ex, question=q))
+            r, c = int(q.split("row ")[1].split(",")[0]) - 1, synthetic.TABLE_COLUMNS.index(q.rstrip("?")[-1])
+            if got == rows[r][c]:
+                tally[q]["the cell asked"] += 1
+                continue
+            found = [(a, b) for a in range(len(rows)) for b in range(len(rows[a])) if rows[a][b] == got]
+            tally[q][next((places[1 + (a != r) + (a != r and b != c)] for a, b in found), places[-1])] += 1
+    print(f"{len(seeds)} held-out tables, every cell asked, the target alone, greedy")
+    print(f"{'':38s}" + "".join(f"{p:>24s}" for p in places))
+    for q, row in tally.items():
+        print(f"{q:38s}" + "".join(f"{row[p]:24d}" for p in places))
 
 
 if __name__ == "__main__":
