@@ -324,8 +324,34 @@ def asked_again(ex: synthetic.Example, rounds: int, questions: list[str] | None 
 
 # A target stage's families beyond the lab's four: documents of one kind, asked only that kind's
 # questions (a run that goes on where its pages are read worst): "table", a small table's cells;
-# "lines", a page of lines asked the numbers on its lines (the boxed word only where it holds none).
-DOCUMENT_KINDS = ("table", "lines")
+# "lines", a page of lines asked the numbers on its lines (the boxed word only where it holds none);
+# "letters", a table asked what heads a column, answered by the letter in the question: a question the
+# target can only answer by reading its own question (training only: not among `Table.questions`).
+DOCUMENT_KINDS = ("table", "lines", "letters")
+LETTER_QUESTION = "What is at the top of column {c}?"
+
+
+@torch.no_grad()
+def soften_attention(model, scale: float) -> None:
+    """Scale every query norm of the language model by `scale`: its attention logits by the same factor.
+    A pocket target's attention ends up all but one-hot, which leaves a token it never looked at (a
+    table's column letter in the question) no gradient to be looked at by (docs/measured.md)."""
+    for layer in model.model.language_model.layers:
+        layer.self_attn.q_norm.weight.mul_(scale)
+
+
+@torch.no_grad()
+def set_apart(model, tokenizer, texts: tuple[str, ...], seed: int = 0) -> None:
+    """Push each of `texts`' (one token each) input embeddings along a random direction of its own
+    norm: the pocket tokenizer's " A" and " B", rare in its Shakespeare, start nearly one vector."""
+    weight = model.get_input_embeddings().weight
+    g = torch.Generator().manual_seed(seed)
+    for text in texts:
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        if len(ids) != 1:
+            raise ValueError(f"{text!r} is {len(ids)} tokens for this tokenizer; set_apart takes one-token texts")
+        r = torch.randn(weight.shape[1], generator=g)
+        weight[ids[0]] += r / r.norm() * weight[ids[0]].norm()
 
 
 def questions_of(family: str, ex: synthetic.Example) -> list[str] | None:
@@ -356,7 +382,7 @@ def target_loss(model, processor, batch: int, families: tuple[str, ...] = ("imag
         i = found[-1] if found else first
         while len(found) <= d:
             i += 1
-            if synthetic.is_table(i) == (family == "table"):
+            if synthetic.is_table(i) == (family != "lines"):
                 found.append(i)
         return found[d]
 
@@ -372,8 +398,12 @@ def target_loss(model, processor, batch: int, families: tuple[str, ...] = ("imag
         rows = []
         for i, d in zip(indices, drawn):
             ex = synthetic.example(i, modality)
-            rows.append(asked_again(ex, d // size if size else 0, questions_of(family, ex)))
-        texts = [prompt_text(processor, modality, r.question) + r.answer + "<turn|>\n" for r in rows]
+            if family == "letters":  # the columns in turn
+                rows.append(replace(ex, question=LETTER_QUESTION.format(c=synthetic.TABLE_COLUMNS[d % 2])))
+            else:
+                rows.append(asked_again(ex, d // size if size else 0, questions_of(family, ex)))
+        answers = [r.question[-2] if family == "letters" else r.answer for r in rows]
+        texts = [prompt_text(processor, modality, r.question) + a + "<turn|>\n" for r, a in zip(rows, answers)]
         if family in pool:
             enc = kept.inputs(modality, indices, [r.item for r in rows], texts)
         else:

@@ -90,8 +90,8 @@ def train_stage(run: Run, stage: Stage, recipe: MultimodalRecipe, target, drafte
         for tower, embed in multimodal.towers(target).values():  # the language model reads them as they are
             tower.requires_grad_(False)
             embed.requires_grad_(False)
-        loss_at = multimodal.target_loss(target, processor, recipe.batch, recipe.families, dict(stage.pool),
-                                          stage.first)
+        loss_at = multimodal.target_loss(target, processor, recipe.batch, stage.families or recipe.families,
+                                          dict(stage.pool), stage.first)
         run.stage(stage.name, target, cfg, loss_at,
                   evaluate=lambda: multimodal.answer_check(target, processor, asked(recipe)))
         return
@@ -123,6 +123,9 @@ def main() -> None:
                                   recipe.sliding_window).eval()
     else:
         target = new_target(processor, recipe.seed)
+    if init and not trained_t:  # a resumed stage's checkpoint already holds these
+        multimodal.soften_attention(target, recipe.attention_scale)
+        multimodal.set_apart(target, processor.tokenizer, recipe.apart, recipe.seed)
     drafter = load_with_window(Gemma4AssistantForCausalLM, final_d, recipe.sliding_window).eval() \
         if (final_d / "model.safetensors").exists() else None
     fresh_drafter = init is None
@@ -142,7 +145,7 @@ def main() -> None:
         elif trained_t:
             continue
         train_stage(run, stage, recipe, target, drafter, processor)
-        if stage.trains == "target":
+        if stage is [s for s in recipe.stages if s.trains == "target"][-1]:  # a saved final skips them all
             target.eval().save_pretrained(final_t)
             for f in (out / "processor").iterdir():  # as written, before training set padding on its tokenizer
                 shutil.copy2(f, final_t / f.name)

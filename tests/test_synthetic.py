@@ -249,3 +249,33 @@ def test_a_document_kind_draws_its_kind_only_and_asks_its_questions(tiny, tmp_pa
     for ex in drawn["lines"]:
         numbers = [q for q in ex.truth.questions if q != synthetic.DOCUMENT_QUESTIONS[1]]
         assert ex.question in numbers if numbers else ex.question == synthetic.DOCUMENT_QUESTIONS[1]
+
+
+def test_a_letters_step_asks_what_heads_a_column_and_the_letter_answers(tiny, tmp_path, monkeypatch):
+    """The "letters" family: tables in seed order, asked LETTER_QUESTION for column A, B in turn, the
+    answer the letter; soften_attention scales the logits and set_apart moves only the texts' rows."""
+    import torch
+    from transformers import Gemma4ForConditionalGeneration
+
+    from pocketbuild import multimodal
+
+    processor = multimodal.multimodal_processor(tmp_path / "processor")
+    model = Gemma4ForConditionalGeneration.from_pretrained(tiny / "target-vision").train()
+    texts = []
+    real = multimodal.prompt_text
+    monkeypatch.setattr(multimodal, "prompt_text", lambda p, m, q: texts.append(q) or real(p, m, q))
+    loss_at = multimodal.target_loss(model, processor, 2, ("letters",), pool={"letters": 3})
+    with torch.no_grad():
+        loss_at(0)
+    assert texts == [multimodal.LETTER_QUESTION.format(c=c) for c in "AB"]
+    before = {n: p.clone() for n, p in model.named_parameters()}
+    multimodal.soften_attention(model, 0.25)
+    multimodal.set_apart(model, processor.tokenizer, (" A", " B"))
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed == {n for n in before if n.startswith("model.language_model.layers") and n.endswith("q_norm.weight")} | {
+        "model.language_model.embed_tokens.weight"}
+    q = next(n for n in changed if n.endswith("q_norm.weight"))
+    torch.testing.assert_close(dict(model.named_parameters())[q], before[q] * 0.25)
+    rows = (dict(model.named_parameters())["model.language_model.embed_tokens.weight"]
+            != before["model.language_model.embed_tokens.weight"]).any(1).nonzero().flatten().tolist()
+    assert rows == sorted(processor.tokenizer.encode(t, add_special_tokens=False)[0] for t in (" A", " B"))
