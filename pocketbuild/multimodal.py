@@ -395,14 +395,16 @@ def target_loss(model, processor, batch: int, families: tuple[str, ...] = ("imag
             n = step // len(families) * families.count(family) + families[: step % len(families)].count(family)
             drawn, size = [n * batch + i for i in range(batch)], pool[family]
         indices = [seed(family, d % size if size else d) for d in drawn]
-        rows = []
+        rows, answers = [], []
         for i, d in zip(indices, drawn):
             ex = synthetic.example(i, modality)
-            if family == "letters":  # the columns in turn
-                rows.append(replace(ex, question=LETTER_QUESTION.format(c=synthetic.TABLE_COLUMNS[d % 2])))
+            if family == "letters":  # the columns in turn, each answered by its own letter
+                letter = synthetic.TABLE_COLUMNS[d % len(synthetic.TABLE_COLUMNS)]
+                rows.append(replace(ex, question=LETTER_QUESTION.format(c=letter)))
+                answers.append(letter)
             else:
                 rows.append(asked_again(ex, d // size if size else 0, questions_of(family, ex)))
-        answers = [r.question[-2] if family == "letters" else r.answer for r in rows]
+                answers.append(rows[-1].answer)
         texts = [prompt_text(processor, modality, r.question) + a + "<turn|>\n" for r, a in zip(rows, answers)]
         if family in pool:
             enc = kept.inputs(modality, indices, [r.item for r in rows], texts)

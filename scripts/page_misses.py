@@ -68,12 +68,13 @@ def table_cells(target, processor, n: int) -> None:
     places = ("the cell asked", "same row, other column", "other row, same column", "other row, other column",
               "not on the table")
     tally = {q: dict.fromkeys(places, 0) for q in synthetic.TABLE_QUESTIONS}
+    # TABLE_QUESTIONS row by row, column by column: each question's (row, column)
+    cells_asked = [(r, c) for r in range(synthetic.TABLE_ROWS) for c in range(len(synthetic.TABLE_COLUMNS))]
     for i in seeds:
         ex = synthetic.example(i, "document")
         rows = ex.truth.rows
-        for q in synthetic.TABLE_QUESTIONS:
+        for (r, c), q in zip(cells_asked, synthetic.TABLE_QUESTIONS):
             got = multimodal.greedy_answer(target, processor, "document", replace(ex, question=q))
-            r, c = int(q.split("row ")[1].split(",")[0]) - 1, synthetic.TABLE_COLUMNS.index(q.rstrip("?")[-1])
             if got == rows[r][c]:
                 tally[q]["the cell asked"] += 1
                 continue

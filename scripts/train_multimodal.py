@@ -131,6 +131,7 @@ def main() -> None:
     fresh_drafter = init is None
     if init and (init / "LINEAGE.json").exists():  # a folder put together from earlier runs: the card names them
         run.save(lineage=json.loads((init / "LINEAGE.json").read_text()))
+    last_target = [s for s in recipe.stages if s.trains == "target"][-1:]  # a saved final skips them all
     for stage in recipe.stages:
         if stage.trains == "drafter":
             if drafter is not None:
@@ -145,7 +146,7 @@ def main() -> None:
         elif trained_t:
             continue
         train_stage(run, stage, recipe, target, drafter, processor)
-        if stage is [s for s in recipe.stages if s.trains == "target"][-1]:  # a saved final skips them all
+        if stage in last_target:
             target.eval().save_pretrained(final_t)
             for f in (out / "processor").iterdir():  # as written, before training set padding on its tokenizer
                 shutil.copy2(f, final_t / f.name)

@@ -166,8 +166,8 @@ VIDEO_PAGES_MORE = replace(VIDEO_PAGES, init="runs/pocket-video-pages-stage2",
 # their bar and boxed words always, but numbers on a line and in a table only about half the time, the
 # wrong ones mostly another line's or cell's. Here three steps in eleven draw only tables and two only
 # pages asked their lines' numbers (multimodal.DOCUMENT_KINDS), from seeds none of the runs drew; every
-# other family keeps a step or two so as not to be forgotten. Its run: clips 95, lines 23 / 31 (from 19),
-# tables still 13 / 25: the row always found, the column by chance (docs/measured.md: why).
+# other family keeps a step or two so as not to be forgotten. Its tables stayed at chance on the column
+# (docs/measured.md: why).
 VIDEO_PAGES_PLACES = replace(VIDEO_PAGES, init="runs/pocket-video-pages-stage3",
                              families=("document", "table", "clip", "lines", "table", "audio", "document", "lines",
                                        "clip", "table", "image"),  # 11 and log_every 5 coprime: all logged
@@ -176,10 +176,9 @@ VIDEO_PAGES_PLACES = replace(VIDEO_PAGES, init="runs/pocket-video-pages-stage3",
           pool=(("table", 2000), ("lines", 3000), ("document", 2000), ("clip", 1200), ("image", 800))),
     VIDEO_NUMBERS.stages[2],
 ))
-# video-pages-places' pair, taught to read its question's column letter first (docs/measured.md: its
-# attention never looked at the letter, and six tries on it did not make it): attention logits a quarter,
-# " A" and " B" set apart, 600 steps of "What is at the top of column B?" (multimodal.LETTER_QUESTION),
-# then video-pages-places' mix. A scratch run of exactly this read pages 94 and clips 93.
+# video-pages-places' pair, taught to read its question's column letter first (its attention never
+# looked at the letter: docs/measured.md): attention logits a quarter, " A" and " B" set apart, 600
+# steps of "What is at the top of column B?" (multimodal.LETTER_QUESTION), then video-pages-places' mix.
 VIDEO_PAGES_LETTERS = replace(VIDEO_PAGES_PLACES, init="runs/pocket-video-pages-stage4", attention_scale=0.25,
                               apart=(" A", " B"), stages=(
     Stage("letters", "target", 600, 1e-3, families=("letters",), eval_every=600, first=400000,
