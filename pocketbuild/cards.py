@@ -7,6 +7,7 @@ record while the model is at hand.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,15 @@ def model_facts(model: torch.nn.Module) -> dict[str, Any]:
     return facts
 
 
+def _wilson(rate_and_n: tuple[float, int]) -> str:
+    """"[lo-hi]" in percent: the 90 % Wilson interval of a rate measured on n samples."""
+    from labkit.metrics import wilson
+
+    rate, n = rate_and_n
+    lo, hi = wilson(round(rate * n), n)
+    return f"[{lo:.1%}-{hi:.1%}]"
+
+
 def render(template: str, **context: Any) -> str:
     """`cards/<template>` rendered with `context` (a record and anything measured beside it)."""
     import jinja2
@@ -59,4 +69,6 @@ def render(template: str, **context: Any) -> str:
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["millions"] = lambda n: f"{n / 1e6:.2f}M"
     env.filters["pct"] = lambda x, digits=1: f"{x:.{digits}%}"
+    env.filters["wilson"] = _wilson
+    env.filters["positions"] = lambda rates: ", ".join("–" if math.isnan(r) else f"{r:.2f}" for r in rates)
     return env.get_template(template).render(**context)

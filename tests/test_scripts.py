@@ -123,10 +123,13 @@ def test_the_multimodal_card_is_rendered_from_a_record():
                "tau": dict.fromkeys(keys, 3.0), "acceptance_by_position": dict.fromkeys(keys, [0.9, 0.8]),
                "caption_parts": {"image: colours": 1.0}, "greedy_identical_with_drafter": True, "k": 4,
                "speedup": 1.2}
+    metrics["acceptance_by_position"]["audio"] = [0.9, float("nan")]  # no round had a second draft judged
     record = {"recipe_name": "full", "recipe": plain(multimodal_recipes.FULL), "stages": stages,
               "metrics": metrics, "models": {"target": facts, "drafter": facts}}
     text = train_multimodal.card(record)
-    assert "target at step 300" in text and "| image | 100 | 95.0% | 3.00 | 0.9, 0.8 |" in text
+    # exact answers with their 90 % Wilson interval; a draft position no round reached reads "–"
+    assert "target at step 300" in text and "| image | 100 | 95.0% [90.1%-97.5%] | 3.00 | 0.90, 0.80 |" in text
+    assert "| audio | 100 | 95.0% [90.1%-97.5%] | 3.00 | 0.90, – |" in text
     assert "2400 AdamW steps" in text and "**1.20x**" in text and "{{" not in text
 
 
