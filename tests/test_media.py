@@ -386,8 +386,8 @@ def test_pocket_multimodal_pair_answers_the_shipped_samples():
     pair = labkit.load_pair("pocket-multimodal")
     assert pair.label.startswith("pocket pair (multimodal") and pair.processor is not None
     samples = json.loads((media.MEDIA_DIR / "samples.json").read_text())
-    # the families its build measured (metrics.json): the shipped pair learned pictures and sounds,
-    # not yet clips and pages, whose answers only have to be the target's own with the drafter
+    # the families its build measured (metrics.json) are held to their answers; one it did not learn
+    # (an older pair: pictures and sounds only) still has to give the target's own with the drafter
     trained = set(json.loads((pocket.MULTIMODAL_DIR / "metrics.json").read_text())["samples"])
     right, asked, wrong = 0, 0, []
     for s in samples:
