@@ -28,12 +28,11 @@
 #
 # Offline, this runs on the **pocket multimodal pair**: a small `Gemma4ForConditionalGeneration`
 # trained in this repo on things you can check by eye and by ear: pictures of coloured shapes and
-# sequences of beeps. Clips of a shape moving, pages of numbers and words, and small tables go through
-# exactly the same path, but the shipped pair was not trained on them, so its answers to them are wrong
-# (measured below; `labkit.synthetic` draws them for the next training). That does not touch what
-# this chapter measures: whatever the target says, right or wrong, the drafter must reproduce it
-# exactly, and we measure how much of it the drafter drafts. A real E2B/E4B pair, which does read
-# video and documents, is one argument away (end of the notebook).
+# sequences of beeps, short clips of a shape moving, and pages of words, numbers and small tables
+# (`labkit.synthetic` draws them all; how often it answers right on samples it never saw is measured
+# near the end). Whatever the target says, right or wrong, the drafter must reproduce it exactly,
+# and we measure how much of it the drafter drafts. A real E2B/E4B pair, which reads photos, video
+# and scanned documents, is one argument away (end of the notebook).
 
 # %% tags=["live"]
 import sys
@@ -212,8 +211,7 @@ display(HTML(labkit.style.media_strip_html(pieces, media.segments(ids, pair.targ
                                            [media.image_url(f) for f in frames])))
 
 # %% [markdown]
-# The same two calls as for a picture answer it, with and without the drafter (the shipped pair
-# was not trained on clips: the answer is likely wrong, and the drafter must reproduce it anyway):
+# The same two calls as for a picture answer it, with and without the drafter:
 
 # %%
 timed = experiments.time_paths({
@@ -228,13 +226,13 @@ print(f"same tokens: {clip_plain.new_ids == clip_spec.new_ids} · tau = {metrics
 
 # %% [markdown]
 # Where do those frames sit for the drafter? Its sliding layers read only the last `window`
-# positions of the target's K/V (printed: 128 for the pocket pair, 512 on E2B). A six-frame clip
-# is about 450 tokens: past the pocket pair's window, so its sliding layers see the last frame or
-# two and the question, and the first frames reach the drafter through its one full-attention layer
-# alone. The second figure lays out the same clip played four times over (24 frames, the most
-# this pocket pair's context holds): however wide the window, a long enough clip outgrows it. A
-# drafter without a full layer could not compare the first frame of such a clip with its last
-# (which way something moved).
+# positions of the target's K/V (printed: 512 for this pocket pair, as on E2B; 1,024 on the larger
+# models). A six-frame clip, about 450 tokens, still fits: every drafter layer can reach every
+# frame. The second figure lays out the same clip played four times over (24 frames, the most this
+# pocket pair's context holds): now the first frames are past the window, and they reach the
+# drafter through its one full-attention layer alone. However wide the window, a long enough clip
+# outgrows it, and a drafter without a full layer could not compare the first frame of such a clip
+# with its last (which way something moved).
 
 # %%
 print(f"window {window}; this clip: {ids.shape[1]} prompt tokens")
@@ -256,7 +254,7 @@ for layer, (w, kind) in enumerate(zip(weights, drafter_config.layer_types)):
     per_frame = [float(w[s:e].sum()) for s, e in frame_runs]
     print(f"layer {layer} ({kind.split('_')[0]:7s}) " + " ".join(
         f"{t} {share:4.0%}" for t, share in zip(media.timestamps(len(frame_runs)), per_frame))
-          + f" · text {1 - sum(per_frame):4.0%}")
+          + f" · text {max(0.0, 1 - sum(per_frame)):4.0%}")  # max: float rounding can leave -0
 
 # %% [markdown]
 # ## A page: the answer is written in the picture
@@ -268,8 +266,6 @@ for layer, (w, kind) in enumerate(zip(weights, drafter_config.layer_types)):
 # is read too, but it is one of 16 words: after its first piece, the rest of the word follows. One
 # document in four is a small table instead ("What number is in row 2, column B?"): a number again,
 # found by its row and column rather than its line.
-# (The shipped pocket pair was not trained on pages: expect a wrong answer, reproduced exactly by
-# the drafter all the same.)
 
 # %%
 page = next(s for s in pages if synthetic.DOCUMENT_QUESTIONS[1] in s["answers"] and len(s["answers"]) > 1)  # lines, a number
@@ -288,16 +284,17 @@ display(HTML(media.image_html(media.MEDIA_DIR / page["file"], page["file"], widt
 # ## Acceptance per modality and per question
 #
 # Every shipped sample with each of its questions (a table's four cells included), plus eight
-# held-out pages asked for a number on a line (the shipped pages hold few), plain and speculative,
-# greedy, `k = 4`.
+# held-out pages asked for a number and, where the page has one, its boxed word (the shipped pages
+# hold few), plain and speculative, greedy, `k = 4`.
 
 # %%
 asked = [(s["modality"], q, media.sample_input(s), truth) for s in samples for q, truth in s["answers"].items()]
-for i in range(8):  # held-out pages with a number question (seeds never trained on)
+for i in range(8):  # held-out pages (seeds never trained on)
     ex = synthetic.example(synthetic.HELD_OUT + 700_000 + i, "document")
     numbers = [q for q in ex.truth.questions if q != synthetic.DOCUMENT_QUESTIONS[1]]  # on a line or in a cell
-    if numbers:
-        asked.append(("document", numbers[0], {"image": ex.item}, ex.truth.answer(numbers[0])))
+    words = [q for q in ex.truth.questions if q == synthetic.DOCUMENT_QUESTIONS[1]]
+    for q in numbers[:1] + words:
+        asked.append(("document", q, {"image": ex.item}, ex.truth.answer(q)))
 groups, plains, rows = {}, {}, []
 for family, q, source, truth in asked:
     key = f"{family} · {synthetic.question_kind(q)}"
@@ -329,7 +326,7 @@ plots.modality_acceptance_figure(groups, label=f"{tag}; {sample}")
 # %% [markdown]
 # The answers are short (a handful of tokens) and follow a fixed grammar once the first word is
 # out; the drafts that miss are where the drafter has to *look* at the soft tokens (a colour, a
-# count, a digit) rather than follow the grammar. Four to eight samples per question make wide
+# count, a digit) rather than follow the grammar. Four to ten samples per question (printed) make wide
 # intervals: read the table for which questions clearly differ (intervals apart) and treat the
 # rest as unsettled. Whatever the speedup, the prefill (towers included) is the same for both
 # paths, and on answers this short it is a large share of the time; a clip's prefill is six
@@ -360,31 +357,37 @@ else:
     verdict = ("kept less often when reading a number (the intervals do not overlap)" if num.hi < desc.lo else
                "kept more often when reading a number (the intervals do not overlap)" if num.lo > desc.hi else
                "not clearly different between reading a number and describing (the intervals overlap)")
-    print(f"→ drafts are {verdict}; {tag}, {spec.decoding}, k = 4")
-#
-# Eight samples say little about how often the target is right. The script that trained the pocket
-# pair (`scripts/train_multimodal.py`) measured that when it built it, on held-out samples drawn
-# from seeds never trained on (greedy, target alone, exact answers), and which parts of the wrong
-# descriptions were still right:
+    print(f"→ drafts are {verdict}; the target read {sum(read)} of {len(read)} pages right; "
+          f"{tag}, {spec.decoding}, k = 4")
+
+# %% [markdown]
+# A few samples per question say little about how often the target is right. The script that
+# trained the pocket pair (`scripts/train_multimodal.py`) measured that when it built it, on
+# held-out samples drawn from seeds never trained on (greedy, target alone, exact answers), and
+# which parts of the wrong descriptions were still right:
 
 # %%
 build = Path(pair.target_id).parent / "metrics.json"  # written next to the weights by the build
 if pair.is_pocket and build.exists():
     m = json.loads(build.read_text())
-    print(f"{'':40s} {'right':>6s}   (held-out samples; {m['recipe']} recipe, measured at build time)")
+    width = max(map(len, m["accuracy"]))
+    print(f"{'':{width}s} {'right [90% interval]':>22s}  (held-out samples; {m['recipe']} recipe, measured at build time)")
     for key, accuracy in m["accuracy"].items():
-        print(f"{key:40s} {accuracy:6.1%}   of {m['samples'][key]}")
+        n = m["samples"][key]
+        lo, hi = metrics.wilson(round(accuracy * n), n)
+        print(f"{key:{width}s} {accuracy:6.1%} [{lo:.1%}, {hi:.1%}]   of {n}")
     print("parts right in descriptions:", " · ".join(f"{k} {v:.0%}" for k, v in m["caption_parts"].items()))
     print(f"greedy with the drafter identical to without on all of them: {m['greedy_identical_with_drafter']}")
 else:
     print(f"{tag}: no build measurement; the table above is all there is")
 
 # %% [markdown]
-# ## Try it: your own picture or sound
+# ## Try it: your own picture, page, sound or clip
 #
-# Pick a shipped sample, draw a new random one (seeds never trained on), or upload your own file
-# (PNG/JPEG, WAV/FLAC/OGG; any sample rate, resampled to 16 kHz). A file the lab cannot use gets
-# a message, not a traceback. Choose `(none)` for the picture to ask about a sound alone.
+# Pick a shipped sample, draw a new random one (a picture, a page or a clip, from seeds never
+# trained on), or upload your own file (PNG/JPEG for a picture or a page, WAV/FLAC/OGG for a sound,
+# any sample rate, resampled to 16 kHz; an animated GIF or WebP for a clip). A file the lab cannot
+# use gets a message, not a traceback. Choose `(none)` for the picture to ask about a sound alone.
 
 # %% tags=["live"]
 # Widgets never hold a model: the panel gets a function that answers both ways, plus the pair's
@@ -457,10 +460,11 @@ print(f"{'audio at 8 kHz':28s} -> resampled to {len(media.load_audio(tone, sampl
 #   first frames reach the drafter through that one layer.
 # - A page's answer is written in the picture: digits have no grammar to draft from, so the drafter
 #   must read them from the page's soft tokens through the target's K/V; a word from a short list
-#   is easier once its first piece is out. Measuring that needs a target that reads the page.
+#   is easier once its first piece is out. The pocket target does read them (its held-out figures
+#   above), so the gap "Reading against describing" measures is the drafter's.
 # - Acceptance can depend on the question: drafts that follow the answers' grammar are easy,
-#   words that must be read off the picture or the sound are not. With four samples per question,
-#   the intervals say which of the measured differences are more than noise.
+#   words that must be read off the picture or the sound are not. With a handful of samples per
+#   question, the intervals say which of the measured differences are more than noise.
 # - Each pocket drafter layer has one sharp attention head: it reads a patch or two of the
 #   picture, or parks on `<bos>`, so its attention bar is all one colour.
 #
