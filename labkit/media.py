@@ -159,6 +159,14 @@ def video_layout(processor: Any, soft_tokens: list[int], fps: float = FRAMES_PER
                     for t, n in zip(timestamps(len(soft_tokens), fps), soft_tokens))
 
 
+def template_kwargs(tokenizer: Any, texts: list[str]) -> dict[str, bool]:
+    """`add_special_tokens=False` where the chat template already wrote `<bos>`: tokenizing a
+    templated prompt adds one more, and a prompt starting `<bos><bos>` is not what Gemma 4 was
+    trained on (transformers' own `apply_chat_template(tokenize=True)` does the same check)."""
+    bos = getattr(tokenizer, "bos_token", None)
+    return {"add_special_tokens": False} if bos and all(t.startswith(bos) for t in texts) else {}
+
+
 def frame_inputs(processor: Any, videos: list[list[Any]], texts: list[str], fps: float = FRAMES_PER_SECOND,
                  padding_side: str = "right") -> dict[str, torch.Tensor]:
     """Model inputs for prompts that each hold one `<|video|>`, the video given as its frames.
@@ -179,7 +187,8 @@ def frame_inputs(processor: Any, videos: list[list[Any]], texts: list[str], fps:
         expanded.append(before + video_layout(processor, per_frame[at : at + len(frames)], fps) + after)
         at += len(frames)
     processor.tokenizer.padding_side = padding_side
-    batch = dict(processor.tokenizer(expanded, return_tensors="pt", padding=True))
+    batch = dict(processor.tokenizer(expanded, return_tensors="pt", padding=True,
+                                     **template_kwargs(processor.tokenizer, expanded)))
     batch.update(pixel_values_videos=pixels["pixel_values"], video_position_ids=pixels["image_position_ids"],
                  num_frames_per_video=torch.tensor([len(frames) for frames in videos]))
     return batch
@@ -388,7 +397,7 @@ def media_inputs(pair: Pair, prompt: str, *, image: Any = None, audio: Any = Non
         raise MediaError(f"{len(pictures)} images take about {len(pictures) * per_image} tokens, more than "
                          f"{pair.label}'s context of {limit}; use at most {max(1, limit // per_image - 1)}")
     inputs = proc(text=text, images=pictures or None, audio=[wave] if wave is not None else None,
-                  return_tensors="pt")
+                  return_tensors="pt", **template_kwargs(proc.tokenizer, [text]))
     return _on_device(pair, dict(inputs))
 
 
@@ -429,7 +438,7 @@ def _video_inputs(pair: Pair, prompt: str, video: Any, fps: float, with_others: 
         metadata = VideoMetadata(total_num_frames=len(frames), fps=fps, frames_indices=list(range(len(frames))))
         try:  # not run where the lab is tested (no torchvision there): if it fails, say so and go on
             inputs = dict(proc(text=text, videos=[clip], video_metadata=[metadata], do_sample_frames=False,
-                               return_tensors="pt"))
+                               return_tensors="pt", **template_kwargs(proc.tokenizer, [text])))
         except (TypeError, ValueError, RuntimeError) as e:
             warnings.warn(f"Gemma 4's video processor failed ({type(e).__name__}: {e}); the frames go through "
                           "the image processor instead (media.frame_inputs, the same layout)", stacklevel=2)

@@ -94,7 +94,7 @@ def encode(processor, modality: str, items: list, texts: list[str], padding_side
         return media.frame_inputs(processor, items, texts, padding_side=padding_side)
     processor.tokenizer.padding_side = padding_side
     kw = {"audio": items} if modality == "audio" else {"images": [[i] for i in items]}
-    batch = processor(text=texts, return_tensors="pt", **kw)
+    batch = processor(text=texts, return_tensors="pt", **kw, **media.template_kwargs(processor.tokenizer, texts))
     batch.pop("mm_token_type_ids", None)
     return dict(batch)
 
@@ -302,7 +302,7 @@ class SoftTokenPool:
         else:
             texts = [t.replace(p.image_token, p.boi_token + p.image_token * per_frame + p.eoi_token, 1) for t in texts]
         p.tokenizer.padding_side = "right"
-        batch = dict(p.tokenizer(texts, return_tensors="pt", padding=True))
+        batch = dict(p.tokenizer(texts, return_tensors="pt", padding=True, **media.template_kwargs(p.tokenizer, texts)))
         key = "video" if modality == "clip" else "image"
         batch["mm_encoder_outputs"] = {key: BaseModelOutputWithPooling(pooler_output=tuple(kept))}
         return batch

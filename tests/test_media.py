@@ -139,6 +139,20 @@ def test_media_inputs_place_soft_tokens(pair, scene, wave):
     assert inputs["pixel_values"].dtype == pair.dtype and inputs["input_ids"].shape[0] == 1
 
 
+def test_a_media_prompt_starts_with_one_bos_as_transformers_tokenizes_it(pair, scene, wave, frames):
+    """The chat template writes <bos>; tokenizing its text must not add a second one, as
+    Gemma 4's processor does not when it applies the template itself (tokenize=True)."""
+    bos = pair.tokenizer.bos_token_id
+    chat = [{"role": "user", "content": [{"type": "image", "image": media.load_image(scene)},
+                                         {"type": "text", "text": "Describe it."}]}]
+    own = pair.processor.apply_chat_template(chat, tokenize=True, return_dict=True, add_generation_prompt=True)
+    for kw in ({"image": scene}, {"audio": wave, "sampling_rate": 16000}, {"video": frames}):
+        ids = media.media_inputs(pair, "Describe it.", **kw)["input_ids"][0].tolist()
+        assert ids[0] == bos and ids[1] != bos, kw.keys()
+        if "image" in kw:
+            assert ids == list(own["input_ids"][0]), "not the ids the processor's own template path gives"
+
+
 def test_greedy_with_drafter_equals_target_with_image_and_audio(pair, scene, wave):
     inputs = media.media_inputs(pair, "Describe the picture.", image=scene, audio=wave,
                                 sampling_rate=synthetic.SAMPLE_RATE)
