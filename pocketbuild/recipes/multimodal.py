@@ -189,12 +189,10 @@ VIDEO_PAGES_LETTERS = replace(VIDEO_PAGES_PLACES, init="runs/pocket-video-pages-
           pool=VIDEO_PAGES_PLACES.stages[0].pool),
     VIDEO_NUMBERS.stages[2],
 ))
-# video-pages-letters' pair, continued on prompts with one <bos>: its runs were trained and measured on
-# prompts that began <bos><bos> (the chat template writes one, tokenizing its text added another),
-# where Gemma 4's processor writes one (labkit.media.template_kwargs). Measured on one-<bos> prompts as
-# it was, it answered "red and green and green" to 7 of 52 colour questions (docs/measured.md). Every
-# family keeps its steps, pictures two in eleven, from seeds none of the runs drew, at a low rate;
-# its drafter is distilled again on the same prompts. The shipped pair (data/pocket/multimodal/MODEL_CARD.md).
+# video-pages-letters' pair, continued on prompts with one <bos>, as Gemma 4's processor writes them
+# (labkit.media.template_kwargs); the runs before had <bos><bos> (docs/measured.md: what that cost).
+# Every family keeps its steps, pictures two in eleven, seeds none of the runs drew, a low rate; its
+# drafter is distilled again. The shipped pair (data/pocket/multimodal/MODEL_CARD.md).
 VIDEO_PAGES_ONE_BOS = replace(VIDEO_PAGES_PLACES, init="runs/pocket-video-pages-stage5",
                               families=("image", "table", "clip", "lines", "document", "audio", "image", "table",
                                         "lines", "clip", "document"),  # 11 and log_every 5 coprime
