@@ -167,6 +167,21 @@ def template_kwargs(tokenizer: Any, texts: list[str]) -> dict[str, bool]:
     return {"add_special_tokens": False} if bos and all(t.startswith(bos) for t in texts) else {}
 
 
+def image_layout(processor: Any, soft_tokens: int) -> str:
+    """What one `<|image|>` of a prompt becomes, as Gemma4Processor writes it: `<|image>` +
+    n x `<|image|>` + `<image|>`."""
+    return f"{processor.boi_token}{processor.image_token * soft_tokens}{processor.eoi_token}"
+
+
+def tokenize_laid_out(processor: Any, texts: list[str], padding_side: str = "right") -> dict[str, torch.Tensor]:
+    """Templated prompts whose media placeholders are already laid out as soft tokens (`image_layout`,
+    `video_layout`), tokenized as one padded batch with one `<bos>` each (`template_kwargs`): what the
+    processor's own tokenizing would give. `frame_inputs` and pocketbuild's kept soft tokens both use it."""
+    processor.tokenizer.padding_side = padding_side
+    return dict(processor.tokenizer(texts, return_tensors="pt", padding=True,
+                                    **template_kwargs(processor.tokenizer, texts)))
+
+
 def frame_inputs(processor: Any, videos: list[list[Any]], texts: list[str], fps: float = FRAMES_PER_SECOND,
                  padding_side: str = "right") -> dict[str, torch.Tensor]:
     """Model inputs for prompts that each hold one `<|video|>`, the video given as its frames.
@@ -186,9 +201,7 @@ def frame_inputs(processor: Any, videos: list[list[Any]], texts: list[str], fps:
         before, after = text.split(processor.video_token)
         expanded.append(before + video_layout(processor, per_frame[at : at + len(frames)], fps) + after)
         at += len(frames)
-    processor.tokenizer.padding_side = padding_side
-    batch = dict(processor.tokenizer(expanded, return_tensors="pt", padding=True,
-                                     **template_kwargs(processor.tokenizer, expanded)))
+    batch = tokenize_laid_out(processor, expanded, padding_side)
     batch.update(pixel_values_videos=pixels["pixel_values"], video_position_ids=pixels["image_position_ids"],
                  num_frames_per_video=torch.tensor([len(frames) for frames in videos]))
     return batch

@@ -300,9 +300,8 @@ class SoftTokenPool:
             texts = [t.replace(p.video_token, media.video_layout(p, [per_frame] * len(item)), 1)
                      for t, item in zip(texts, items)]
         else:
-            texts = [t.replace(p.image_token, p.boi_token + p.image_token * per_frame + p.eoi_token, 1) for t in texts]
-        p.tokenizer.padding_side = "right"
-        batch = dict(p.tokenizer(texts, return_tensors="pt", padding=True, **media.template_kwargs(p.tokenizer, texts)))
+            texts = [t.replace(p.image_token, media.image_layout(p, per_frame), 1) for t in texts]
+        batch = media.tokenize_laid_out(p, texts)
         key = "video" if modality == "clip" else "image"
         batch["mm_encoder_outputs"] = {key: BaseModelOutputWithPooling(pooler_output=tuple(kept))}
         return batch
