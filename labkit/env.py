@@ -202,6 +202,11 @@ def choose(device: Any = None, dtype: Any = None, *, pocket: bool = False) -> tu
     return device, torch.float16 if device.startswith("mps") else torch.float32
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the OS has one, else the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _cpu_threads() -> int:
     """All free cores up to MAX_CPU_THREADS. Cores another job keeps busy are left out: an OpenMP
     thread that has to wait for a busy core stalls every kernel (measured here: a 2-core machine
@@ -209,7 +214,7 @@ def _cpu_threads() -> int:
     for var in ("LABKIT_THREADS", "OMP_NUM_THREADS"):  # the user decided already
         if os.environ.get(var, "").isdigit() and int(os.environ[var]) > 0:
             return int(os.environ[var])
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     return max(1, min(cores - int(busy), cores, MAX_CPU_THREADS))
 

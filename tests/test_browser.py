@@ -70,8 +70,10 @@ def jupyterlab(root: Path, port: int, wait_for_http, stop_server) -> Iterator[tu
     # (labkit.env._cpu_threads reads the load when a chapter starts, before Chromium renders, polls
     # and shoots; on 2 cores a kernel that took both then timed the race widget's paths 20-50 %
     # apart, and printed prompt lookup's speedup above its tau).
-    threads = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2) - 1)
-    env = dict(os.environ, LABKIT_TEST="1", MPLBACKEND="Agg", LABKIT_THREADS=os.environ.get("LABKIT_THREADS", str(threads)),
+    from labkit.env import usable_cores
+
+    threads = os.environ.get("LABKIT_THREADS", str(max(1, usable_cores() - 1)))
+    env = dict(os.environ, LABKIT_TEST="1", MPLBACKEND="Agg", LABKIT_THREADS=threads,
                JUPYTERLAB_SETTINGS_DIR=str(state / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),  # no tabs restored from a past run
                JUPYTER_RUNTIME_DIR=str(state / "runtime"),
