@@ -66,10 +66,8 @@ def jupyterlab(root: Path, port: int, wait_for_http, stop_server) -> Iterator[tu
         path = state / "settings" / package / f"{name}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
-    # The browser shares this machine: one core is left to it, the kernel's torch takes the rest
-    # (labkit.env._cpu_threads reads the load when a chapter starts, before Chromium renders, polls
-    # and shoots; on 2 cores a kernel that took both then timed the race widget's paths 20-50 %
-    # apart, and printed prompt lookup's speedup above its tau).
+    # One core is left to the browser: the kernel picks its threads from the load when a chapter
+    # starts, before Chromium renders and polls, and a torch thread waiting for its core skews timings.
     from labkit.env import usable_cores
 
     threads = os.environ.get("LABKIT_THREADS", str(max(1, usable_cores() - 1)))
